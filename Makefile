@@ -1,0 +1,31 @@
+# Phoenix Referral — developer commands. `make run` and `make test` are the quick start.
+GO       ?= go
+BIN      := bin
+PKGS     := ./...
+
+.PHONY: run test build deps vet fuzz bench clean
+
+build: ## build both gateways into bin/
+	$(GO) build -o $(BIN)/admin-gateway ./cmd/admin-gateway
+	$(GO) build -o $(BIN)/query-gateway ./cmd/query-gateway
+
+deps: ## install and start PostgreSQL and Redis when absent
+	bash scripts/deps.sh
+
+run: deps build ## bring the whole system up locally and walk the seed flow
+	bash scripts/run.sh
+
+test: deps ## run every test (race detector on) and a short fuzz pass
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(MAKE) fuzz FUZZTIME=10s
+
+FUZZTIME ?= 30s
+fuzz: ## fuzz the request decoders
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./pkg/web
+
+bench: deps ## run the Go benchmarks
+	$(GO) test -run '^$$' -bench . -benchtime 3s $(PKGS)
+
+clean:
+	rm -rf $(BIN)

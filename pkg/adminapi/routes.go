@@ -1,0 +1,100 @@
+package adminapi
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/web"
+)
+
+// Register mounts the whole Admin Gateway surface on e.
+func (a *API) Register(e *echo.Echo) {
+	// Middleware is attached per route, not per group: an Echo group with middleware catches every
+	// method under its prefix and would turn 405 into 404.
+	v1 := e.Group("/v1")
+	authn := auth.Authenticate(a.verifier)
+	idem := web.Idempotency(a.store, auth.TenantOf, callerOf)
+	guard := func(roles ...auth.Role) []echo.MiddlewareFunc {
+		return []echo.MiddlewareFunc{authn, auth.Guard(roles...), idem}
+	}
+	admin := guard(auth.Admins...)
+	player := guard(auth.RolePlayer)
+	playerOrAdmin := guard(append([]auth.Role{auth.RolePlayer}, auth.Admins...)...)
+	serviceOrAdmin := guard(append([]auth.Role{auth.RoleService}, auth.Admins...)...)
+
+	// Campaigns (§4.1).
+	v1.POST("/referral/campaigns", a.createCampaign, admin...)
+	v1.GET("/referral/campaigns", a.listCampaigns, admin...)
+	v1.GET("/referral/campaigns/:campaign_id", a.getCampaign, admin...)
+	v1.PUT("/referral/campaigns/:campaign_id", a.replaceCampaign, admin...)
+	v1.DELETE("/referral/campaigns/:campaign_id", a.deleteCampaign, admin...)
+
+	// Codes (§4.2) and apply-code (§4.3).
+	v1.POST("/referral/codes", a.createCode, playerOrAdmin...)
+	v1.GET("/referral/codes", a.listCodes, admin...)
+	v1.GET("/referral/codes/:code_id", a.getCode, admin...)
+	v1.PUT("/referral/codes/:code_id", a.replaceCode, admin...)
+	v1.PATCH("/referral/codes/:code_id", a.patchCode, admin...)
+	v1.DELETE("/referral/codes/:code_id", a.deleteCode, admin...)
+	v1.GET("/referral/codes/:code_id/stats", a.codeStats, admin...)
+	v1.POST("/referral/apply-code", a.applyCode, player...)
+
+	// Referrals, stats and leaderboard (§4.4).
+	v1.GET("/referral/referrals", a.listReferrals, admin...)
+	v1.GET("/referral/referrals/:referral_id", a.getReferral, admin...)
+	v1.PUT("/referral/referrals/:referral_id/status", a.setReferralStatus, admin...)
+	v1.GET("/referral/stats", a.referralStats, admin...)
+	v1.GET("/referral/leaderboard", a.leaderboard, admin...)
+
+	// Affiliates and their place in the hierarchy (§4.5, §4.8).
+	v1.POST("/affiliates", a.createAffiliate, admin...)
+	v1.GET("/affiliates", a.listAffiliates, admin...)
+	v1.GET("/affiliates/:affiliate_id", a.getAffiliate, admin...)
+	v1.PUT("/affiliates/:affiliate_id", a.replaceAffiliate, admin...)
+	v1.DELETE("/affiliates/:affiliate_id", a.deleteAffiliate, admin...)
+	v1.PUT("/affiliates/:affiliate_id/hierarchy", a.setUpline, admin...)
+	v1.DELETE("/affiliates/:affiliate_id/hierarchy", a.clearUpline, admin...)
+	v1.PUT("/affiliates/:affiliate_id/parent", deprecated("/v1/affiliate/hierarchy", a.setUpline), admin...)
+	v1.GET("/affiliates/:affiliate_id/downline", a.downline, admin...)
+
+	// Tiers (§4.6).
+	v1.POST("/affiliate/tiers", a.createTier, admin...)
+	v1.GET("/affiliate/tiers", a.listTiers, admin...)
+	v1.GET("/affiliate/tiers/:tier_id", a.getTier, admin...)
+	v1.PUT("/affiliate/tiers/:tier_id", a.replaceTier, admin...)
+	v1.DELETE("/affiliate/tiers/:tier_id", a.deleteTier, admin...)
+
+	// Commission rules (§4.7).
+	v1.POST("/affiliate/commission-rules", a.createRule, admin...)
+	v1.GET("/affiliate/commission-rules", a.listRules, admin...)
+	v1.GET("/affiliate/commission-rules/:rule_id", a.getRule, admin...)
+	v1.PUT("/affiliate/commission-rules/:rule_id", a.replaceRule, admin...)
+	v1.DELETE("/affiliate/commission-rules/:rule_id", a.deleteRule, admin...)
+
+	// Hierarchy policy (§4.8) and its deprecated alias.
+	v1.GET("/affiliate/hierarchy", a.getHierarchyPolicy, admin...)
+	v1.PUT("/affiliate/hierarchy", a.putHierarchyPolicy, admin...)
+	v1.GET("/affiliate/hierarchy-config", deprecated("/v1/affiliate/hierarchy", a.getHierarchyPolicy), admin...)
+	v1.PUT("/affiliate/hierarchy-config", deprecated("/v1/affiliate/hierarchy", a.putHierarchyPolicy), admin...)
+
+	// Events, ledgers and dry runs (§5).
+	v1.POST("/events", a.postEvent, serviceOrAdmin...)
+	v1.POST("/events/batch", a.postEventBatch, serviceOrAdmin...)
+	v1.POST("/affiliate/simulate", a.simulateEvent, admin...)
+	v1.GET("/referral/rewards", a.listRewards, admin...)
+	v1.GET("/affiliate/commissions", a.listCommissions, admin...)
+}
+
+// deprecated marks an alias route: it behaves as h and points clients at its successor.
+func deprecated(successor string, h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Deprecation", "true")
+		c.Response().Header().Set("Link", "<"+successor+`>; rel="successor-version"`)
+		return h(c)
+	}
+}
+
+// noContent answers 204 with an empty body (DELETE).
+func noContent(c echo.Context) error { return c.NoContent(http.StatusNoContent) }

@@ -1,0 +1,257 @@
+// Package auth verifies the bearer JWTs of SPEC §2, resolves the tenant of every request by the
+// one tenancy rule, and guards routes by role.
+package auth
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/phoenix-referral/phoenix/pkg/referral"
+)
+
+// Role is what a token's holder may do.
+type Role string
+
+// The roles of SPEC §2.
+const (
+	RolePlayer      Role = "player"
+	RoleTenantAdmin Role = "tenant_admin"
+	RoleClientAdmin Role = "client_admin"
+	RoleSuperAdmin  Role = "super_admin"
+	RoleService     Role = "service"
+)
+
+// Admins are the roles allowed on the Admin Gateway's back-office routes.
+var Admins = []Role{RoleTenantAdmin, RoleClientAdmin, RoleSuperAdmin}
+
+// Leeway is the clock skew tolerated on exp, nbf and iat.
+const Leeway = 30 * time.Second
+
+// MaxTokenBytes bounds the size of a bearer token; larger tokens are rejected unparsed.
+const MaxTokenBytes = 8 << 10
+
+// MinSecretBytes is the minimum length of an HS256 secret.
+const MinSecretBytes = 32
+
+var tenantPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// ValidTenantID reports whether s is a well-formed tenant id.
+func ValidTenantID(s string) bool { return tenantPattern.MatchString(s) }
+
+// Principal is the verified caller.
+type Principal struct {
+	UserID    string
+	Role      Role
+	TenantID  string
+	TenantIDs []string
+}
+
+// Claims is the JWT claim set Phoenix reads.
+type Claims struct {
+	jwt.RegisteredClaims
+	Role      string   `json:"role"`
+	TenantID  string   `json:"tenant_id,omitempty"`
+	TenantIDs []string `json:"tenant_ids,omitempty"`
+}
+
+// KeyConfig names the keys tokens may be signed with, and the optional issuer and audience.
+type KeyConfig struct {
+	Secret        []byte // HS256
+	PublicKeyPEM  []byte // RSA → RS256, EC → ES256, Ed25519 → EdDSA
+	JWKS          jwt.Keyfunc
+	JWKSAlgorithm []string // algorithms accepted from the JWKS
+	Issuer        string
+	Audience      string
+}
+
+// Verifier checks bearer tokens.
+type Verifier struct {
+	secret  []byte
+	public  crypto.PublicKey
+	pubAlg  string
+	jwks    jwt.Keyfunc
+	methods []string
+	parser  *jwt.Parser
+}
+
+// NewVerifier builds a Verifier. It fails when no key is configured, when the secret is shorter
+// than MinSecretBytes, or when the public key cannot be parsed.
+func NewVerifier(cfg KeyConfig) (*Verifier, error) {
+	v := &Verifier{jwks: cfg.JWKS}
+	if len(cfg.Secret) > 0 {
+		if len(cfg.Secret) < MinSecretBytes {
+			return nil, fmt.Errorf("JWT secret must be at least %d bytes", MinSecretBytes)
+		}
+		v.secret = cfg.Secret
+		v.methods = append(v.methods, "HS256")
+	}
+	if len(cfg.PublicKeyPEM) > 0 {
+		key, alg, err := ParsePublicKey(cfg.PublicKeyPEM)
+		if err != nil {
+			return nil, err
+		}
+		v.public, v.pubAlg = key, alg
+		v.methods = append(v.methods, alg)
+	}
+	if cfg.JWKS != nil {
+		algs := cfg.JWKSAlgorithm
+		if len(algs) == 0 {
+			algs = []string{"RS256", "ES256", "EdDSA"}
+		}
+		for _, a := range algs {
+			if !slices.Contains(v.methods, a) {
+				v.methods = append(v.methods, a)
+			}
+		}
+	}
+	if len(v.methods) == 0 {
+		return nil, errors.New("no JWT key configured")
+	}
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(v.methods),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(Leeway),
+	}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	v.parser = jwt.NewParser(opts...)
+	return v, nil
+}
+
+// ParsePublicKey reads a PEM public key (PKIX or PKCS#1 RSA) and returns it with the one
+// algorithm it may verify.
+func ParsePublicKey(pemBytes []byte) (crypto.PublicKey, string, error) {
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return nil, "", errors.New("JWT public key: no PEM block")
+	}
+	var key any
+	var err error
+	switch block.Type {
+	case "RSA PUBLIC KEY":
+		key, err = x509.ParsePKCS1PublicKey(block.Bytes)
+	case "CERTIFICATE":
+		var cert *x509.Certificate
+		if cert, err = x509.ParseCertificate(block.Bytes); err == nil {
+			key = cert.PublicKey
+		}
+	default:
+		key, err = x509.ParsePKIXPublicKey(block.Bytes)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("JWT public key: %w", err)
+	}
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		return k, "RS256", nil
+	case *ecdsa.PublicKey:
+		return k, "ES256", nil
+	case ed25519.PublicKey:
+		return k, "EdDSA", nil
+	}
+	return nil, "", fmt.Errorf("JWT public key: unsupported key type %T", key)
+}
+
+func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
+	alg := t.Method.Alg()
+	switch {
+	case alg == "HS256" && v.secret != nil:
+		return v.secret, nil
+	case v.public != nil && alg == v.pubAlg:
+		return v.public, nil
+	case v.jwks != nil && alg != "HS256":
+		return v.jwks(t)
+	}
+	return nil, fmt.Errorf("no key for algorithm %q", alg)
+}
+
+var errUnauthorized = referral.Errorf(referral.EUnauthorized, "missing or invalid bearer token")
+
+// Verify checks a raw token and returns its principal. Every failure is UNAUTHORIZED.
+func (v *Verifier) Verify(raw string) (Principal, error) {
+	if raw == "" || len(raw) > MaxTokenBytes {
+		return Principal{}, errUnauthorized
+	}
+	var c Claims
+	if _, err := v.parser.ParseWithClaims(raw, &c, v.keyFor); err != nil {
+		return Principal{}, errUnauthorized
+	}
+	if len(c.Subject) < 1 || len(c.Subject) > 128 {
+		return Principal{}, errUnauthorized
+	}
+	role := Role(c.Role)
+	switch role {
+	case RolePlayer, RoleTenantAdmin, RoleClientAdmin, RoleSuperAdmin, RoleService:
+	default:
+		return Principal{}, errUnauthorized
+	}
+	if c.TenantID != "" && !ValidTenantID(c.TenantID) {
+		return Principal{}, errUnauthorized
+	}
+	for _, t := range c.TenantIDs {
+		if !ValidTenantID(t) {
+			return Principal{}, errUnauthorized
+		}
+	}
+	return Principal{UserID: c.Subject, Role: role, TenantID: c.TenantID, TenantIDs: c.TenantIDs}, nil
+}
+
+// ResolveTenant applies the tenancy rule of SPEC §2 to a principal and the request's
+// ?tenant_id= (query is "" when absent).
+func ResolveTenant(p Principal, query string) (string, error) {
+	if query != "" && !ValidTenantID(query) {
+		return "", referral.Invalid("tenant_id", "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-'")
+	}
+	switch {
+	case p.TenantID != "":
+		if query != "" && query != p.TenantID {
+			return "", referral.Errorf(referral.EForbidden, "token is not valid for this tenant")
+		}
+		return p.TenantID, nil
+	case p.Role == RoleSuperAdmin:
+		if query == "" {
+			return "", referral.Errorf(referral.ETenantRequired, "tenant_id query parameter is required")
+		}
+		return query, nil
+	case p.TenantIDs != nil:
+		if query == "" {
+			return "", referral.Errorf(referral.ETenantRequired, "tenant_id query parameter is required")
+		}
+		if !slices.Contains(p.TenantIDs, query) {
+			return "", referral.Errorf(referral.EForbidden, "token is not valid for this tenant")
+		}
+		return query, nil
+	}
+	return "", referral.Errorf(referral.EForbidden, "token names no tenant")
+}
+
+// Sign issues an HS256 token (for development and tests).
+func Sign(secret []byte, p Principal, ttl time.Duration, now time.Time) (string, error) {
+	c := Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   p.UserID,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+		},
+		Role:      string(p.Role),
+		TenantID:  p.TenantID,
+		TenantIDs: p.TenantIDs,
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+}

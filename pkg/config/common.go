@@ -1,0 +1,84 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// DevSecret is the HS256 secret PHOENIX_DEV=true uses when none is configured. Never use it in
+// production: anyone can mint tokens with it.
+const DevSecret = "phoenix-development-secret-not-for-production"
+
+// Common is the configuration both gateways share.
+type Common struct {
+	HTTPAddr        string
+	DatabaseURL     string
+	RedisURL        string
+	LogLevel        string
+	Dev             bool
+	JWTSecret       string
+	JWTPublicKey    string
+	JWTJWKSURL      string
+	JWTIssuer       string
+	JWTAudience     string
+	DBMaxConns      int
+	RequestTimeout  time.Duration
+	DrainDelay      time.Duration
+	ShutdownTimeout time.Duration
+}
+
+// RegisterCommon defines the shared settings on s with the binary's default listen address.
+func (c *Common) RegisterCommon(s *Set, defaultAddr string) {
+	s.String(&c.HTTPAddr, "http-addr", "PHOENIX_HTTP_ADDR", defaultAddr, "HTTP listen address")
+	s.String(&c.DatabaseURL, "database-url", "PHOENIX_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/phoenix?sslmode=disable", "PostgreSQL URL")
+	s.String(&c.RedisURL, "redis-url", "PHOENIX_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL (single node)")
+	s.String(&c.LogLevel, "log-level", "PHOENIX_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	s.Bool(&c.Dev, "dev", "PHOENIX_DEV", false, "development mode: use a fixed, public JWT secret when none is set")
+	s.Secret(&c.JWTSecret, "jwt-secret", "PHOENIX_JWT_SECRET", "HS256 secret, at least 32 bytes")
+	s.String(&c.JWTPublicKey, "jwt-public-key-file", "PHOENIX_JWT_PUBLIC_KEY_FILE", "", "PEM public key file (RSA → RS256, EC → ES256, Ed25519 → EdDSA)")
+	s.String(&c.JWTJWKSURL, "jwt-jwks-url", "PHOENIX_JWT_JWKS_URL", "", "JWKS URL, refreshed in the background")
+	s.String(&c.JWTIssuer, "jwt-issuer", "PHOENIX_JWT_ISSUER", "", "required iss claim, when set")
+	s.String(&c.JWTAudience, "jwt-audience", "PHOENIX_JWT_AUDIENCE", "", "required aud claim, when set")
+	s.Int(&c.DBMaxConns, "db-max-conns", "PHOENIX_DB_MAX_CONNS", 20, "maximum PostgreSQL connections")
+	s.Duration(&c.RequestTimeout, "request-timeout", "PHOENIX_REQUEST_TIMEOUT", 30*time.Second, "bound on each request's work")
+	s.Duration(&c.DrainDelay, "drain-delay", "PHOENIX_DRAIN_DELAY", 0, "after SIGTERM, how long /readyz answers 503 before the server stops accepting")
+	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "PHOENIX_SHUTDOWN_TIMEOUT", 20*time.Second, "how long in-flight requests may take to finish on shutdown")
+}
+
+// Validate checks the shared settings and applies PHOENIX_DEV.
+func (c *Common) Validate(log *slog.Logger) error {
+	var errs []string
+	if c.JWTSecret == "" && c.JWTPublicKey == "" && c.JWTJWKSURL == "" {
+		if !c.Dev {
+			errs = append(errs, "no JWT key: set PHOENIX_JWT_SECRET, PHOENIX_JWT_PUBLIC_KEY_FILE or PHOENIX_JWT_JWKS_URL (or PHOENIX_DEV=true for development)")
+		} else {
+			c.JWTSecret = DevSecret
+			log.Warn("DEVELOPMENT MODE: using the fixed, public development JWT secret; anyone can mint tokens. Never run this in production.")
+		}
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+		errs = append(errs, "PHOENIX_JWT_SECRET must be at least 32 bytes")
+	}
+	if c.DBMaxConns < 1 {
+		errs = append(errs, "PHOENIX_DB_MAX_CONNS must be at least 1")
+	}
+	if _, err := ParseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// ParseLevel parses a log level name.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("PHOENIX_LOG_LEVEL: %q is not a level (debug, info, warn, error)", s)
+	}
+	return l, nil
+}

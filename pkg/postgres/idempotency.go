@@ -1,0 +1,93 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/phoenix-referral/phoenix/pkg/referral"
+	"github.com/phoenix-referral/phoenix/pkg/web"
+)
+
+// IdempotencyTTL is how long an Idempotency-Key answer is replayed.
+const IdempotencyTTL = 24 * time.Hour
+
+// idempotencyAbandonAfter is how long a claim may stay unanswered before another request may
+// take it over (its holder crashed).
+const idempotencyAbandonAfter = 2 * time.Minute
+
+// Claim implements web.IdempotencyStore.
+func (s *Store) Claim(ctx context.Context, tenant, caller, key string, hash []byte) (*web.StoredResponse, error) {
+	const insert = `
+		INSERT INTO idempotency_keys (tenant_id, caller, key, request_hash)
+		VALUES ($1, $2, $3, $4)
+		ON CONFLICT (tenant_id, caller, key) DO UPDATE
+		    SET request_hash = EXCLUDED.request_hash, status = 0, body = NULL, created_at = now()
+		    WHERE idempotency_keys.created_at < now() - make_interval(secs => $5)
+		       OR (idempotency_keys.status = 0 AND idempotency_keys.created_at < now() - make_interval(secs => $6))
+		RETURNING true`
+	const get = `SELECT request_hash, status, body FROM idempotency_keys WHERE tenant_id = $1 AND caller = $2 AND key = $3`
+	for {
+		var claimed bool
+		err := s.db.GetContext(ctx, &claimed, insert, tenant, caller, key, hash,
+			IdempotencyTTL.Seconds(), idempotencyAbandonAfter.Seconds())
+		if err == nil {
+			return nil, nil
+		}
+		if !isNoRows(err) {
+			return nil, fmt.Errorf("claim idempotency key: %w", err)
+		}
+		var row struct {
+			Hash   []byte `db:"request_hash"`
+			Status int    `db:"status"`
+			Body   []byte `db:"body"`
+		}
+		if err := s.db.GetContext(ctx, &row, get, tenant, caller, key); err != nil {
+			if isNoRows(err) {
+				continue // released meanwhile: try to claim again
+			}
+			return nil, fmt.Errorf("read idempotency key: %w", err)
+		}
+		if !bytes.Equal(row.Hash, hash) {
+			return nil, referral.Errorf(referral.EIdempotencyKeyReused, "Idempotency-Key was used with a different request")
+		}
+		if row.Status != 0 {
+			return &web.StoredResponse{Status: row.Status, Body: row.Body}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Complete implements web.IdempotencyStore.
+func (s *Store) Complete(ctx context.Context, tenant, caller, key string, resp web.StoredResponse) error {
+	const q = `UPDATE idempotency_keys SET status = $4, body = $5 WHERE tenant_id = $1 AND caller = $2 AND key = $3`
+	if _, err := s.db.ExecContext(ctx, q, tenant, caller, key, resp.Status, resp.Body); err != nil {
+		return fmt.Errorf("complete idempotency key: %w", err)
+	}
+	return nil
+}
+
+// Release implements web.IdempotencyStore.
+func (s *Store) Release(ctx context.Context, tenant, caller, key string) error {
+	const q = `DELETE FROM idempotency_keys WHERE tenant_id = $1 AND caller = $2 AND key = $3 AND status = 0`
+	if _, err := s.db.ExecContext(ctx, q, tenant, caller, key); err != nil {
+		return fmt.Errorf("release idempotency key: %w", err)
+	}
+	return nil
+}
+
+// Purge deletes expired idempotency records and code-attempt failures older than window.
+func (s *Store) Purge(ctx context.Context, attemptWindow time.Duration) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)`, IdempotencyTTL.Seconds()); err != nil {
+		return fmt.Errorf("purge idempotency keys: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM code_attempt_failures WHERE failed_at < now() - make_interval(secs => $1)`, attemptWindow.Seconds()); err != nil {
+		return fmt.Errorf("purge code attempts: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,127 @@
+// Package pgtest gives tests a real, freshly migrated PostgreSQL database of their own.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq" // the postgres driver
+
+	"github.com/phoenix-referral/phoenix/pkg/postgres"
+)
+
+// AdminURL returns the server URL tests create their databases from
+// (PHOENIX_TEST_DATABASE_URL, default the local trust-auth server).
+func AdminURL() string {
+	if u := os.Getenv("PHOENIX_TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+}
+
+var (
+	mu      sync.Mutex
+	created []string
+)
+
+// NewDatabase creates an empty database with a random name, migrated to the latest schema, and
+// returns its URL. Call Cleanup (from TestMain) to drop every database a package created.
+func NewDatabase(tb testing.TB) string {
+	tb.Helper()
+	ctx := context.Background()
+	admin, err := sqlx.Open("postgres", AdminURL())
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	defer admin.Close()
+	var b [6]byte
+	rand.Read(b[:])
+	name := "phoenix_test_" + hex.EncodeToString(b[:])
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		tb.Fatalf("pgtest: create database (is PostgreSQL running at %s?): %v", AdminURL(), err)
+	}
+	mu.Lock()
+	created = append(created, name)
+	mu.Unlock()
+	u, err := url.Parse(AdminURL())
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	u.Path = "/" + name
+	db, err := sqlx.Open("postgres", u.String())
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	defer db.Close()
+	if err := postgres.Migrate(ctx, db.DB, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	return u.String()
+}
+
+var (
+	shared     *sqlx.DB
+	sharedURL  string
+	sharedOnce sync.Once
+)
+
+// DB returns the package's shared test database (created and migrated on first use). Tests keep
+// out of each other's way by using their own tenant ids (see Tenant).
+func DB(tb testing.TB) *sqlx.DB {
+	tb.Helper()
+	sharedOnce.Do(func() {
+		sharedURL = NewDatabase(tb)
+		db, err := postgres.Open(context.Background(), sharedURL, "pgtest", 32)
+		if err != nil {
+			tb.Fatalf("pgtest: %v", err)
+		}
+		shared = db
+	})
+	if shared == nil {
+		tb.Fatal("pgtest: shared database unavailable")
+	}
+	return shared
+}
+
+// URL returns the shared test database's URL, creating it if needed.
+func URL(tb testing.TB) string {
+	tb.Helper()
+	DB(tb)
+	return sharedURL
+}
+
+// Tenant returns a tenant id unique to this call, so tests sharing a database never see each
+// other's rows.
+func Tenant(tb testing.TB) string {
+	var b [5]byte
+	rand.Read(b[:])
+	return "t-" + hex.EncodeToString(b[:])
+}
+
+// Main runs a package's tests and then drops every database they created. Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		shared.Close()
+	}
+	if admin, err := sqlx.Open("postgres", AdminURL()); err == nil {
+		for _, name := range created {
+			if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+				fmt.Fprintf(os.Stderr, "pgtest: drop %s: %v\n", name, err)
+			}
+		}
+		admin.Close()
+	}
+	os.Exit(code)
+}

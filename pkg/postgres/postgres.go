@@ -1,0 +1,175 @@
+// Package postgres is Phoenix's storage: the write side of the Admin Gateway and the sources the
+// Query Gateway's read models are built from. It uses sqlx over lib/pq with SQL written by hand;
+// every exported method of Store runs in one transaction.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/phoenix-referral/phoenix/migrations"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
+)
+
+// Store is the PostgreSQL-backed implementation of the domain's services.
+type Store struct {
+	db *sqlx.DB
+	// Now returns the current time; tests may replace it. Times are truncated to microseconds,
+	// the precision PostgreSQL stores.
+	Now func() time.Time
+}
+
+// NewStore returns a Store over db.
+func NewStore(db *sqlx.DB) *Store {
+	return &Store{db: db, Now: time.Now}
+}
+
+// DB returns the underlying connection pool.
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+func (s *Store) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+
+// Open connects to dsn with application_name set to app, and checks the connection.
+func Open(ctx context.Context, dsn, app string, maxConns int) (*sqlx.DB, error) {
+	dsn, err := WithApplicationName(dsn, app)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return db, nil
+}
+
+// WithApplicationName sets application_name on a postgres:// URL or a key=value DSN.
+func WithApplicationName(dsn, app string) (string, error) {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		q := u.Query()
+		q.Set("application_name", app)
+		u.RawQuery = q.Encode()
+		return u.String(), nil
+	}
+	if dsn == "" {
+		return "", errors.New("empty database URL")
+	}
+	return dsn + " application_name=" + app, nil
+}
+
+// Migrate applies every pending migration. A PostgreSQL advisory lock makes concurrent callers
+// (replicas starting at once) wait for each other instead of racing.
+func Migrate(ctx context.Context, db *sql.DB, log *slog.Logger) error {
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, r := range results {
+		log.Info("migration_applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	return nil
+}
+
+// DatabaseID returns the random identity this database was given by its first migration.
+func DatabaseID(ctx context.Context, db sqlx.QueryerContext) (string, error) {
+	var id string
+	if err := sqlx.GetContext(ctx, db, &id, `SELECT database_id::text FROM phoenix_meta`); err != nil {
+		return "", fmt.Errorf("database id: %w", err)
+	}
+	return id, nil
+}
+
+// inTx runs fn in a transaction, committing when fn returns nil. The commit error is returned.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Postgres error codes the store translates.
+const (
+	pqUniqueViolation     = "23505"
+	pqForeignKeyViolation = "23503"
+	pqCheckViolation      = "23514"
+	pqSerialization       = "40001"
+	pqDeadlock            = "40P01"
+)
+
+// pqCode returns the SQLSTATE of err, or "".
+func pqCode(err error) string {
+	var pe *pq.Error
+	if errors.As(err, &pe) {
+		return string(pe.Code)
+	}
+	return ""
+}
+
+// pqConstraint returns the constraint a PostgreSQL error names, or "".
+func pqConstraint(err error) string {
+	var pe *pq.Error
+	if errors.As(err, &pe) {
+		return pe.Constraint
+	}
+	return ""
+}
+
+// isNoRows reports whether err is sql.ErrNoRows.
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// translate maps a unique violation on a known constraint to a domain error; any other error is
+// returned wrapped with op.
+func translate(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var de *referral.Error
+	if errors.As(err, &de) {
+		return err
+	}
+	if pqCode(err) == pqUniqueViolation {
+		switch pqConstraint(err) {
+		case "referral_codes_code":
+			return referral.Errorf(referral.ECodeTaken, "code is already taken")
+		case "affiliates_user":
+			return referral.Errorf(referral.EAffiliateExists, "user is already an affiliate")
+		case "referrals_referee":
+			return referral.Errorf(referral.EAlreadyReferred, "player has already been referred")
+		}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

@@ -1,0 +1,122 @@
+// Package web is the Echo plumbing both gateways share: the error envelope, request ids, body
+// limits, strict JSON decoding, pagination, metrics, health and readiness, and graceful serving.
+package web
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/phoenix-referral/phoenix/pkg/referral"
+)
+
+// statusOf maps every error code to its HTTP status: the one table of SPEC §3.
+var statusOf = map[string]int{
+	referral.EInvalidJSON:          http.StatusBadRequest,
+	referral.EValidation:           http.StatusBadRequest,
+	referral.ETenantRequired:       http.StatusBadRequest,
+	referral.EUnauthorized:         http.StatusUnauthorized,
+	referral.EForbidden:            http.StatusForbidden,
+	referral.ENotFound:             http.StatusNotFound,
+	referral.ECodeNotFound:         http.StatusNotFound,
+	referral.ENotAnAffiliate:       http.StatusNotFound,
+	referral.ECodeTaken:            http.StatusConflict,
+	referral.EAlreadyReferred:      http.StatusConflict,
+	referral.ECodeExhausted:        http.StatusConflict,
+	referral.EAffiliateExists:      http.StatusConflict,
+	referral.EInvalidTransition:    http.StatusConflict,
+	referral.EIdempotencyKeyReused: http.StatusConflict,
+	referral.EMethodNotAllowed:     http.StatusMethodNotAllowed,
+	referral.EBodyTooLarge:         http.StatusRequestEntityTooLarge,
+	referral.ECodeInactive:         http.StatusUnprocessableEntity,
+	referral.ECodeExpired:          http.StatusUnprocessableEntity,
+	referral.ESelfReferral:         http.StatusUnprocessableEntity,
+	referral.EReferralCycle:        http.StatusUnprocessableEntity,
+	referral.EHierarchyCycle:       http.StatusUnprocessableEntity,
+	referral.ECodeLimitReached:     http.StatusUnprocessableEntity,
+	referral.ERateLimited:          http.StatusTooManyRequests,
+	referral.EInternal:             http.StatusInternalServerError,
+	referral.EUnavailable:          http.StatusServiceUnavailable,
+}
+
+// Status returns the HTTP status of an error code.
+func Status(code string) int {
+	if s, ok := statusOf[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the error envelope of SPEC §3.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inside of the error envelope.
+type ErrorDetail struct {
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields,omitempty"`
+}
+
+// ErrorHandler returns Echo's HTTP error handler: domain errors keep their code, Echo's own
+// errors are mapped (404, 405, 413), anything else is logged once and answered as INTERNAL
+// without its text. methodNotAllowed selects 405 METHOD_NOT_ALLOWED (Admin Gateway) or 404
+// NOT_FOUND (Query Gateway) for a path that exists under another method.
+func ErrorHandler(log *slog.Logger, methodNotAllowed bool) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		de := toDomain(err, methodNotAllowed)
+		if de.Code == referral.EInternal {
+			log.Error("request_failed", "request_id", RequestID(c), "method", c.Request().Method,
+				"path", c.Request().URL.Path, "err", err)
+		}
+		if de.RetryAfter > 0 {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(de.RetryAfter))
+		}
+		body := ErrorBody{Error: ErrorDetail{Code: de.Code, Message: de.Message, Fields: de.Fields}}
+		status := Status(de.Code)
+		if c.Request().Method == http.MethodHead {
+			err = c.NoContent(status)
+		} else {
+			err = c.JSON(status, body)
+		}
+		if err != nil {
+			log.Warn("error_response_failed", "request_id", RequestID(c), "err", err)
+		}
+	}
+}
+
+func toDomain(err error, methodNotAllowed bool) *referral.Error {
+	var de *referral.Error
+	if errors.As(err, &de) {
+		return de
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch he.Code {
+		case http.StatusNotFound:
+			return referral.Errorf(referral.ENotFound, "not found")
+		case http.StatusMethodNotAllowed:
+			if methodNotAllowed {
+				return referral.Errorf(referral.EMethodNotAllowed, "method not allowed")
+			}
+			return referral.Errorf(referral.ENotFound, "not found")
+		case http.StatusRequestEntityTooLarge:
+			return referral.Errorf(referral.EBodyTooLarge, "request body is larger than 1 MiB")
+		case http.StatusUnauthorized:
+			return referral.Errorf(referral.EUnauthorized, "missing or invalid bearer token")
+		case http.StatusServiceUnavailable:
+			return referral.Errorf(referral.EUnavailable, "service unavailable")
+		}
+		if he.Code >= 400 && he.Code < 500 {
+			return referral.Errorf(referral.EValidation, "bad request")
+		}
+	}
+	return referral.Errorf(referral.EInternal, "internal error")
+}
