@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: run test build deps vet fuzz bench clean
+.PHONY: run stop test build deps vet fuzz bench clean
 
 build: ## build both gateways into bin/
 	$(GO) build -o $(BIN)/admin-gateway ./cmd/admin-gateway
@@ -29,3 +29,6 @@ bench: deps ## run the Go benchmarks
 
 clean:
 	rm -rf $(BIN)
+
+stop: ## stop the gateways started by `make run`
+	bash scripts/stop.sh
