@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: run stop test build deps vet fuzz bench clean
+.PHONY: run stop test build deps vet fuzz bench clean helm deploy-check
 
 build: ## build both gateways into bin/
 	$(GO) build -o $(BIN)/admin-gateway ./cmd/admin-gateway
@@ -15,7 +15,7 @@ deps: ## install and start PostgreSQL and Redis when absent
 run: deps build ## bring the whole system up locally and walk the seed flow
 	bash scripts/run.sh
 
-test: deps ## run every test (race detector on) and a short fuzz pass
+test: deps helm ## run every test (race detector on, chart checks included) and a short fuzz pass
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(MAKE) fuzz FUZZTIME=10s
@@ -32,3 +32,9 @@ clean:
 
 stop: ## stop the gateways started by `make run`
 	bash scripts/stop.sh
+
+helm: ## build the Helm CLI into bin/helm (used by the chart checks in ./deploy)
+	bash scripts/helm.sh >/dev/null
+
+deploy-check: helm ## lint and render the Helm chart, check docker-compose.yml and the Dockerfile
+	$(GO) test -count=1 ./deploy/
