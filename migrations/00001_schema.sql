@@ -8,9 +8,11 @@ CREATE TABLE phoenix_meta (
 INSERT INTO phoenix_meta DEFAULT VALUES;
 
 -- Change log: every write to a projected table records one row per changed row in the same
--- transaction (by trigger), and wakes listeners with one NOTIFY per transaction. Readers catch
--- up with the transaction-id high-water mark (xid < pg_snapshot_xmin), so a change whose
--- transaction commits after a later-numbered one is never skipped.
+-- transaction (by trigger). Readers catch up with the transaction-id high-water mark
+-- (xid < pg_snapshot_xmin), so a change whose transaction commits after a later-numbered one is
+-- never skipped. Listeners are woken by a NOTIFY phoenix_changes the writer sends right after
+-- its commit, not from inside the transaction: a NOTIFY inside a writing transaction holds a
+-- database-wide lock through the commit's WAL flush and so serialises every writer.
 CREATE TABLE changes (
     seq        bigserial   PRIMARY KEY,
     xid        xid8        NOT NULL DEFAULT pg_current_xact_id(),
@@ -30,8 +32,6 @@ BEGIN
     IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
     INSERT INTO changes (tenant_id, entity, entity_id, op)
     VALUES (r.tenant_id, TG_ARGV[0], to_jsonb(r) ->> TG_ARGV[1], lower(TG_OP));
-    -- Identical notifications within one transaction are folded into one by PostgreSQL.
-    PERFORM pg_notify('phoenix_changes', '');
     RETURN NULL;
 END $$;
 -- +goose StatementEnd

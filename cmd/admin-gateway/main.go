@@ -87,7 +87,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Attempts:            postgres.AttemptLimit{Max: cfg.CodeAttemptLimit, Window: cfg.CodeAttemptWindow},
 	}, log)
 
-	// Background upkeep: expired idempotency records and old attempt failures.
+	// Background work: change notifications for the Query Gateway, and upkeep of expired
+	// idempotency records and old attempt failures.
+	go store.RunNotifier(ctx, log)
 	go func() {
 		t := time.NewTicker(10 * time.Minute)
 		defer t.Stop()

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"io"
+	"time"
 	"log/slog"
 	"strings"
 
@@ -11,7 +13,14 @@ import (
 // Config is the Query Gateway's configuration.
 type Config struct {
 	config.Common
-	RedisClusterAddrs string
+	RedisClusterAddrs   string
+	RedisTimeout        time.Duration
+	ReferralURLTemplate string
+	CodeAttemptLimit    int
+	CodeAttemptWindow   time.Duration
+	FallbackConcurrency int
+	CatchUpInterval     time.Duration
+	ChangeRetention     time.Duration
 }
 
 const usage = `query-gateway: the read side of Phoenix Referral, served from Redis read models.
@@ -24,13 +33,34 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Conf
 	s := config.New("query-gateway", getenv, usage, out)
 	c.RegisterCommon(s, ":8081")
 	s.String(&c.RedisClusterAddrs, "redis-cluster-addrs", "PHOENIX_REDIS_CLUSTER_ADDRS", "", "comma-separated Redis Cluster seed addresses (instead of --redis-url)")
+	s.Duration(&c.RedisTimeout, "redis-timeout", "PHOENIX_REDIS_TIMEOUT", 250*time.Millisecond, "Redis dial/read/write timeout (reads fall back to PostgreSQL past it)")
+	s.String(&c.ReferralURLTemplate, "referral-url-template", "PHOENIX_REFERRAL_URL_TEMPLATE", "", "referral link template, e.g. https://play.example.com/join?ref={code}")
+	s.Int(&c.CodeAttemptLimit, "code-attempt-limit", "PHOENIX_CODE_ATTEMPT_LIMIT", 20, "failed validate attempts allowed per player or client address per window (0 disables)")
+	s.Duration(&c.CodeAttemptWindow, "code-attempt-window", "PHOENIX_CODE_ATTEMPT_WINDOW", 10*time.Minute, "window of the failed code-attempt limit")
+	s.Int(&c.FallbackConcurrency, "fallback-concurrency", "PHOENIX_FALLBACK_CONCURRENCY", 16, "concurrent PostgreSQL reads on behalf of a missing or unavailable Redis")
+	s.Duration(&c.CatchUpInterval, "catch-up-interval", "PHOENIX_CATCH_UP_INTERVAL", time.Second, "catch-up timer covering missed notifications")
+	s.Duration(&c.ChangeRetention, "change-retention", "PHOENIX_CHANGE_RETENTION", 7*24*time.Hour, "how long applied changes are kept in the change log")
 	if err := s.Parse(args); err != nil {
 		return nil, s, err
 	}
 	return &c, s, nil
 }
 
-func (c *Config) validate(log *slog.Logger) error { return c.Common.Validate(log) }
+func (c *Config) validate(log *slog.Logger) error {
+	if err := c.Common.Validate(log); err != nil {
+		return err
+	}
+	if c.FallbackConcurrency < 1 {
+		return errors.New("PHOENIX_FALLBACK_CONCURRENCY must be at least 1")
+	}
+	if c.CodeAttemptLimit < 0 || c.CodeAttemptWindow <= 0 {
+		return errors.New("PHOENIX_CODE_ATTEMPT_LIMIT must be ≥ 0 and PHOENIX_CODE_ATTEMPT_WINDOW > 0")
+	}
+	if c.RedisTimeout <= 0 || c.CatchUpInterval <= 0 || c.ChangeRetention < time.Hour {
+		return errors.New("PHOENIX_REDIS_TIMEOUT and PHOENIX_CATCH_UP_INTERVAL must be > 0, PHOENIX_CHANGE_RETENTION ≥ 1h")
+	}
+	return nil
+}
 
 // clusterAddrs splits PHOENIX_REDIS_CLUSTER_ADDRS.
 func (c *Config) clusterAddrs() []string {

@@ -16,8 +16,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/cache"
 	"github.com/phoenix-referral/phoenix/pkg/config"
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
+	"github.com/phoenix-referral/phoenix/pkg/projector"
+	"github.com/phoenix-referral/phoenix/pkg/queryapi"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
 
@@ -61,32 +65,70 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	defer rdb.Close()
+	store := cache.New(rdb)
+
+	// Services.
+	verifier, err := auth.NewVerifierFromConfig(ctx, auth.Settings{
+		Secret: cfg.JWTSecret, PublicKeyFile: cfg.JWTPublicKey, JWKSURL: cfg.JWTJWKSURL,
+		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
+	}, log)
+	if err != nil {
+		return err
+	}
 
 	// HTTP.
 	srv := web.NewServer(log, web.Options{
 		Name:           "query-gateway",
 		RequestTimeout: cfg.RequestTimeout,
 		Ready: func(ctx context.Context) error {
+			// Redis being down degrades reads to PostgreSQL; PostgreSQL is required.
 			if err := db.PingContext(ctx); err != nil {
 				return fmt.Errorf("postgres: %w", err)
-			}
-			if err := rdb.Ping(ctx).Err(); err != nil {
-				return fmt.Errorf("redis: %w", err)
 			}
 			return nil
 		},
 	})
-	return srv.Serve(ctx, cfg.HTTPAddr, cfg.DrainDelay, cfg.ShutdownTimeout, listening)
+	api := queryapi.New(store, db, verifier, queryapi.Config{
+		ReferralURLTemplate: cfg.ReferralURLTemplate,
+		Attempts:            postgres.AttemptLimit{Max: cfg.CodeAttemptLimit, Window: cfg.CodeAttemptWindow},
+		FallbackConcurrency: cfg.FallbackConcurrency,
+	}, log, srv.Registry)
+	api.Register(srv.Echo)
+	if err := web.ServeOpenAPI(srv.Echo, queryapi.OpenAPI); err != nil {
+		return err
+	}
+
+	// Projector: catches up at start, on notifications and on a timer, while it holds the lock.
+	proj := projector.New(db, store, log, projector.NewMetrics(srv.Registry), projector.Config{
+		DSN: cfg.DatabaseURL, Interval: cfg.CatchUpInterval, Retention: cfg.ChangeRetention,
+	})
+	pctx, stopProjector := context.WithCancel(context.WithoutCancel(ctx))
+	projDone := make(chan struct{})
+	go func() {
+		defer close(projDone)
+		proj.Run(pctx)
+	}()
+
+	err = srv.Serve(ctx, cfg.HTTPAddr, cfg.DrainDelay, cfg.ShutdownTimeout, listening)
+	// Shutdown order: HTTP (drained above), then the projector, then Redis and PostgreSQL.
+	stopProjector()
+	<-projDone
+	return err
 }
 
-// newRedis connects to a single node (PHOENIX_REDIS_URL) or a cluster (PHOENIX_REDIS_CLUSTER_ADDRS).
+// newRedis connects to a single node (PHOENIX_REDIS_URL) or a cluster (PHOENIX_REDIS_CLUSTER_ADDRS)
+// with short timeouts, so that an unreachable Redis degrades reads instead of hanging them.
 func newRedis(cfg *Config) (redis.UniversalClient, error) {
+	t := cfg.RedisTimeout
 	if addrs := cfg.clusterAddrs(); len(addrs) > 0 {
-		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs}), nil
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, DialTimeout: t, ReadTimeout: t,
+			WriteTimeout: t, PoolTimeout: t, MaxRetries: 1}), nil
 	}
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("PHOENIX_REDIS_URL: %w", err)
 	}
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout, opt.MaxRetries = t, t, t, t, 1
+	opt.PoolSize = max(opt.PoolSize, 64)
 	return redis.NewClient(opt), nil
 }

@@ -2,6 +2,7 @@ package adminapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -51,6 +52,9 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	adminapi.New(e.store, v, cfg, log).Register(s.Echo)
 	e.srv = httptest.NewServer(s.Echo)
 	t.Cleanup(e.srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	go e.store.RunNotifier(ctx, log)
+	t.Cleanup(cancel)
 	return e
 }
 

@@ -1,9 +1,17 @@
 package postgres
 
 import (
+	"os"
+	"sync"
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
@@ -13,6 +21,882 @@ import (
 // computes the same outcome and writes nothing. A repeated event_id yields the first outcome with
 // status "duplicate".
 func (s *Store) processEvent(ctx context.Context, tx *sqlx.Tx, ev referral.Event, dryRun bool) (referral.EventOutcome, error) {
-	// The events engine replaces this placeholder.
-	return referral.EventOutcome{EventID: ev.EventID, Status: referral.EventProcessed}, nil
+	outs, err := s.processEvents(ctx, tx, ev.TenantID, []referral.Event{ev}, dryRun)
+	if err != nil {
+		return referral.EventOutcome{}, err
+	}
+	return outs[0], nil
+}
+
+// processEvents runs events of one tenant, in order, through the rules of SPEC §5 inside tx and
+// returns one outcome per event. The work is set-based so a batch costs a fixed number of
+// statements whatever its size:
+//
+//  1. lock the users' referrals and their referrers' affiliates (FOR NO KEY UPDATE, in id
+//     order), then load the configuration the events need (campaigns, rules, tiers, policy) and
+//     the upline;
+//  2. decide the events one after another in memory (referral.Engine); a repeat of an id inside
+//     the batch is a duplicate of its first occurrence;
+//  3. claim the events by inserting them with their outcomes (INSERT … ON CONFLICT DO NOTHING);
+//  4. write the ledger rows, qualifications, conversions and counters in bulk.
+//
+// Step 3 is where exactly-once is decided: the events' primary key admits one row per id, and an
+// insert meeting the row of a transaction still open waits for it. Ids that were already taken
+// are duplicates: the rows this attempt did claim are removed, the stored outcomes of the taken
+// ids are read, and the others are decided again without them — nothing was written yet. With
+// dryRun the stored ids are looked up first and nothing is locked, claimed or written; processed
+// events then report "simulated".
+func (s *Store) processEvents(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event, dryRun bool) ([]referral.EventOutcome, error) {
+	defer evtTime("processEvents", time.Now())
+	now := s.now()
+	first := make(map[string]int, len(evs))
+	var fresh []string
+	for i, ev := range evs {
+		if _, seen := first[ev.EventID]; !seen {
+			first[ev.EventID] = i
+			fresh = append(fresh, ev.EventID)
+		}
+	}
+	stored := map[string]referral.EventOutcome{}
+	if dryRun {
+		var err error
+		if stored, err = loadEventOutcomes(ctx, tx, tenant, fresh); err != nil {
+			return nil, err
+		}
+	}
+	for {
+		outs := make([]referral.EventOutcome, len(evs))
+		var decide []int
+		for _, id := range fresh {
+			if o, ok := stored[id]; ok {
+				o.Status = referral.EventDuplicate
+				outs[first[id]] = o
+			} else {
+				decide = append(decide, first[id])
+			}
+		}
+		if len(decide) > 0 {
+			taken, err := s.decideEvents(ctx, tx, tenant, evs, decide, outs, now, dryRun)
+			if err != nil {
+				return nil, err
+			}
+			if len(taken) > 0 {
+				found, err := loadEventOutcomes(ctx, tx, tenant, taken)
+				if err != nil {
+					return nil, err
+				}
+				for _, id := range taken {
+					o, ok := found[id]
+					if !ok {
+						return nil, fmt.Errorf("event %q: taken but not stored", id)
+					}
+					stored[id] = o
+				}
+				// Each rerun has at least one more id stored, so the loop ends.
+				continue
+			}
+		}
+		for i, ev := range evs {
+			if f := first[ev.EventID]; f != i {
+				o := outs[f]
+				o.Status = referral.EventDuplicate
+				outs[i] = o
+			}
+		}
+		return outs, nil
+	}
+}
+
+// decideEvents loads what the events at indexes decide need, decides them in order into outs
+// and, unless dryRun, claims them and writes everything they cause. When some ids turn out to be
+// taken already it writes nothing, undoes its claims and returns those ids.
+func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event, decide []int, outs []referral.EventOutcome, now time.Time, dryRun bool) ([]string, error) {
+	defer evtTime("decideEvents", time.Now())
+	batch := make([]referral.Event, len(decide))
+	for k, i := range decide {
+		batch[k] = evs[i]
+	}
+	eng, err := s.loadEngine(ctx, tx, tenant, batch, !dryRun)
+	if err != nil {
+		return nil, err
+	}
+	status := referral.EventProcessed
+	if dryRun {
+		status = referral.EventSimulated
+	}
+	var w ledgerWrites
+	for _, i := range decide {
+		ev := evs[i]
+		payload, err := referral.DecodePayload(ev.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("event %q: %w", ev.EventID, err)
+		}
+		d := eng.Decide(ev, payload)
+		out := referral.EventOutcome{EventID: ev.EventID, Status: status,
+			Rewards: make([]referral.Reward, 0, len(d.Rewards)), Commissions: make([]referral.Commission, 0, len(d.Commissions))}
+		for _, r := range d.Rewards {
+			r.ID, r.CreatedAt = newLedgerID(), now
+			out.Rewards = append(out.Rewards, r)
+		}
+		for _, c := range d.Commissions {
+			c.ID, c.CreatedAt = newLedgerID(), now
+			out.Commissions = append(out.Commissions, c)
+		}
+		outs[i] = out
+		w.add(ev, d, out)
+	}
+	if dryRun {
+		return nil, nil
+	}
+	claimed, err := claimEvents(ctx, tx, tenant, batch, w.outcomes, now)
+	if err != nil {
+		return nil, err
+	}
+	if len(claimed) < len(batch) {
+		return releaseEvents(ctx, tx, tenant, batch, claimed)
+	}
+	return nil, w.write(ctx, tx, tenant, now)
+}
+
+// claimEvents inserts the events with their outcomes and returns the ids it inserted; an id
+// already stored (or held by a transaction that then commits) is skipped. The rows travel as one
+// JSON array (payloads and outcomes embedded as they are, parsed once by PostgreSQL) and are
+// inserted in event_id order, so concurrent batches wait on each other in one order.
+func claimEvents(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event, outcomes []string, now time.Time) (map[string]bool, error) {
+	defer evtTime("claimEvents", time.Now())
+	var rows bytes.Buffer
+	rows.WriteByte('[')
+	for k, ev := range evs {
+		if k > 0 {
+			rows.WriteByte(',')
+		}
+		rows.WriteString(`{"event_id":`)
+		writeJSONString(&rows, ev.EventID)
+		rows.WriteString(`,"type":`)
+		writeJSONString(&rows, ev.Type)
+		rows.WriteString(`,"user_id":`)
+		writeJSONString(&rows, ev.UserID)
+		rows.WriteString(`,"occurred_at":"`)
+		rows.WriteString(ev.OccurredAt.UTC().Format(time.RFC3339Nano))
+		rows.WriteString(`","payload":`)
+		rows.Write(payloadOrEmpty(ev.Payload))
+		rows.WriteString(`,"outcome":`)
+		rows.WriteString(outcomes[k])
+		rows.WriteByte('}')
+	}
+	rows.WriteByte(']')
+	const q = `
+		INSERT INTO events (tenant_id, event_id, type, user_id, occurred_at, payload, outcome, created_at)
+		SELECT $1, t.event_id, t.type, t.user_id, t.occurred_at, t.payload, t.outcome, $3
+		FROM jsonb_to_recordset($2::jsonb)
+		     AS t(event_id text, type text, user_id text, occurred_at timestamptz, payload jsonb, outcome jsonb)
+		ORDER BY t.event_id
+		ON CONFLICT (tenant_id, event_id) DO NOTHING
+		RETURNING event_id`
+	var got []string
+	if err := sqlx.SelectContext(ctx, tx, &got, q, tenant, rows.String(), now); err != nil {
+		return nil, fmt.Errorf("claim events: %w", err)
+	}
+	claimed := make(map[string]bool, len(got))
+	for _, id := range got {
+		claimed[id] = true
+	}
+	return claimed, nil
+}
+
+// releaseEvents removes the rows claimEvents inserted for evs (the events table is not part of
+// the ledger) and returns the ids it could not claim.
+func releaseEvents(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event, claimed map[string]bool) ([]string, error) {
+	var taken, mine []string
+	for _, ev := range evs {
+		if claimed[ev.EventID] {
+			mine = append(mine, ev.EventID)
+		} else {
+			taken = append(taken, ev.EventID)
+		}
+	}
+	if len(mine) > 0 {
+		const q = `DELETE FROM events WHERE tenant_id = $1 AND event_id = ANY($2)`
+		if _, err := tx.ExecContext(ctx, q, tenant, pq.StringArray(mine)); err != nil {
+			return nil, fmt.Errorf("release events: %w", err)
+		}
+	}
+	return taken, nil
+}
+
+// writeJSONString appends s as a JSON string.
+func writeJSONString(b *bytes.Buffer, s string) {
+	enc, _ := json.Marshal(s) // a string always encodes
+	b.Write(enc)
+}
+
+func payloadOrEmpty(p json.RawMessage) json.RawMessage {
+	if len(p) == 0 || string(p) == "null" {
+		return json.RawMessage("{}")
+	}
+	return p
+}
+
+// newLedgerID returns a time-ordered (version 7) id, so rows written together keep their order
+// under ORDER BY created_at, id.
+func newLedgerID() uuid.UUID {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.New()
+	}
+	return id
+}
+
+// ledgerWrites accumulates what a batch of decisions writes.
+type ledgerWrites struct {
+	qualCampaigns, qualReferrals, qualEvents []string
+	rewards                                  []referral.Reward
+	commissions                              []referral.Commission
+	converted                                map[uuid.UUID]*referral.Referral
+	convertedOrder                           []uuid.UUID
+	revenue                                  map[uuid.UUID]int64
+	revenueOrder                             []uuid.UUID
+	outcomes                                 []string // encoded, one per decided event
+}
+
+func (w *ledgerWrites) add(ev referral.Event, d referral.Decision, out referral.EventOutcome) {
+	for _, c := range d.Qualified {
+		w.qualCampaigns = append(w.qualCampaigns, c.String())
+		w.qualReferrals = append(w.qualReferrals, d.Referral.Referral.ID.String())
+		w.qualEvents = append(w.qualEvents, ev.EventID)
+	}
+	w.rewards = append(w.rewards, out.Rewards...)
+	w.commissions = append(w.commissions, out.Commissions...)
+	if d.Converted {
+		if w.converted == nil {
+			w.converted = map[uuid.UUID]*referral.Referral{}
+		}
+		id := d.Referral.Referral.ID
+		if _, ok := w.converted[id]; !ok {
+			w.convertedOrder = append(w.convertedOrder, id)
+		}
+		w.converted[id] = &d.Referral.Referral
+	}
+	if d.Affiliate != nil && d.RevenueDelta > 0 {
+		if w.revenue == nil {
+			w.revenue = map[uuid.UUID]int64{}
+		}
+		id := d.Affiliate.ID
+		if _, ok := w.revenue[id]; !ok {
+			w.revenueOrder = append(w.revenueOrder, id)
+		}
+		w.revenue[id] = revenueSum(w.revenue[id], d.RevenueDelta)
+	}
+	w.outcomes = append(w.outcomes, string(encodeOutcome(out)))
+}
+
+func revenueSum(a, b int64) int64 {
+	const maxInt64 = 1<<63 - 1
+	if b > 0 && a > maxInt64-b {
+		return maxInt64
+	}
+	return a + b
+}
+
+// write stores the accumulated rows, a fixed number of statements for the whole batch.
+func (w *ledgerWrites) write(ctx context.Context, tx *sqlx.Tx, tenant string, now time.Time) error {
+	if n := len(w.qualCampaigns); n > 0 {
+		// Referral rows are locked, so no other transaction can qualify these pairs meanwhile:
+		// a conflict here means an invariant broke, and the whole batch is refused.
+		const q = `
+			INSERT INTO campaign_qualifications (tenant_id, campaign_id, referral_id, event_id, created_at)
+			SELECT $1, t.campaign_id, t.referral_id, t.event_id, $2
+			FROM unnest($3::uuid[], $4::uuid[], $5::text[]) AS t(campaign_id, referral_id, event_id)
+			ON CONFLICT DO NOTHING`
+		res, err := tx.ExecContext(ctx, q, tenant, now, pq.StringArray(w.qualCampaigns),
+			pq.StringArray(w.qualReferrals), pq.StringArray(w.qualEvents))
+		if err != nil {
+			return fmt.Errorf("record qualifications: %w", err)
+		}
+		if got, err := res.RowsAffected(); err != nil || got != int64(n) {
+			return fmt.Errorf("record qualifications: %d of %d recorded (%v)", got, n, err)
+		}
+	}
+	if err := insertRewards(ctx, tx, tenant, w.rewards); err != nil {
+		return err
+	}
+	if err := insertCommissions(ctx, tx, tenant, w.commissions); err != nil {
+		return err
+	}
+	defer evtTime("write.rest", time.Now())
+	if len(w.convertedOrder) > 0 {
+		ids := make([]string, 0, len(w.convertedOrder))
+		campaigns := make([]string, 0, len(w.convertedOrder))
+		ats := make([]string, 0, len(w.convertedOrder))
+		for _, id := range w.convertedOrder {
+			r := w.converted[id]
+			ids = append(ids, id.String())
+			campaign := ""
+			if r.CampaignID != nil {
+				campaign = r.CampaignID.String()
+			}
+			campaigns = append(campaigns, campaign)
+			ats = append(ats, r.ConvertedAt.UTC().Format(time.RFC3339Nano))
+		}
+		const q = `
+			UPDATE referrals r
+			SET status = 'converted', converted_at = t.converted_at,
+			    campaign_id = COALESCE(r.campaign_id, NULLIF(t.campaign_id, '')::uuid), updated_at = $2
+			FROM unnest($3::uuid[], $4::text[], $5::timestamptz[]) AS t(id, campaign_id, converted_at)
+			WHERE r.id = t.id AND r.tenant_id = $1 AND r.status = 'pending'`
+		if _, err := tx.ExecContext(ctx, q, tenant, now, pq.StringArray(ids), pq.StringArray(campaigns), pq.StringArray(ats)); err != nil {
+			return fmt.Errorf("convert referrals: %w", err)
+		}
+	}
+	if len(w.revenueOrder) > 0 {
+		ids := make([]string, 0, len(w.revenueOrder))
+		deltas := make([]int64, 0, len(w.revenueOrder))
+		for _, id := range w.revenueOrder {
+			ids = append(ids, id.String())
+			deltas = append(deltas, w.revenue[id])
+		}
+		// The counter saturates rather than overflow bigint.
+		const q = `
+			UPDATE affiliates a
+			SET referee_revenue = LEAST(a.referee_revenue::numeric + t.delta, 9223372036854775807)::bigint
+			FROM unnest($2::uuid[], $3::bigint[]) AS t(id, delta)
+			WHERE a.id = t.id AND a.tenant_id = $1`
+		if _, err := tx.ExecContext(ctx, q, tenant, pq.StringArray(ids), pq.Int64Array(deltas)); err != nil {
+			return fmt.Errorf("update affiliate revenue: %w", err)
+		}
+	}
+	return nil
+}
+
+func insertRewards(ctx context.Context, tx *sqlx.Tx, tenant string, rs []referral.Reward) error {
+	defer evtTime("insertRewards", time.Now())
+	if len(rs) == 0 {
+		return nil
+	}
+	n := len(rs)
+	ids, users, roles, campaigns, referrals := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	events, currencies, amounts := make([]string, n), make([]string, n), make([]int64, n)
+	for i, r := range rs {
+		ids[i], users[i], roles[i] = r.ID.String(), r.UserID, r.Role
+		campaigns[i], referrals[i] = r.CampaignID.String(), r.ReferralID.String()
+		events[i], currencies[i], amounts[i] = r.EventID, r.CurrencyID, r.Amount
+	}
+	const q = `
+		INSERT INTO rewards (id, tenant_id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, created_at)
+		SELECT t.id, $1, t.user_id, t.role, t.campaign_id, t.referral_id, t.event_id, t.currency_id, t.amount, $2
+		FROM unnest($3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::uuid[], $8::text[], $9::text[], $10::bigint[])
+		     AS t(id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount)`
+	_, err := tx.ExecContext(ctx, q, tenant, rs[0].CreatedAt, pq.StringArray(ids), pq.StringArray(users),
+		pq.StringArray(roles), pq.StringArray(campaigns), pq.StringArray(referrals), pq.StringArray(events),
+		pq.StringArray(currencies), pq.Int64Array(amounts))
+	if err != nil {
+		return fmt.Errorf("insert rewards: %w", err)
+	}
+	return nil
+}
+
+func insertCommissions(ctx context.Context, tx *sqlx.Tx, tenant string, cs []referral.Commission) error {
+	defer evtTime("insertCommissions", time.Now())
+	if len(cs) == 0 {
+		return nil
+	}
+	n := len(cs)
+	ids, affs, users, levels := make([]string, n), make([]string, n), make([]string, n), make([]int64, n)
+	sources, events, rules, tiers := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	rates, bases, amounts, currencies := make([]string, n), make([]int64, n), make([]int64, n), make([]string, n)
+	for i, c := range cs {
+		ids[i], affs[i], users[i], levels[i] = c.ID.String(), c.AffiliateID.String(), c.UserID, int64(c.Level)
+		sources[i], events[i], rules[i] = c.SourceUserID, c.EventID, c.RuleID.String()
+		if c.TierID != nil {
+			tiers[i] = c.TierID.String()
+		}
+		rates[i], bases[i], amounts[i], currencies[i] = c.Rate.String(), c.BaseAmount, c.Amount, c.CurrencyID
+	}
+	const q = `
+		INSERT INTO commissions (id, tenant_id, affiliate_id, user_id, level, source_user_id, event_id,
+		    rule_id, tier_id, rate, base_amount, amount, currency_id, created_at)
+		SELECT t.id, $1, t.affiliate_id, t.user_id, t.level, t.source_user_id, t.event_id, t.rule_id,
+		       NULLIF(t.tier_id, '')::uuid, t.rate, t.base_amount, t.amount, t.currency_id, $2
+		FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::text[], $9::uuid[],
+		            $10::text[], $11::numeric[], $12::bigint[], $13::bigint[], $14::text[])
+		     AS t(id, affiliate_id, user_id, level, source_user_id, event_id, rule_id, tier_id, rate,
+		          base_amount, amount, currency_id)`
+	_, err := tx.ExecContext(ctx, q, tenant, cs[0].CreatedAt, pq.StringArray(ids), pq.StringArray(affs),
+		pq.StringArray(users), pq.Int64Array(levels), pq.StringArray(sources), pq.StringArray(events),
+		pq.StringArray(rules), pq.StringArray(tiers), pq.StringArray(rates), pq.Int64Array(bases),
+		pq.Int64Array(amounts), pq.StringArray(currencies))
+	if err != nil {
+		return fmt.Errorf("insert commissions: %w", err)
+	}
+	return nil
+}
+
+// loadEngine builds the engine for a batch of events: the events' users' referrals (locked FOR
+// NO KEY UPDATE when lock is set: one referee's events are decided one transaction at a time),
+// the campaigns and rules of the batch's event types, and for referrers that are affiliates their
+// counters (locked too), the tier ladder, the policy and the upline.
+func (s *Store) loadEngine(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event, lock bool) (*referral.Engine, error) {
+	defer evtTime("loadEngine", time.Now())
+	eng := &referral.Engine{Referrals: map[string]*referral.ReferralState{},
+		Affiliates: map[string]*referral.Affiliate{}, Upline: map[uuid.UUID]*referral.Affiliate{}}
+	users, types := distinctEventKeys(evs, func(e referral.Event) string { return e.UserID }), distinctEventKeys(evs, func(e referral.Event) string { return e.Type })
+	refs, err := loadEventReferrals(ctx, tx, tenant, users, lock)
+	if err != nil || len(refs) == 0 {
+		return eng, err
+	}
+	var referrers []string
+	seen := map[string]bool{}
+	refIDs := make([]string, 0, len(refs))
+	for _, rs := range refs {
+		eng.Referrals[rs.Referral.RefereeID] = rs
+		refIDs = append(refIDs, rs.Referral.ID.String())
+		if r := rs.Referral.ReferrerID; r != nil && rs.Referral.Status != referral.StatusRejected && !seen[*r] {
+			seen[*r] = true
+			referrers = append(referrers, *r)
+		}
+	}
+	// Each step below is skipped when nothing it loads could matter: no campaign → no
+	// qualifications; no referrer or no rule → no affiliate state (no commissions, and a revenue
+	// delta of zero).
+	if eng.Campaigns, err = loadEventCampaigns(ctx, tx, tenant, types); err != nil {
+		return nil, err
+	}
+	if len(eng.Campaigns) > 0 {
+		campaignIDs := make([]string, len(eng.Campaigns))
+		for i, c := range eng.Campaigns {
+			campaignIDs[i] = c.ID.String()
+		}
+		if err := loadEventQualifications(ctx, tx, campaignIDs, refIDs, eng.Referrals); err != nil {
+			return nil, err
+		}
+	}
+	if len(referrers) == 0 {
+		return eng, nil
+	}
+	if eng.Rules, err = loadEventRules(ctx, tx, tenant, types); err != nil || len(eng.Rules) == 0 {
+		return eng, err
+	}
+	affs, err := loadEventAffiliates(ctx, tx, tenant, referrers, lock)
+	if err != nil || len(affs) == 0 {
+		return eng, err
+	}
+	affUsers := make([]string, 0, len(affs))
+	for _, a := range affs {
+		eng.Affiliates[a.UserID] = a
+		affUsers = append(affUsers, a.UserID)
+	}
+	if eng.Tiers, err = s.loadTiers(ctx, tx, tenant); err != nil {
+		return nil, err
+	}
+	// converted_referrals only matters through the tiers' min_referrals thresholds, so counting
+	// stops at the largest one: the tier choice is the same, and a big affiliate costs no more.
+	var enough int64
+	for _, t := range eng.Tiers {
+		enough = max(enough, t.MinReferrals)
+	}
+	if enough > 0 {
+		counts, err := countEventConversions(ctx, tx, tenant, affUsers, enough)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range affs {
+			a.ConvertedReferrals = counts[a.UserID]
+		}
+	}
+	if eng.Policy, err = loadEventPolicy(ctx, tx, tenant); err != nil {
+		return nil, err
+	}
+	var upline []string
+	seenUp := map[uuid.UUID]bool{}
+	for _, a := range affs {
+		for _, sh := range referral.UplineShares(eng.Policy, a.Ancestors) {
+			if !seenUp[sh.AffiliateID] {
+				seenUp[sh.AffiliateID] = true
+				upline = append(upline, sh.AffiliateID.String())
+			}
+		}
+	}
+	if len(upline) > 0 {
+		if eng.Upline, err = loadEventUpline(ctx, tx, tenant, upline); err != nil {
+			return nil, err
+		}
+	}
+	return eng, nil
+}
+
+func distinctEventKeys(evs []referral.Event, key func(referral.Event) string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range evs {
+		if k := key(e); !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// eventReferralRow is a referral with its code's bound campaign.
+type eventReferralRow struct {
+	ID            uuid.UUID  `db:"id"`
+	CodeID        uuid.UUID  `db:"code_id"`
+	Code          string     `db:"code"`
+	CampaignID    *uuid.UUID `db:"campaign_id"`
+	ReferrerID    *string    `db:"referrer_id"`
+	RefereeID     string     `db:"referee_id"`
+	Status        string     `db:"status"`
+	CreatedAt     time.Time  `db:"created_at"`
+	ConvertedAt   *time.Time `db:"converted_at"`
+	BoundCampaign *uuid.UUID `db:"bound_campaign_id"`
+}
+
+func loadEventReferrals(ctx context.Context, tx *sqlx.Tx, tenant string, users []string, lock bool) ([]*referral.ReferralState, error) {
+	defer evtTime("loadEventReferrals", time.Now())
+	q := `
+		SELECT r.id, r.code_id, r.code, r.campaign_id, r.referrer_id, r.referee_id, r.status,
+		       r.created_at, r.converted_at, c.campaign_id AS bound_campaign_id
+		FROM referrals r JOIN referral_codes c ON c.id = r.code_id
+		WHERE r.tenant_id = $1 AND r.referee_id = ANY($2)
+		ORDER BY r.id`
+	if lock {
+		q += ` FOR NO KEY UPDATE OF r`
+	}
+	var rows []eventReferralRow
+	if err := sqlx.SelectContext(ctx, tx, &rows, q, tenant, pq.StringArray(users)); err != nil {
+		return nil, fmt.Errorf("load referrals: %w", err)
+	}
+	out := make([]*referral.ReferralState, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, &referral.ReferralState{
+			Referral: referral.Referral{ID: r.ID, TenantID: tenant, Code: r.Code, CodeID: r.CodeID,
+				CampaignID: r.CampaignID, ReferrerID: r.ReferrerID, RefereeID: r.RefereeID, Status: r.Status,
+				CreatedAt: r.CreatedAt.UTC(), ConvertedAt: utcTimePtr(r.ConvertedAt)},
+			BoundCampaign: r.BoundCampaign,
+			Qualified:     map[uuid.UUID]bool{},
+		})
+	}
+	return out, nil
+}
+
+// loadEventQualifications marks, in into, which of the campaigns already paid which of the
+// referrals. Both lists bound the lookup, so it is a walk of the primary key.
+func loadEventQualifications(ctx context.Context, tx *sqlx.Tx, campaignIDs, referralIDs []string, into map[string]*referral.ReferralState) error {
+	defer evtTime("loadEventQualifications", time.Now())
+	const q = `SELECT referral_id, campaign_id FROM campaign_qualifications
+		WHERE campaign_id = ANY($1::uuid[]) AND referral_id = ANY($2::uuid[])`
+	var rows []struct {
+		ReferralID uuid.UUID `db:"referral_id"`
+		CampaignID uuid.UUID `db:"campaign_id"`
+	}
+	if err := sqlx.SelectContext(ctx, tx, &rows, q, pq.StringArray(campaignIDs), pq.StringArray(referralIDs)); err != nil {
+		return fmt.Errorf("load qualifications: %w", err)
+	}
+	byID := make(map[uuid.UUID]*referral.ReferralState, len(into))
+	for _, rs := range into {
+		byID[rs.Referral.ID] = rs
+	}
+	for _, r := range rows {
+		if rs := byID[r.ReferralID]; rs != nil {
+			rs.Qualified[r.CampaignID] = true
+		}
+	}
+	return nil
+}
+
+// loadEventCampaigns returns the tenant's live campaigns qualifying on one of types, oldest
+// first: the order in which "the first campaign that qualifies" is found.
+func loadEventCampaigns(ctx context.Context, tx *sqlx.Tx, tenant string, types []string) ([]referral.Campaign, error) {
+	defer evtTime("loadEventCampaigns", time.Now())
+	const q = `SELECT ` + campaignCols + ` FROM campaigns
+		WHERE tenant_id = $1 AND deleted_at IS NULL AND qualifying_event = ANY($2)
+		ORDER BY created_at, id`
+	var rows []storedCampaign
+	if err := sqlx.SelectContext(ctx, tx, &rows, q, tenant, pq.StringArray(types)); err != nil {
+		return nil, fmt.Errorf("load campaigns: %w", err)
+	}
+	out := make([]referral.Campaign, 0, len(rows))
+	for _, r := range rows {
+		c, err := r.domain()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// eventAffiliateRow is the part of an affiliate the engine needs.
+type eventAffiliateRow struct {
+	ID             uuid.UUID      `db:"id"`
+	UserID         string         `db:"user_id"`
+	Status         string         `db:"status"`
+	Ancestors      pq.StringArray `db:"ancestors"`
+	TierOverrideID *uuid.UUID     `db:"tier_override_id"`
+	RefereeRevenue int64          `db:"referee_revenue"`
+}
+
+func (r eventAffiliateRow) domain(tenant string) (*referral.Affiliate, error) {
+	anc := make([]uuid.UUID, 0, len(r.Ancestors))
+	for _, s := range r.Ancestors {
+		id, err := uuid.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("affiliate %s: ancestor %q: %w", r.ID, s, err)
+		}
+		anc = append(anc, id)
+	}
+	return &referral.Affiliate{ID: r.ID, TenantID: tenant, UserID: r.UserID, Status: r.Status,
+		Ancestors: anc, TierOverrideID: r.TierOverrideID, RefereeRevenue: r.RefereeRevenue}, nil
+}
+
+// loadEventAffiliates returns the live affiliates of users, locked FOR NO KEY UPDATE (in id order)
+// when lock is set so their counters move one transaction at a time.
+func loadEventAffiliates(ctx context.Context, tx *sqlx.Tx, tenant string, users []string, lock bool) ([]*referral.Affiliate, error) {
+	defer evtTime("loadEventAffiliates", time.Now())
+	q := `
+		SELECT id, user_id, status, ancestors::text[] AS ancestors, tier_override_id, referee_revenue
+		FROM affiliates
+		WHERE tenant_id = $1 AND user_id = ANY($2) AND deleted_at IS NULL
+		ORDER BY id`
+	if lock {
+		q += ` FOR NO KEY UPDATE`
+	}
+	var rows []eventAffiliateRow
+	if err := sqlx.SelectContext(ctx, tx, &rows, q, tenant, pq.StringArray(users)); err != nil {
+		return nil, fmt.Errorf("load affiliates: %w", err)
+	}
+	out := make([]*referral.Affiliate, 0, len(rows))
+	for _, r := range rows {
+		a, err := r.domain(tenant)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// loadEventUpline returns the live affiliates among ids (deleted ones are left out: they earn
+// nothing).
+func loadEventUpline(ctx context.Context, tx *sqlx.Tx, tenant string, ids []string) (map[uuid.UUID]*referral.Affiliate, error) {
+	defer evtTime("loadEventUpline", time.Now())
+	const q = `
+		SELECT id, user_id, status, ancestors::text[] AS ancestors, tier_override_id, referee_revenue
+		FROM affiliates
+		WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND deleted_at IS NULL`
+	var rows []eventAffiliateRow
+	if err := sqlx.SelectContext(ctx, tx, &rows, q, tenant, pq.StringArray(ids)); err != nil {
+		return nil, fmt.Errorf("load upline: %w", err)
+	}
+	out := make(map[uuid.UUID]*referral.Affiliate, len(rows))
+	for _, r := range rows {
+		a, err := r.domain(tenant)
+		if err != nil {
+			return nil, err
+		}
+		out[a.ID] = a
+	}
+	return out, nil
+}
+
+// countEventConversions counts, per referrer user, the referrals that count towards tiers
+// (converted or verified; §5.4), stopping at limit.
+func countEventConversions(ctx context.Context, tx *sqlx.Tx, tenant string, users []string, limit int64) (map[string]int64, error) {
+	defer evtTime("countEventConversions", time.Now())
+	const q = `
+		SELECT u.user_id AS referrer_id,
+		       (SELECT count(*) FROM (
+		            SELECT 1 FROM referrals r
+		            WHERE r.tenant_id = $1 AND r.referrer_id = u.user_id AND r.status IN ('converted', 'verified')
+		            LIMIT $3) AS c) AS n
+		FROM unnest($2::text[]) AS u(user_id)`
+	var rows []struct {
+		ReferrerID string `db:"referrer_id"`
+		N          int64  `db:"n"`
+	}
+	if err := sqlx.SelectContext(ctx, tx, &rows, q, tenant, pq.StringArray(users), limit); err != nil {
+		return nil, fmt.Errorf("count conversions: %w", err)
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.ReferrerID] = r.N
+	}
+	return out, nil
+}
+
+// eventRuleRow is a commission rule as the engine reads it; rates come back as exact text.
+type eventRuleRow struct {
+	ID              uuid.UUID `db:"id"`
+	EventType       string    `db:"event_type"`
+	EventFilter     []byte    `db:"event_filter"`
+	CommissionField string    `db:"commission_field"`
+	UseTierRate     bool      `db:"use_tier_rate"`
+	CustomRate      *string   `db:"custom_rate"`
+	CurrencyID      string    `db:"currency_id"`
+	Active          bool      `db:"active"`
+	CreatedAt       time.Time `db:"created_at"`
+}
+
+// loadEventRules returns the tenant's live, active commission rules for types, oldest first.
+func loadEventRules(ctx context.Context, tx *sqlx.Tx, tenant string, types []string) ([]referral.CommissionRule, error) {
+	defer evtTime("loadEventRules", time.Now())
+	const q = `
+		SELECT id, event_type, event_filter, commission_field, use_tier_rate, custom_rate::text AS custom_rate,
+		       currency_id, active, created_at
+		FROM commission_rules
+		WHERE tenant_id = $1 AND deleted_at IS NULL AND active AND event_type = ANY($2)
+		ORDER BY created_at, id`
+	var rows []eventRuleRow
+	if err := sqlx.SelectContext(ctx, tx, &rows, q, tenant, pq.StringArray(types)); err != nil {
+		return nil, fmt.Errorf("load commission rules: %w", err)
+	}
+	out := make([]referral.CommissionRule, 0, len(rows))
+	for _, r := range rows {
+		f, err := referral.ParseFilter("event_filter", r.EventFilter)
+		if err != nil {
+			return nil, fmt.Errorf("rule %s: stored filter: %w", r.ID, err)
+		}
+		rule := referral.CommissionRule{ID: r.ID, TenantID: tenant, EventType: r.EventType, EventFilter: f,
+			CommissionField: r.CommissionField, UseTierRate: r.UseTierRate, CurrencyID: r.CurrencyID,
+			Active: r.Active, CreatedAt: r.CreatedAt.UTC()}
+		if r.CustomRate != nil {
+			rate, err := referral.ParseRate(*r.CustomRate)
+			if err != nil {
+				return nil, fmt.Errorf("rule %s: stored rate %q: %w", r.ID, *r.CustomRate, err)
+			}
+			rule.CustomRate = &rate
+		}
+		out = append(out, rule)
+	}
+	return out, nil
+}
+
+// loadEventPolicy returns the tenant's hierarchy policy, nil when none was set.
+func loadEventPolicy(ctx context.Context, tx *sqlx.Tx, tenant string) (*referral.HierarchyPolicy, error) {
+	defer evtTime("loadEventPolicy", time.Now())
+	const q = `SELECT max_depth, level_rates::text[] AS level_rates, active, updated_at FROM hierarchy_policies WHERE tenant_id = $1`
+	var row struct {
+		MaxDepth   int            `db:"max_depth"`
+		LevelRates pq.StringArray `db:"level_rates"`
+		Active     bool           `db:"active"`
+		UpdatedAt  time.Time      `db:"updated_at"`
+	}
+	if err := sqlx.GetContext(ctx, tx, &row, q, tenant); err != nil {
+		if isNoRows(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("load hierarchy policy: %w", err)
+	}
+	p := &referral.HierarchyPolicy{TenantID: tenant, MaxDepth: row.MaxDepth, Active: row.Active, UpdatedAt: row.UpdatedAt.UTC()}
+	for _, s := range row.LevelRates {
+		r, err := referral.ParseRate(s)
+		if err != nil {
+			return nil, fmt.Errorf("hierarchy policy: stored rate %q: %w", s, err)
+		}
+		p.LevelRates = append(p.LevelRates, r)
+	}
+	return p, nil
+}
+
+// loadEventOutcomes returns the stored outcomes of events by id.
+func loadEventOutcomes(ctx context.Context, tx *sqlx.Tx, tenant string, ids []string) (map[string]referral.EventOutcome, error) {
+	const q = `SELECT event_id, outcome FROM events WHERE tenant_id = $1 AND event_id = ANY($2)`
+	var rows []struct {
+		EventID string `db:"event_id"`
+		Outcome []byte `db:"outcome"`
+	}
+	if err := sqlx.SelectContext(ctx, tx, &rows, q, tenant, pq.StringArray(ids)); err != nil {
+		return nil, fmt.Errorf("load event outcomes: %w", err)
+	}
+	out := make(map[string]referral.EventOutcome, len(rows))
+	for _, r := range rows {
+		o, err := decodeOutcome(tenant, r.EventID, r.Outcome)
+		if err != nil {
+			return nil, fmt.Errorf("event %q: %w", r.EventID, err)
+		}
+		out[r.EventID] = o
+	}
+	return out, nil
+}
+
+// storedOutcome is the outcome of an event as kept in events.outcome, replayed to duplicates.
+type storedOutcome struct {
+	Rewards     []storedReward     `json:"rewards"`
+	Commissions []storedCommission `json:"commissions"`
+}
+
+type storedReward struct {
+	ID         uuid.UUID `json:"id"`
+	UserID     string    `json:"user_id"`
+	Role       string    `json:"role"`
+	CampaignID uuid.UUID `json:"campaign_id"`
+	ReferralID uuid.UUID `json:"referral_id"`
+	CurrencyID string    `json:"currency_id"`
+	Amount     int64     `json:"amount"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+type storedCommission struct {
+	ID           uuid.UUID  `json:"id"`
+	AffiliateID  uuid.UUID  `json:"affiliate_id"`
+	UserID       string     `json:"user_id"`
+	Level        int        `json:"level"`
+	SourceUserID string     `json:"source_user_id"`
+	RuleID       uuid.UUID  `json:"rule_id"`
+	TierID       *uuid.UUID `json:"tier_id"`
+	Rate         string     `json:"rate"`
+	BaseAmount   int64      `json:"base_amount"`
+	Amount       int64      `json:"amount"`
+	CurrencyID   string     `json:"currency_id"`
+	CreatedAt    time.Time  `json:"created_at"`
+}
+
+func encodeOutcome(o referral.EventOutcome) []byte {
+	doc := storedOutcome{Rewards: make([]storedReward, 0, len(o.Rewards)), Commissions: make([]storedCommission, 0, len(o.Commissions))}
+	for _, r := range o.Rewards {
+		doc.Rewards = append(doc.Rewards, storedReward{ID: r.ID, UserID: r.UserID, Role: r.Role,
+			CampaignID: r.CampaignID, ReferralID: r.ReferralID, CurrencyID: r.CurrencyID, Amount: r.Amount,
+			CreatedAt: r.CreatedAt})
+	}
+	for _, c := range o.Commissions {
+		doc.Commissions = append(doc.Commissions, storedCommission{ID: c.ID, AffiliateID: c.AffiliateID,
+			UserID: c.UserID, Level: c.Level, SourceUserID: c.SourceUserID, RuleID: c.RuleID, TierID: c.TierID,
+			Rate: c.Rate.String(), BaseAmount: c.BaseAmount, Amount: c.Amount, CurrencyID: c.CurrencyID,
+			CreatedAt: c.CreatedAt})
+	}
+	b, _ := json.Marshal(doc) // plain strings, numbers and ids: cannot fail
+	return b
+}
+
+func decodeOutcome(tenant, eventID string, raw []byte) (referral.EventOutcome, error) {
+	var doc storedOutcome
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return referral.EventOutcome{}, fmt.Errorf("decode stored outcome: %w", err)
+	}
+	o := referral.EventOutcome{EventID: eventID, Rewards: make([]referral.Reward, 0, len(doc.Rewards)), Commissions: make([]referral.Commission, 0, len(doc.Commissions))}
+	for _, r := range doc.Rewards {
+		o.Rewards = append(o.Rewards, referral.Reward{ID: r.ID, TenantID: tenant, EventID: eventID, UserID: r.UserID, Role: r.Role,
+			CampaignID: r.CampaignID, ReferralID: r.ReferralID, CurrencyID: r.CurrencyID, Amount: r.Amount,
+			CreatedAt: r.CreatedAt.UTC()})
+	}
+	for _, c := range doc.Commissions {
+		rate, err := referral.ParseRate(c.Rate)
+		if err != nil {
+			return referral.EventOutcome{}, fmt.Errorf("decode stored outcome: rate %q: %w", c.Rate, err)
+		}
+		o.Commissions = append(o.Commissions, referral.Commission{ID: c.ID, TenantID: tenant, EventID: eventID,
+			AffiliateID: c.AffiliateID, UserID: c.UserID, Level: c.Level, SourceUserID: c.SourceUserID,
+			RuleID: c.RuleID, TierID: c.TierID, Rate: rate, BaseAmount: c.BaseAmount, Amount: c.Amount, CurrencyID: c.CurrencyID,
+			CreatedAt: c.CreatedAt.UTC()})
+	}
+	return o, nil
+}
+
+var evtTimings sync.Map
+func evtTime(name string, start time.Time) {
+	v, _ := evtTimings.LoadOrStore(name, new(int64))
+	p := v.(*int64)
+	*p += int64(time.Since(start))
+}
+func EvtDump() {
+	evtTimings.Range(func(k, v any) bool { fmt.Fprintf(os.Stderr, "%-14s %v\n", k, time.Duration(*v.(*int64))); return true })
 }

@@ -23,7 +23,8 @@ import (
 
 // Store is the PostgreSQL-backed implementation of the domain's services.
 type Store struct {
-	db *sqlx.DB
+	db      *sqlx.DB
+	changed chan struct{}
 	// Now returns the current time; tests may replace it. Times are truncated to microseconds,
 	// the precision PostgreSQL stores.
 	Now func() time.Time
@@ -31,7 +32,7 @@ type Store struct {
 
 // NewStore returns a Store over db.
 func NewStore(db *sqlx.DB) *Store {
-	return &Store{db: db, Now: time.Now}
+	return &Store{db: db, Now: time.Now, changed: make(chan struct{}, 1)}
 }
 
 // DB returns the underlying connection pool.
@@ -106,6 +107,7 @@ func DatabaseID(ctx context.Context, db sqlx.QueryerContext) (string, error) {
 }
 
 // inTx runs fn in a transaction, committing when fn returns nil. The commit error is returned.
+// After a commit the change notifier is signalled (see RunNotifier).
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -118,6 +120,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.signalChange()
 	return nil
 }
 

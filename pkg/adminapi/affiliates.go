@@ -1,0 +1,205 @@
+package adminapi
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/postgres"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
+	"github.com/phoenix-referral/phoenix/pkg/web"
+)
+
+// affiliateReadOnly are the affiliate fields a client may read but not write. The parent
+// changes only through the hierarchy sub-resource (§4.8).
+var affiliateReadOnly = []string{"id", "tenant_id", "created_at", "updated_at", "tier_id",
+	"converted_referrals", "referee_revenue", "parent_affiliate_id"}
+
+// maxUserIDLength bounds a user id: user ids are JWT subjects (1–128 characters).
+const maxUserIDLength = 128
+
+// affiliateStatuses are the values of an affiliate's status.
+var affiliateStatuses = []string{referral.AffiliatePending, referral.AffiliateActive, referral.AffiliateSuspended}
+
+// affiliateIn is the body of POST and PUT /v1/affiliates.
+type affiliateIn struct {
+	UserID         *string    `json:"user_id"`
+	AffiliateCode  *string    `json:"affiliate_code"`
+	Status         *string    `json:"status"`
+	TierOverrideID *uuid.UUID `json:"tier_override_id"`
+}
+
+// toAffiliate validates the body (SPEC §4.5) and fills defaults: status pending, no override,
+// a generated code. On PUT (create false) user_id and affiliate_code may be omitted (kept); the
+// store rejects other values than the stored ones.
+func (in affiliateIn) toAffiliate(tenant string, create bool) (referral.Affiliate, error) {
+	fe := referral.FieldErrors{}
+	a := referral.Affiliate{TenantID: tenant, Status: referral.AffiliatePending, TierOverrideID: in.TierOverrideID}
+	switch {
+	case in.UserID == nil:
+		if create {
+			fe.Add("user_id", "is required")
+		}
+	case !validText(*in.UserID, maxUserIDLength):
+		fe.Add("user_id", "must be 1-128 characters, not blank, without NUL")
+	default:
+		a.UserID = *in.UserID
+	}
+	if in.AffiliateCode != nil {
+		code, err := referral.NormalizeCode("affiliate_code", *in.AffiliateCode)
+		if err != nil {
+			fe.Add("affiliate_code", fieldReason(err, "affiliate_code"))
+		}
+		a.AffiliateCode = code
+	}
+	if in.Status != nil {
+		if !slices.Contains(affiliateStatuses, *in.Status) {
+			fe.Add("status", "must be one of pending, active, suspended")
+		}
+		a.Status = *in.Status
+	}
+	return a, fe.Err()
+}
+
+// affiliateJSON is an affiliate as every admin read returns it. tier_id is the effective tier.
+type affiliateJSON struct {
+	ID                 uuid.UUID  `json:"id"`
+	TenantID           string     `json:"tenant_id"`
+	UserID             string     `json:"user_id"`
+	AffiliateCode      string     `json:"affiliate_code"`
+	Status             string     `json:"status"`
+	ParentAffiliateID  *uuid.UUID `json:"parent_affiliate_id"`
+	TierID             *uuid.UUID `json:"tier_id"`
+	TierOverrideID     *uuid.UUID `json:"tier_override_id"`
+	ConvertedReferrals int64      `json:"converted_referrals"`
+	RefereeRevenue     int64      `json:"referee_revenue"`
+	CreatedAt          web.Time   `json:"created_at"`
+	UpdatedAt          web.Time   `json:"updated_at"`
+}
+
+func toAffiliateJSON(a referral.Affiliate) affiliateJSON {
+	return affiliateJSON{ID: a.ID, TenantID: a.TenantID, UserID: a.UserID, AffiliateCode: a.AffiliateCode,
+		Status: a.Status, ParentAffiliateID: a.ParentAffiliateID, TierID: a.TierID,
+		TierOverrideID: a.TierOverrideID, ConvertedReferrals: a.ConvertedReferrals,
+		RefereeRevenue: a.RefereeRevenue, CreatedAt: web.Time(a.CreatedAt), UpdatedAt: web.Time(a.UpdatedAt)}
+}
+
+func (a *API) createAffiliate(c echo.Context) error {
+	var in affiliateIn
+	if err := web.Bind(c, &in, web.RejectReadOnly, affiliateReadOnly...); err != nil {
+		return err
+	}
+	aff, err := in.toAffiliate(auth.TenantOf(c), true)
+	if err != nil {
+		return err
+	}
+	out, err := a.store.CreateAffiliate(c.Request().Context(), aff)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toAffiliateJSON(out))
+}
+
+func (a *API) listAffiliates(c echo.Context) error {
+	q := web.NewQuery(c)
+	f := postgres.AffiliateFilter{
+		Status:   q.String("status"),
+		ParentID: q.UUID("parent_affiliate_id"),
+		UserID:   q.String("user_id"),
+	}
+	if f.UserID != nil && !validText(*f.UserID, maxUserIDLength) {
+		q.Errors.Add("user_id", "must be 1-128 characters, not blank, without NUL")
+	}
+	if f.Status != nil && !slices.Contains(affiliateStatuses, *f.Status) {
+		q.Errors.Add("status", "must be one of pending, active, suspended")
+	}
+	page, err := web.PageOf(c)
+	if err := validationOf(q.Err(), err); err != nil {
+		return err
+	}
+	f.Limit, f.Offset = page.Limit, page.Offset
+	items, total, err := a.store.ListAffiliates(c.Request().Context(), auth.TenantOf(c), f)
+	if err != nil {
+		return err
+	}
+	list := web.List[affiliateJSON]{Items: make([]affiliateJSON, 0, len(items)), Total: total, Limit: page.Limit, Offset: page.Offset}
+	for _, it := range items {
+		list.Items = append(list.Items, toAffiliateJSON(it))
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
+func (a *API) getAffiliate(c echo.Context) error {
+	id, err := web.PathUUID(c, "affiliate_id", "affiliate")
+	if err != nil {
+		return err
+	}
+	out, err := a.store.GetAffiliate(c.Request().Context(), auth.TenantOf(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toAffiliateJSON(out))
+}
+
+func (a *API) replaceAffiliate(c echo.Context) error {
+	id, err := web.PathUUID(c, "affiliate_id", "affiliate")
+	if err != nil {
+		return err
+	}
+	var in affiliateIn
+	if err := web.Bind(c, &in, web.IgnoreReadOnly, affiliateReadOnly...); err != nil {
+		return err
+	}
+	aff, err := in.toAffiliate(auth.TenantOf(c), false)
+	if err != nil {
+		return err
+	}
+	aff.ID = id
+	out, err := a.store.ReplaceAffiliate(c.Request().Context(), aff)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toAffiliateJSON(out))
+}
+
+func (a *API) deleteAffiliate(c echo.Context) error {
+	id, err := web.PathUUID(c, "affiliate_id", "affiliate")
+	if err != nil {
+		return err
+	}
+	if err := a.store.DeleteAffiliate(c.Request().Context(), auth.TenantOf(c), id); err != nil {
+		return err
+	}
+	return noContent(c)
+}
+
+// validText reports whether s is a usable stored string: not blank, at most max characters,
+// and free of NUL, which PostgreSQL text cannot hold.
+func validText(s string, max int) bool {
+	return strings.TrimSpace(s) != "" && utf8.RuneCountInString(s) <= max && !strings.ContainsRune(s, 0)
+}
+
+// validationOf merges VALIDATION_FAILED errors (query parameters, pagination) into one; any
+// other error is returned as is.
+func validationOf(errs ...error) error {
+	fe := referral.FieldErrors{}
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		var de *referral.Error
+		if !errors.As(err, &de) || de.Code != referral.EValidation {
+			return err
+		}
+		for k, v := range de.Fields {
+			fe.Add(k, v)
+		}
+	}
+	return fe.Err()
+}

@@ -1,0 +1,276 @@
+package adminapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/postgres"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
+	"github.com/phoenix-referral/phoenix/pkg/web"
+)
+
+// eventIn is the body of POST /v1/events and /v1/affiliate/simulate, and one item of a batch.
+// Fields are pointers so that absent and null read as "missing"; occurred_at is parsed by hand
+// so its error names the expected format.
+type eventIn struct {
+	EventID    *string         `json:"event_id"`
+	Type       *string         `json:"type"`
+	UserID     *string         `json:"user_id"`
+	OccurredAt *string         `json:"occurred_at"`
+	Payload    json.RawMessage `json:"payload"`
+}
+
+// toEvent validates the body (SPEC §5) received at now and fills the defaults: occurred_at is
+// now, payload is {}.
+func (in eventIn) toEvent(tenant string, now time.Time) (referral.Event, error) {
+	ev := referral.Event{TenantID: tenant, OccurredAt: now}
+	fe := referral.FieldErrors{}
+	if in.EventID != nil {
+		ev.EventID = *in.EventID
+	}
+	if in.Type != nil {
+		ev.Type = *in.Type
+	}
+	if in.UserID != nil {
+		ev.UserID = *in.UserID
+	}
+	if in.OccurredAt != nil {
+		t, err := time.Parse(time.RFC3339Nano, *in.OccurredAt)
+		if err != nil {
+			fe.Add("occurred_at", "must be an RFC 3339 time")
+		} else {
+			ev.OccurredAt = t.UTC().Truncate(time.Microsecond)
+		}
+	}
+	ev.Payload = json.RawMessage("{}")
+	if p := bytes.TrimSpace(in.Payload); len(p) > 0 && string(p) != "null" {
+		if p[0] != '{' {
+			fe.Add("payload", "must be a JSON object")
+		} else {
+			var compact bytes.Buffer
+			if err := json.Compact(&compact, p); err != nil {
+				fe.Add("payload", "must be a JSON object")
+			}
+			ev.Payload = compact.Bytes()
+		}
+	}
+	if err := referral.CheckEvent(ev, now); err != nil {
+		var de *referral.Error
+		if errors.As(err, &de) {
+			for k, v := range de.Fields {
+				fe.Add(k, v)
+			}
+		}
+	}
+	return ev, fe.Err()
+}
+
+// eventOutcomeJSON is the answer for one event.
+type eventOutcomeJSON struct {
+	EventID     string           `json:"event_id"`
+	Status      string           `json:"status"`
+	Rewards     []rewardJSON     `json:"rewards"`
+	Commissions []commissionJSON `json:"commissions"`
+}
+
+func toEventOutcomeJSON(o referral.EventOutcome) eventOutcomeJSON {
+	return eventOutcomeJSON{EventID: o.EventID, Status: o.Status, Rewards: toRewardsList(o.Rewards),
+		Commissions: toCommissionsList(o.Commissions)}
+}
+
+// rejectedEventJSON is a batch item that was not processed.
+type rejectedEventJSON struct {
+	EventID *string         `json:"event_id,omitempty"`
+	Status  string          `json:"status"`
+	Error   web.ErrorDetail `json:"error"`
+}
+
+// eventBatchIn is the body of POST /v1/events/batch; items are decoded one by one so a bad item
+// is rejected alone.
+type eventBatchIn struct {
+	Events *[]json.RawMessage `json:"events"`
+}
+
+// eventBatchJSON is the answer of POST /v1/events/batch: one result per event, in order, each an
+// eventOutcomeJSON or a rejectedEventJSON.
+type eventBatchJSON struct {
+	Results []any `json:"results"`
+}
+
+// receivedAt is when the request arrived, the default occurred_at.
+func (a *API) receivedAt() time.Time {
+	return a.store.Now().UTC().Truncate(time.Microsecond)
+}
+
+// postEvent is POST /v1/events.
+func (a *API) postEvent(c echo.Context) error {
+	var in eventIn
+	if err := web.Bind(c, &in, web.RejectReadOnly); err != nil {
+		return err
+	}
+	ev, err := in.toEvent(auth.TenantOf(c), a.receivedAt())
+	if err != nil {
+		return err
+	}
+	out, err := a.store.ProcessEvent(c.Request().Context(), ev)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toEventOutcomeJSON(out))
+}
+
+// postEventBatch is POST /v1/events/batch.
+func (a *API) postEventBatch(c echo.Context) error {
+	var in eventBatchIn
+	if err := web.Bind(c, &in, web.RejectReadOnly); err != nil {
+		return err
+	}
+	if in.Events == nil {
+		return referral.Invalid("events", "is required")
+	}
+	items := *in.Events
+	if len(items) > postgres.MaxEventBatch {
+		return referral.Invalid("events", "at most "+strconv.Itoa(postgres.MaxEventBatch)+" events")
+	}
+	tenant, now := auth.TenantOf(c), a.receivedAt()
+	results := make([]any, len(items))
+	var valid []referral.Event
+	var at []int
+	for i, raw := range items {
+		var ein eventIn
+		err := web.Decode(raw, &ein, web.RejectReadOnly)
+		var ev referral.Event
+		if err == nil {
+			ev, err = ein.toEvent(tenant, now)
+		}
+		if err != nil {
+			results[i] = rejectedEvent(raw, err)
+			continue
+		}
+		valid = append(valid, ev)
+		at = append(at, i)
+	}
+	outs, err := a.store.ProcessBatch(c.Request().Context(), tenant, valid)
+	if err != nil {
+		return err
+	}
+	for k, o := range outs {
+		results[at[k]] = toEventOutcomeJSON(o)
+	}
+	return c.JSON(http.StatusOK, eventBatchJSON{Results: results})
+}
+
+// rejectedEvent reports a batch item's validation failure, naming its event_id when the item
+// carries a string one.
+func rejectedEvent(raw json.RawMessage, err error) rejectedEventJSON {
+	out := rejectedEventJSON{Status: referral.EventRejected}
+	var de *referral.Error
+	if !errors.As(err, &de) {
+		de = referral.Errorf(referral.EValidation, "invalid event")
+	}
+	out.Error = web.ErrorDetail{Code: de.Code, Message: de.Message, Fields: de.Fields}
+	var probe struct {
+		EventID json.RawMessage `json:"event_id"`
+	}
+	if json.Unmarshal(raw, &probe) == nil {
+		var id string
+		if json.Unmarshal(probe.EventID, &id) == nil && id != "" {
+			out.EventID = &id
+		}
+	}
+	return out
+}
+
+// simulateEvent is POST /v1/affiliate/simulate: what POST /v1/events would answer, writing
+// nothing.
+func (a *API) simulateEvent(c echo.Context) error {
+	var in eventIn
+	if err := web.Bind(c, &in, web.RejectReadOnly); err != nil {
+		return err
+	}
+	ev, err := in.toEvent(auth.TenantOf(c), a.receivedAt())
+	if err != nil {
+		return err
+	}
+	out, err := a.store.Simulate(c.Request().Context(), ev)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toEventOutcomeJSON(out))
+}
+
+// listRewards is GET /v1/referral/rewards: the reward ledger.
+func (a *API) listRewards(c echo.Context) error {
+	q := web.NewQuery(c)
+	f := postgres.RewardLedgerFilter{
+		UserID:     q.String("user_id"),
+		CampaignID: q.UUID("campaign_id"),
+		ReferralID: q.UUID("referral_id"),
+		EventID:    q.String("event_id"),
+		Ascending:  q.OneOf("order", "desc", "desc", "asc") == "asc",
+	}
+	page, perr := web.PageOf(c)
+	if err := errors.Join(q.Err(), perr); err != nil {
+		return mergeValidation(err)
+	}
+	f.Limit, f.Offset = page.Limit, page.Offset
+	items, total, err := a.store.ListRewards(c.Request().Context(), auth.TenantOf(c), f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, web.List[rewardJSON]{Items: toRewardsList(items), Total: total, Limit: page.Limit, Offset: page.Offset})
+}
+
+// listCommissions is GET /v1/affiliate/commissions: the commission ledger.
+func (a *API) listCommissions(c echo.Context) error {
+	q := web.NewQuery(c)
+	f := postgres.CommissionLedgerFilter{
+		AffiliateID: q.UUID("affiliate_id"),
+		EventID:     q.String("event_id"),
+		Level:       q.Int("level", 0, referral.MaxPolicyDepth),
+		Ascending:   q.OneOf("order", "desc", "desc", "asc") == "asc",
+	}
+	page, perr := web.PageOf(c)
+	if err := errors.Join(q.Err(), perr); err != nil {
+		return mergeValidation(err)
+	}
+	f.Limit, f.Offset = page.Limit, page.Offset
+	items, total, err := a.store.ListCommissions(c.Request().Context(), auth.TenantOf(c), f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, web.List[commissionJSON]{Items: toCommissionsList(items), Total: total, Limit: page.Limit, Offset: page.Offset})
+}
+
+// mergeValidation folds the VALIDATION_FAILED errors joined in err into one, so every bad query
+// parameter is named.
+func mergeValidation(err error) error {
+	fe := referral.FieldErrors{}
+	var collect func(error)
+	collect = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				collect(x)
+			}
+			return
+		}
+		var de *referral.Error
+		if errors.As(e, &de) {
+			for k, v := range de.Fields {
+				fe.Add(k, v)
+			}
+		}
+	}
+	collect(err)
+	if len(fe) == 0 {
+		return err
+	}
+	return fe.Err()
+}

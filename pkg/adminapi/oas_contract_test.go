@@ -1,0 +1,352 @@
+package adminapi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/phoenix-referral/phoenix/pkg/adminapi"
+	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/cache"
+	"github.com/phoenix-referral/phoenix/pkg/postgres"
+	"github.com/phoenix-referral/phoenix/pkg/postgres/pgtest"
+	"github.com/phoenix-referral/phoenix/pkg/queryapi"
+	"github.com/phoenix-referral/phoenix/pkg/web"
+	"github.com/phoenix-referral/phoenix/pkg/web/contract"
+)
+
+// oasDo sends a request through the harness and checks the exchange against the Admin
+// Gateway's OpenAPI document.
+func oasDo(t *testing.T, e *env, v *contract.Validator, method, path, token string, body any, headers ...string) *resp {
+	t.Helper()
+	r := e.do(method, path, token, body, headers...)
+	var raw []byte
+	switch b := body.(type) {
+	case nil:
+	case string:
+		raw = []byte(b)
+	case []byte:
+		raw = b
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = j
+	}
+	req := httptest.NewRequest(method, path, bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	v.Check(t, req, raw, r.Status, r.Header, r.Body)
+	return r
+}
+
+// TestOASAdminContract walks every Admin Gateway route — successes and the main error answers —
+// and checks each exchange against the document, then reports the operations it did not reach.
+func TestOASAdminContract(t *testing.T) {
+	e := newEnv(t)
+	// The gateway's own wiring of /openapi.json belongs to cmd/admin-gateway; serve it here too so
+	// that every documented operation is exercised.
+	if err := web.ServeOpenAPI(e.srv.Config.Handler.(*echo.Echo), adminapi.OpenAPI); err != nil {
+		t.Fatal(err)
+	}
+	v := contract.New(t, adminapi.OpenAPI)
+	admin, svc := e.admin(), e.token(auth.RoleService, "svc")
+	alice, bob, carol := e.token(auth.RolePlayer, "alice"), e.token(auth.RolePlayer, "bob"), e.token(auth.RolePlayer, "carol")
+	do := func(method, path, token string, body any, headers ...string) *resp {
+		t.Helper()
+		return oasDo(t, e, v, method, path, token, body, headers...)
+	}
+	id := func(r *resp) string {
+		t.Helper()
+		return r.obj(t)["id"].(string)
+	}
+	missing := "/00000000-0000-4000-8000-000000000000"
+
+	// Operations.
+	do("GET", "/healthz", "", nil).must(t, 200, nil)
+	do("GET", "/readyz", "", nil).must(t, 200, nil)
+	do("GET", "/metrics", "", nil).must(t, 200, nil)
+	do("GET", "/openapi.json", "", nil).must(t, 200, nil)
+
+	// Campaigns.
+	camp := id(do("POST", "/v1/referral/campaigns", admin, map[string]any{
+		"name": "Welcome", "qualifying_event": "deposit.completed",
+		"qualifying_filter": map[string]any{"amount": map[string]any{"gte": 1000}},
+		"referrer_rewards":  map[string]any{"wallet": []any{map[string]any{"currency_id": "points", "amount": 100}}},
+		"referee_rewards":   map[string]any{"wallet": []any{map[string]any{"currency_id": "points", "amount": 50}}},
+		"starts_at":         "2020-01-01T00:00:00Z",
+	}).must(t, 200, nil))
+	instant := id(do("POST", "/v1/referral/campaigns", admin, map[string]any{
+		"name": "Instant", "qualifying_event": "referral.applied",
+		"referee_rewards": map[string]any{"wallet": []any{map[string]any{"currency_id": "coins", "amount": 5}}},
+	}, "Idempotency-Key", "oas-camp-1").must(t, 200, nil))
+	do("POST", "/v1/referral/campaigns", admin, map[string]any{
+		"name": "Instant", "qualifying_event": "referral.applied",
+		"referee_rewards": map[string]any{"wallet": []any{map[string]any{"currency_id": "coins", "amount": 5}}},
+	}, "Idempotency-Key", "oas-camp-1").must(t, 200, nil)
+	do("POST", "/v1/referral/campaigns", admin, map[string]any{"name": "x"}, "Idempotency-Key", "oas-camp-1").fail(t, 409, "IDEMPOTENCY_KEY_REUSED")
+	do("GET", "/v1/referral/campaigns?active=true&limit=10", admin, nil).must(t, 200, nil)
+	got := do("GET", "/v1/referral/campaigns/"+camp, admin, nil).must(t, 200, nil).obj(t)
+	got["name"] = "Welcome 2"
+	do("PUT", "/v1/referral/campaigns/"+camp, admin, got).must(t, 200, nil)
+	do("POST", "/v1/referral/campaigns", admin, `{"name":`).fail(t, 400, "INVALID_JSON")
+	do("POST", "/v1/referral/campaigns", admin, map[string]any{"name": "x", "qualifying_event": "A B", "id": "x"}).fail(t, 400, "VALIDATION_FAILED")
+	do("POST", "/v1/referral/campaigns", admin, strings.Repeat(" ", 1<<20+10)).fail(t, 413, "BODY_TOO_LARGE")
+	do("GET", "/v1/referral/campaigns", "", nil).fail(t, 401, "UNAUTHORIZED")
+	do("GET", "/v1/referral/campaigns", alice, nil).fail(t, 403, "FORBIDDEN")
+	do("GET", "/v1/referral/campaigns", e.tokenFor(auth.Principal{UserID: "root", Role: auth.RoleSuperAdmin}), nil).fail(t, 400, "TENANT_REQUIRED")
+	do("GET", "/v1/referral/campaigns"+missing, admin, nil).fail(t, 404, "NOT_FOUND")
+	do("GET", "/v1/referral/campaigns/not-a-uuid", admin, nil).fail(t, 404, "NOT_FOUND")
+	do("PATCH", "/v1/referral/campaigns/"+camp, admin, map[string]any{}).fail(t, 405, "METHOD_NOT_ALLOWED")
+	do("GET", "/v1/nowhere", admin, nil).fail(t, 404, "NOT_FOUND")
+
+	// Codes.
+	aliceCode := do("POST", "/v1/referral/codes", alice, map[string]any{"code": "alice2026", "usage_limit": 100}).must(t, 200, nil).obj(t)
+	do("POST", "/v1/referral/codes", alice, map[string]any{}).must(t, 200, nil)
+	promo := id(do("POST", "/v1/referral/codes", admin, map[string]any{"code": "PROMO1", "campaign_id": instant, "owner_user_id": nil, "active": true}).must(t, 200, nil))
+	do("POST", "/v1/referral/codes", bob, map[string]any{"code": "ALICE2026"}).fail(t, 409, "CODE_TAKEN")
+	do("GET", "/v1/referral/codes?owner_user_id=alice&active=true", admin, nil).must(t, 200, nil)
+	do("GET", "/v1/referral/codes/"+promo, admin, nil).must(t, 200, nil)
+	pc := do("GET", "/v1/referral/codes/"+promo, admin, nil).must(t, 200, nil).obj(t)
+	pc["usage_limit"] = 5
+	do("PUT", "/v1/referral/codes/"+promo, admin, pc).must(t, 200, nil)
+	do("PATCH", "/v1/referral/codes/"+promo, admin, map[string]any{"expires_at": nil, "usage_limit": nil}).must(t, 200, nil)
+	do("PATCH", "/v1/referral/codes/"+promo, admin, map[string]any{"uses": 3}).fail(t, 400, "VALIDATION_FAILED")
+
+	// Apply-code and referrals.
+	applied := do("POST", "/v1/referral/apply-code", bob, map[string]any{"code": "alice2026", "metadata": map[string]any{"source": "qr"}}).must(t, 200, nil).obj(t)
+	ref := applied["id"].(string)
+	do("POST", "/v1/referral/apply-code", bob, map[string]any{"code": "PROMO1"}).fail(t, 409, "ALREADY_REFERRED")
+	do("POST", "/v1/referral/apply-code", carol, map[string]any{"code": "NOPE-NOPE"}).fail(t, 404, "CODE_NOT_FOUND")
+	do("POST", "/v1/referral/apply-code", alice, map[string]any{"code": "ALICE2026"}).fail(t, 422, "SELF_REFERRAL")
+	do("POST", "/v1/referral/apply-code", carol, map[string]any{"code": "PROMO1"}).must(t, 200, nil)
+	do("GET", "/v1/referral/codes/"+aliceCode["id"].(string)+"/stats?limit=5", admin, nil).must(t, 200, nil)
+	do("GET", "/v1/referral/referrals?referrer_id=alice&status=pending&created_from=2020-01-01T00:00:00Z", admin, nil).must(t, 200, nil)
+	do("GET", "/v1/referral/referrals?status=bogus", admin, nil).fail(t, 400, "VALIDATION_FAILED")
+	do("GET", "/v1/referral/referrals/"+ref, admin, nil).must(t, 200, nil)
+	do("POST", "/v1/events", svc, map[string]any{"event_id": "dep_1", "type": "deposit.completed", "user_id": "bob",
+		"payload": map[string]any{"amount": 5000, "currency": "EUR"}}).must(t, 200, nil)
+	do("PUT", "/v1/referral/referrals/"+ref+"/status", admin, map[string]any{"status": "verified"}).must(t, 200, nil)
+	do("PUT", "/v1/referral/referrals/"+ref+"/status", admin, map[string]any{"status": "verified"}).fail(t, 409, "INVALID_TRANSITION")
+	do("GET", "/v1/referral/stats?period=7d", admin, nil).must(t, 200, nil)
+	do("GET", "/v1/referral/stats?period=1y", admin, nil).fail(t, 400, "VALIDATION_FAILED")
+	do("GET", "/v1/referral/leaderboard?period=all&limit=3", admin, nil).must(t, 200, nil)
+	do("GET", "/v1/referral/rewards?user_id=bob&order=asc", admin, nil).must(t, 200, nil)
+
+	// Tiers, rules, affiliates, hierarchy.
+	tier := id(do("POST", "/v1/affiliate/tiers", admin, map[string]any{"name": "Gold", "commission_rate": 0.15, "min_referrals": 1, "priority": 2}).must(t, 200, nil))
+	do("GET", "/v1/affiliate/tiers", admin, nil).must(t, 200, nil)
+	tg := do("GET", "/v1/affiliate/tiers/"+tier, admin, nil).must(t, 200, nil).obj(t)
+	tg["priority"] = 3
+	do("PUT", "/v1/affiliate/tiers/"+tier, admin, tg).must(t, 200, nil)
+	rule := id(do("POST", "/v1/affiliate/commission-rules", admin, map[string]any{"name": "Deposits", "event_type": "deposit.completed",
+		"event_filter": map[string]any{"currency": "EUR"}, "use_tier_rate": false, "custom_rate": 0.1, "currency_id": "EUR"}).must(t, 200, nil))
+	do("GET", "/v1/affiliate/commission-rules?active=true", admin, nil).must(t, 200, nil)
+	rg := do("GET", "/v1/affiliate/commission-rules/"+rule, admin, nil).must(t, 200, nil).obj(t)
+	rg["name"] = "Deposits EUR"
+	do("PUT", "/v1/affiliate/commission-rules/"+rule, admin, rg).must(t, 200, nil)
+	do("GET", "/v1/affiliate/hierarchy", admin, nil).fail(t, 404, "NOT_FOUND")
+	do("PUT", "/v1/affiliate/hierarchy", admin, map[string]any{"max_depth": 2, "level_rates": []any{0.05, 0.02}}).must(t, 200, nil)
+	do("GET", "/v1/affiliate/hierarchy", admin, nil).must(t, 200, nil)
+	do("GET", "/v1/affiliate/hierarchy-config", admin, nil).must(t, 200, nil)
+	do("PUT", "/v1/affiliate/hierarchy-config", admin, map[string]any{"max_depth": 1, "level_rates": []any{0.05}, "active": true}).must(t, 200, nil)
+	do("POST", "/v1/affiliate/hierarchy", admin, map[string]any{}).fail(t, 405, "METHOD_NOT_ALLOWED")
+	root := id(do("POST", "/v1/affiliates", admin, map[string]any{"user_id": "partner_root", "status": "active"}).must(t, 200, nil))
+	child := id(do("POST", "/v1/affiliates", admin, map[string]any{"user_id": "partner_child", "affiliate_code": "CHILD01", "tier_override_id": tier}).must(t, 200, nil))
+	do("POST", "/v1/affiliates", admin, map[string]any{"user_id": "partner_child"}).fail(t, 409, "AFFILIATE_EXISTS")
+	do("GET", "/v1/affiliates?status=active", admin, nil).must(t, 200, nil)
+	ag := do("GET", "/v1/affiliates/"+child, admin, nil).must(t, 200, nil).obj(t)
+	ag["status"] = "active"
+	do("PUT", "/v1/affiliates/"+child, admin, ag).must(t, 200, nil)
+	do("PUT", "/v1/affiliates/"+child+"/hierarchy", admin, map[string]any{"parent_affiliate_id": root}).must(t, 200, nil)
+	do("PUT", "/v1/affiliates/"+root+"/hierarchy", admin, map[string]any{"parent_affiliate_id": child}).fail(t, 422, "HIERARCHY_CYCLE")
+	do("PUT", "/v1/affiliates/"+child+"/parent", admin, map[string]any{"parent_affiliate_id": root}).must(t, 200, nil)
+	do("GET", "/v1/affiliates/"+root+"/downline?depth=2", admin, nil).must(t, 200, nil)
+	do("DELETE", "/v1/affiliates/"+child+"/hierarchy", admin, nil).must(t, 204, nil)
+
+	// Events, dry runs and ledgers.
+	do("POST", "/v1/events", svc, map[string]any{"event_id": "dep_1", "type": "deposit.completed", "user_id": "bob"}).must(t, 200, nil)
+	do("POST", "/v1/events/batch", svc, map[string]any{"events": []any{
+		map[string]any{"event_id": "dep_2", "type": "deposit.completed", "user_id": "carol", "payload": map[string]any{"amount": 10}},
+		map[string]any{"event_id": "dep_3", "type": "NOT VALID", "user_id": "carol"},
+	}}).must(t, 200, nil)
+	do("POST", "/v1/affiliate/simulate", admin, map[string]any{"event_id": "sim_1", "type": "deposit.completed", "user_id": "bob",
+		"payload": map[string]any{"amount": 5000, "currency": "EUR"}}).must(t, 200, nil)
+	do("POST", "/v1/events", alice, map[string]any{"event_id": "x", "type": "t", "user_id": "u"}).fail(t, 403, "FORBIDDEN")
+	do("GET", "/v1/affiliate/commissions?level=0&order=asc", admin, nil).must(t, 200, nil)
+
+	// Deletes.
+	do("DELETE", "/v1/affiliate/commission-rules/"+rule, admin, nil).must(t, 204, nil)
+	do("DELETE", "/v1/affiliate/tiers/"+tier, admin, nil).must(t, 204, nil)
+	do("DELETE", "/v1/affiliates/"+child, admin, nil).must(t, 204, nil)
+	do("DELETE", "/v1/referral/codes/"+promo, admin, nil).must(t, 204, nil)
+	do("DELETE", "/v1/referral/campaigns/"+camp, admin, nil).must(t, 204, nil)
+	do("DELETE", "/v1/referral/campaigns/"+camp, admin, nil).fail(t, 404, "NOT_FOUND")
+
+	if u := v.Uncovered(); len(u) > 0 {
+		t.Errorf("documented operations not exercised: %s", strings.Join(u, ", "))
+	}
+}
+
+// TestOASQueryContract writes through the Admin Gateway and reads every Query Gateway route over
+// the same database — as a player, a visitor, an admin and without a token, with ETag
+// revalidation, NOT_AN_AFFILIATE and the attempt limit — checking each answer against the Query
+// Gateway's document. The tenant has no projection in Redis, so reads come from PostgreSQL
+// through the gateway's fallback path, in the shapes Redis serves.
+func TestOASQueryContract(t *testing.T) {
+	e := newEnv(t)
+	av := contract.New(t, adminapi.OpenAPI)
+	qv := contract.New(t, queryapi.OpenAPI)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	verifier, err := auth.NewVerifier(auth.KeyConfig{Secret: []byte(testSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	t.Cleanup(func() { rdb.Close() })
+	qs := web.NewServer(log, web.Options{Name: "query-gateway"})
+	queryapi.New(cache.New(rdb), pgtest.DB(t), verifier, queryapi.Config{
+		Attempts: postgres.AttemptLimit{Max: 3, Window: time.Minute},
+	}, log, nil).Register(qs.Echo)
+	if err := web.ServeOpenAPI(qs.Echo, queryapi.OpenAPI); err != nil {
+		t.Fatal(err)
+	}
+	qsrv := httptest.NewServer(qs.Echo)
+	t.Cleanup(qsrv.Close)
+
+	admin := e.admin()
+	write := func(method, path string, body any) map[string]any {
+		t.Helper()
+		return oasDo(t, e, av, method, path, admin, body).must(t, 200, nil).obj(t)
+	}
+	read := func(path, token string, status int, headers ...string) *resp {
+		t.Helper()
+		req, err := http.NewRequest("GET", qsrv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		qv.Check(t, req, nil, res.StatusCode, res.Header, b)
+		r := &resp{Status: res.StatusCode, Header: res.Header, Body: b}
+		return r.must(t, status, nil)
+	}
+	alice, bob, carol := e.token(auth.RolePlayer, "alice"), e.token(auth.RolePlayer, "bob"), e.token(auth.RolePlayer, "carol")
+
+	write("POST", "/v1/referral/campaigns", map[string]any{"name": "W", "qualifying_event": "deposit.completed",
+		"referrer_rewards": map[string]any{"wallet": []any{map[string]any{"currency_id": "points", "amount": 100}}}})
+	write("POST", "/v1/affiliate/tiers", map[string]any{"name": "Gold", "commission_rate": 0.1})
+	write("POST", "/v1/affiliate/tiers", map[string]any{"name": "Platinum", "commission_rate": 0.2, "min_referrals": 5, "priority": 5})
+	write("POST", "/v1/affiliate/commission-rules", map[string]any{"name": "D", "event_type": "deposit.completed", "currency_id": "EUR"})
+	write("PUT", "/v1/affiliate/hierarchy", map[string]any{"max_depth": 1, "level_rates": []any{0.05}})
+	boss := write("POST", "/v1/affiliates", map[string]any{"user_id": "boss", "status": "active"})["id"].(string)
+	aff := write("POST", "/v1/affiliates", map[string]any{"user_id": "alice", "affiliate_code": "ALICE", "status": "active"})["id"].(string)
+	write("PUT", "/v1/affiliates/"+aff+"/hierarchy", map[string]any{"parent_affiliate_id": boss})
+	oasDo(t, e, av, "POST", "/v1/referral/apply-code", bob, map[string]any{"code": "alice"}).must(t, 200, nil)
+	write("POST", "/v1/events", map[string]any{"event_id": "e1", "type": "deposit.completed", "user_id": "bob",
+		"payload": map[string]any{"amount": 1000}})
+
+	read("/healthz", "", 200)
+	read("/readyz", "", 200)
+	read("/metrics", "", 200)
+	read("/openapi.json", "", 200)
+	read("/v1/referral/campaigns", alice, 200)
+	read("/v1/referral/codes", alice, 200)
+	read("/v1/referral/validate/alice", bob, 200)   // ALREADY_REFERRED
+	read("/v1/referral/validate/alice", carol, 200) // valid, with campaigns
+	read("/v1/referral/validate/alice?tenant_id="+e.tenant, "", 200)
+	read("/v1/referral/validate/alice", "", 400)
+	read("/v1/referral/me", bob, 200)
+	read("/v1/referral/me", alice, 200) // referral null
+	read("/v1/referral/referrals?status=converted&limit=5", alice, 200)
+	read("/v1/referral/referrals?limit=500", alice, 400)
+	read("/v1/referral/stats?period=all", alice, 200)
+	read("/v1/referral/rewards", alice, 200)
+	read("/v1/referral/leaderboard?limit=1", alice, 200)
+	read("/v1/referral/leaderboard", carol, 200) // me null
+	etag := read("/v1/affiliate/me", alice, 200).Header.Get("ETag")
+	read("/v1/affiliate/me", alice, 304, "If-None-Match", etag)
+	read("/v1/affiliate/me", carol, 404)
+	read("/v1/affiliate/downline?depth=2", e.token(auth.RolePlayer, "boss"), 200)
+	read("/v1/affiliate/commissions", alice, 200)
+	read("/v1/affiliate/stats", alice, 200)
+	read("/v1/affiliate/tiers", alice, 200)
+	read("/v1/affiliate/tiers", admin, 403)
+	read("/v1/affiliate/tiers", "", 401)
+	read("/v1/referral/campaigns?tenant_id=someone-else", alice, 403)
+	read("/v1/nowhere", alice, 404)
+	for i := 0; i < 4; i++ {
+		read("/v1/referral/validate/NOPE"+strings.Repeat("X", i), carol, map[bool]int{true: 200, false: 429}[i < 3])
+	}
+	if u := qv.Uncovered(); len(u) > 0 {
+		t.Errorf("documented operations not exercised: %s", strings.Join(u, ", "))
+	}
+}
+
+// TestOASAdminContractCatchesDrift shows the checker failing on real answers that break the
+// document: a field the schema does not list, and a status the route does not document.
+func TestOASAdminContractCatchesDrift(t *testing.T) {
+	e := newEnv(t)
+	v := contract.New(t, adminapi.OpenAPI)
+	admin := e.admin()
+	r := e.do("POST", "/v1/affiliate/tiers", admin, map[string]any{"name": "Gold", "commission_rate": 0.1})
+	r.must(t, 200, nil)
+	req := httptest.NewRequest("GET", "/v1/affiliate/tiers/"+r.obj(t)["id"].(string), nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+
+	rec := &oasRecorder{TB: t}
+	v.Check(rec, req, nil, r.Status, r.Header, r.Body)
+	if len(rec.errs) != 0 {
+		t.Fatalf("a real answer failed the contract: %v", rec.errs)
+	}
+	tampered := bytes.Replace(r.Body, []byte(`"name":`), []byte(`"undocumented":1,"name":`), 1)
+	v.Check(rec, req, nil, r.Status, r.Header, tampered)
+	if len(rec.errs) != 1 || !strings.Contains(rec.errs[0], "undocumented") {
+		t.Fatalf("an undocumented field passed: %v", rec.errs)
+	}
+	v.Check(rec, req, nil, http.StatusConflict, r.Header, r.Body)
+	if len(rec.errs) != 2 || !strings.Contains(rec.errs[1], "status 409 is not documented") {
+		t.Fatalf("an undocumented status passed: %v", rec.errs)
+	}
+}
+
+// oasRecorder is a testing.TB that records failures instead of failing the test.
+type oasRecorder struct {
+	testing.TB
+	errs []string
+}
+
+func (r *oasRecorder) Helper() {}
+
+func (r *oasRecorder) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, strings.TrimSpace(fmt.Sprintf(format, args...)))
+}

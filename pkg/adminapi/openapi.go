@@ -1,0 +1,9 @@
+package adminapi
+
+import _ "embed"
+
+// OpenAPI is the Admin Gateway's OpenAPI 3 document (YAML), served as GET /openapi.json and used
+// by the tests to check every answer against the contract.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte

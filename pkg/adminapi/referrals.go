@@ -1,0 +1,318 @@
+package adminapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/postgres"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
+	"github.com/phoenix-referral/phoenix/pkg/web"
+)
+
+// maxMetadataBytes bounds the metadata a player attaches to a referral (SPEC §4.3).
+const maxMetadataBytes = 4 << 10
+
+// maxReasonLength bounds the reason an admin gives for a status change.
+const maxReasonLength = 1000
+
+// statsPeriods maps the period parameter of stats and leaderboard to its length (0: all time).
+var statsPeriods = map[string]time.Duration{
+	"7d":  7 * 24 * time.Hour,
+	"30d": 30 * 24 * time.Hour,
+	"90d": 90 * 24 * time.Hour,
+	"all": 0,
+}
+
+// applyIn is the POST /v1/referral/apply-code body.
+type applyIn struct {
+	Code     *string         `json:"code"`
+	Metadata json.RawMessage `json:"metadata"`
+}
+
+// statusIn is the PUT /v1/referral/referrals/{id}/status body.
+type statusIn struct {
+	Status *string `json:"status"`
+	Reason *string `json:"reason"`
+}
+
+// referralJSON is a referral as every response shows it.
+type referralJSON struct {
+	ID          uuid.UUID       `json:"id"`
+	TenantID    string          `json:"tenant_id"`
+	Code        string          `json:"code"`
+	CodeID      uuid.UUID       `json:"code_id"`
+	CampaignID  *uuid.UUID      `json:"campaign_id"`
+	ReferrerID  *string         `json:"referrer_id"`
+	RefereeID   string          `json:"referee_id"`
+	Status      string          `json:"status"`
+	Reason      *string         `json:"reason"`
+	Metadata    json.RawMessage `json:"metadata"`
+	CreatedAt   web.Time        `json:"created_at"`
+	UpdatedAt   web.Time        `json:"updated_at"`
+	ConvertedAt *web.Time       `json:"converted_at"`
+	VerifiedAt  *web.Time       `json:"verified_at"`
+	RejectedAt  *web.Time       `json:"rejected_at"`
+}
+
+func toReferralJSON(r referral.Referral) referralJSON {
+	meta := r.Metadata
+	if len(meta) == 0 {
+		meta = json.RawMessage(`{}`)
+	}
+	return referralJSON{
+		ID: r.ID, TenantID: r.TenantID, Code: r.Code, CodeID: r.CodeID, CampaignID: r.CampaignID,
+		ReferrerID: r.ReferrerID, RefereeID: r.RefereeID, Status: r.Status, Reason: r.Reason,
+		Metadata: meta, CreatedAt: web.Time(r.CreatedAt), UpdatedAt: web.Time(r.UpdatedAt),
+		ConvertedAt: web.TimePtr(r.ConvertedAt), VerifiedAt: web.TimePtr(r.VerifiedAt),
+		RejectedAt: web.TimePtr(r.RejectedAt),
+	}
+}
+
+// appliedJSON is the answer of apply-code: the referral plus what its referral.applied event paid.
+type appliedJSON struct {
+	referralJSON
+	Rewards []rewardJSON `json:"rewards"`
+}
+
+// statsJSON is the answer of GET /v1/referral/stats.
+type statsJSON struct {
+	Period              string  `json:"period"`
+	TotalReferrals      int64   `json:"total_referrals"`
+	SuccessfulReferrals int64   `json:"successful_referrals"`
+	PendingReferrals    int64   `json:"pending_referrals"`
+	RejectedReferrals   int64   `json:"rejected_referrals"`
+	ConversionRate      float64 `json:"conversion_rate"`
+}
+
+// leaderJSON is one leaderboard row.
+type leaderJSON struct {
+	Rank                int    `json:"rank"`
+	UserID              string `json:"user_id"`
+	SuccessfulReferrals int64  `json:"successful_referrals"`
+	TotalReferrals      int64  `json:"total_referrals"`
+}
+
+// leaderboardJSON is the answer of GET /v1/referral/leaderboard.
+type leaderboardJSON struct {
+	Period string       `json:"period"`
+	Items  []leaderJSON `json:"items"`
+}
+
+// failedAttemptCodes are the apply-code answers that count against the attempt limit.
+var failedAttemptCodes = map[string]bool{
+	referral.ECodeNotFound: true,
+	referral.ECodeInactive: true,
+	referral.ECodeExpired:  true,
+}
+
+func (a *API) applyCode(c echo.Context) error {
+	ctx := c.Request().Context()
+	tenant, player := auth.TenantOf(c), auth.PrincipalOf(c).UserID
+	subject := "player:" + player
+	if err := a.store.CheckAttempts(ctx, a.cfg.Attempts, tenant, subject); err != nil {
+		return err
+	}
+	var in applyIn
+	if err := web.Bind(c, &in, web.RejectReadOnly); err != nil {
+		return err
+	}
+	fe := referral.FieldErrors{}
+	if in.Code == nil || strings.TrimSpace(*in.Code) == "" {
+		fe.Add("code", "is required")
+	}
+	meta := bytes.TrimSpace(in.Metadata)
+	switch {
+	case len(meta) == 0 || string(meta) == "null":
+		meta = []byte(`{}`)
+	case meta[0] != '{':
+		fe.Add("metadata", "must be a JSON object")
+	default:
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, meta); err != nil {
+			fe.Add("metadata", "must be a JSON object")
+		} else if compact.Len() > maxMetadataBytes {
+			fe.Add("metadata", "must be at most 4 KiB")
+		}
+		meta = compact.Bytes()
+	}
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	ref, outcome, err := a.applyCodeFor(ctx, tenant, player, *in.Code, meta)
+	if err != nil {
+		if failedAttemptCodes[referral.ErrorCode(err)] {
+			// Counted outside the rolled-back transaction, and with a context that outlives a
+			// client that hung up, so guessing cannot dodge the limit.
+			if rerr := a.store.RecordFailedAttempt(context.WithoutCancel(ctx), tenant, subject); rerr != nil {
+				a.log.Error("record_failed_attempt", "request_id", web.RequestID(c), "err", rerr)
+			}
+		}
+		return err
+	}
+	return c.JSON(http.StatusOK, appliedJSON{referralJSON: toReferralJSON(ref), Rewards: toRewardsList(outcome.Rewards)})
+}
+
+// applyCodeFor normalises the code and applies it; a string that cannot be a code is CODE_NOT_FOUND
+// without a lookup.
+func (a *API) applyCodeFor(ctx context.Context, tenant, player, raw string, meta []byte) (referral.Referral, referral.EventOutcome, error) {
+	code, err := referral.NormalizeCode("code", raw)
+	if err != nil {
+		return referral.Referral{}, referral.EventOutcome{}, referral.Errorf(referral.ECodeNotFound, "code not found")
+	}
+	return a.store.ApplyCode(ctx, tenant, player, code, meta)
+}
+
+func (a *API) listReferrals(c echo.Context) error {
+	q := web.NewQuery(c)
+	f := postgres.ReferralFilter{
+		CampaignID: q.UUID("campaign_id"), ReferrerID: q.String("referrer_id"),
+		RefereeID: q.String("referee_id"), CreatedFrom: q.Time("created_from"), CreatedTo: q.Time("created_to"),
+	}
+	if s := q.OneOf("status", "", referral.StatusPending, referral.StatusConverted, referral.StatusVerified, referral.StatusRejected); s != "" {
+		f.Status = &s
+	}
+	if s := q.String("code"); s != nil {
+		code, err := referral.NormalizeCode("code", *s)
+		if err != nil {
+			addFieldErrors(q.Errors, err)
+		}
+		f.Code = &code
+	}
+	page, err := web.PageOf(c)
+	if err := combineValidation(q.Err(), err); err != nil {
+		return err
+	}
+	f.Limit, f.Offset = page.Limit, page.Offset
+	items, total, err := a.store.ListReferrals(c.Request().Context(), auth.TenantOf(c), f)
+	if err != nil {
+		return err
+	}
+	list := web.List[referralJSON]{Items: make([]referralJSON, 0, len(items)), Total: total, Limit: page.Limit, Offset: page.Offset}
+	for _, it := range items {
+		list.Items = append(list.Items, toReferralJSON(it))
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
+func (a *API) getReferral(c echo.Context) error {
+	id, err := web.PathUUID(c, "referral_id", "referral")
+	if err != nil {
+		return err
+	}
+	out, err := a.store.GetReferral(c.Request().Context(), auth.TenantOf(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toReferralJSON(out))
+}
+
+func (a *API) setReferralStatus(c echo.Context) error {
+	id, err := web.PathUUID(c, "referral_id", "referral")
+	if err != nil {
+		return err
+	}
+	var in statusIn
+	if err := web.Bind(c, &in, web.IgnoreReadOnly); err != nil {
+		return err
+	}
+	fe := referral.FieldErrors{}
+	if in.Status == nil || (*in.Status != referral.StatusVerified && *in.Status != referral.StatusRejected) {
+		fe.Add("status", "must be verified or rejected")
+	}
+	if in.Reason != nil && utf8.RuneCountInString(*in.Reason) > maxReasonLength {
+		fe.Add("reason", "must be at most 1000 characters")
+	}
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	out, err := a.store.SetReferralStatus(c.Request().Context(), auth.TenantOf(c), id, *in.Status, in.Reason)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toReferralJSON(out))
+}
+
+// periodOf reads ?period= (7d|30d|90d|all, default 30d).
+func periodOf(q *web.Query) (string, time.Duration) {
+	p := q.OneOf("period", "30d", "7d", "30d", "90d", "all")
+	return p, statsPeriods[p]
+}
+
+func (a *API) referralStats(c echo.Context) error {
+	q := web.NewQuery(c)
+	name, period := periodOf(q)
+	campaign := q.UUID("campaign_id")
+	if err := q.Err(); err != nil {
+		return err
+	}
+	st, err := a.store.ReferralStats(c.Request().Context(), auth.TenantOf(c), period, campaign)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, statsJSON{
+		Period: name, TotalReferrals: st.Total, SuccessfulReferrals: st.Successful,
+		PendingReferrals: st.Pending, RejectedReferrals: st.Rejected,
+		ConversionRate: conversionRate(st.Successful, st.Total),
+	})
+}
+
+// conversionRate is successful/total×100 rounded half up to one decimal, computed in integers
+// so that e.g. 1/3 gives exactly 33.3 (0 when total is 0).
+func conversionRate(successful, total int64) float64 {
+	if total == 0 {
+		return 0
+	}
+	tenths := (successful*1000*2 + total) / (2 * total)
+	return float64(tenths) / 10
+}
+
+func (a *API) leaderboard(c echo.Context) error {
+	q := web.NewQuery(c)
+	name, period := periodOf(q)
+	limit := 10
+	if n := q.Int("limit", 1, 100); n != nil {
+		limit = *n
+	}
+	if err := q.Err(); err != nil {
+		return err
+	}
+	rows, err := a.store.Leaderboard(c.Request().Context(), auth.TenantOf(c), period, limit)
+	if err != nil {
+		return err
+	}
+	out := leaderboardJSON{Period: name, Items: make([]leaderJSON, 0, len(rows))}
+	for _, r := range rows {
+		out.Items = append(out.Items, leaderJSON{Rank: r.Rank, UserID: r.UserID,
+			SuccessfulReferrals: r.Successful, TotalReferrals: r.Total})
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// combineValidation merges VALIDATION_FAILED errors into one listing every field; any other
+// error is returned as it is.
+func combineValidation(errs ...error) error {
+	fe := referral.FieldErrors{}
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		var de *referral.Error
+		if !errors.As(err, &de) || de.Code != referral.EValidation {
+			return err
+		}
+		for k, v := range de.Fields {
+			fe.Add(k, v)
+		}
+	}
+	return fe.Err()
+}

@@ -1,0 +1,162 @@
+package adminapi
+
+import (
+	"math"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/postgres"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
+	"github.com/phoenix-referral/phoenix/pkg/web"
+)
+
+// tierReadOnly are the tier fields a client may read but not write.
+var tierReadOnly = []string{"id", "tenant_id", "created_at", "updated_at"}
+
+// tierIn is the body of POST and PUT /v1/affiliate/tiers.
+type tierIn struct {
+	Name              *string   `json:"name"`
+	CommissionRate    *rateJSON `json:"commission_rate"`
+	MinReferrals      *int64    `json:"min_referrals"`
+	MinRefereeRevenue *int64    `json:"min_referee_revenue"`
+	Priority          *int64    `json:"priority"`
+}
+
+// toTier validates the body (SPEC §4.6). name and commission_rate are required; the thresholds
+// and priority default to 0.
+func (in tierIn) toTier(tenant string) (referral.Tier, error) {
+	fe := referral.FieldErrors{}
+	t := referral.Tier{TenantID: tenant}
+	switch {
+	case in.Name == nil:
+		fe.Add("name", "is required")
+	case !validText(*in.Name, 100):
+		fe.Add("name", "must be 1-100 characters, not blank, without NUL")
+	default:
+		t.Name = *in.Name
+	}
+	if in.CommissionRate == nil {
+		fe.Add("commission_rate", "is required")
+	} else {
+		t.CommissionRate = referral.Rate(*in.CommissionRate)
+	}
+	if in.MinReferrals != nil {
+		if *in.MinReferrals < 0 {
+			fe.Add("min_referrals", "must be an integer >= 0")
+		}
+		t.MinReferrals = *in.MinReferrals
+	}
+	if in.MinRefereeRevenue != nil {
+		if *in.MinRefereeRevenue < 0 {
+			fe.Add("min_referee_revenue", "must be an integer >= 0")
+		}
+		t.MinRefereeRevenue = *in.MinRefereeRevenue
+	}
+	if in.Priority != nil {
+		// The column is a PostgreSQL integer.
+		if *in.Priority < math.MinInt32 || *in.Priority > math.MaxInt32 {
+			fe.Add("priority", "must be a 32-bit integer")
+		}
+		t.Priority = int(*in.Priority)
+	}
+	return t, fe.Err()
+}
+
+// tierJSON is a tier of the affiliate ladder.
+type tierJSON struct {
+	ID                uuid.UUID `json:"id"`
+	TenantID          string    `json:"tenant_id"`
+	Name              string    `json:"name"`
+	CommissionRate    rateJSON  `json:"commission_rate"`
+	MinReferrals      int64     `json:"min_referrals"`
+	MinRefereeRevenue int64     `json:"min_referee_revenue"`
+	Priority          int       `json:"priority"`
+	CreatedAt         web.Time  `json:"created_at"`
+	UpdatedAt         web.Time  `json:"updated_at"`
+}
+
+func toTierJSON(t referral.Tier) tierJSON {
+	return tierJSON{ID: t.ID, TenantID: t.TenantID, Name: t.Name, CommissionRate: rateJSON(t.CommissionRate),
+		MinReferrals: t.MinReferrals, MinRefereeRevenue: t.MinRefereeRevenue, Priority: t.Priority,
+		CreatedAt: web.Time(t.CreatedAt), UpdatedAt: web.Time(t.UpdatedAt)}
+}
+
+func (a *API) createTier(c echo.Context) error {
+	var in tierIn
+	if err := web.Bind(c, &in, web.RejectReadOnly, tierReadOnly...); err != nil {
+		return err
+	}
+	t, err := in.toTier(auth.TenantOf(c))
+	if err != nil {
+		return err
+	}
+	out, err := a.store.CreateTier(c.Request().Context(), t)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toTierJSON(out))
+}
+
+func (a *API) listTiers(c echo.Context) error {
+	page, err := web.PageOf(c)
+	if err != nil {
+		return err
+	}
+	items, total, err := a.store.ListTiers(c.Request().Context(), auth.TenantOf(c),
+		postgres.TierFilter{Limit: page.Limit, Offset: page.Offset})
+	if err != nil {
+		return err
+	}
+	list := web.List[tierJSON]{Items: make([]tierJSON, 0, len(items)), Total: total, Limit: page.Limit, Offset: page.Offset}
+	for _, t := range items {
+		list.Items = append(list.Items, toTierJSON(t))
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
+func (a *API) getTier(c echo.Context) error {
+	id, err := web.PathUUID(c, "tier_id", "tier")
+	if err != nil {
+		return err
+	}
+	out, err := a.store.GetTier(c.Request().Context(), auth.TenantOf(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toTierJSON(out))
+}
+
+func (a *API) replaceTier(c echo.Context) error {
+	id, err := web.PathUUID(c, "tier_id", "tier")
+	if err != nil {
+		return err
+	}
+	var in tierIn
+	if err := web.Bind(c, &in, web.IgnoreReadOnly, tierReadOnly...); err != nil {
+		return err
+	}
+	t, err := in.toTier(auth.TenantOf(c))
+	if err != nil {
+		return err
+	}
+	t.ID = id
+	out, err := a.store.ReplaceTier(c.Request().Context(), t)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toTierJSON(out))
+}
+
+func (a *API) deleteTier(c echo.Context) error {
+	id, err := web.PathUUID(c, "tier_id", "tier")
+	if err != nil {
+		return err
+	}
+	if err := a.store.DeleteTier(c.Request().Context(), auth.TenantOf(c), id); err != nil {
+		return err
+	}
+	return noContent(c)
+}

@@ -1,0 +1,347 @@
+// Package cache is the Query Gateway's Redis read-model store: the documents the projector
+// writes, the position it has reached in the change log, and guarded read-through fills.
+//
+// Every key of a tenant carries the tenant as a Redis Cluster hash tag ("phx:{tenant}:…"), so a
+// tenant's documents live in one slot and one MULTI/EXEC can replace several of them at once.
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Per-user document sections: fields of the user's hash.
+const (
+	SectionCodes       = "codes"   // []CodeDoc the user owns
+	SectionMe          = "me"      // *ReferralDoc that referred the user (null when none)
+	SectionReferrals   = "refs"    // []ReferralDoc the user made
+	SectionRewards     = "rewards" // []RewardDoc paid to the user
+	SectionAffiliate   = "aff"     // *AffiliateDoc (null when the user is no affiliate)
+	SectionCommissions = "comm"    // []CommissionDoc the user earned
+	// Compact forms for figures computed at read time (stats over a period that ends now).
+	SectionReferralStats = "rsum" // []ReferralStatDoc of the referrals the user made
+	SectionRewardStats   = "wsum" // []RewardStatDoc of the rewards paid to the user
+)
+
+// Sections lists every per-user section.
+var Sections = []string{SectionCodes, SectionMe, SectionReferrals, SectionRewards, SectionAffiliate,
+	SectionCommissions, SectionReferralStats, SectionRewardStats}
+
+// PositionKey holds the projector's position (not tenant-scoped).
+const PositionKey = "phx:pos"
+
+// TenantKey returns a tenant-scoped key: phx:{tenant}:part1:part2….
+func TenantKey(tenant string, parts ...string) string {
+	return "phx:{" + tenant + "}:" + strings.Join(parts, ":")
+}
+
+// UserKey returns the hash holding a user's sections.
+func UserKey(tenant, user string) string { return TenantKey(tenant, "u", user) }
+
+// EpochKey returns the key holding the epoch of a tenant's documents.
+func EpochKey(tenant string) string { return TenantKey(tenant, "epoch") }
+
+// CampaignsKey returns the key of the tenant's active campaigns.
+func CampaignsKey(tenant string) string { return TenantKey(tenant, "campaigns") }
+
+// TiersKey returns the key of the tenant's tier ladder.
+func TiersKey(tenant string) string { return TenantKey(tenant, "tiers") }
+
+// CodeKey returns the key of the live code with this (normalised) string.
+func CodeKey(tenant, code string) string { return TenantKey(tenant, "code", code) }
+
+// LeaderboardKey returns the key of the tenant's leaderboard for a period.
+func LeaderboardKey(tenant, period string) string { return TenantKey(tenant, "lb", period) }
+
+// AffiliateGenKey returns the key of the tenant's affiliate-structure generation.
+func AffiliateGenKey(tenant string) string { return TenantKey(tenant, "affgen") }
+
+// OwnersKey returns the hash remembering which users and codes each projected entity touched.
+func OwnersKey(tenant string) string { return TenantKey(tenant, "own") }
+
+// Position is where the projector stands in the change log of one database.
+type Position struct {
+	// DatabaseID is postgres.DatabaseID of the database the documents came from.
+	DatabaseID string `json:"db"`
+	// Snapshot is the PostgreSQL snapshot (pg_snapshot text) the documents reflect: every change
+	// of a transaction it shows as completed is applied, and no other.
+	Snapshot string `json:"snap"`
+	// HW is the snapshot's xmin: every change of a transaction below it is applied.
+	HW uint64 `json:"hw"`
+	// Seq is the highest change seq applied (diagnostics).
+	Seq int64 `json:"seq"`
+	// Epoch identifies the rebuild the documents descend from; read-through fills carry it.
+	Epoch string `json:"epoch"`
+	// SavedAt is when the position was last written.
+	SavedAt time.Time `json:"saved_at"`
+}
+
+// Store reads and writes read models in Redis.
+type Store struct {
+	rdb redis.UniversalClient
+}
+
+// New returns a Store over rdb (a single node or a cluster client).
+func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+
+// Client returns the underlying Redis client.
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
+// Get returns a string document; ok is false when the key is missing.
+func (s *Store) Get(ctx context.Context, key string) (b []byte, ok bool, err error) {
+	b, err = s.rdb.Get(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("redis get: %w", err)
+	}
+	return b, true, nil
+}
+
+// HGet returns one section of a user's hash; ok is false when it is missing.
+func (s *Store) HGet(ctx context.Context, key, field string) (b []byte, ok bool, err error) {
+	b, err = s.rdb.HGet(ctx, key, field).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("redis hget: %w", err)
+	}
+	return b, true, nil
+}
+
+// HGetMulti returns several sections of a user's hash (nil entries are missing).
+func (s *Store) HGetMulti(ctx context.Context, key string, fields ...string) ([][]byte, error) {
+	vals, err := s.rdb.HMGet(ctx, key, fields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis hmget: %w", err)
+	}
+	out := make([][]byte, len(vals))
+	for i, v := range vals {
+		if str, ok := v.(string); ok {
+			out[i] = []byte(str)
+		}
+	}
+	return out, nil
+}
+
+// Epoch returns the epoch of the tenant's documents, "" when there is none (never projected, or
+// wiped).
+func (s *Store) Epoch(ctx context.Context, tenant string) (string, error) {
+	b, ok, err := s.Get(ctx, EpochKey(tenant))
+	if err != nil || !ok {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// fillScript stores a document read from PostgreSQL only if the tenant's epoch is still the one
+// the reader saw before it read, and only if the projector has not written the document since.
+// KEYS[1] epoch key, KEYS[2] document key; ARGV[1] epoch, ARGV[2] hash field or "", ARGV[3]
+// value, ARGV[4] ttl in ms (0 = none).
+var fillScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] ~= '' then return redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3]) end
+if tonumber(ARGV[4]) > 0 then
+  if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then return 1 end
+  return 0
+end
+if redis.call('SET', KEYS[2], ARGV[3], 'NX') then return 1 end
+return 0`)
+
+// Fill stores a document the reader computed from PostgreSQL after it saw epoch, unless the
+// tenant's documents were wiped or rebuilt since (epoch changed) or the projector has already
+// written the document (the projector's copy is never older). field "" fills a string key;
+// ttl 0 keeps it until the projector replaces it.
+func (s *Store) Fill(ctx context.Context, tenant, epoch, key, field string, val []byte, ttl time.Duration) error {
+	if epoch == "" {
+		return nil
+	}
+	err := fillScript.Run(ctx, s.rdb, []string{EpochKey(tenant), key}, epoch, field, val, ttl.Milliseconds()).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redis fill: %w", err)
+	}
+	return nil
+}
+
+// Batch collects the writes of one tenant that must become visible together.
+type Batch struct {
+	Tenant string
+	sets   map[string]setOp
+	hsets  map[string]map[string][]byte
+}
+
+type setOp struct {
+	val []byte
+	ttl time.Duration
+}
+
+// NewBatch starts a batch for tenant.
+func NewBatch(tenant string) *Batch {
+	return &Batch{Tenant: tenant, sets: map[string]setOp{}, hsets: map[string]map[string][]byte{}}
+}
+
+// Set replaces a string document (ttl 0: no expiry).
+func (b *Batch) Set(key string, val []byte, ttl time.Duration) { b.sets[key] = setOp{val, ttl} }
+
+// HSet replaces one field of a hash.
+func (b *Batch) HSet(key, field string, val []byte) {
+	m := b.hsets[key]
+	if m == nil {
+		m = map[string][]byte{}
+		b.hsets[key] = m
+	}
+	m[field] = val
+}
+
+// Len is the number of documents in the batch.
+func (b *Batch) Len() int {
+	n := len(b.sets)
+	for _, m := range b.hsets {
+		n += len(m)
+	}
+	return n
+}
+
+// Apply writes a batch in one MULTI/EXEC, together with the tenant's epoch, so that readers see
+// all of it or none of it.
+func (s *Store) Apply(ctx context.Context, b *Batch, epoch string) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, EpochKey(b.Tenant), epoch, 0)
+		for k, op := range b.sets {
+			p.Set(ctx, k, op.val, op.ttl)
+		}
+		for k, m := range b.hsets {
+			args := make([]any, 0, 2*len(m))
+			for f, v := range m {
+				args = append(args, f, v)
+			}
+			p.HSet(ctx, k, args...)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis apply %s: %w", b.Tenant, err)
+	}
+	return nil
+}
+
+// Owners are the users and code strings an entity touched when it was last projected.
+type Owners struct {
+	Users []string `json:"u,omitempty"`
+	Codes []string `json:"c,omitempty"`
+}
+
+// LoadOwners returns the remembered owners of entity keys ("<entity>:<id>") in a tenant.
+func (s *Store) LoadOwners(ctx context.Context, tenant string, keys []string) (map[string]Owners, error) {
+	out := map[string]Owners{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	vals, err := s.rdb.HMGet(ctx, OwnersKey(tenant), keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis owners: %w", err)
+	}
+	for i, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			continue
+		}
+		var o Owners
+		if json.Unmarshal([]byte(str), &o) == nil {
+			out[keys[i]] = o
+		}
+	}
+	return out, nil
+}
+
+// SetOwners adds the owners of entity keys to a batch.
+func (b *Batch) SetOwners(key string, o Owners) {
+	v, _ := json.Marshal(o)
+	b.HSet(OwnersKey(b.Tenant), key, v)
+}
+
+// Position returns the stored position; ok is false when there is none (a new or wiped Redis).
+func (s *Store) Position(ctx context.Context) (p Position, ok bool, err error) {
+	b, ok, err := s.Get(ctx, PositionKey)
+	if err != nil || !ok {
+		return p, false, err
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, false, nil
+	}
+	return p, true, nil
+}
+
+// savePosScript replaces the position only if the stored one still carries the expected epoch,
+// so that a wipe between two rounds is noticed instead of being papered over.
+var savePosScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if ARGV[2] ~= '' then
+  if not cur then return 0 end
+  if cjson.decode(cur)['epoch'] ~= ARGV[2] then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1`)
+
+// SavePosition stores p if the stored position has epoch expect ("" stores unconditionally) and
+// reports whether it did.
+func (s *Store) SavePosition(ctx context.Context, p Position, expect string) (bool, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return false, fmt.Errorf("encode position: %w", err)
+	}
+	n, err := savePosScript.Run(ctx, s.rdb, []string{PositionKey}, b, expect).Int()
+	if err != nil {
+		return false, fmt.Errorf("redis save position: %w", err)
+	}
+	return n == 1, nil
+}
+
+// WipeAll deletes every Phoenix key (phx:*) on every node: documents from another database.
+func (s *Store) WipeAll(ctx context.Context) error {
+	wipe := func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, "phx:*", 1000).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+			if len(keys) >= 500 {
+				for _, k := range keys {
+					if err := c.Del(ctx, k).Err(); err != nil {
+						return err
+					}
+				}
+				keys = keys[:0]
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := c.Del(ctx, k).Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var err error
+	switch c := s.rdb.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, wipe)
+	case *redis.Client:
+		err = wipe(ctx, c)
+	default:
+		err = fmt.Errorf("unsupported redis client %T", s.rdb)
+	}
+	if err != nil {
+		return fmt.Errorf("redis wipe: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package cache_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/phoenix-referral/phoenix/pkg/cache"
+)
+
+// qryStore connects to the test Redis and returns a store and a tenant of this test only.
+func qryStore(t *testing.T) (*cache.Store, *redis.Client, string) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("redis: %v", err)
+	}
+	var b [5]byte
+	rand.Read(b[:])
+	tenant := "qry-" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx := context.Background()
+		keys, _ := rdb.Keys(ctx, "phx:{"+tenant+"}:*").Result()
+		if len(keys) > 0 {
+			rdb.Del(ctx, keys...)
+		}
+		rdb.Close()
+	})
+	return cache.New(rdb), rdb, tenant
+}
+
+func TestQryKeysShareTheTenantSlot(t *testing.T) {
+	keys := []string{cache.UserKey("t1", "u{x}"), cache.EpochKey("t1"), cache.CampaignsKey("t1"),
+		cache.CodeKey("t1", "ABC"), cache.LeaderboardKey("t1", "7d"), cache.OwnersKey("t1")}
+	for _, k := range keys {
+		if k[:8] != "phx:{t1}" {
+			t.Fatalf("key %q is not tagged with the tenant", k)
+		}
+	}
+}
+
+// TestQryFillGuard: a read-through fill lands only under the epoch the reader saw and never over
+// a document the projector wrote.
+func TestQryFillGuard(t *testing.T) {
+	s, rdb, tenant := qryStore(t)
+	ctx := context.Background()
+	key := cache.UserKey(tenant, "alice")
+
+	// No epoch (never projected or wiped): no fill.
+	if err := s.Fill(ctx, tenant, "e1", key, cache.SectionCodes, []byte(`["stale"]`), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.HGet(ctx, key, cache.SectionCodes); ok {
+		t.Fatal("filled without an epoch")
+	}
+
+	// The projector writes a batch (and the epoch) atomically.
+	b := cache.NewBatch(tenant)
+	b.HSet(key, cache.SectionCodes, []byte(`["projected"]`))
+	if err := s.Apply(ctx, b, "e1"); err != nil {
+		t.Fatal(err)
+	}
+	// A fill never replaces the projector's document.
+	if err := s.Fill(ctx, tenant, "e1", key, cache.SectionCodes, []byte(`["older"]`), 0); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, _ := s.HGet(ctx, key, cache.SectionCodes); string(v) != `["projected"]` {
+		t.Fatalf("fill replaced a projected document: %s", v)
+	}
+	// A missing section is filled under the current epoch…
+	if err := s.Fill(ctx, tenant, "e1", key, cache.SectionMe, []byte(`null`), 0); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, _ := s.HGet(ctx, key, cache.SectionMe); !ok || string(v) != "null" {
+		t.Fatalf("fill under the current epoch: %s %v", v, ok)
+	}
+	// …but not under an epoch from before a rebuild.
+	if err := rdb.Set(ctx, cache.EpochKey(tenant), "e2", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Fill(ctx, tenant, "e1", key, cache.SectionRewards, []byte(`[]`), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.HGet(ctx, key, cache.SectionRewards); ok {
+		t.Fatal("filled under an old epoch")
+	}
+	// String documents with a TTL.
+	lb := cache.LeaderboardKey(tenant, "7d")
+	if err := s.Fill(ctx, tenant, "e2", lb, "", []byte(`[]`), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rdb.PTTL(ctx, lb).Val(); ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("ttl %v", ttl)
+	}
+}
+
+// TestQryOwners: the remembered owners of an entity round-trip through a batch.
+func TestQryOwners(t *testing.T) {
+	s, _, tenant := qryStore(t)
+	ctx := context.Background()
+	b := cache.NewBatch(tenant)
+	b.SetOwners("code:1", cache.Owners{Users: []string{"olga"}, Codes: []string{"ABC"}})
+	if err := s.Apply(ctx, b, "e"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LoadOwners(ctx, tenant, []string{"code:1", "code:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got["code:1"].Users[0] != "olga" || got["code:1"].Codes[0] != "ABC" {
+		t.Fatalf("owners %+v", got)
+	}
+}

@@ -1,0 +1,268 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/phoenix-referral/phoenix/pkg/referral"
+)
+
+// MaxEventBatch is the largest number of events one batch may carry (§5).
+const MaxEventBatch = 500
+
+// eventAttempts bounds how often a batch is rerun after PostgreSQL aborted it for a deadlock or a
+// serialization failure. Nothing of an aborted attempt was committed, so a rerun is safe.
+const eventAttempts = 5
+
+// ProcessEvent runs one validated event (referral.CheckEvent) through the rules of SPEC §5 in
+// one transaction and returns what it paid, or for a repeated event_id the first outcome with
+// status "duplicate".
+func (s *Store) ProcessEvent(ctx context.Context, ev referral.Event) (referral.EventOutcome, error) {
+	outs, err := s.ProcessBatch(ctx, ev.TenantID, []referral.Event{ev})
+	if err != nil {
+		return referral.EventOutcome{}, err
+	}
+	return outs[0], nil
+}
+
+// ProcessBatch runs validated events of tenant, in order, in one transaction and returns one
+// outcome per event. The batch commits as a whole: every event in it is all or nothing, and the
+// events are decided exactly as if posted one after another (a repeat of an id inside the batch
+// is a duplicate of its first occurrence).
+func (s *Store) ProcessBatch(ctx context.Context, tenant string, evs []referral.Event) ([]referral.EventOutcome, error) {
+	if len(evs) == 0 {
+		return []referral.EventOutcome{}, nil
+	}
+	var outs []referral.EventOutcome
+	err := s.retryEventTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		outs, err = s.processEvents(ctx, tx, tenant, evs, false)
+		return err
+	})
+	if err != nil {
+		return nil, translate("process events", err)
+	}
+	return outs, nil
+}
+
+// Simulate answers what ProcessEvent would for ev, with status "simulated", writing nothing: its
+// event_id stays unused. An event_id already used answers as ProcessEvent would, "duplicate" with
+// the first outcome.
+func (s *Store) Simulate(ctx context.Context, ev referral.Event) (referral.EventOutcome, error) {
+	var out referral.EventOutcome
+	err := s.rollbackTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		out, err = s.processEvent(ctx, tx, ev, true)
+		return err
+	})
+	if err != nil {
+		return referral.EventOutcome{}, translate("simulate event", err)
+	}
+	return out, nil
+}
+
+// retryEventTx is inTx rerun when PostgreSQL aborts the transaction for a deadlock or a serialization
+// failure (concurrent batches locking shared rows in different orders).
+func (s *Store) retryEventTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	var err error
+	for attempt := 1; attempt <= eventAttempts; attempt++ {
+		err = s.inTx(ctx, fn)
+		if code := pqCode(err); code != pqDeadlock && code != pqSerialization {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(time.Duration(attempt*attempt) * 5 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// rollbackTx runs fn in a read-only transaction that is always rolled back.
+func (s *Store) rollbackTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// RewardLedgerFilter selects reward ledger rows (§4.4); nil fields do not filter.
+type RewardLedgerFilter struct {
+	UserID     *string
+	CampaignID *uuid.UUID
+	ReferralID *uuid.UUID
+	EventID    *string
+	Ascending  bool // oldest first (a feed); newest first otherwise
+	Limit      int
+	Offset     int
+}
+
+// ledgerRewardRow is a rewards row.
+type ledgerRewardRow struct {
+	ID         uuid.UUID `db:"id"`
+	TenantID   string    `db:"tenant_id"`
+	UserID     string    `db:"user_id"`
+	Role       string    `db:"role"`
+	CampaignID uuid.UUID `db:"campaign_id"`
+	ReferralID uuid.UUID `db:"referral_id"`
+	EventID    string    `db:"event_id"`
+	CurrencyID string    `db:"currency_id"`
+	Amount     int64     `db:"amount"`
+	CreatedAt  time.Time `db:"created_at"`
+}
+
+// ListRewards returns a page of the tenant's reward ledger and the number of rows matching f.
+// Rows are ordered by (created_at, id), newest first unless f.Ascending.
+func (s *Store) ListRewards(ctx context.Context, tenant string, f RewardLedgerFilter) ([]referral.Reward, int, error) {
+	w := ledgerWhere{}
+	w.add("tenant_id = %s", tenant)
+	if f.UserID != nil {
+		w.add("user_id = %s", *f.UserID)
+	}
+	if f.CampaignID != nil {
+		w.add("campaign_id = %s", *f.CampaignID)
+	}
+	if f.ReferralID != nil {
+		w.add("referral_id = %s", *f.ReferralID)
+	}
+	if f.EventID != nil {
+		w.add("event_id = %s", *f.EventID)
+	}
+	const cols = `id, tenant_id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, created_at`
+	var rows []ledgerRewardRow
+	var total int
+	err := s.rollbackTx(ctx, func(tx *sqlx.Tx) error {
+		if err := sqlx.GetContext(ctx, tx, &total, `SELECT count(*) FROM rewards WHERE `+w.sql(), w.args...); err != nil {
+			return fmt.Errorf("count rewards: %w", err)
+		}
+		q := `SELECT ` + cols + ` FROM rewards WHERE ` + w.sql() + ledgerOrder(f.Ascending) + w.page(f.Limit, f.Offset)
+		if err := sqlx.SelectContext(ctx, tx, &rows, q, w.args...); err != nil {
+			return fmt.Errorf("list rewards: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]referral.Reward, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, referral.Reward{ID: r.ID, TenantID: r.TenantID, UserID: r.UserID, Role: r.Role,
+			CampaignID: r.CampaignID, ReferralID: r.ReferralID, EventID: r.EventID, CurrencyID: r.CurrencyID,
+			Amount: r.Amount, CreatedAt: r.CreatedAt.UTC()})
+	}
+	return out, total, nil
+}
+
+// CommissionLedgerFilter selects commission ledger rows (§5.5); nil fields do not filter.
+type CommissionLedgerFilter struct {
+	AffiliateID *uuid.UUID
+	EventID     *string
+	Level       *int
+	Ascending   bool // oldest first (a feed); newest first otherwise
+	Limit       int
+	Offset      int
+}
+
+// ledgerCommissionRow is a commissions row; the rate is read as exact text.
+type ledgerCommissionRow struct {
+	ID           uuid.UUID  `db:"id"`
+	TenantID     string     `db:"tenant_id"`
+	AffiliateID  uuid.UUID  `db:"affiliate_id"`
+	UserID       string     `db:"user_id"`
+	Level        int        `db:"level"`
+	SourceUserID string     `db:"source_user_id"`
+	EventID      string     `db:"event_id"`
+	RuleID       uuid.UUID  `db:"rule_id"`
+	TierID       *uuid.UUID `db:"tier_id"`
+	Rate         string     `db:"rate"`
+	BaseAmount   int64      `db:"base_amount"`
+	Amount       int64      `db:"amount"`
+	CurrencyID   string     `db:"currency_id"`
+	CreatedAt    time.Time  `db:"created_at"`
+}
+
+// ListCommissions returns a page of the tenant's commission ledger and the number of rows
+// matching f. Rows are ordered by (created_at, id), newest first unless f.Ascending.
+func (s *Store) ListCommissions(ctx context.Context, tenant string, f CommissionLedgerFilter) ([]referral.Commission, int, error) {
+	w := ledgerWhere{}
+	w.add("tenant_id = %s", tenant)
+	if f.AffiliateID != nil {
+		w.add("affiliate_id = %s", *f.AffiliateID)
+	}
+	if f.EventID != nil {
+		w.add("event_id = %s", *f.EventID)
+	}
+	if f.Level != nil {
+		w.add("level = %s", *f.Level)
+	}
+	const cols = `id, tenant_id, affiliate_id, user_id, level, source_user_id, event_id, rule_id, tier_id,
+		rate::text AS rate, base_amount, amount, currency_id, created_at`
+	var rows []ledgerCommissionRow
+	var total int
+	err := s.rollbackTx(ctx, func(tx *sqlx.Tx) error {
+		if err := sqlx.GetContext(ctx, tx, &total, `SELECT count(*) FROM commissions WHERE `+w.sql(), w.args...); err != nil {
+			return fmt.Errorf("count commissions: %w", err)
+		}
+		q := `SELECT ` + cols + ` FROM commissions WHERE ` + w.sql() + ledgerOrder(f.Ascending) + w.page(f.Limit, f.Offset)
+		if err := sqlx.SelectContext(ctx, tx, &rows, q, w.args...); err != nil {
+			return fmt.Errorf("list commissions: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]referral.Commission, 0, len(rows))
+	for _, r := range rows {
+		rate, err := referral.ParseRate(r.Rate)
+		if err != nil {
+			return nil, 0, fmt.Errorf("commission %s: stored rate %q: %w", r.ID, r.Rate, err)
+		}
+		out = append(out, referral.Commission{ID: r.ID, TenantID: r.TenantID, AffiliateID: r.AffiliateID,
+			UserID: r.UserID, Level: r.Level, SourceUserID: r.SourceUserID, EventID: r.EventID, RuleID: r.RuleID,
+			TierID: r.TierID, Rate: rate, BaseAmount: r.BaseAmount, Amount: r.Amount, CurrencyID: r.CurrencyID,
+			CreatedAt: r.CreatedAt.UTC()})
+	}
+	return out, total, nil
+}
+
+// ledgerOrder is the ORDER BY of a ledger read: only these two clauses exist.
+func ledgerOrder(ascending bool) string {
+	if ascending {
+		return ` ORDER BY created_at, id`
+	}
+	return ` ORDER BY created_at DESC, id DESC`
+}
+
+// ledgerWhere builds a conjunction of fixed conditions with numbered parameters.
+type ledgerWhere struct {
+	conds []string
+	args  []any
+}
+
+// add appends cond, whose %s is replaced by the next parameter placeholder, bound to arg.
+func (w *ledgerWhere) add(cond string, arg any) {
+	w.args = append(w.args, arg)
+	w.conds = append(w.conds, fmt.Sprintf(cond, "$"+strconv.Itoa(len(w.args))))
+}
+
+func (w *ledgerWhere) sql() string { return strings.Join(w.conds, " AND ") }
+
+// page returns the LIMIT/OFFSET clause; both are validated integers, formatted, not bound.
+func (w *ledgerWhere) page(limit, offset int) string {
+	if limit <= 0 {
+		limit = 50
+	}
+	return " LIMIT " + strconv.Itoa(limit) + " OFFSET " + strconv.Itoa(max(offset, 0))
+}

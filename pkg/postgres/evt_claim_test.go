@@ -1,0 +1,120 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/phoenix-referral/phoenix/pkg/postgres"
+	"github.com/phoenix-referral/phoenix/pkg/postgres/pgtest"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
+)
+
+// TestEvtClaimWaitsForOpenTransaction holds an event id in an open transaction (as a concurrent
+// request still processing it would) and checks that ProcessEvent waits for it: it replays the
+// stored outcome when that transaction commits, and processes the event itself when it rolls
+// back.
+func TestEvtClaimWaitsForOpenTransaction(t *testing.T) {
+	db := pgtest.DB(t)
+	store := postgres.NewStore(db)
+	ctx := context.Background()
+	for _, commit := range []bool{true, false} {
+		name := map[bool]string{true: "commit", false: "rollback"}[commit]
+		t.Run(name, func(t *testing.T) {
+			tenant := pgtest.Tenant(t)
+			ev := referral.Event{TenantID: tenant, EventID: "held", Type: "deposit.completed", UserID: "u1",
+				OccurredAt: time.Now().UTC().Truncate(time.Microsecond), Payload: json.RawMessage(`{}`)}
+			holder, err := db.BeginTxx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer holder.Rollback()
+			const hold = `INSERT INTO events (tenant_id, event_id, type, user_id, occurred_at, payload, outcome, created_at)
+				VALUES ($1, 'held', 'other.type', 'u0', now(), '{}', '{"rewards": [], "commissions": []}', now())`
+			if _, err := holder.Exec(hold, tenant); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan referral.EventOutcome, 1)
+			errs := make(chan error, 1)
+			go func() {
+				out, err := store.ProcessEvent(ctx, ev)
+				if err != nil {
+					errs <- err
+					return
+				}
+				done <- out
+			}()
+			select {
+			case out := <-done:
+				t.Fatalf("ProcessEvent returned %+v while the id was held", out)
+			case err := <-errs:
+				t.Fatal(err)
+			case <-time.After(300 * time.Millisecond):
+			}
+			if commit {
+				if err := holder.Commit(); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := holder.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+			var out referral.EventOutcome
+			select {
+			case out = <-done:
+			case err := <-errs:
+				t.Fatal(err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("ProcessEvent still waiting")
+			}
+			want := map[bool]string{true: referral.EventDuplicate, false: referral.EventProcessed}[commit]
+			if out.Status != want || out.EventID != "held" {
+				t.Fatalf("outcome = %+v, want status %s", out, want)
+			}
+			var typ string
+			if err := db.Get(&typ, `SELECT type FROM events WHERE tenant_id = $1 AND event_id = 'held'`, tenant); err != nil {
+				t.Fatal(err)
+			}
+			if wantType := map[bool]string{true: "other.type", false: "deposit.completed"}[commit]; typ != wantType {
+				t.Fatalf("stored type = %q, want %q", typ, wantType)
+			}
+		})
+	}
+}
+
+// TestEvtBatchDuplicatesInOrder checks the bookkeeping of ids (no referrals involved): an id
+// stored earlier and a repeat inside the batch are duplicates, in place; a simulation leaves its
+// id unused.
+func TestEvtBatchDuplicatesInOrder(t *testing.T) {
+	store := postgres.NewStore(pgtest.DB(t))
+	ctx := context.Background()
+	tenant := pgtest.Tenant(t)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	ev := func(id string) referral.Event {
+		return referral.Event{TenantID: tenant, EventID: id, Type: "x", UserID: "u", OccurredAt: now, Payload: json.RawMessage(`{}`)}
+	}
+	if _, err := store.ProcessEvent(ctx, ev("a")); err != nil {
+		t.Fatal(err)
+	}
+	outs, err := store.ProcessBatch(ctx, tenant, []referral.Event{ev("a"), ev("b"), ev("b"), ev("c")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range outs {
+		got = append(got, o.EventID+":"+o.Status)
+	}
+	want := []string{"a:duplicate", "b:processed", "b:duplicate", "c:processed"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("outcomes = %v, want %v", got, want)
+		}
+	}
+	sim, err := store.Simulate(ctx, ev("d"))
+	if err != nil || sim.Status != referral.EventSimulated {
+		t.Fatalf("Simulate = %+v, %v", sim, err)
+	}
+	if out, err := store.ProcessEvent(ctx, ev("d")); err != nil || out.Status != referral.EventProcessed {
+		t.Fatalf("after simulation ProcessEvent = %+v, %v", out, err)
+	}
+}

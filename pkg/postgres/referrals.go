@@ -1,0 +1,403 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/phoenix-referral/phoenix/pkg/referral"
+)
+
+// ReferralFilter selects referrals for ListReferrals. CreatedFrom is inclusive, CreatedTo
+// exclusive.
+type ReferralFilter struct {
+	CampaignID  *uuid.UUID
+	Code        *string
+	ReferrerID  *string
+	RefereeID   *string
+	Status      *string
+	CreatedFrom *time.Time
+	CreatedTo   *time.Time
+	Limit       int
+	Offset      int
+}
+
+// ReferralStats counts the referrals created in a period (SPEC §4.4).
+type ReferralStats struct {
+	Total      int64
+	Successful int64
+	Pending    int64
+	Rejected   int64
+}
+
+// LeaderboardEntry is one referrer's standing on the leaderboard.
+type LeaderboardEntry struct {
+	Rank       int
+	UserID     string
+	Successful int64
+	Total      int64
+}
+
+// storedReferral is a referrals row.
+type storedReferral struct {
+	ID          uuid.UUID  `db:"id"`
+	TenantID    string     `db:"tenant_id"`
+	CodeID      uuid.UUID  `db:"code_id"`
+	Code        string     `db:"code"`
+	CampaignID  *uuid.UUID `db:"campaign_id"`
+	ReferrerID  *string    `db:"referrer_id"`
+	RefereeID   string     `db:"referee_id"`
+	Status      string     `db:"status"`
+	Reason      *string    `db:"reason"`
+	Metadata    []byte     `db:"metadata"`
+	CreatedAt   time.Time  `db:"created_at"`
+	UpdatedAt   time.Time  `db:"updated_at"`
+	ConvertedAt *time.Time `db:"converted_at"`
+	VerifiedAt  *time.Time `db:"verified_at"`
+	RejectedAt  *time.Time `db:"rejected_at"`
+}
+
+const referralCols = `id, tenant_id, code_id, code, campaign_id, referrer_id, referee_id, status,
+	reason, metadata, created_at, updated_at, converted_at, verified_at, rejected_at`
+
+func (r storedReferral) domain() referral.Referral {
+	return referral.Referral{
+		ID: r.ID, TenantID: r.TenantID, Code: r.Code, CodeID: r.CodeID, CampaignID: r.CampaignID,
+		ReferrerID: r.ReferrerID, RefereeID: r.RefereeID, Status: r.Status, Reason: r.Reason,
+		Metadata: json.RawMessage(r.Metadata), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		ConvertedAt: utcTimePtr(r.ConvertedAt), VerifiedAt: utcTimePtr(r.VerifiedAt),
+		RejectedAt: utcTimePtr(r.RejectedAt),
+	}
+}
+
+// ApplyCode makes player referee the referral of code (already normalised) per SPEC §4.3, runs
+// the built-in referral.applied event in the same transaction, and returns the referral as it
+// stands after that event together with the event's outcome. The checks run in the contract's
+// order, first failure wins. Errors: CODE_NOT_FOUND, CODE_INACTIVE, CODE_EXPIRED,
+// SELF_REFERRAL, ALREADY_REFERRED, REFERRAL_CYCLE, CODE_EXHAUSTED.
+//
+// Concurrency: the code row is locked (FOR UPDATE) for the whole transaction and its use is
+// counted by a conditional UPDATE (uses < usage_limit), so uses never pass usage_limit; the
+// count and the referral are written by one statement and roll back together, so uses equals
+// the number of referrals made with the code; the unique index on (tenant_id, referee_id)
+// refers a player at most once (a concurrent second insert fails: ALREADY_REFERRED); an
+// advisory lock on the unordered pair (referee, owner), taken after the row lock, makes two
+// players applying each other's codes run one after the other, so the second reads the first's
+// referral and answers REFERRAL_CYCLE.
+func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, metadata json.RawMessage) (referral.Referral, referral.EventOutcome, error) {
+	const find = `
+		SELECT c.id, c.code, c.owner_user_id, c.campaign_id, c.usage_limit, c.uses, c.active, c.expires_at,
+		       EXISTS (SELECT 1 FROM referrals r WHERE r.tenant_id = $1 AND r.referee_id = $3) AS referred
+		FROM referral_codes c
+		WHERE c.tenant_id = $1 AND c.code = $2 AND c.deleted_at IS NULL
+		FOR UPDATE OF c`
+	const cycle = `SELECT EXISTS (SELECT 1 FROM referrals WHERE tenant_id = $1 AND referee_id = $2 AND referrer_id = $3)`
+	// One statement counts the use and records the referral: the UPDATE is conditional on the
+	// usage limit and on the absence of a ring (the owner referred by this player, read after
+	// the pair lock was granted), and the INSERT only runs when the UPDATE counted.
+	const apply = `
+		WITH used AS (
+		    UPDATE referral_codes SET uses = uses + 1
+		    WHERE id = $3 AND (usage_limit IS NULL OR uses < usage_limit)
+		      AND NOT EXISTS (SELECT 1 FROM referrals
+		                      WHERE tenant_id = $2 AND referee_id = $6 AND referrer_id = $7)
+		    RETURNING id)
+		INSERT INTO referrals (id, tenant_id, code_id, code, campaign_id, referrer_id, referee_id,
+		    status, metadata, created_at, updated_at)
+		SELECT $1, $2, used.id, $4, $5, $6, $7, 'pending', $8, $9, $9 FROM used`
+	if len(metadata) == 0 {
+		metadata = json.RawMessage(`{}`)
+	}
+	var (
+		out     referral.Referral
+		outcome referral.EventOutcome
+	)
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var c struct {
+			ID         uuid.UUID  `db:"id"`
+			Code       string     `db:"code"`
+			Owner      *string    `db:"owner_user_id"`
+			CampaignID *uuid.UUID `db:"campaign_id"`
+			UsageLimit *int       `db:"usage_limit"`
+			Uses       int        `db:"uses"`
+			Active     bool       `db:"active"`
+			ExpiresAt  *time.Time `db:"expires_at"`
+			Referred   bool       `db:"referred"`
+		}
+		if err := tx.GetContext(ctx, &c, find, tenant, code, referee); err != nil {
+			if isNoRows(err) {
+				return referral.Errorf(referral.ECodeNotFound, "code not found")
+			}
+			return fmt.Errorf("find code: %w", err)
+		}
+		now := s.now()
+		switch {
+		case !c.Active:
+			return referral.Errorf(referral.ECodeInactive, "code is not active")
+		case c.ExpiresAt != nil && !now.Before(*c.ExpiresAt):
+			return referral.Errorf(referral.ECodeExpired, "code has expired")
+		case c.Owner != nil && *c.Owner == referee:
+			return referral.Errorf(referral.ESelfReferral, "players cannot apply their own code")
+		case c.Referred:
+			return referral.Errorf(referral.EAlreadyReferred, "player has already been referred")
+		}
+		isCycle := func() (bool, error) {
+			if c.Owner == nil {
+				return false, nil
+			}
+			var ring bool
+			if err := tx.GetContext(ctx, &ring, cycle, tenant, *c.Owner, referee); err != nil {
+				return false, fmt.Errorf("check referral cycle: %w", err)
+			}
+			return ring, nil
+		}
+		if c.Owner != nil {
+			if err := lockReferralPair(ctx, tx, tenant, referee, *c.Owner); err != nil {
+				return err
+			}
+		}
+		// The row is locked, so its uses are current: an exhausted code needs only the ring
+		// check, which comes first in the contract's order.
+		exhausted := c.UsageLimit != nil && c.Uses >= *c.UsageLimit
+		if !exhausted {
+			id := uuid.New()
+			res, err := tx.ExecContext(ctx, apply, id, tenant, c.ID, c.Code, c.CampaignID, c.Owner,
+				referee, []byte(metadata), now)
+			if err != nil {
+				return translate("apply code", err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("apply code: %w", err)
+			} else if n == 1 {
+				return s.afterApply(ctx, tx, tenant, referee, c.Code, id, now, &out, &outcome)
+			}
+		}
+		ring, err := isCycle()
+		if err != nil {
+			return err
+		}
+		if ring {
+			return referral.Errorf(referral.EReferralCycle, "the code's owner was referred by this player")
+		}
+		return referral.Errorf(referral.ECodeExhausted, "code has reached its usage limit")
+	})
+	return out, outcome, err
+}
+
+// afterApply runs the built-in referral.applied event of a new referral in tx and re-reads the
+// referral as the event left it.
+func (s *Store) afterApply(ctx context.Context, tx *sqlx.Tx, tenant, referee, code string, id uuid.UUID, now time.Time,
+	out *referral.Referral, outcome *referral.EventOutcome) error {
+	payload, err := json.Marshal(map[string]string{"code": code, "referral_id": id.String()})
+	if err != nil {
+		return fmt.Errorf("encode event payload: %w", err)
+	}
+	*outcome, err = s.processEvent(ctx, tx, referral.Event{
+		TenantID: tenant, EventID: "referral.applied:" + id.String(), Type: referral.ReferralAppliedEvent,
+		UserID: referee, OccurredAt: now, Payload: payload,
+	}, false)
+	if err != nil {
+		return fmt.Errorf("referral.applied event: %w", err)
+	}
+	*out, err = referralByID(ctx, tx, tenant, id, false)
+	return err
+}
+
+// lockReferralPair takes the transaction-scoped advisory lock of the unordered pair of users
+// {a, b} in the tenant. The key is hashed here and sent as a literal, which costs one round
+// trip instead of a parameterised statement's two; a hash collision only makes two unrelated
+// applies wait for each other.
+func lockReferralPair(ctx context.Context, tx *sqlx.Tx, tenant, a, b string) error {
+	if b < a {
+		a, b = b, a
+	}
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock("+strconv.FormatInt(lockKey("referral-pair", tenant, a, b), 10)+")"); err != nil {
+		return fmt.Errorf("lock referral pair: %w", err)
+	}
+	return nil
+}
+
+// lockKey hashes parts (FNV-1a, 64 bits) into an advisory lock key.
+func lockKey(parts ...string) int64 {
+	h := fnv.New64a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return int64(h.Sum64())
+}
+
+// GetReferral returns a referral of the tenant. Errors: NOT_FOUND.
+func (s *Store) GetReferral(ctx context.Context, tenant string, id uuid.UUID) (referral.Referral, error) {
+	var out referral.Referral
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		out, err = referralByID(ctx, tx, tenant, id, false)
+		return err
+	})
+	return out, err
+}
+
+// referralByID loads a referral, locking it FOR UPDATE when lock is set.
+func referralByID(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID, lock bool) (referral.Referral, error) {
+	q := `SELECT ` + referralCols + ` FROM referrals WHERE tenant_id = $1 AND id = $2`
+	if lock {
+		q += ` FOR UPDATE`
+	}
+	var row storedReferral
+	if err := tx.GetContext(ctx, &row, q, tenant, id); err != nil {
+		if isNoRows(err) {
+			return referral.Referral{}, referral.NotFound("referral")
+		}
+		return referral.Referral{}, fmt.Errorf("get referral: %w", err)
+	}
+	return row.domain(), nil
+}
+
+// ListReferrals returns a page of the tenant's referrals, newest first, and the total count.
+func (s *Store) ListReferrals(ctx context.Context, tenant string, f ReferralFilter) ([]referral.Referral, int, error) {
+	const where = ` FROM referrals WHERE tenant_id = $1
+		AND ($2::uuid IS NULL OR campaign_id = $2)
+		AND ($3::text IS NULL OR code = $3)
+		AND ($4::text IS NULL OR referrer_id = $4)
+		AND ($5::text IS NULL OR referee_id = $5)
+		AND ($6::text IS NULL OR status = $6)
+		AND ($7::timestamptz IS NULL OR created_at >= $7)
+		AND ($8::timestamptz IS NULL OR created_at < $8)`
+	const q = `SELECT ` + referralCols + where + ` ORDER BY created_at DESC, id DESC LIMIT $9 OFFSET $10`
+	const count = `SELECT count(*)` + where
+	args := []any{tenant, f.CampaignID, f.Code, f.ReferrerID, f.RefereeID, f.Status, f.CreatedFrom, f.CreatedTo}
+	var (
+		out   []referral.Referral
+		total int
+	)
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var rows []storedReferral
+		if err := tx.SelectContext(ctx, &rows, q, append(args, f.Limit, f.Offset)...); err != nil {
+			return fmt.Errorf("list referrals: %w", err)
+		}
+		if err := tx.GetContext(ctx, &total, count, args...); err != nil {
+			return fmt.Errorf("count referrals: %w", err)
+		}
+		out = make([]referral.Referral, 0, len(rows))
+		for _, r := range rows {
+			out = append(out, r.domain())
+		}
+		return nil
+	})
+	return out, total, err
+}
+
+// referralTransitions lists the status changes an admin may make (SPEC §4.4).
+var referralTransitions = map[string][]string{
+	referral.StatusPending:   {referral.StatusRejected},
+	referral.StatusConverted: {referral.StatusVerified, referral.StatusRejected},
+	referral.StatusVerified:  {referral.StatusRejected},
+}
+
+// SetReferralStatus moves a referral to status (verified or rejected), recording reason and
+// the time of the change. Errors: NOT_FOUND, INVALID_TRANSITION.
+func (s *Store) SetReferralStatus(ctx context.Context, tenant string, id uuid.UUID, status string, reason *string) (referral.Referral, error) {
+	const q = `
+		UPDATE referrals SET status = $3, reason = $4, updated_at = $5,
+		    verified_at = CASE WHEN $3 = 'verified' THEN $5 ELSE verified_at END,
+		    rejected_at = CASE WHEN $3 = 'rejected' THEN $5 ELSE rejected_at END
+		WHERE tenant_id = $1 AND id = $2
+		RETURNING ` + referralCols
+	var out referral.Referral
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		cur, err := referralByID(ctx, tx, tenant, id, true)
+		if err != nil {
+			return err
+		}
+		allowed := false
+		for _, to := range referralTransitions[cur.Status] {
+			allowed = allowed || to == status
+		}
+		if !allowed {
+			return referral.Errorf(referral.EInvalidTransition, "a %s referral cannot become %s", cur.Status, status)
+		}
+		var row storedReferral
+		if err := tx.GetContext(ctx, &row, q, tenant, id, status, reason, s.now()); err != nil {
+			return fmt.Errorf("set referral status: %w", err)
+		}
+		out = row.domain()
+		return nil
+	})
+	return out, err
+}
+
+// periodStart returns the start of the period ending now; a zero period is all time (nil).
+func (s *Store) periodStart(period time.Duration) *time.Time {
+	if period <= 0 {
+		return nil
+	}
+	t := s.now().Add(-period)
+	return &t
+}
+
+// ReferralStats counts the tenant's referrals created within period of now (0: all time),
+// optionally only those of one campaign.
+func (s *Store) ReferralStats(ctx context.Context, tenant string, period time.Duration, campaignID *uuid.UUID) (ReferralStats, error) {
+	const q = `
+		SELECT count(*) AS total,
+		       count(*) FILTER (WHERE status IN ('converted', 'verified')) AS successful,
+		       count(*) FILTER (WHERE status = 'pending') AS pending,
+		       count(*) FILTER (WHERE status = 'rejected') AS rejected
+		FROM referrals
+		WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR created_at >= $2)
+		  AND ($3::uuid IS NULL OR campaign_id = $3)`
+	var out ReferralStats
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var row struct {
+			Total      int64 `db:"total"`
+			Successful int64 `db:"successful"`
+			Pending    int64 `db:"pending"`
+			Rejected   int64 `db:"rejected"`
+		}
+		if err := tx.GetContext(ctx, &row, q, tenant, s.periodStart(period), campaignID); err != nil {
+			return fmt.Errorf("referral stats: %w", err)
+		}
+		out = ReferralStats(row)
+		return nil
+	})
+	return out, err
+}
+
+// Leaderboard ranks the referrers of the tenant's referrals created within period of now
+// (0: all time): successful referrals descending, then total descending, then user id in
+// byte order. Referrals without a referrer (admin codes) do not count.
+func (s *Store) Leaderboard(ctx context.Context, tenant string, period time.Duration, limit int) ([]LeaderboardEntry, error) {
+	const q = `
+		SELECT referrer_id AS user_id,
+		       count(*) FILTER (WHERE status IN ('converted', 'verified')) AS successful,
+		       count(*) AS total
+		FROM referrals
+		WHERE tenant_id = $1 AND referrer_id IS NOT NULL AND ($2::timestamptz IS NULL OR created_at >= $2)
+		GROUP BY referrer_id
+		ORDER BY successful DESC, total DESC, referrer_id COLLATE "C"
+		LIMIT $3`
+	var out []LeaderboardEntry
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var rows []struct {
+			UserID     string `db:"user_id"`
+			Successful int64  `db:"successful"`
+			Total      int64  `db:"total"`
+		}
+		if err := tx.SelectContext(ctx, &rows, q, tenant, s.periodStart(period), limit); err != nil {
+			return fmt.Errorf("leaderboard: %w", err)
+		}
+		out = make([]LeaderboardEntry, 0, len(rows))
+		for i, r := range rows {
+			out = append(out, LeaderboardEntry{Rank: i + 1, UserID: r.UserID, Successful: r.Successful, Total: r.Total})
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,257 @@
+package projector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/phoenix-referral/phoenix/pkg/cache"
+	"github.com/phoenix-referral/phoenix/pkg/postgres"
+)
+
+// Periods are the time windows of stats and leaderboards (SPEC §4.4).
+var Periods = []string{"7d", "30d", "90d", "all"}
+
+// PeriodStart returns the start of a period ending at now (nil for "all").
+func PeriodStart(period string, now time.Time) *time.Time {
+	var d time.Duration
+	switch period {
+	case "7d":
+		d = 7 * 24 * time.Hour
+	case "30d":
+		d = 30 * 24 * time.Hour
+	case "90d":
+		d = 90 * 24 * time.Hour
+	default:
+		return nil
+	}
+	t := now.Add(-d)
+	return &t
+}
+
+// LeaderboardTTL bounds how long a leaderboard document lives: its period boundary moves with
+// time, so it is recomputed at least this often even when no referral changes.
+const LeaderboardTTL = 30 * time.Second
+
+// chunk is how many users one batched read loads.
+const chunk = 500
+
+// UserSections loads the given sections of users from PostgreSQL as the JSON documents the
+// cache stores: section → user → document. Every requested user gets every requested section
+// (an empty list or null when it has none).
+func UserSections(ctx context.Context, q sqlx.QueryerContext, tenant string, users []string, sections []string) (map[string]map[string][]byte, error) {
+	out := map[string]map[string][]byte{}
+	for start := 0; start < len(users); start += chunk {
+		part := users[start:min(len(users), start+chunk)]
+		for _, sec := range sections {
+			docs, err := loadSection(ctx, q, tenant, part, sec)
+			if err != nil {
+				return nil, err
+			}
+			m := out[sec]
+			if m == nil {
+				m = map[string][]byte{}
+				out[sec] = m
+			}
+			for _, u := range part {
+				b, err := json.Marshal(docs[u])
+				if err != nil {
+					return nil, fmt.Errorf("encode %s: %w", sec, err)
+				}
+				m[u] = b
+			}
+		}
+	}
+	return out, nil
+}
+
+// loadSection returns one section per user as a value ready to encode.
+func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, users []string, sec string) (map[string]any, error) {
+	out := make(map[string]any, len(users))
+	switch sec {
+	case cache.SectionCodes:
+		m, err := postgres.ReadUserCodes(ctx, q, tenant, users)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			docs := make([]cache.CodeDoc, 0, len(m[u]))
+			for _, c := range m[u] {
+				docs = append(docs, cache.ToCodeDoc(c))
+			}
+			out[u] = docs
+		}
+	case cache.SectionMe:
+		m, err := postgres.ReadRefereeReferrals(ctx, q, tenant, users)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			if r, ok := m[u]; ok {
+				d := cache.ToReferralDoc(r)
+				out[u] = &d
+			} else {
+				out[u] = (*cache.ReferralDoc)(nil)
+			}
+		}
+	case cache.SectionReferrals:
+		m, err := postgres.ReadReferrerReferrals(ctx, q, tenant, users)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			docs := make([]cache.ReferralDoc, 0, len(m[u]))
+			for _, r := range m[u] {
+				docs = append(docs, cache.ToReferralDoc(r))
+			}
+			out[u] = docs
+		}
+	case cache.SectionReferralStats:
+		m, err := postgres.ReadReferrerReferrals(ctx, q, tenant, users)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			docs := make([]cache.ReferralStatDoc, 0, len(m[u]))
+			for _, r := range m[u] {
+				docs = append(docs, cache.ReferralStatDoc{CreatedAt: r.CreatedAt.UnixMicro(), Status: r.Status})
+			}
+			out[u] = docs
+		}
+	case cache.SectionRewardStats:
+		m, err := postgres.ReadUserRewards(ctx, q, tenant, users)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			docs := make([]cache.RewardStatDoc, 0, len(m[u]))
+			for _, r := range m[u] {
+				docs = append(docs, cache.RewardStatDoc{CreatedAt: r.CreatedAt.UnixMicro(), CurrencyID: r.CurrencyID, Amount: r.Amount})
+			}
+			out[u] = docs
+		}
+	case cache.SectionRewards:
+		m, err := postgres.ReadUserRewards(ctx, q, tenant, users)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			docs := make([]cache.RewardDoc, 0, len(m[u]))
+			for _, r := range m[u] {
+				docs = append(docs, cache.ToRewardDoc(r))
+			}
+			out[u] = docs
+		}
+	case cache.SectionAffiliate:
+		m, err := postgres.ReadUserAffiliates(ctx, q, tenant, users)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			if a, ok := m[u]; ok {
+				d := cache.ToAffiliateDoc(a)
+				out[u] = &d
+			} else {
+				out[u] = (*cache.AffiliateDoc)(nil)
+			}
+		}
+	case cache.SectionCommissions:
+		m, err := postgres.ReadUserCommissions(ctx, q, tenant, users)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			docs := make([]cache.CommissionDoc, 0, len(m[u]))
+			for _, c := range m[u] {
+				docs = append(docs, cache.ToCommissionDoc(c))
+			}
+			out[u] = docs
+		}
+	default:
+		return nil, fmt.Errorf("unknown section %q", sec)
+	}
+	return out, nil
+}
+
+// CampaignsDoc loads the tenant's active campaigns (whatever their window: the window is
+// checked on read, so the document stays right as time passes).
+func CampaignsDoc(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]byte, error) {
+	cs, err := postgres.ReadCampaigns(ctx, q, tenant)
+	if err != nil {
+		return nil, err
+	}
+	docs := make([]ActiveCampaign, 0, len(cs))
+	for _, c := range cs {
+		if c.Active {
+			docs = append(docs, ActiveCampaign{CampaignDoc: cache.ToCampaignDoc(c)})
+		}
+	}
+	return json.Marshal(docs)
+}
+
+// ActiveCampaign is an active campaign as the campaigns document stores it.
+type ActiveCampaign struct {
+	cache.CampaignDoc
+}
+
+// ActiveAt reports whether now lies inside the campaign's window.
+func (c ActiveCampaign) ActiveAt(now time.Time) bool {
+	if c.StartsAt != nil && now.Before(time.Time(*c.StartsAt)) {
+		return false
+	}
+	if c.EndsAt != nil && !now.Before(time.Time(*c.EndsAt)) {
+		return false
+	}
+	return true
+}
+
+// TiersDoc loads the tenant's tier ladder, priority descending.
+func TiersDoc(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]byte, error) {
+	ts, err := postgres.ReadTiers(ctx, q, tenant)
+	if err != nil {
+		return nil, err
+	}
+	docs := make([]cache.TierDoc, 0, len(ts))
+	for _, t := range ts {
+		docs = append(docs, cache.ToTierDoc(t))
+	}
+	return json.Marshal(docs)
+}
+
+// CodeDocs loads the live codes with the given strings: code → document ("null" when none).
+func CodeDocs(ctx context.Context, q sqlx.QueryerContext, tenant string, codes []string) (map[string][]byte, error) {
+	m, err := postgres.ReadCodesByString(ctx, q, tenant, codes)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]byte, len(codes))
+	for _, code := range codes {
+		var b []byte
+		if c, ok := m[code]; ok {
+			b, err = json.Marshal(cache.ToCodeDoc(c))
+		} else {
+			b, err = json.Marshal(nil)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("encode code: %w", err)
+		}
+		out[code] = b
+	}
+	return out, nil
+}
+
+// LeaderboardDoc loads the tenant's leaderboard for a period ending at now.
+func LeaderboardDoc(ctx context.Context, q sqlx.QueryerContext, tenant, period string, now time.Time) ([]byte, error) {
+	rows, err := postgres.ReadLeaderboard(ctx, q, tenant, PeriodStart(period, now))
+	if err != nil {
+		return nil, err
+	}
+	docs := make([]cache.LeaderDoc, 0, len(rows))
+	for _, r := range rows {
+		docs = append(docs, cache.LeaderDoc{UserID: r.UserID, Successful: r.Successful, Total: r.Total})
+	}
+	return json.Marshal(docs)
+}

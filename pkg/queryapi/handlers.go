@@ -1,0 +1,644 @@
+package queryapi
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/labstack/echo/v4"
+
+	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/cache"
+	"github.com/phoenix-referral/phoenix/pkg/postgres"
+	"github.com/phoenix-referral/phoenix/pkg/projector"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
+	"github.com/phoenix-referral/phoenix/pkg/web"
+)
+
+// caller returns the request's tenant and user.
+func caller(c echo.Context) (tenant, user string) {
+	return auth.TenantOf(c), auth.PrincipalOf(c).UserID
+}
+
+// playerOrVisitor authenticates a player when the request carries a token, and otherwise admits a
+// visitor who names the tenant with ?tenant_id=.
+func (a *API) playerOrVisitor(next echo.HandlerFunc) echo.HandlerFunc {
+	player := auth.Authenticate(a.verifier)(auth.Guard(auth.RolePlayer)(next))
+	return func(c echo.Context) error {
+		if c.Request().Header.Get(echo.HeaderAuthorization) != "" {
+			return player(c)
+		}
+		t := c.QueryParam("tenant_id")
+		if t == "" {
+			return referral.Errorf(referral.ETenantRequired, "tenant_id query parameter is required without a token")
+		}
+		if !auth.ValidTenantID(t) {
+			return referral.Invalid("tenant_id", "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-'")
+		}
+		auth.SetTenant(c, t)
+		return next(c)
+	}
+}
+
+// activeCampaigns returns the tenant's campaigns active now.
+func (a *API) activeCampaigns(ctx context.Context, tenant string) ([]projector.ActiveCampaign, error) {
+	b, err := a.doc(ctx, tenant, cache.CampaignsKey(tenant), 0, func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
+		return projector.CampaignsDoc(ctx, q, tenant)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var all []projector.ActiveCampaign
+	if err := decode(b, &all); err != nil {
+		return nil, err
+	}
+	now := a.Now()
+	out := all[:0]
+	for _, c := range all {
+		if c.ActiveAt(now) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func publicCampaigns(cs []projector.ActiveCampaign) []cache.CampaignDoc {
+	out := make([]cache.CampaignDoc, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c.CampaignDoc)
+	}
+	return out
+}
+
+// campaigns: GET /v1/referral/campaigns.
+func (a *API) campaigns(c echo.Context) error {
+	tenant, _ := caller(c)
+	cs, err := a.activeCampaigns(c.Request().Context(), tenant)
+	if err != nil {
+		return err
+	}
+	return send(c, itemsJSON[cache.CampaignDoc]{Items: publicCampaigns(cs)})
+}
+
+// codes: GET /v1/referral/codes.
+func (a *API) codes(c echo.Context) error {
+	tenant, user := caller(c)
+	docs, err := a.sections(c.Request().Context(), tenant, user, cache.SectionCodes)
+	if err != nil {
+		return err
+	}
+	if a.cfg.ReferralURLTemplate == "" {
+		// The stored list is the answer's items as they are.
+		return sendRaw(c, append(append([]byte(`{"items":`), docs[0]...), '}'))
+	}
+	var codes []cache.CodeDoc
+	if err := decode(docs[0], &codes); err != nil {
+		return err
+	}
+	for i := range codes {
+		codes[i].ReferralURL = referral.ReferralURL(a.cfg.ReferralURLTemplate, codes[i].Code)
+	}
+	return send(c, itemsJSON[cache.CodeDoc]{Items: nonNil(codes)})
+}
+
+// rawList returns a stored JSON array as raw elements without decoding them (empty, not null).
+func rawList(b []byte) []json.RawMessage {
+	var out []json.RawMessage
+	if json.Unmarshal(b, &out) != nil || out == nil {
+		return []json.RawMessage{}
+	}
+	return out
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// code loads the live code with a normalised string (nil when none).
+func (a *API) code(ctx context.Context, tenant, code string) (*cache.CodeDoc, error) {
+	b, err := a.doc(ctx, tenant, cache.CodeKey(tenant, code), 0, func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
+		m, err := projector.CodeDocs(ctx, q, tenant, []string{code})
+		return m[code], err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var d *cache.CodeDoc
+	if err := decode(b, &d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// referredBy returns the referral that referred user (nil when none).
+func (a *API) referredBy(ctx context.Context, tenant, user string) (*cache.ReferralDoc, error) {
+	docs, err := a.sections(ctx, tenant, user, cache.SectionMe)
+	if err != nil {
+		return nil, err
+	}
+	var r *cache.ReferralDoc
+	if err := decode(docs[0], &r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// validate: GET /v1/referral/validate/{code}, for a player (the full check order of §4.3) or a
+// visitor (existence, active, expiry, exhaustion).
+func (a *API) validate(c echo.Context) error {
+	ctx := c.Request().Context()
+	tenant := auth.TenantOf(c)
+	p := auth.PrincipalOf(c)
+	subject := "ip:" + c.RealIP()
+	if p.UserID != "" {
+		subject = "player:" + p.UserID
+	}
+	if err := a.store.CheckAttempts(ctx, a.cfg.Attempts, tenant, subject); err != nil {
+		return err
+	}
+	raw := c.Param("code")
+	out := validateJSON{Code: raw, Campaigns: []cache.CampaignDoc{}}
+	reason, err := a.check(ctx, tenant, p.UserID, raw, &out)
+	if err != nil {
+		return err
+	}
+	switch reason {
+	case referral.ECodeNotFound, referral.ECodeInactive, referral.ECodeExpired:
+		if err := a.store.RecordFailedAttempt(ctx, tenant, subject); err != nil {
+			return err
+		}
+	}
+	if reason != "" {
+		out.Reason = &reason
+	} else {
+		out.Valid = true
+	}
+	return send(c, out)
+}
+
+// check runs the checks of §4.3 and returns the first failing code ("" when valid), filling out.
+func (a *API) check(ctx context.Context, tenant, player, raw string, out *validateJSON) (string, error) {
+	code, err := referral.NormalizeCode("code", raw)
+	if err != nil {
+		return referral.ECodeNotFound, nil
+	}
+	out.Code = code
+	d, err := a.code(ctx, tenant, code)
+	if err != nil {
+		return "", err
+	}
+	if d == nil {
+		return referral.ECodeNotFound, nil
+	}
+	out.ReferrerID = d.OwnerUserID
+	if !d.Active {
+		return referral.ECodeInactive, nil
+	}
+	if d.ExpiresAt != nil && !a.Now().Before(time.Time(*d.ExpiresAt)) {
+		return referral.ECodeExpired, nil
+	}
+	if player != "" {
+		if d.OwnerUserID != nil && *d.OwnerUserID == player {
+			return referral.ESelfReferral, nil
+		}
+		mine, err := a.referredBy(ctx, tenant, player)
+		if err != nil {
+			return "", err
+		}
+		if mine != nil {
+			return referral.EAlreadyReferred, nil
+		}
+		if d.OwnerUserID != nil {
+			theirs, err := a.referredBy(ctx, tenant, *d.OwnerUserID)
+			if err != nil {
+				return "", err
+			}
+			if theirs != nil && theirs.ReferrerID != nil && *theirs.ReferrerID == player {
+				return referral.EReferralCycle, nil
+			}
+		}
+	}
+	if d.UsageLimit != nil && d.Uses >= *d.UsageLimit {
+		return referral.ECodeExhausted, nil
+	}
+	cs, err := a.activeCampaigns(ctx, tenant)
+	if err != nil {
+		return "", err
+	}
+	if d.CampaignID != nil {
+		for _, c := range cs {
+			if c.ID == *d.CampaignID {
+				out.Campaigns = append(out.Campaigns, c.CampaignDoc)
+			}
+		}
+	} else {
+		out.Campaigns = publicCampaigns(cs)
+	}
+	return "", nil
+}
+
+// me: GET /v1/referral/me.
+func (a *API) me(c echo.Context) error {
+	tenant, user := caller(c)
+	r, err := a.referredBy(c.Request().Context(), tenant, user)
+	if err != nil {
+		return err
+	}
+	return send(c, meJSON{UserID: user, Referral: r})
+}
+
+// referrals: GET /v1/referral/referrals?status=&limit=&offset=.
+func (a *API) referrals(c echo.Context) error {
+	tenant, user := caller(c)
+	q := web.NewQuery(c)
+	status := q.OneOf("status", "", referral.StatusPending, referral.StatusConverted, referral.StatusVerified, referral.StatusRejected)
+	page, perr := web.PageOf(c)
+	if err := q.Err(); err != nil {
+		return err
+	}
+	if perr != nil {
+		return perr
+	}
+	docs, err := a.sections(c.Request().Context(), tenant, user, cache.SectionReferrals)
+	if err != nil {
+		return err
+	}
+	var all []cache.ReferralDoc
+	if err := decode(docs[0], &all); err != nil {
+		return err
+	}
+	if status != "" {
+		kept := all[:0]
+		for _, r := range all {
+			if r.Status == status {
+				kept = append(kept, r)
+			}
+		}
+		all = kept
+	}
+	return send(c, paginate(all, page))
+}
+
+// paginate cuts one page out of a full, ordered list.
+func paginate[T any](all []T, p web.Page) web.List[T] {
+	lo := min(p.Offset, len(all))
+	hi := min(lo+p.Limit, len(all))
+	items := make([]T, hi-lo)
+	copy(items, all[lo:hi])
+	return web.List[T]{Items: items, Total: len(all), Limit: p.Limit, Offset: p.Offset}
+}
+
+// period parses ?period= (default 30d).
+func period(c echo.Context) (string, error) {
+	q := web.NewQuery(c)
+	p := q.OneOf("period", "30d", projector.Periods...)
+	return p, q.Err()
+}
+
+// stats: GET /v1/referral/stats?period= — computed at read time from the caller's projected
+// referrals and rewards, so the period always ends now.
+func (a *API) stats(c echo.Context) error {
+	tenant, user := caller(c)
+	per, err := period(c)
+	if err != nil {
+		return err
+	}
+	docs, err := a.sections(c.Request().Context(), tenant, user, cache.SectionReferralStats, cache.SectionRewardStats)
+	if err != nil {
+		return err
+	}
+	var refs []cache.ReferralStatDoc
+	if err := decode(docs[0], &refs); err != nil {
+		return err
+	}
+	var rewards []cache.RewardStatDoc
+	if err := decode(docs[1], &rewards); err != nil {
+		return err
+	}
+	var since int64 = math.MinInt64
+	if t := projector.PeriodStart(per, a.Now()); t != nil {
+		since = t.UnixMicro()
+	}
+	out := statsJSON{Period: per, Rewards: []amountJSON{}}
+	for _, r := range refs {
+		if r.CreatedAt < since {
+			continue
+		}
+		out.TotalReferrals++
+		switch r.Status {
+		case referral.StatusConverted, referral.StatusVerified:
+			out.SuccessfulReferrals++
+		case referral.StatusPending:
+			out.PendingReferrals++
+		case referral.StatusRejected:
+			out.RejectedReferrals++
+		}
+	}
+	if out.TotalReferrals > 0 {
+		out.ConversionRate = math.Round(float64(out.SuccessfulReferrals)*1000/float64(out.TotalReferrals)) / 10
+	}
+	totals := map[string]int64{}
+	for _, r := range rewards {
+		if r.CreatedAt < since {
+			continue
+		}
+		totals[r.CurrencyID] += r.Amount
+	}
+	out.Rewards = sortedAmounts(totals)
+	return send(c, out)
+}
+
+func sortedAmounts(totals map[string]int64) []amountJSON {
+	out := make([]amountJSON, 0, len(totals))
+	for cur, n := range totals {
+		out = append(out, amountJSON{CurrencyID: cur, Amount: n})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CurrencyID < out[j].CurrencyID })
+	return out
+}
+
+// rewards: GET /v1/referral/rewards?limit=&offset=.
+func (a *API) rewards(c echo.Context) error {
+	tenant, user := caller(c)
+	page, err := web.PageOf(c)
+	if err != nil {
+		return err
+	}
+	docs, err := a.sections(c.Request().Context(), tenant, user, cache.SectionRewards)
+	if err != nil {
+		return err
+	}
+	return send(c, paginate(rawList(docs[0]), page))
+}
+
+// leaderboard: GET /v1/referral/leaderboard?period=&limit=.
+func (a *API) leaderboard(c echo.Context) error {
+	tenant, user := caller(c)
+	q := web.NewQuery(c)
+	per := q.OneOf("period", "30d", projector.Periods...)
+	limit := q.Int("limit", 1, 100)
+	if err := q.Err(); err != nil {
+		return err
+	}
+	n := 10
+	if limit != nil {
+		n = *limit
+	}
+	b, err := a.doc(c.Request().Context(), tenant, cache.LeaderboardKey(tenant, per), projector.LeaderboardTTL,
+		func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
+			return projector.LeaderboardDoc(ctx, q, tenant, per, a.Now())
+		})
+	if err != nil {
+		return err
+	}
+	var rows []cache.LeaderDoc
+	if err := decode(b, &rows); err != nil {
+		return err
+	}
+	out := leaderboardJSON{Period: per, Items: make([]leaderJSON, 0, min(n, len(rows)))}
+	for i, r := range rows {
+		row := leaderJSON{Rank: i + 1, UserID: r.UserID, SuccessfulReferrals: r.Successful, TotalReferrals: r.Total}
+		if i < n {
+			out.Items = append(out.Items, row)
+		}
+		if r.UserID == user {
+			out.Me = &row
+		}
+	}
+	return send(c, out)
+}
+
+// tierLadder returns the tenant's tiers, priority descending.
+func (a *API) tierLadder(ctx context.Context, tenant string) ([]cache.TierDoc, error) {
+	b, err := a.doc(ctx, tenant, cache.TiersKey(tenant), 0, func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
+		return projector.TiersDoc(ctx, q, tenant)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var ts []cache.TierDoc
+	if err := decode(b, &ts); err != nil {
+		return nil, err
+	}
+	return nonNil(ts), nil
+}
+
+// tiers: GET /v1/affiliate/tiers.
+func (a *API) tiers(c echo.Context) error {
+	tenant, _ := caller(c)
+	ts, err := a.tierLadder(c.Request().Context(), tenant)
+	if err != nil {
+		return err
+	}
+	return send(c, itemsJSON[cache.TierDoc]{Items: ts})
+}
+
+// affiliate returns the caller's affiliate with its effective tier, or NOT_AN_AFFILIATE.
+func (a *API) affiliate(ctx context.Context, tenant, user string) (*cache.AffiliateDoc, []cache.TierDoc, error) {
+	docs, err := a.sections(ctx, tenant, user, cache.SectionAffiliate)
+	if err != nil {
+		return nil, nil, err
+	}
+	var d *cache.AffiliateDoc
+	if err := decode(docs[0], &d); err != nil {
+		return nil, nil, err
+	}
+	if d == nil {
+		return nil, nil, referral.Errorf(referral.ENotAnAffiliate, "caller is not an affiliate")
+	}
+	ts, err := a.tierLadder(ctx, tenant)
+	if err != nil {
+		return nil, nil, err
+	}
+	if t := referral.EffectiveTier(domainTiers(ts), d.TierOverrideID, d.ConvertedReferrals, d.RefereeRevenue); t != nil {
+		id := t.ID
+		d.TierID = &id
+	}
+	return d, ts, nil
+}
+
+func domainTiers(ts []cache.TierDoc) []referral.Tier {
+	out := make([]referral.Tier, len(ts))
+	for i, t := range ts {
+		out[i] = t.Tier()
+	}
+	return out
+}
+
+func tierByID(ts []cache.TierDoc, id uuid.UUID) *cache.TierDoc {
+	for i := range ts {
+		if ts[i].ID == id {
+			return &ts[i]
+		}
+	}
+	return nil
+}
+
+// affiliateMe: GET /v1/affiliate/me.
+func (a *API) affiliateMe(c echo.Context) error {
+	tenant, user := caller(c)
+	d, ts, err := a.affiliate(c.Request().Context(), tenant, user)
+	if err != nil {
+		return err
+	}
+	out := affiliateMeJSON{AffiliateDoc: *d}
+	dts := domainTiers(ts)
+	var cur *referral.Tier
+	if d.TierID != nil {
+		out.Tier = tierByID(ts, *d.TierID)
+		for i := range dts {
+			if dts[i].ID == *d.TierID {
+				cur = &dts[i]
+			}
+		}
+	}
+	if next, refs, rev := referral.NextTier(dts, cur, d.ConvertedReferrals, d.RefereeRevenue); next != nil {
+		out.NextTier = &nextTierJSON{TierDoc: *tierByID(ts, next.ID), RemainingReferrals: refs, RemainingRevenue: rev}
+	}
+	return send(c, out)
+}
+
+// downline: GET /v1/affiliate/downline?depth=&limit=&offset=.
+func (a *API) downline(c echo.Context) error {
+	tenant, user := caller(c)
+	q := web.NewQuery(c)
+	depth := q.Int("depth", 1, 50)
+	page, perr := web.PageOf(c)
+	if err := q.Err(); err != nil {
+		return err
+	}
+	if perr != nil {
+		return perr
+	}
+	d := 1
+	if depth != nil {
+		d = *depth
+	}
+	ctx := c.Request().Context()
+	aff, ts, err := a.affiliate(ctx, tenant, user)
+	if err != nil {
+		return err
+	}
+	name := "dl:" + aff.ID.String() + ":" + strconv.Itoa(d) + ":" + strconv.Itoa(page.Limit) + ":" + strconv.Itoa(page.Offset)
+	b, err := a.generational(ctx, tenant, name, func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
+		items, total, err := postgres.ReadDownline(ctx, q, tenant, aff.ID, d, page.Limit, page.Offset)
+		if err != nil {
+			return nil, err
+		}
+		out := web.List[downlineJSON]{Items: make([]downlineJSON, 0, len(items)), Total: total, Limit: page.Limit, Offset: page.Offset}
+		for _, it := range items {
+			out.Items = append(out.Items, downlineJSON{AffiliateDoc: cache.ToAffiliateDoc(it.Affiliate), Level: it.Level})
+		}
+		return json.Marshal(out)
+	})
+	if err != nil {
+		return err
+	}
+	var out web.List[downlineJSON]
+	if err := decode(b, &out); err != nil {
+		return err
+	}
+	// Effective tiers depend on the current ladder: derive them on read, like /affiliate/me.
+	dts := domainTiers(ts)
+	for i := range out.Items {
+		it := &out.Items[i]
+		it.TierID = nil
+		if t := referral.EffectiveTier(dts, it.TierOverrideID, it.ConvertedReferrals, it.RefereeRevenue); t != nil {
+			id := t.ID
+			it.TierID = &id
+		}
+	}
+	return send(c, out)
+}
+
+// commissions: GET /v1/affiliate/commissions?limit=&offset=.
+func (a *API) commissions(c echo.Context) error {
+	tenant, user := caller(c)
+	page, err := web.PageOf(c)
+	if err != nil {
+		return err
+	}
+	docs, err := a.sections(c.Request().Context(), tenant, user, cache.SectionCommissions)
+	if err != nil {
+		return err
+	}
+	return send(c, paginate(rawList(docs[0]), page))
+}
+
+// affiliateStats: GET /v1/affiliate/stats?period=.
+func (a *API) affiliateStats(c echo.Context) error {
+	tenant, user := caller(c)
+	per, err := period(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	// One read of both sections, so that counters and commissions come from the same state.
+	docs, err := a.sections(ctx, tenant, user, cache.SectionAffiliate, cache.SectionCommissions)
+	if err != nil {
+		return err
+	}
+	var aff *cache.AffiliateDoc
+	if err := decode(docs[0], &aff); err != nil {
+		return err
+	}
+	if aff == nil {
+		return referral.Errorf(referral.ENotAnAffiliate, "caller is not an affiliate")
+	}
+	var rows []struct {
+		Level      int      `json:"level"`
+		CurrencyID string   `json:"currency_id"`
+		Amount     int64    `json:"amount"`
+		CreatedAt  web.Time `json:"created_at"`
+	}
+	if err := decode(docs[1], &rows); err != nil {
+		return err
+	}
+	since := projector.PeriodStart(per, a.Now())
+	totals := map[string]int64{}
+	type lc struct {
+		level int
+		cur   string
+	}
+	byLevel := map[lc]int64{}
+	for _, r := range rows {
+		if since != nil && time.Time(r.CreatedAt).Before(*since) {
+			continue
+		}
+		totals[r.CurrencyID] += r.Amount
+		byLevel[lc{r.Level, r.CurrencyID}] += r.Amount
+	}
+	out := affiliateStatsJSON{Period: per, Commissions: sortedAmounts(totals), ByLevel: []levelAmountJSON{},
+		ConvertedReferrals: aff.ConvertedReferrals, RefereeRevenue: aff.RefereeRevenue}
+	for k, n := range byLevel {
+		out.ByLevel = append(out.ByLevel, levelAmountJSON{Level: k.level, Amount: n, CurrencyID: k.cur})
+	}
+	sort.Slice(out.ByLevel, func(i, j int) bool {
+		if out.ByLevel[i].Level != out.ByLevel[j].Level {
+			return out.ByLevel[i].Level < out.ByLevel[j].Level
+		}
+		return out.ByLevel[i].CurrencyID < out.ByLevel[j].CurrencyID
+	})
+	b, err := a.generational(ctx, tenant, "dlsize:"+aff.ID.String(), func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
+		n, err := postgres.ReadDownlineSize(ctx, q, tenant, aff.ID)
+		if err != nil {
+			return nil, err
+		}
+		return []byte(strconv.Itoa(n)), nil
+	})
+	if err != nil {
+		return err
+	}
+	if out.DownlineSize, err = strconv.Atoi(string(b)); err != nil {
+		return err
+	}
+	return send(c, out)
+}

@@ -1,0 +1,31 @@
+package queryapi
+
+import (
+	"github.com/labstack/echo/v4"
+
+	"github.com/phoenix-referral/phoenix/pkg/auth"
+)
+
+// Register mounts the whole Query Gateway surface on e (SPEC §6). Anything else — other paths,
+// other methods, every Admin Gateway write path — answers 404 NOT_FOUND.
+func (a *API) Register(e *echo.Echo) {
+	// Middleware is attached per route, not per group: an Echo group with middleware would
+	// answer every method under its prefix.
+	player := []echo.MiddlewareFunc{auth.Authenticate(a.verifier), auth.Guard(auth.RolePlayer)}
+
+	e.GET("/v1/referral/campaigns", a.campaigns, player...)
+	e.GET("/v1/referral/codes", a.codes, player...)
+	// Validation also serves visitors without a token (?tenant_id=).
+	e.GET("/v1/referral/validate/:code", a.validate, a.playerOrVisitor)
+	e.GET("/v1/referral/me", a.me, player...)
+	e.GET("/v1/referral/referrals", a.referrals, player...)
+	e.GET("/v1/referral/stats", a.stats, player...)
+	e.GET("/v1/referral/rewards", a.rewards, player...)
+	e.GET("/v1/referral/leaderboard", a.leaderboard, player...)
+
+	e.GET("/v1/affiliate/me", a.affiliateMe, player...)
+	e.GET("/v1/affiliate/downline", a.downline, player...)
+	e.GET("/v1/affiliate/commissions", a.commissions, player...)
+	e.GET("/v1/affiliate/stats", a.affiliateStats, player...)
+	e.GET("/v1/affiliate/tiers", a.tiers, player...)
+}

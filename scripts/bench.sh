@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs the end-to-end benchmark and fault report in one command:
+#   scripts/bench.sh           full run (≈ 10 minutes), rewrites docs/BENCHMARKS.md and docs/bench/*.svg
+#   scripts/bench.sh --quick   small data set and short workloads (≈ 3 minutes)
+# Any other flag goes to phoenix-bench (bin/phoenix-bench --help lists them). The bench starts its
+# own gateways on 127.0.0.1:18080-18082 against its own database (phoenix_bench, recreated) and
+# its own Redis logical database (9, flushed); the Redis fault restarts the local Redis server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GO=${GO:-go}
+echo "bench: building gateways and bench" >&2
+mkdir -p bin
+$GO build -o bin/admin-gateway ./cmd/admin-gateway
+$GO build -o bin/query-gateway ./cmd/query-gateway
+$GO build -o bin/phoenix-bench ./cmd/phoenix-bench
+bash scripts/deps.sh
+
+args=()
+full=1
+for a in "$@"; do
+  if [ "$a" = "--quick" ]; then full=0; fi
+  args+=("$a")
+done
+if [ "$full" = 1 ] && [ -z "${BENCH_NO_PG_RESTART:-}" ]; then
+  args+=("--pg-restart")
+fi
+exec bin/phoenix-bench "${args[@]}"
