@@ -42,8 +42,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "phoenix-e2e-")
-	if err != nil {
+	// One fixed directory (per build mode), rebuilt by every run, so that runs leave no litter.
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("phoenix-e2e-bin-race-%v", qryRace))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -114,6 +115,8 @@ func qryStart(t testing.TB, bin string, env []string, args ...string) *qryProc {
 	addr := qryFreeAddr(t)
 	cmd := exec.Command(filepath.Join(qryBinDir, bin), args...)
 	cmd.Env = append(os.Environ(), append(env, "PHOENIX_HTTP_ADDR="+addr, "PHOENIX_JWT_SECRET="+qrySecret, "PHOENIX_LOG_LEVEL=warn")...)
+	// The gateway dies with the test binary even if a cleanup never runs.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p := &qryProc{t: t, name: bin, cmd: cmd, addr: addr, logs: &qryLog{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
@@ -314,7 +317,9 @@ func (s *qryStack) tenant(qg *qryProc) *qryTenantEnv {
 		svc:   qryToken(s.t, auth.RoleService, tn, "svc")}
 }
 
-func (e *qryTenantEnv) player(user string) string { return qryToken(e.t, auth.RolePlayer, e.tenant, user) }
+func (e *qryTenantEnv) player(user string) string {
+	return qryToken(e.t, auth.RolePlayer, e.tenant, user)
+}
 
 // write sends an Admin Gateway request and decodes a 200 answer into v.
 func (e *qryTenantEnv) write(method, path, token string, body, v any) {

@@ -3,35 +3,16 @@ package e2e
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-var (
-	qrySharedOnce  sync.Once
-	qrySharedStack *qryStack
-	qrySharedQG    *qryProc
-)
-
-// qryShared returns the stack the route tests share (each test uses its own tenants).
+// qryShared starts the stack of one route test: a Query Gateway allowing 4 failed code
+// attempts per window, so the limit is reached quickly.
 func qryShared(t *testing.T) (*qryStack, *qryProc) {
-	qrySharedOnce.Do(func() {
-		// The shared stack outlives the test that creates it: give it a cleanup-free TB.
-		s := qryNewStack(qryForever{t})
-		qrySharedStack, qrySharedQG = s, s.startQuery("PHOENIX_CODE_ATTEMPT_LIMIT=4")
-	})
-	if qrySharedStack == nil {
-		t.Fatal("shared stack unavailable")
-	}
-	return qrySharedStack, qrySharedQG
+	s := qryNewStack(t)
+	return s, s.startQuery("PHOENIX_CODE_ATTEMPT_LIMIT=4")
 }
-
-// qryForever is a testing.TB whose cleanups never run (the process exit ends the gateways and
-// pgtest.Main drops the database).
-type qryForever struct{ *testing.T }
-
-func (qryForever) Cleanup(func()) {}
 
 // qryScenario builds, through the Admin Gateway, a tenant with a campaign, player codes,
 // referrals, rewards, an affiliate hierarchy, tiers and commissions.
@@ -93,6 +74,11 @@ func (sc *qryScenario) waitSynced(t *testing.T) {
 
 func TestQryRoutes(t *testing.T) {
 	s, qg := qryShared(t)
+	defer func() {
+		if v, err := qryContract(); err == nil {
+			t.Logf("operations of the OpenAPI document not exercised: %v", v.Uncovered())
+		}
+	}()
 	sc := qryBuildScenario(t, s, qg)
 	sc.waitSynced(t)
 	alice, bob, partner := sc.player("alice"), sc.player("bob"), sc.player("partner")
@@ -292,6 +278,15 @@ func TestQryRoutes(t *testing.T) {
 			r := qryDo(t, c.method, base+c.path, alice, nil)
 			r.fail(t, 404, "NOT_FOUND")
 			qryCheckContract(t, r)
+		}
+	})
+	t.Run("operations", func(t *testing.T) {
+		for _, path := range []string{"/healthz", "/readyz", "/openapi.json", "/metrics"} {
+			sc.read(path, "").must(t, 200, nil)
+		}
+		if body := string(sc.read("/metrics", "").Body); !strings.Contains(body, "phoenix_projector_leader 1") ||
+			!strings.Contains(body, "phoenix_projector_changes_applied_total") || !strings.Contains(body, "phoenix_query_fallback_reads_total") {
+			t.Fatalf("metrics missing: %s", qryTail(body, 2000))
 		}
 	})
 	t.Run("owner change and delete", func(t *testing.T) {

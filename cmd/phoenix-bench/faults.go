@@ -25,6 +25,9 @@ type event struct {
 type injection func(ctx context.Context) (note string, err error)
 
 func (b *Bench) runFaults(ctx context.Context) error {
+	if err := b.settle(ctx); err != nil {
+		return err
+	}
 	list := strings.Split(b.cfg.Faults, ",")
 	if b.cfg.PGRestart {
 		list = append(list, "postgres")

@@ -127,7 +127,7 @@ func (c *Config) defaults() {
 			c.Duration = 3 * time.Second
 		}
 	}
-	c.MoveNodes = min(c.MoveNodes, c.TreeNodes/2)
+	c.MoveNodes = min(c.MoveNodes, c.TreeNodes-2)
 	if c.PGRestart && c.Quick {
 		c.PGRestart = false
 	}

@@ -3,9 +3,9 @@ package main
 import (
 	"errors"
 	"io"
-	"time"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/phoenix-referral/phoenix/pkg/config"
 )

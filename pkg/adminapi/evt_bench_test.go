@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/phoenix-referral/phoenix/pkg/postgres"
 )
 
 const (
@@ -59,7 +58,6 @@ func BenchmarkEvtBatch(b *testing.B) {
 		baseline += time.Since(start)
 	}
 	b.StopTimer()
-	postgres.EvtDump()
 
 	var n int
 	if err := db.Get(&n, `SELECT count(*) FROM commissions WHERE tenant_id = $1`, w.tenant); err != nil || n != 3*b.N*evtBenchBatch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -179,10 +180,28 @@ func TestAffSetUplineRewritesDeepPaths(t *testing.T) {
 		chain = append(chain, a)
 	}
 	r := affCreate(t, s, tenant, "chain_root")
+	before := map[uuid.UUID][]uuid.UUID{}
+	for _, c := range chain[5:] {
+		a, err := s.GetAffiliate(ctx, tenant, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[c.ID] = a.Ancestors
+	}
 	p := r.ID
 	moved, err := s.SetUpline(ctx, tenant, chain[4].ID, &p)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The one UPDATE agrees with the pure rule for every descendant.
+	for id, old := range before {
+		a, err := s.GetAffiliate(ctx, tenant, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := referral.Rebase(old, 4, moved.Ancestors); !slices.Equal(a.Ancestors, want) {
+			t.Fatalf("path of %s = %v, want %v", id, a.Ancestors, want)
+		}
 	}
 	if len(moved.Ancestors) != 1 || moved.Ancestors[0] != r.ID || *moved.ParentAffiliateID != r.ID {
 		t.Fatalf("moved %+v", moved)

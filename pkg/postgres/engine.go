@@ -1,8 +1,6 @@
 package postgres
 
 import (
-	"os"
-	"sync"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -47,7 +45,6 @@ func (s *Store) processEvent(ctx context.Context, tx *sqlx.Tx, ev referral.Event
 // dryRun the stored ids are looked up first and nothing is locked, claimed or written; processed
 // events then report "simulated".
 func (s *Store) processEvents(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event, dryRun bool) ([]referral.EventOutcome, error) {
-	defer evtTime("processEvents", time.Now())
 	now := s.now()
 	first := make(map[string]int, len(evs))
 	var fresh []string
@@ -110,8 +107,8 @@ func (s *Store) processEvents(ctx context.Context, tx *sqlx.Tx, tenant string, e
 // decideEvents loads what the events at indexes decide need, decides them in order into outs
 // and, unless dryRun, claims them and writes everything they cause. When some ids turn out to be
 // taken already it writes nothing, undoes its claims and returns those ids.
-func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event, decide []int, outs []referral.EventOutcome, now time.Time, dryRun bool) ([]string, error) {
-	defer evtTime("decideEvents", time.Now())
+func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event,
+	decide []int, outs []referral.EventOutcome, now time.Time, dryRun bool) ([]string, error) {
 	batch := make([]referral.Event, len(decide))
 	for k, i := range decide {
 		batch[k] = evs[i]
@@ -133,7 +130,8 @@ func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, ev
 		}
 		d := eng.Decide(ev, payload)
 		out := referral.EventOutcome{EventID: ev.EventID, Status: status,
-			Rewards: make([]referral.Reward, 0, len(d.Rewards)), Commissions: make([]referral.Commission, 0, len(d.Commissions))}
+			Rewards:     make([]referral.Reward, 0, len(d.Rewards)),
+			Commissions: make([]referral.Commission, 0, len(d.Commissions))}
 		for _, r := range d.Rewards {
 			r.ID, r.CreatedAt = newLedgerID(), now
 			out.Rewards = append(out.Rewards, r)
@@ -163,7 +161,6 @@ func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, ev
 // JSON array (payloads and outcomes embedded as they are, parsed once by PostgreSQL) and are
 // inserted in event_id order, so concurrent batches wait on each other in one order.
 func claimEvents(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event, outcomes []string, now time.Time) (map[string]bool, error) {
-	defer evtTime("claimEvents", time.Now())
 	var rows bytes.Buffer
 	rows.WriteByte('[')
 	for k, ev := range evs {
@@ -323,7 +320,6 @@ func (w *ledgerWrites) write(ctx context.Context, tx *sqlx.Tx, tenant string, no
 	if err := insertCommissions(ctx, tx, tenant, w.commissions); err != nil {
 		return err
 	}
-	defer evtTime("write.rest", time.Now())
 	if len(w.convertedOrder) > 0 {
 		ids := make([]string, 0, len(w.convertedOrder))
 		campaigns := make([]string, 0, len(w.convertedOrder))
@@ -344,7 +340,8 @@ func (w *ledgerWrites) write(ctx context.Context, tx *sqlx.Tx, tenant string, no
 			    campaign_id = COALESCE(r.campaign_id, NULLIF(t.campaign_id, '')::uuid), updated_at = $2
 			FROM unnest($3::uuid[], $4::text[], $5::timestamptz[]) AS t(id, campaign_id, converted_at)
 			WHERE r.id = t.id AND r.tenant_id = $1 AND r.status = 'pending'`
-		if _, err := tx.ExecContext(ctx, q, tenant, now, pq.StringArray(ids), pq.StringArray(campaigns), pq.StringArray(ats)); err != nil {
+		_, err := tx.ExecContext(ctx, q, tenant, now, pq.StringArray(ids), pq.StringArray(campaigns), pq.StringArray(ats))
+		if err != nil {
 			return fmt.Errorf("convert referrals: %w", err)
 		}
 	}
@@ -369,13 +366,13 @@ func (w *ledgerWrites) write(ctx context.Context, tx *sqlx.Tx, tenant string, no
 }
 
 func insertRewards(ctx context.Context, tx *sqlx.Tx, tenant string, rs []referral.Reward) error {
-	defer evtTime("insertRewards", time.Now())
 	if len(rs) == 0 {
 		return nil
 	}
 	n := len(rs)
-	ids, users, roles, campaigns, referrals := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	events, currencies, amounts := make([]string, n), make([]string, n), make([]int64, n)
+	ids, users, roles := make([]string, n), make([]string, n), make([]string, n)
+	campaigns, referrals, events := make([]string, n), make([]string, n), make([]string, n)
+	currencies, amounts := make([]string, n), make([]int64, n)
 	for i, r := range rs {
 		ids[i], users[i], roles[i] = r.ID.String(), r.UserID, r.Role
 		campaigns[i], referrals[i] = r.CampaignID.String(), r.ReferralID.String()
@@ -396,7 +393,6 @@ func insertRewards(ctx context.Context, tx *sqlx.Tx, tenant string, rs []referra
 }
 
 func insertCommissions(ctx context.Context, tx *sqlx.Tx, tenant string, cs []referral.Commission) error {
-	defer evtTime("insertCommissions", time.Now())
 	if len(cs) == 0 {
 		return nil
 	}
@@ -436,7 +432,6 @@ func insertCommissions(ctx context.Context, tx *sqlx.Tx, tenant string, cs []ref
 // the campaigns and rules of the batch's event types, and for referrers that are affiliates their
 // counters (locked too), the tier ladder, the policy and the upline.
 func (s *Store) loadEngine(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event, lock bool) (*referral.Engine, error) {
-	defer evtTime("loadEngine", time.Now())
 	eng := &referral.Engine{Referrals: map[string]*referral.ReferralState{},
 		Affiliates: map[string]*referral.Affiliate{}, Upline: map[uuid.UUID]*referral.Affiliate{}}
 	users, types := distinctEventKeys(evs, func(e referral.Event) string { return e.UserID }), distinctEventKeys(evs, func(e referral.Event) string { return e.Type })
@@ -551,7 +546,6 @@ type eventReferralRow struct {
 }
 
 func loadEventReferrals(ctx context.Context, tx *sqlx.Tx, tenant string, users []string, lock bool) ([]*referral.ReferralState, error) {
-	defer evtTime("loadEventReferrals", time.Now())
 	q := `
 		SELECT r.id, r.code_id, r.code, r.campaign_id, r.referrer_id, r.referee_id, r.status,
 		       r.created_at, r.converted_at, c.campaign_id AS bound_campaign_id
@@ -581,7 +575,6 @@ func loadEventReferrals(ctx context.Context, tx *sqlx.Tx, tenant string, users [
 // loadEventQualifications marks, in into, which of the campaigns already paid which of the
 // referrals. Both lists bound the lookup, so it is a walk of the primary key.
 func loadEventQualifications(ctx context.Context, tx *sqlx.Tx, campaignIDs, referralIDs []string, into map[string]*referral.ReferralState) error {
-	defer evtTime("loadEventQualifications", time.Now())
 	const q = `SELECT referral_id, campaign_id FROM campaign_qualifications
 		WHERE campaign_id = ANY($1::uuid[]) AND referral_id = ANY($2::uuid[])`
 	var rows []struct {
@@ -606,7 +599,6 @@ func loadEventQualifications(ctx context.Context, tx *sqlx.Tx, campaignIDs, refe
 // loadEventCampaigns returns the tenant's live campaigns qualifying on one of types, oldest
 // first: the order in which "the first campaign that qualifies" is found.
 func loadEventCampaigns(ctx context.Context, tx *sqlx.Tx, tenant string, types []string) ([]referral.Campaign, error) {
-	defer evtTime("loadEventCampaigns", time.Now())
 	const q = `SELECT ` + campaignCols + ` FROM campaigns
 		WHERE tenant_id = $1 AND deleted_at IS NULL AND qualifying_event = ANY($2)
 		ORDER BY created_at, id`
@@ -651,7 +643,6 @@ func (r eventAffiliateRow) domain(tenant string) (*referral.Affiliate, error) {
 // loadEventAffiliates returns the live affiliates of users, locked FOR NO KEY UPDATE (in id order)
 // when lock is set so their counters move one transaction at a time.
 func loadEventAffiliates(ctx context.Context, tx *sqlx.Tx, tenant string, users []string, lock bool) ([]*referral.Affiliate, error) {
-	defer evtTime("loadEventAffiliates", time.Now())
 	q := `
 		SELECT id, user_id, status, ancestors::text[] AS ancestors, tier_override_id, referee_revenue
 		FROM affiliates
@@ -678,7 +669,6 @@ func loadEventAffiliates(ctx context.Context, tx *sqlx.Tx, tenant string, users 
 // loadEventUpline returns the live affiliates among ids (deleted ones are left out: they earn
 // nothing).
 func loadEventUpline(ctx context.Context, tx *sqlx.Tx, tenant string, ids []string) (map[uuid.UUID]*referral.Affiliate, error) {
-	defer evtTime("loadEventUpline", time.Now())
 	const q = `
 		SELECT id, user_id, status, ancestors::text[] AS ancestors, tier_override_id, referee_revenue
 		FROM affiliates
@@ -701,7 +691,6 @@ func loadEventUpline(ctx context.Context, tx *sqlx.Tx, tenant string, ids []stri
 // countEventConversions counts, per referrer user, the referrals that count towards tiers
 // (converted or verified; §5.4), stopping at limit.
 func countEventConversions(ctx context.Context, tx *sqlx.Tx, tenant string, users []string, limit int64) (map[string]int64, error) {
-	defer evtTime("countEventConversions", time.Now())
 	const q = `
 		SELECT u.user_id AS referrer_id,
 		       (SELECT count(*) FROM (
@@ -738,7 +727,6 @@ type eventRuleRow struct {
 
 // loadEventRules returns the tenant's live, active commission rules for types, oldest first.
 func loadEventRules(ctx context.Context, tx *sqlx.Tx, tenant string, types []string) ([]referral.CommissionRule, error) {
-	defer evtTime("loadEventRules", time.Now())
 	const q = `
 		SELECT id, event_type, event_filter, commission_field, use_tier_rate, custom_rate::text AS custom_rate,
 		       currency_id, active, created_at
@@ -772,7 +760,6 @@ func loadEventRules(ctx context.Context, tx *sqlx.Tx, tenant string, types []str
 
 // loadEventPolicy returns the tenant's hierarchy policy, nil when none was set.
 func loadEventPolicy(ctx context.Context, tx *sqlx.Tx, tenant string) (*referral.HierarchyPolicy, error) {
-	defer evtTime("loadEventPolicy", time.Now())
 	const q = `SELECT max_depth, level_rates::text[] AS level_rates, active, updated_at FROM hierarchy_policies WHERE tenant_id = $1`
 	var row struct {
 		MaxDepth   int            `db:"max_depth"`
@@ -889,14 +876,4 @@ func decodeOutcome(tenant, eventID string, raw []byte) (referral.EventOutcome, e
 			CreatedAt: c.CreatedAt.UTC()})
 	}
 	return o, nil
-}
-
-var evtTimings sync.Map
-func evtTime(name string, start time.Time) {
-	v, _ := evtTimings.LoadOrStore(name, new(int64))
-	p := v.(*int64)
-	*p += int64(time.Since(start))
-}
-func EvtDump() {
-	evtTimings.Range(func(k, v any) bool { fmt.Fprintf(os.Stderr, "%-14s %v\n", k, time.Duration(*v.(*int64))); return true })
 }

@@ -69,8 +69,8 @@ func (s *Store) Simulate(ctx context.Context, ev referral.Event) (referral.Event
 	return out, nil
 }
 
-// retryEventTx is inTx rerun when PostgreSQL aborts the transaction for a deadlock or a serialization
-// failure (concurrent batches locking shared rows in different orders).
+// retryEventTx is inTx, rerun when PostgreSQL aborts the transaction for a deadlock or a
+// serialization failure (concurrent batches locking shared rows in different orders).
 func (s *Store) retryEventTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	var err error
 	for attempt := 1; attempt <= eventAttempts; attempt++ {

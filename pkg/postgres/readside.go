@@ -105,11 +105,12 @@ func ReadMaxSeq(ctx context.Context, q sqlx.QueryerContext) (int64, error) {
 	return n, nil
 }
 
-// ReadPruneChanges deletes changes older than before whose transactions are below xid hw (so
-// every reader positioned at hw is past them), and returns how many it deleted.
-func ReadPruneChanges(ctx context.Context, db *sqlx.DB, before time.Time, hw uint64) (int64, error) {
-	const q = `DELETE FROM changes WHERE changed_at < $1 AND xid < $2::text::xid8`
-	res, err := db.ExecContext(ctx, q, before, strconv.FormatUint(hw, 10))
+// ReadPruneChanges deletes changes recorded before before whose transactions had completed in
+// the snapshot snap (so a reader positioned at snap has applied them), and returns how many it
+// deleted.
+func ReadPruneChanges(ctx context.Context, db *sqlx.DB, before time.Time, snap string) (int64, error) {
+	const q = `DELETE FROM changes WHERE changed_at < $1 AND pg_visible_in_snapshot(xid, $2::pg_snapshot)`
+	res, err := db.ExecContext(ctx, q, before, snap)
 	if err != nil {
 		return 0, fmt.Errorf("prune changes: %w", err)
 	}

@@ -174,14 +174,18 @@ func (p *Projector) lead(ctx context.Context, conn *sql.Conn) error {
 	defer t.Stop()
 	lastPrune := time.Time{}
 	failures := 0
+	var checked time.Time
 	for {
-		// The lock lives as long as its session: check it before every round so that a replica
-		// that lost its connection stops writing.
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := conn.ExecContext(cctx, `SELECT 1`)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("lock connection: %w", err)
+		// The lock lives as long as its session: check the session (at most every 250 ms, not
+		// on every round of a burst) so that a replica that lost its connection stops writing.
+		if time.Since(checked) > 250*time.Millisecond {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := conn.ExecContext(cctx, `SELECT 1`)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("lock connection: %w", err)
+			}
+			checked = time.Now()
 		}
 		again, err := p.Round(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -249,10 +253,10 @@ func (p *Projector) listen(ctx context.Context) {
 
 func (p *Projector) prune(ctx context.Context) {
 	pos, ok, err := p.cache.Position(ctx)
-	if err != nil || !ok {
+	if err != nil || !ok || pos.Snapshot == "" {
 		return
 	}
-	n, err := postgres.ReadPruneChanges(ctx, p.db, p.Now().Add(-p.cfg.Retention), pos.HW)
+	n, err := postgres.ReadPruneChanges(ctx, p.db, p.Now().Add(-p.cfg.Retention), pos.Snapshot)
 	if err != nil {
 		p.log.Warn("prune_failed", "err", err)
 		return

@@ -2,18 +2,13 @@ package web_test
 
 import (
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/phoenix-referral/phoenix/pkg/adminapi"
-	"github.com/phoenix-referral/phoenix/pkg/queryapi"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
 
@@ -74,117 +69,4 @@ func TestOASServeOpenAPIRejectsInvalidDocuments(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestOASGatewayDocumentsAreValid loads both gateways' documents and checks the rules the
-// contract checker relies on: every object schema closes its properties, every /v1 operation
-// documents its auth and error statuses, and no operation has a "default" response.
-func TestOASGatewayDocumentsAreValid(t *testing.T) {
-	for name, spec := range map[string][]byte{"admin": adminapi.OpenAPI, "query": queryapi.OpenAPI} {
-		t.Run(name, func(t *testing.T) {
-			doc, err := web.LoadOpenAPI(spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for sname, s := range doc.Components.Schemas {
-				v := s.Value
-				if v.Type.Is("object") && len(v.Properties) > 0 {
-					if v.AdditionalProperties.Has == nil || *v.AdditionalProperties.Has {
-						t.Errorf("schema %s: object without additionalProperties: false", sname)
-					}
-				}
-			}
-			for path, item := range doc.Paths.Map() {
-				for method, op := range item.Operations() {
-					if op.Responses.Default() != nil {
-						t.Errorf("%s %s: has a default response", method, path)
-					}
-					if !strings.HasPrefix(path, "/v1/") {
-						continue
-					}
-					for _, status := range []string{"400", "401", "403", "500", "503"} {
-						if op.Responses.Value(status) == nil {
-							t.Errorf("%s %s: status %s not documented", method, path, status)
-						}
-					}
-					if (method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch) &&
-						op.Responses.Value("413") == nil {
-						t.Errorf("%s %s: a body route without 413", method, path)
-					}
-				}
-			}
-		})
-	}
-}
-
-// TestOASDocumentsListEveryRoute compares each document's operations with the routes its
-// gateway registers, both ways.
-func TestOASDocumentsListEveryRoute(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	for _, g := range []struct {
-		name     string
-		spec     []byte
-		register func(e *echo.Echo)
-	}{
-		{"admin-gateway", adminapi.OpenAPI, adminapi.New(nil, nil, adminapi.Config{}, log).Register},
-		{"query-gateway", queryapi.OpenAPI, queryapi.New(nil, nil, nil, queryapi.Config{}, log, nil).Register},
-	} {
-		t.Run(g.name, func(t *testing.T) {
-			s := web.NewServer(log, web.Options{Name: g.name})
-			g.register(s.Echo)
-			if err := web.ServeOpenAPI(s.Echo, g.spec); err != nil {
-				t.Fatal(err)
-			}
-			doc, err := web.LoadOpenAPI(g.spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			documented := map[string]bool{}
-			for path, item := range doc.Paths.Map() {
-				for method := range item.Operations() {
-					documented[method+" "+path] = true
-				}
-			}
-			served := map[string]bool{}
-			for _, r := range s.Echo.Routes() {
-				if r.Method == echo.RouteNotFound {
-					continue
-				}
-				served[r.Method+" "+echoToOpenAPI(r.Path)] = true
-			}
-			if len(served) < 10 {
-				t.Fatalf("only %d routes registered: %v", len(served), served)
-			}
-			var missing, extra []string
-			for op := range served {
-				if !documented[op] {
-					missing = append(missing, op)
-				}
-			}
-			for op := range documented {
-				if !served[op] {
-					extra = append(extra, op)
-				}
-			}
-			sort.Strings(missing)
-			sort.Strings(extra)
-			if len(missing) > 0 {
-				t.Errorf("served but not documented:\n  %s", strings.Join(missing, "\n  "))
-			}
-			if len(extra) > 0 {
-				t.Errorf("documented but not served:\n  %s", strings.Join(extra, "\n  "))
-			}
-		})
-	}
-}
-
-// echoToOpenAPI turns /a/:id into /a/{id}.
-func echoToOpenAPI(p string) string {
-	parts := strings.Split(p, "/")
-	for i, s := range parts {
-		if strings.HasPrefix(s, ":") {
-			parts[i] = "{" + s[1:] + "}"
-		}
-	}
-	return strings.Join(parts, "/")
 }

@@ -142,9 +142,6 @@ func (v *Validator) check(req *http.Request, reqBody []byte, status int, header 
 	r := req.Clone(ctx)
 	r.Body = io.NopCloser(bytes.NewReader(reqBody))
 	r.ContentLength = int64(len(reqBody))
-	if r.URL.Host == "" {
-		r.URL.Host = r.Host
-	}
 
 	route, pathParams, err := v.router.FindRoute(r)
 	if err != nil {
