@@ -186,8 +186,9 @@ type qryStack struct {
 	admin   *qryProc
 }
 
-// qryNewStack creates a fresh database and Redis database and starts an Admin Gateway.
-func qryNewStack(t testing.TB) *qryStack {
+// qryNewStack creates a fresh database and Redis database and starts an Admin Gateway (with
+// extra environment adminEnv).
+func qryNewStack(t testing.TB, adminEnv ...string) *qryStack {
 	t.Helper()
 	s := &qryStack{t: t, dbURL: pgtest.NewDatabase(t), redisDB: qryRedisIndex()}
 	db, err := sqlx.Open("postgres", s.dbURL)
@@ -201,7 +202,7 @@ func qryNewStack(t testing.TB) *qryStack {
 	if err := s.rdb.FlushDB(context.Background()).Err(); err != nil {
 		t.Fatalf("redis: %v", err)
 	}
-	s.admin = qryStart(t, "admin-gateway", []string{"PHOENIX_DATABASE_URL=" + s.dbURL})
+	s.admin = qryStart(t, "admin-gateway", append([]string{"PHOENIX_DATABASE_URL=" + s.dbURL}, adminEnv...))
 	return s
 }
 

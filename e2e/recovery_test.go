@@ -345,6 +345,15 @@ func TestQryRedisOutage(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// 64 concurrent readers during the outage: answered from PostgreSQL through the bounded,
+	// deduplicated fallback, without errors and without exhausting PostgreSQL connections.
+	r := qryLoad("http://"+qg.addr+"/v1/referral/stats", e.player("hot"), 64, time.Second)
+	var conns int
+	s.db.Get(&conns, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'query-gateway' AND datname = current_database()`)
+	t.Logf("during the outage: %v; gateway PostgreSQL connections %d", r, conns)
+	if r.errors > 0 || r.rps == 0 {
+		t.Fatalf("reads failed during the outage: %v", r)
+	}
 	// A write during the outage is visible at once (read through to PostgreSQL).
 	e.write("POST", "/v1/referral/codes", e.player("outage"), map[string]any{"code": "OUT-" + e.tenant[4:]}, nil)
 	if err := qryContains(e.read("/v1/referral/codes", e.player("outage")).Body, "OUT-"); err != nil {

@@ -7,11 +7,14 @@ import (
 	"time"
 )
 
-// qryShared starts the stack of one route test: a Query Gateway allowing 4 failed code
-// attempts per window, so the limit is reached quickly.
+// qryURLTemplate is the referral link template both gateways of a route test use.
+const qryURLTemplate = "PHOENIX_REFERRAL_URL_TEMPLATE=https://play.example.com/join?ref={code}"
+
+// qryShared starts the stack of one route test: gateways with a referral link template, the
+// Query Gateway allowing 4 failed code attempts per window, so the limit is reached quickly.
 func qryShared(t *testing.T) (*qryStack, *qryProc) {
-	s := qryNewStack(t)
-	return s, s.startQuery("PHOENIX_CODE_ATTEMPT_LIMIT=4")
+	s := qryNewStack(t, qryURLTemplate)
+	return s, s.startQuery("PHOENIX_CODE_ATTEMPT_LIMIT=4", qryURLTemplate)
 }
 
 // qryScenario builds, through the Admin Gateway, a tenant with a campaign, player codes,
@@ -100,7 +103,8 @@ func TestQryRoutes(t *testing.T) {
 			Items []map[string]any `json:"items"`
 		}
 		sc.read("/v1/referral/codes", alice).must(t, 200, &got)
-		if len(got.Items) != 1 || got.Items[0]["code"] != sc.aliceCode || got.Items[0]["uses"] != float64(2) {
+		if len(got.Items) != 1 || got.Items[0]["code"] != sc.aliceCode || got.Items[0]["uses"] != float64(2) ||
+			got.Items[0]["referral_url"] != "https://play.example.com/join?ref="+sc.aliceCode {
 			t.Fatalf("codes %+v", got.Items)
 		}
 		// The same object as the Admin Gateway's GET.

@@ -28,9 +28,18 @@ func (b *Bench) runFaults(ctx context.Context) error {
 	if err := b.settle(ctx); err != nil {
 		return err
 	}
-	list := strings.Split(b.cfg.Faults, ",")
+	var list []string
+	for _, f := range strings.Split(b.cfg.Faults, ",") {
+		if f = strings.TrimSpace(f); f != "" && f != "redis" {
+			list = append(list, f)
+		}
+	}
 	if b.cfg.PGRestart {
 		list = append(list, "postgres")
+	}
+	// Redis last: a wiped Redis makes the projector rebuild everything, which runs on afterwards.
+	if strings.Contains(","+b.cfg.Faults+",", ",redis,") {
+		list = append(list, "redis")
 	}
 	for i, f := range list {
 		f = strings.TrimSpace(f)

@@ -26,38 +26,40 @@ import (
 
 // Config is the bench's settings (flags).
 type Config struct {
-	Quick        bool
-	AdminBin     string
-	QueryBin     string
-	PGBase       string // server URL without the database name
-	DBName       string
-	RedisAddr    string
-	RedisDB      int
-	RedisShared  bool
-	RedisPort    int
-	AdminPort    int
-	QueryPort    int
-	Query2Port   int
-	Tenants      int
-	Players      int
-	Affiliates   int
-	TreeNodes    int
-	MoveNodes    int
-	History      int
-	Workers      int
-	Duration     time.Duration
-	FreshRate    int
-	Faults       string // comma list: redis,listener,projector,postgres
-	PGRestart    bool
-	Out          string
-	ChartDir     string
-	LogDir       string
-	PGCluster    string
-	RedisRestart string
-	EventBatch   int
-	EventWorkers int
-	ContendApply int
-	ContendLimit int
+	Quick         bool
+	AdminBin      string
+	QueryBin      string
+	PGBase        string // server URL without the database name
+	DBName        string
+	RedisAddr     string
+	RedisDB       int
+	RedisShared   bool
+	RedisPort     int
+	AdminPort     int
+	QueryPort     int
+	Query2Port    int
+	Tenants       int
+	Players       int
+	Affiliates    int
+	TreeNodes     int
+	MoveNodes     int
+	History       int
+	Workers       int
+	Duration      time.Duration
+	FreshRate     int
+	Faults        string // comma list: redis,listener,projector,postgres
+	PGRestart     bool
+	Out           string
+	ChartDir      string
+	LogDir        string
+	PGCluster     string
+	RedisRestart  string
+	EventBatch    int
+	EventWorkers  int
+	ContendApply  int
+	ContendLimit  int
+	RedisTimeout  string
+	ProjectionCap time.Duration
 }
 
 func main() {
@@ -83,7 +85,7 @@ func main() {
 	flag.IntVar(&cfg.Workers, "workers", 64, "connections of the read workloads")
 	flag.DurationVar(&cfg.Duration, "duration", 0, "length of each timed workload (default 10s, quick 3s)")
 	flag.IntVar(&cfg.FreshRate, "fresh-rate", 200, "writes per second of the freshness workload")
-	flag.StringVar(&cfg.Faults, "faults", "redis,listener,projector", "faults to inject (redis, listener, projector)")
+	flag.StringVar(&cfg.Faults, "faults", "redis,listener,projector", "faults to inject (redis, listener, projector); Redis always goes last")
 	flag.BoolVar(&cfg.PGRestart, "pg-restart", false, "also restart PostgreSQL under load (affects every user of the server)")
 	flag.StringVar(&cfg.Out, "out", "docs/BENCHMARKS.md", "report file")
 	flag.StringVar(&cfg.ChartDir, "charts", "docs/bench", "directory of the SVG charts")
@@ -94,6 +96,8 @@ func main() {
 	flag.IntVar(&cfg.EventWorkers, "event-workers", 8, "concurrent batch requests")
 	flag.IntVar(&cfg.ContendApply, "contend-applies", 2000, "concurrent applies against one code")
 	flag.IntVar(&cfg.ContendLimit, "contend-limit", 500, "usage_limit of the contended code")
+	flag.StringVar(&cfg.RedisTimeout, "redis-timeout", "", "PHOENIX_REDIS_TIMEOUT of the query gateways (default: the gateway's own in quick runs, 5s in full runs, whose initial rebuild writes one large MULTI/EXEC per tenant)")
+	flag.DurationVar(&cfg.ProjectionCap, "projection-wait", 8*time.Minute, "how long to wait for the first projection of the seeded database")
 	flag.Parse()
 	cfg.defaults()
 
@@ -128,6 +132,9 @@ func (c *Config) defaults() {
 		}
 	}
 	c.MoveNodes = min(c.MoveNodes, c.TreeNodes-2)
+	if c.RedisTimeout == "" && !c.Quick {
+		c.RedisTimeout = "5s"
+	}
 	if c.PGRestart && c.Quick {
 		c.PGRestart = false
 	}
@@ -147,6 +154,9 @@ type Bench struct {
 	tokMu   sync.Mutex
 	tokens  map[string]string
 	runID   string
+
+	rebuildPeak int64
+	rebuildTime time.Duration
 
 	machine  [][2]string
 	results  []*Result
@@ -293,15 +303,18 @@ func (b *Bench) redisURL() string {
 }
 
 func (b *Bench) gatewayEnv(port int) []string {
-	return []string{
+	env := []string{
 		"PHOENIX_HTTP_ADDR=127.0.0.1:" + fmt.Sprint(port),
 		"PHOENIX_DATABASE_URL=" + b.dsn(),
 		"PHOENIX_REDIS_URL=" + b.redisURL(),
 		"PHOENIX_JWT_SECRET=" + string(b.secret),
 		"PHOENIX_LOG_LEVEL=warn",
 		"PHOENIX_DEV=false",
-		// The apply-code workloads fail on purpose (contention); the attempt limit stays default.
 	}
+	if b.cfg.RedisTimeout != "" {
+		env = append(env, "PHOENIX_REDIS_TIMEOUT="+b.cfg.RedisTimeout)
+	}
+	return env
 }
 
 // startStack starts the Admin Gateway and two Query Gateways and waits for the first projection.
@@ -328,8 +341,12 @@ func (b *Bench) startStack(ctx context.Context) error {
 		if !b.qa.Alive() {
 			return fmt.Errorf("query-gateway-a exited during the first projection (log %s)", b.qa.Log)
 		}
-		if time.Since(t0) > 5*time.Minute {
-			return fmt.Errorf("the first projection did not finish in 5 minutes")
+		if time.Since(t0) > b.cfg.ProjectionCap {
+			return fmt.Errorf("the first projection did not finish in %s (log %s)", b.cfg.ProjectionCap, b.qa.Log)
+		}
+		if n := int(time.Since(t0).Seconds()); n > 0 && n%15 == 0 && time.Since(t0)%time.Second < 100*time.Millisecond {
+			rss, _ := b.qa.Memory()
+			b.logf("  still projecting after %ds (RSS %s)", n, mib(rss))
 		}
 		select {
 		case <-ctx.Done():
@@ -339,6 +356,7 @@ func (b *Bench) startStack(ctx context.Context) error {
 	}
 	rebuild := time.Since(t0)
 	_, hwm := b.qa.Memory()
+	b.rebuildPeak, b.rebuildTime = hwm, rebuild
 	b.seedInfo = append(b.seedInfo, fmt.Sprintf("Initial projection of the seeded database into Redis (query gateway rebuild): %.1f s, query gateway peak RSS %s.",
 		rebuild.Seconds(), mib(hwm)))
 	b.logf("first projection done in %.1fs (peak RSS %s)", rebuild.Seconds(), mib(hwm))

@@ -72,6 +72,7 @@ func (b *Bench) evaluate() {
 	}
 	add("Memory: admin gateway", "≤ 100 MiB RSS under load", "peak "+mib(aMax), aMax <= 100<<20)
 	add("Memory: query gateway", "≤ 100 MiB RSS under load", "peak "+mib(qMax), qMax <= 100<<20)
+	add("Memory: query gateway, initial rebuild", "≤ 100 MiB RSS", fmt.Sprintf("peak %s while projecting the seeded database (%.0f s)", mib(b.rebuildPeak), b.rebuildTime.Seconds()), b.rebuildPeak <= 100<<20)
 	for _, f := range b.faults {
 		add("Fault: "+f.Fault, "no lost change, no wrong answer after recovery, errors only while down",
 			fmt.Sprintf("lost %d of %d, stale %d of %d, %d errors after recovery", f.Lost, f.Acked, f.Stale, f.Checked, f.ErrorsOutside),
@@ -150,6 +151,9 @@ func (b *Bench) report() error {
 	}
 	if len(b.faults) == 0 {
 		p("No fault was injected in this run.\n")
+	}
+	if b.cfg.RedisTimeout != "" {
+		p("\nGateway settings differing from the defaults: `PHOENIX_REDIS_TIMEOUT=%s` on the query gateways (see benchmarking.md).\n", b.cfg.RedisTimeout)
 	}
 	if !b.cfg.PGRestart {
 		p("\nPostgreSQL restart was not part of this run (`--pg-restart`).\n")

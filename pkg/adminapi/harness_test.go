@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/postgres/pgtest"
 	"github.com/phoenix-referral/phoenix/pkg/web"
+	"github.com/phoenix-referral/phoenix/pkg/web/contract"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -83,19 +83,23 @@ type resp struct {
 // headers are name, value pairs.
 func (e *env) do(method, path, token string, body any, headers ...string) *resp {
 	e.t.Helper()
-	var rd io.Reader
+	var raw []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		raw = []byte(b)
 	case []byte:
-		rd = bytes.NewReader(b)
+		raw = b
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		rd = bytes.NewReader(j)
+		raw = j
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequest(method, e.srv.URL+path, rd)
 	if err != nil {
@@ -117,8 +121,19 @@ func (e *env) do(method, path, token string, body any, headers ...string) *resp 
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	oasAdminContract().Check(e.t, req, raw, res.StatusCode, res.Header, b)
 	return &resp{Status: res.StatusCode, Header: res.Header, Body: b}
 }
+
+// oasAdminContract checks every exchange of the package's tests against the Admin Gateway's
+// OpenAPI document (one Validator, so Uncovered reports the package's coverage).
+var oasAdminContract = sync.OnceValue(func() *contract.Validator {
+	v, err := contract.Load(adminapi.OpenAPI)
+	if err != nil {
+		panic(err)
+	}
+	return v
+})
 
 // must asserts the status and decodes the body into v (when v is not nil).
 func (r *resp) must(t testing.TB, status int, v any) *resp {

@@ -23,6 +23,11 @@ func (a *API) Register(e *echo.Echo) {
 	player := guard(auth.RolePlayer)
 	playerOrAdmin := guard(append([]auth.Role{auth.RolePlayer}, auth.Admins...)...)
 	serviceOrAdmin := guard(append([]auth.Role{auth.RoleService}, auth.Admins...)...)
+	// Deprecated aliases announce their successor before anything else runs, so replays and
+	// errors carry the headers too.
+	alias := func(mw []echo.MiddlewareFunc) []echo.MiddlewareFunc {
+		return append([]echo.MiddlewareFunc{deprecation("/v1/affiliate/hierarchy")}, mw...)
+	}
 
 	// Campaigns (§4.1).
 	v1.POST("/referral/campaigns", a.createCampaign, admin...)
@@ -56,7 +61,7 @@ func (a *API) Register(e *echo.Echo) {
 	v1.DELETE("/affiliates/:affiliate_id", a.deleteAffiliate, admin...)
 	v1.PUT("/affiliates/:affiliate_id/hierarchy", a.setUpline, admin...)
 	v1.DELETE("/affiliates/:affiliate_id/hierarchy", a.clearUpline, admin...)
-	v1.PUT("/affiliates/:affiliate_id/parent", deprecated("/v1/affiliate/hierarchy", a.setUpline), admin...)
+	v1.PUT("/affiliates/:affiliate_id/parent", a.setUpline, alias(admin)...)
 	v1.GET("/affiliates/:affiliate_id/downline", a.downline, admin...)
 
 	// Tiers (§4.6).
@@ -76,8 +81,8 @@ func (a *API) Register(e *echo.Echo) {
 	// Hierarchy policy (§4.8) and its deprecated alias.
 	v1.GET("/affiliate/hierarchy", a.getHierarchyPolicy, admin...)
 	v1.PUT("/affiliate/hierarchy", a.putHierarchyPolicy, admin...)
-	v1.GET("/affiliate/hierarchy-config", deprecated("/v1/affiliate/hierarchy", a.getHierarchyPolicy), admin...)
-	v1.PUT("/affiliate/hierarchy-config", deprecated("/v1/affiliate/hierarchy", a.putHierarchyPolicy), admin...)
+	v1.GET("/affiliate/hierarchy-config", a.getHierarchyPolicy, alias(admin)...)
+	v1.PUT("/affiliate/hierarchy-config", a.putHierarchyPolicy, alias(admin)...)
 
 	// Events, ledgers and dry runs (§5).
 	v1.POST("/events", a.postEvent, serviceOrAdmin...)
@@ -85,14 +90,22 @@ func (a *API) Register(e *echo.Echo) {
 	v1.POST("/affiliate/simulate", a.simulateEvent, admin...)
 	v1.GET("/referral/rewards", a.listRewards, admin...)
 	v1.GET("/affiliate/commissions", a.listCommissions, admin...)
+
+	// The OpenAPI document (§8). It is embedded and validated by the tests, so a failure here is
+	// a defect of the build, not of the environment.
+	if err := web.ServeOpenAPI(e, OpenAPI); err != nil {
+		panic(err)
+	}
 }
 
-// deprecated marks an alias route: it behaves as h and points clients at its successor.
-func deprecated(successor string, h echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		c.Response().Header().Set("Deprecation", "true")
-		c.Response().Header().Set("Link", "<"+successor+`>; rel="successor-version"`)
-		return h(c)
+// deprecation marks an alias route: it behaves as its successor and points clients at it.
+func deprecation(successor string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.Response().Header().Set("Deprecation", "true")
+			c.Response().Header().Set("Link", "<"+successor+`>; rel="successor-version"`)
+			return next(c)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package queryapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"sort"
 	"strconv"
@@ -162,7 +163,7 @@ func (a *API) validate(c echo.Context) error {
 		subject = "player:" + p.UserID
 	}
 	if err := a.store.CheckAttempts(ctx, a.cfg.Attempts, tenant, subject); err != nil {
-		return err
+		return a.unavailable(err)
 	}
 	raw := c.Param("code")
 	out := validateJSON{Code: raw, Campaigns: []cache.CampaignDoc{}}
@@ -173,7 +174,7 @@ func (a *API) validate(c echo.Context) error {
 	switch reason {
 	case referral.ECodeNotFound, referral.ECodeInactive, referral.ECodeExpired:
 		if err := a.store.RecordFailedAttempt(ctx, tenant, subject); err != nil {
-			return err
+			return a.unavailable(err)
 		}
 	}
 	if reason != "" {
@@ -182,6 +183,17 @@ func (a *API) validate(c echo.Context) error {
 		out.Valid = true
 	}
 	return send(c, out)
+}
+
+// unavailable passes domain errors through and turns a storage failure into 503 (logged here:
+// the client sees no internals).
+func (a *API) unavailable(err error) error {
+	var de *referral.Error
+	if errors.As(err, &de) {
+		return err
+	}
+	a.log.Warn("attempt_store_failed", "err", err)
+	return errUnavailable
 }
 
 // check runs the checks of §4.3 and returns the first failing code ("" when valid), filling out.
