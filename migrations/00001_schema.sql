@@ -36,6 +36,17 @@ BEGIN
 END $$;
 -- +goose StatementEnd
 
+-- record_changes is record_change for statement-level triggers whose transition table is named
+-- changed_rows and whose rows have tenant_id and id.
+-- +goose StatementBegin
+CREATE FUNCTION record_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO changes (tenant_id, entity, entity_id, op)
+    SELECT tenant_id, TG_ARGV[0], id::text, lower(TG_OP) FROM changed_rows;
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+
 -- +goose StatementBegin
 CREATE FUNCTION forbid_ledger_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -264,8 +275,14 @@ CREATE TRIGGER referrals_changes AFTER INSERT OR UPDATE OR DELETE ON referrals
     FOR EACH ROW EXECUTE FUNCTION record_change('referral', 'id');
 CREATE TRIGGER affiliate_tiers_changes AFTER INSERT OR UPDATE OR DELETE ON affiliate_tiers
     FOR EACH ROW EXECUTE FUNCTION record_change('tier', 'id');
-CREATE TRIGGER affiliates_changes AFTER INSERT OR UPDATE OR DELETE ON affiliates
-    FOR EACH ROW EXECUTE FUNCTION record_change('affiliate', 'id');
+-- Affiliates change in bulk (a subtree move rewrites every descendant's path), so their changes
+-- are recorded once per statement from its transition table instead of once per row.
+CREATE TRIGGER affiliates_changes_insert AFTER INSERT ON affiliates
+    REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION record_changes('affiliate');
+CREATE TRIGGER affiliates_changes_update AFTER UPDATE ON affiliates
+    REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION record_changes('affiliate');
+CREATE TRIGGER affiliates_changes_delete AFTER DELETE ON affiliates
+    REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION record_changes('affiliate');
 CREATE TRIGGER commission_rules_changes AFTER INSERT OR UPDATE OR DELETE ON commission_rules
     FOR EACH ROW EXECUTE FUNCTION record_change('commission_rule', 'id');
 CREATE TRIGGER hierarchy_policies_changes AFTER INSERT OR UPDATE OR DELETE ON hierarchy_policies
@@ -276,12 +293,12 @@ CREATE TRIGGER commissions_changes AFTER INSERT ON commissions
     FOR EACH ROW EXECUTE FUNCTION record_change('commission', 'id');
 
 CREATE TRIGGER rewards_append_only BEFORE UPDATE OR DELETE ON rewards
-    FOR EACH ROW EXECUTE FUNCTION forbid_ledger_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION forbid_ledger_change();
 CREATE TRIGGER commissions_append_only BEFORE UPDATE OR DELETE ON commissions
-    FOR EACH ROW EXECUTE FUNCTION forbid_ledger_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION forbid_ledger_change();
 
 -- +goose Down
 DROP TABLE IF EXISTS code_attempt_failures, idempotency_keys, commissions, rewards,
     campaign_qualifications, events, hierarchy_policies, commission_rules, affiliates,
     affiliate_tiers, referrals, referral_codes, campaigns, changes, phoenix_meta CASCADE;
-DROP FUNCTION IF EXISTS record_change(), forbid_ledger_change();
+DROP FUNCTION IF EXISTS record_change(), record_changes(), forbid_ledger_change();
