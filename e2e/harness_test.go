@@ -114,7 +114,8 @@ func qryStart(t testing.TB, bin string, env []string, args ...string) *qryProc {
 	t.Helper()
 	addr := qryFreeAddr(t)
 	cmd := exec.Command(filepath.Join(qryBinDir, bin), args...)
-	cmd.Env = append(os.Environ(), append(env, "PHOENIX_HTTP_ADDR="+addr, "PHOENIX_JWT_SECRET="+qrySecret, "PHOENIX_LOG_LEVEL=warn")...)
+	// Later entries win: the caller's env overrides the defaults.
+	cmd.Env = append(os.Environ(), append([]string{"PHOENIX_LOG_LEVEL=warn", "PHOENIX_JWT_SECRET=" + qrySecret}, append(env, "PHOENIX_HTTP_ADDR="+addr)...)...)
 	// The gateway dies with the test binary even if a cleanup never runs.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p := &qryProc{t: t, name: bin, cmd: cmd, addr: addr, logs: &qryLog{}, done: make(chan struct{})}
@@ -198,7 +199,10 @@ func qryNewStack(t testing.TB, adminEnv ...string) *qryStack {
 	t.Cleanup(func() { db.Close() })
 	s.db = db
 	s.rdb = redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: s.redisDB})
-	t.Cleanup(func() { s.rdb.Close() })
+	t.Cleanup(func() {
+		s.rdb.FlushDB(context.Background())
+		s.rdb.Close()
+	})
 	if err := s.rdb.FlushDB(context.Background()).Err(); err != nil {
 		t.Fatalf("redis: %v", err)
 	}

@@ -117,7 +117,9 @@ func TestQryLoad(t *testing.T) {
 	}
 	const conns = 64
 	s := qryNewStack(t)
-	qg := s.startQuery("PHOENIX_LOG_LEVEL=error")
+	// PHOENIX_E2E_QG_ENV adds settings to the gateway (comma-separated, e.g.
+	// PHOENIX_LOCAL_CACHE_TTL=0 to measure without the in-process cache).
+	qg := s.startQuery(append([]string{"PHOENIX_LOG_LEVEL=error"}, strings.FieldsFunc(os.Getenv("PHOENIX_E2E_QG_ENV"), func(r rune) bool { return r == ',' })...)...)
 	e := s.tenant(qg)
 	user := "bench"
 	tok := e.player(user)

@@ -189,6 +189,20 @@ func TestQryRecoverFailover(t *testing.T) {
 		}
 		return nil
 	})
+	// The standby's in-process cache follows the leader's announcements: a cached answer is
+	// dropped as soon as the change is projected, well before the cache's 500 ms TTL.
+	var hot qryObj
+	e.write("POST", "/v1/referral/codes", e.player("cached"), map[string]any{"code": "C-" + e.tenant[4:], "usage_limit": 1}, &hot)
+	s.waitProjected(t, 2*time.Second)
+	e.qg = standby
+	for i := 0; i < 3; i++ {
+		e.read("/v1/referral/codes", e.player("cached")).must(t, 200, nil) // now cached on the standby
+	}
+	e.write("PATCH", "/v1/referral/codes/"+hot.ID, e.admin, map[string]any{"usage_limit": 7}, nil)
+	s.waitProjected(t, 2*time.Second)
+	qryEventually(t, 200*time.Millisecond, func() error {
+		return qryContains(e.read("/v1/referral/codes", e.player("cached")).Body, `"usage_limit":7,`)
+	})
 	w := qryStartWriter(t, e, 5*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
 	leader.kill()
@@ -257,6 +271,11 @@ func TestQryOutOfOrderCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	committed := time.Now()
+	// Writers announce their commits (as the Admin Gateway does); the catch-up timer would find
+	// A within a second anyway.
+	if _, err := s.db.Exec(`SELECT pg_notify('phoenix_changes', '')`); err != nil {
+		t.Fatal(err)
+	}
 	qryEventually(t, 2*time.Second, func() error {
 		return qryContains(e.read("/v1/referral/campaigns", player).Body, "campaign-A", "campaign-B")
 	})

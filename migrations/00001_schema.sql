@@ -276,7 +276,8 @@ CREATE TRIGGER referrals_changes AFTER INSERT OR UPDATE OR DELETE ON referrals
 CREATE TRIGGER affiliate_tiers_changes AFTER INSERT OR UPDATE OR DELETE ON affiliate_tiers
     FOR EACH ROW EXECUTE FUNCTION record_change('tier', 'id');
 -- Affiliates change in bulk (a subtree move rewrites every descendant's path), so their changes
--- are recorded once per statement from its transition table instead of once per row.
+-- are recorded once per statement from its transition table instead of once per row (the
+-- trigger function is called once; it still writes one change row per changed row).
 CREATE TRIGGER affiliates_changes_insert AFTER INSERT ON affiliates
     REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION record_changes('affiliate');
 CREATE TRIGGER affiliates_changes_update AFTER UPDATE ON affiliates
@@ -287,10 +288,11 @@ CREATE TRIGGER commission_rules_changes AFTER INSERT OR UPDATE OR DELETE ON comm
     FOR EACH ROW EXECUTE FUNCTION record_change('commission_rule', 'id');
 CREATE TRIGGER hierarchy_policies_changes AFTER INSERT OR UPDATE OR DELETE ON hierarchy_policies
     FOR EACH ROW EXECUTE FUNCTION record_change('hierarchy_policy', 'tenant_id');
+-- Ledger rows are written in bulk by event batches: one trigger call per statement.
 CREATE TRIGGER rewards_changes AFTER INSERT ON rewards
-    FOR EACH ROW EXECUTE FUNCTION record_change('reward', 'id');
+    REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION record_changes('reward');
 CREATE TRIGGER commissions_changes AFTER INSERT ON commissions
-    FOR EACH ROW EXECUTE FUNCTION record_change('commission', 'id');
+    REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION record_changes('commission');
 
 CREATE TRIGGER rewards_append_only BEFORE UPDATE OR DELETE ON rewards
     FOR EACH STATEMENT EXECUTE FUNCTION forbid_ledger_change();

@@ -164,6 +164,7 @@ func (b *Bench) fault(ctx context.Context, name string, idx int, q *Proc, inj in
 	}()
 
 	time.Sleep(time.Second)
+	rebuildsA, rebuildsB := b.qa.Metric(ctx, "phoenix_projector_rebuilds_total"), b.qb.Metric(ctx, "phoenix_projector_rebuilds_total")
 	t0 := time.Now()
 	note, err := inj(ctx)
 	if err != nil {
@@ -207,10 +208,28 @@ func (b *Bench) fault(ctx context.Context, name string, idx int, q *Proc, inj in
 		time.Sleep(100 * time.Millisecond)
 	}
 	row.Recover = rec
-	recovered := time.Now()
+	recovered := back.Add(rec)
+	if name == "redis" {
+		// A wiped Redis is rebuilt from PostgreSQL (reads fall through meanwhile): wait for the
+		// rebuild so that the stale check below compares the rebuilt read models.
+		t1 := time.Now()
+		for time.Since(t1) < 5*time.Minute {
+			if b.qa.Metric(ctx, "phoenix_projector_rebuilds_total") > rebuildsA || b.qb.Metric(ctx, "phoenix_projector_rebuilds_total") > rebuildsB {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		row.Note += fmt.Sprintf("; read models rebuilt %.1f s after Redis came back", time.Since(back).Seconds())
+	}
 	time.Sleep(time.Second) // load continues after recovery: errors here count against the system
 	stopBG()
 	wg.Wait()
+	// A write cut off by stopping the writer may still commit: let the projector catch up with
+	// everything written so far before judging.
+	time.Sleep(200 * time.Millisecond)
+	if err := b.settleOn(ctx, q); err != nil {
+		row.Note += "; " + err.Error()
+	}
 
 	for _, e := range reads {
 		if e.ok {
@@ -254,30 +273,42 @@ func (b *Bench) fault(ctx context.Context, name string, idx int, q *Proc, inj in
 	users := append([]string{owner}, hot[:min(len(hot), 100)]...)
 	for _, u := range users {
 		row.Checked++
-		if !b.agrees(ctx, q.URL(), main.ID, u) {
+		diff, err := b.agrees(ctx, q.URL(), main.ID, u)
+		for try := 0; err != nil && try < 5; try++ { // a read that failed is retried, not judged
+			time.Sleep(200 * time.Millisecond)
+			diff, err = b.agrees(ctx, q.URL(), main.ID, u)
+		}
+		if err != nil {
+			diff = "read failed: " + err.Error()
+		}
+		if diff != "" {
 			row.Stale++
+			if row.Stale <= 3 {
+				row.Note += fmt.Sprintf("; stale for %s: %s", u, diff)
+			}
 		}
 	}
 	return row, nil
 }
 
-// agrees compares a player's code list and stats on the Query Gateway with PostgreSQL.
-func (b *Bench) agrees(ctx context.Context, qg, tenant, user string) bool {
+// agrees compares a player's code list and stats on the Query Gateway with PostgreSQL and
+// describes the first difference ("" when they agree); err reports a read that failed.
+func (b *Bench) agrees(ctx context.Context, qg, tenant, user string) (string, error) {
 	tok := b.token(auth.RolePlayer, tenant, user)
 	var got struct {
 		Items []codeJSON `json:"items"`
 	}
 	if _, err := b.http.Do(ctx, http.MethodGet, qg+"/v1/referral/codes", tok, nil, &got); err != nil {
-		return false
+		return "", err
 	}
 	var rows []codeRow
 	const q = `SELECT id, tenant_id, code, owner_user_id, campaign_id, usage_limit, uses, active, expires_at, created_at, updated_at
 		FROM referral_codes WHERE tenant_id = $1 AND owner_user_id = $2 AND deleted_at IS NULL`
 	if err := b.db.SelectContext(ctx, &rows, q, tenant, user); err != nil {
-		return false
+		return "", err
 	}
 	if len(rows) != len(got.Items) {
-		return false
+		return fmt.Sprintf("%d codes on the query gateway, %d in PostgreSQL", len(got.Items), len(rows)), nil
 	}
 	byID := map[uuid.UUID]codeJSON{}
 	for _, it := range got.Items {
@@ -285,9 +316,12 @@ func (b *Bench) agrees(ctx context.Context, qg, tenant, user string) bool {
 	}
 	for _, r := range rows {
 		it, ok := byID[r.ID]
-		if !ok || it.Uses != r.Uses || it.Active != r.Active || (it.UsageLimit == nil) != (r.UsageLimit == nil) ||
+		if !ok {
+			return fmt.Sprintf("code %s missing on the query gateway", r.Code), nil
+		}
+		if it.Uses != r.Uses || it.Active != r.Active || (it.UsageLimit == nil) != (r.UsageLimit == nil) ||
 			(it.UsageLimit != nil && *it.UsageLimit != *r.UsageLimit) {
-			return false
+			return fmt.Sprintf("code %s differs (uses %d/%d, active %v/%v)", r.Code, it.Uses, r.Uses, it.Active, r.Active), nil
 		}
 	}
 	var st struct {
@@ -295,7 +329,7 @@ func (b *Bench) agrees(ctx context.Context, qg, tenant, user string) bool {
 		Succ  int64 `json:"successful_referrals"`
 	}
 	if _, err := b.http.Do(ctx, http.MethodGet, qg+"/v1/referral/stats?period=all", tok, nil, &st); err != nil {
-		return false
+		return "", err
 	}
 	var want struct {
 		Total int64 `db:"total"`
@@ -304,9 +338,12 @@ func (b *Bench) agrees(ctx context.Context, qg, tenant, user string) bool {
 	const qs = `SELECT count(*) AS total, count(*) FILTER (WHERE status IN ('converted', 'verified')) AS succ
 		FROM referrals WHERE tenant_id = $1 AND referrer_id = $2`
 	if err := b.db.GetContext(ctx, &want, qs, tenant, user); err != nil {
-		return false
+		return "", err
 	}
-	return want.Total == st.Total && want.Succ == st.Succ
+	if want.Total != st.Total || want.Succ != st.Succ {
+		return fmt.Sprintf("stats %d/%d referrals, PostgreSQL %d/%d", st.Total, st.Succ, want.Total, want.Succ), nil
+	}
+	return "", nil
 }
 
 func (b *Bench) killRedis(ctx context.Context) (string, error) {

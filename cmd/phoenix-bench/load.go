@@ -26,12 +26,19 @@ type Result struct {
 	PerOp     int             // units per op (a batch of events counts as its size)
 	Note      string
 	FirstErr  string
+	written   int // freshness: writes made (Ops counts the polled ones)
+
+	AdminHWM, QueryHWM int64 // the gateways' peak RSS during the workload
+
 }
 
 // Throughput is units per second over the wall time.
 func (r *Result) Throughput() float64 {
 	if r.Elapsed <= 0 {
 		return 0
+	}
+	if r.written > 0 {
+		return float64(r.written-r.Errors) / r.Elapsed.Seconds()
 	}
 	per := max(r.PerOp, 1)
 	return float64((r.Ops-r.Errors)*per) / r.Elapsed.Seconds()

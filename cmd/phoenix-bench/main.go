@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -264,7 +265,28 @@ func (b *Bench) Main(ctx context.Context) error {
 		return fmt.Errorf("report: %w", err)
 	}
 	b.logf("report written to %s (charts in %s), %d targets met of %d", b.cfg.Out, b.cfg.ChartDir, b.metCount(), len(b.targets))
+	if bad := b.correctnessFailures(); len(bad) > 0 {
+		return fmt.Errorf("correctness checks failed (the report has the details): %s", strings.Join(bad, "; "))
+	}
 	return nil
+}
+
+// correctnessFailures lists the checks that are about right answers rather than speed: the
+// contended code's exact count, lost changes and stale answers after faults. A missed speed
+// target is a result; one of these failing makes the run fail.
+func (b *Bench) correctnessFailures() []string {
+	var bad []string
+	for _, t := range b.targets {
+		if t.Name == "Apply-code contention" && !t.Met {
+			bad = append(bad, "apply-code contention: "+t.Measured)
+		}
+	}
+	for _, f := range b.faults {
+		if f.Failed || f.Lost > 0 || f.Stale > 0 {
+			bad = append(bad, fmt.Sprintf("fault %s: lost %d, stale %d %s", f.Fault, f.Lost, f.Stale, f.Note))
+		}
+	}
+	return bad
 }
 
 func (b *Bench) metCount() int {
@@ -361,7 +383,13 @@ func (b *Bench) startStack(ctx context.Context) error {
 		rebuild.Seconds(), mib(hwm)))
 	b.logf("first projection done in %.1fs (peak RSS %s)", rebuild.Seconds(), mib(hwm))
 	b.logf("starting %s on %s (standby replica)", b.qb.Name, b.qb.Addr)
-	return b.qb.Start(ctx)
+	if err := b.qb.Start(ctx); err != nil {
+		return err
+	}
+	for _, p := range []*Proc{b.admin, b.qa, b.qb} {
+		p.ResetPeak()
+	}
+	return nil
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
@@ -380,6 +408,9 @@ func (b *Bench) memory(workload string) {
 
 func (b *Bench) add(r *Result) *Result {
 	b.results = append(b.results, r)
+	b.memory(r.Name)
+	m := b.memRows[len(b.memRows)-1]
+	r.AdminHWM, r.QueryHWM = m.AdminHWM, max(m.QueryHWM, m.Query2HWM)
 	b.logf("  %-34s %8.0f %s/s  p50 %s  p99 %s  p999 %s  errors %d/%d", r.Name, r.Throughput(), r.Unit,
 		fmtDur(r.Pct(0.50)), fmtDur(r.Pct(0.99)), fmtDur(r.Pct(0.999)), r.Errors, r.Ops)
 	if r.FirstErr != "" {

@@ -21,6 +21,7 @@ type Config struct {
 	FallbackConcurrency int
 	CatchUpInterval     time.Duration
 	ChangeRetention     time.Duration
+	LocalCacheTTL       time.Duration
 }
 
 const usage = `query-gateway: the read side of Phoenix Referral, served from Redis read models.
@@ -39,6 +40,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Conf
 	s.Duration(&c.CodeAttemptWindow, "code-attempt-window", "PHOENIX_CODE_ATTEMPT_WINDOW", 10*time.Minute, "window of the failed code-attempt limit")
 	s.Int(&c.FallbackConcurrency, "fallback-concurrency", "PHOENIX_FALLBACK_CONCURRENCY", 16, "concurrent PostgreSQL reads on behalf of a missing or unavailable Redis")
 	s.Duration(&c.CatchUpInterval, "catch-up-interval", "PHOENIX_CATCH_UP_INTERVAL", time.Second, "catch-up timer covering missed notifications")
+	s.Duration(&c.LocalCacheTTL, "local-cache-ttl", "PHOENIX_LOCAL_CACHE_TTL", 500*time.Millisecond, "longest an answer is kept in process (dropped at once when its tenant changes); 0 disables")
 	s.Duration(&c.ChangeRetention, "change-retention", "PHOENIX_CHANGE_RETENTION", 7*24*time.Hour, "how long applied changes are kept in the change log")
 	if err := s.Parse(args); err != nil {
 		return nil, s, err
@@ -55,6 +57,9 @@ func (c *Config) validate(log *slog.Logger) error {
 	}
 	if c.CodeAttemptLimit < 0 || c.CodeAttemptWindow <= 0 {
 		return errors.New("PHOENIX_CODE_ATTEMPT_LIMIT must be ≥ 0 and PHOENIX_CODE_ATTEMPT_WINDOW > 0")
+	}
+	if c.LocalCacheTTL < 0 || c.LocalCacheTTL > time.Second {
+		return errors.New("PHOENIX_LOCAL_CACHE_TTL must be from 0 to 1s (SPEC §7 freshness)")
 	}
 	if c.RedisTimeout <= 0 || c.CatchUpInterval <= 0 || c.ChangeRetention < time.Hour {
 		return errors.New("PHOENIX_REDIS_TIMEOUT and PHOENIX_CATCH_UP_INTERVAL must be > 0, PHOENIX_CHANGE_RETENTION ≥ 1h")

@@ -92,6 +92,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ReferralURLTemplate: cfg.ReferralURLTemplate,
 		Attempts:            postgres.AttemptLimit{Max: cfg.CodeAttemptLimit, Window: cfg.CodeAttemptWindow},
 		FallbackConcurrency: cfg.FallbackConcurrency,
+		LocalTTL:            cfg.LocalCacheTTL,
 	}, log, srv.Registry)
 	api.Register(srv.Echo)
 	if err := web.ServeOpenAPI(srv.Echo, queryapi.OpenAPI); err != nil {
@@ -103,15 +104,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		DSN: cfg.DatabaseURL, Interval: cfg.CatchUpInterval, Retention: cfg.ChangeRetention,
 	})
 	pctx, stopProjector := context.WithCancel(context.WithoutCancel(ctx))
-	projDone := make(chan struct{})
+	projDone := make(chan struct{}, 2)
 	go func() {
-		defer close(projDone)
+		defer func() { projDone <- struct{}{} }()
 		proj.Run(pctx)
+	}()
+	// The in-process cache follows the projector's announcements.
+	go func() {
+		defer func() { projDone <- struct{}{} }()
+		api.Watch(pctx, rdb)
 	}()
 
 	err = srv.Serve(ctx, cfg.HTTPAddr, cfg.DrainDelay, cfg.ShutdownTimeout, listening)
 	// Shutdown order: HTTP (drained above), then the projector, then Redis and PostgreSQL.
 	stopProjector()
+	<-projDone
 	<-projDone
 	return err
 }

@@ -107,7 +107,13 @@ func (w *evtWorld) policy(t testing.TB, active bool, rates ...string) {
 // ("" for a root) and returns its id.
 func (w *evtWorld) affiliate(t testing.TB, user, parent string) string {
 	t.Helper()
-	id := w.post(t, "/v1/affiliates", map[string]any{"user_id": user, "affiliate_code": evtCode(user), "status": "active"})
+	return w.affiliateWith(t, user, parent, "active")
+}
+
+// affiliateWith is affiliate with the given status.
+func (w *evtWorld) affiliateWith(t testing.TB, user, parent, status string) string {
+	t.Helper()
+	id := w.post(t, "/v1/affiliates", map[string]any{"user_id": user, "affiliate_code": evtCode(user), "status": status})
 	if parent != "" {
 		w.ok(t, w.e.do(http.MethodPut, "/v1/affiliates/"+id+"/hierarchy", w.adm, map[string]any{"parent_affiliate_id": parent}), nil)
 	}

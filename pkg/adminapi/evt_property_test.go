@@ -236,10 +236,7 @@ func TestEvtLedgerMatchesModel(t *testing.T) {
 			if a.parent >= 0 {
 				parent = m.affs[a.parent].id
 			}
-			a.id = w.affiliate(t, a.user, parent)
-			if a.status != "active" {
-				w.setAffiliateStatus(t, a.id, a.status)
-			}
+			a.id = w.affiliateWith(t, a.user, parent, a.status)
 			m.affs = append(m.affs, a)
 		}
 		nRef := rapid.IntRange(1, 4).Draw(rt, "referees")
@@ -307,14 +304,20 @@ func TestEvtLedgerMatchesModel(t *testing.T) {
 		if strings.Join(ledger, ",") != strings.Join(listed, ",") {
 			rt.Fatalf("commission ledger %v, answers listed %v", ledger, listed)
 		}
-		for _, a := range m.affs {
-			var aff struct {
-				RefereeRevenue     int64 `json:"referee_revenue"`
-				ConvertedReferrals int64 `json:"converted_referrals"`
-			}
-			w.ok(t, w.e.do(http.MethodGet, "/v1/affiliates/"+a.id, w.adm, nil), &aff)
-			if aff.RefereeRevenue != a.revenue || aff.ConvertedReferrals != m.converted(a.user) {
-				rt.Fatalf("affiliate %s counters = %+v, want revenue %d converted %d", a.user, aff, a.revenue, m.converted(a.user))
+		var affs evtList[struct {
+			ID                 string `json:"id"`
+			RefereeRevenue     int64  `json:"referee_revenue"`
+			ConvertedReferrals int64  `json:"converted_referrals"`
+		}]
+		w.ok(t, w.e.do(http.MethodGet, "/v1/affiliates?limit=100", w.adm, nil), &affs)
+		if len(affs.Items) != len(m.affs) {
+			rt.Fatalf("%d affiliates listed, want %d", len(affs.Items), len(m.affs))
+		}
+		for _, got := range affs.Items {
+			for _, a := range m.affs {
+				if a.id == got.ID && (got.RefereeRevenue != a.revenue || got.ConvertedReferrals != m.converted(a.user)) {
+					rt.Fatalf("affiliate %s counters = %+v, want revenue %d converted %d", a.user, got, a.revenue, m.converted(a.user))
+				}
 			}
 		}
 	})

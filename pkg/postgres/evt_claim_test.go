@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,5 +117,61 @@ func TestEvtBatchDuplicatesInOrder(t *testing.T) {
 	}
 	if out, err := store.ProcessEvent(ctx, ev("d")); err != nil || out.Status != referral.EventProcessed {
 		t.Fatalf("after simulation ProcessEvent = %+v, %v", out, err)
+	}
+}
+
+// TestEvtBatchPartlyClaimedElsewhere holds one id of a batch in an open transaction that then
+// commits: the batch must give back the row it claimed for its other event, decide that event
+// again, and answer the held id as a duplicate.
+func TestEvtBatchPartlyClaimedElsewhere(t *testing.T) {
+	db := pgtest.DB(t)
+	store := postgres.NewStore(db)
+	ctx := context.Background()
+	tenant := pgtest.Tenant(t)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	ev := func(id string) referral.Event {
+		return referral.Event{TenantID: tenant, EventID: id, Type: "x", UserID: "u", OccurredAt: now, Payload: json.RawMessage(`{}`)}
+	}
+	holder, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.Exec(`INSERT INTO events (tenant_id, event_id, type, user_id, occurred_at, payload, outcome, created_at)
+		VALUES ($1, 'b', 'x', 'u', now(), '{}', '{"rewards": [], "commissions": []}', now())`, tenant); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		outs []referral.EventOutcome
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		outs, err := store.ProcessBatch(ctx, tenant, []referral.Event{ev("a"), ev("b"), ev("c")})
+		done <- result{outs, err}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ProcessBatch still waiting")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	var got []string
+	for _, o := range r.outs {
+		got = append(got, o.EventID+":"+o.Status)
+	}
+	if want := "a:processed b:duplicate c:processed"; strings.Join(got, " ") != want {
+		t.Fatalf("outcomes = %v, want %s", got, want)
+	}
+	var n int
+	if err := db.Get(&n, `SELECT count(*) FROM events WHERE tenant_id = $1`, tenant); err != nil || n != 3 {
+		t.Fatalf("%d events stored (%v), want 3", n, err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +34,13 @@ const LockKey int64 = 0x7068785f70726f6a // "phx_proj"
 
 // Channel is the NOTIFY channel of the change log.
 const Channel = "phoenix_changes"
+
+// InvalidationChannel is the Redis Pub/Sub channel on which the projector announces, after each
+// round, the tenants whose documents it wrote (one per line), or InvalidateAll after a rebuild.
+const InvalidationChannel = "phx:invalidate"
+
+// InvalidateAll is the announcement that every document may have changed.
+const InvalidateAll = "*"
 
 // ListenerApp is the application_name of the listening connection (SPEC §8).
 const ListenerApp = "query-gateway-listener"
@@ -243,7 +251,8 @@ func (p *Projector) listen(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-l.Notify:
+		case n := <-l.Notify:
+			p.log.Debug("listener_notified", "reconnect", n == nil)
 			p.Kick()
 		case <-ping.C:
 			go l.Ping()
@@ -308,11 +317,14 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("end snapshot: %w", err)
 	}
+	tenants := make([]string, 0, len(batches))
 	for _, b := range batches {
 		if err := p.cache.Apply(ctx, b, pos.Epoch); err != nil {
 			return false, err
 		}
+		tenants = append(tenants, b.Tenant)
 	}
+	p.announce(ctx, strings.Join(tenants, "\n"))
 	if len(win.Changes) > 0 || x != pos.HW || p.Now().Sub(pos.SavedAt) > time.Minute {
 		next := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Seq: max(pos.Seq, win.MaxSeq),
 			Epoch: pos.Epoch, SavedAt: p.Now().UTC()}
@@ -325,6 +337,10 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 			p.log.Warn("projector_position_lost")
 			return true, nil
 		}
+	}
+	if len(win.Changes) > 0 {
+		p.log.Debug("projector_round", "rows", win.Rows, "entities", len(win.Changes), "tenants", len(batches),
+			"age_ms", win.Age.Milliseconds(), "duration_ms", time.Since(start).Milliseconds())
 	}
 	p.metrics.Applied.Add(float64(win.Rows))
 	p.metrics.Lag.Set(win.Age.Seconds())
@@ -398,7 +414,8 @@ func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Rea
 				tp.tiers = true
 				continue
 			case "referral":
-				tp.leaderboard = true
+				// Leaderboards count referrals; downline pages show converted_referrals.
+				tp.leaderboard, tp.affiliates = true, true
 			case "affiliate":
 				tp.affiliates = true
 			}
@@ -564,9 +581,22 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 	if _, err := p.cache.SavePosition(ctx, pos, ""); err != nil {
 		return err
 	}
+	p.announce(ctx, InvalidateAll)
 	p.metrics.Rebuilds.Inc()
 	p.log.Info("projector_rebuilt", "tenants", len(tenants), "duration_ms", time.Since(start).Milliseconds())
 	return nil
+}
+
+// announce tells every replica's in-process cache which tenants changed. A lost announcement
+// is harmless beyond the caches' short TTL, and replicas whose subscription breaks stop using
+// their caches.
+func (p *Projector) announce(ctx context.Context, payload string) {
+	if payload == "" {
+		return
+	}
+	if err := p.cache.Client().Publish(ctx, InvalidationChannel, payload).Err(); err != nil {
+		p.log.Warn("projector_announce_failed", "err", err)
+	}
 }
 
 func newToken() string {

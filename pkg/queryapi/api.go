@@ -41,6 +41,12 @@ type Config struct {
 	FallbackWait time.Duration
 	// RedisRetry is how long Redis is bypassed after it failed (default 1 s).
 	RedisRetry time.Duration
+	// LocalTTL is how long an answer may be kept in process (0: no in-process cache). Entries
+	// are dropped as soon as the projector announces a write to their tenant; the TTL only
+	// bounds staleness if an announcement is lost without the subscription failing.
+	LocalTTL time.Duration
+	// LocalMax bounds the number of answers kept in process (default 50,000).
+	LocalMax int
 }
 
 // API serves the Query Gateway's routes.
@@ -57,6 +63,7 @@ type API struct {
 	// so an unreachable Redis costs one timeout per RedisRetry, not one per request.
 	redisDownUntil atomic.Int64
 	fallbacks      *prometheus.CounterVec
+	local          *localCache
 	// Now is the clock (tests may replace it).
 	Now func() time.Time
 }
@@ -76,6 +83,12 @@ func New(store *cache.Store, db *sqlx.DB, verifier *auth.Verifier, cfg Config, l
 		sem: make(chan struct{}, cfg.FallbackConcurrency), Now: time.Now,
 		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phoenix_query_fallback_reads_total",
 			Help: "Reads answered from PostgreSQL instead of Redis, by reason (miss, redis_error)."}, []string{"reason"}),
+	}
+	if cfg.LocalTTL > 0 {
+		if cfg.LocalMax <= 0 {
+			cfg.LocalMax = 50_000
+		}
+		a.local = newLocalCache(cfg.LocalTTL, cfg.LocalMax)
 	}
 	if reg != nil {
 		reg.MustRegister(a.fallbacks)
@@ -232,9 +245,9 @@ func (a *API) doc(ctx context.Context, tenant, key string, ttl time.Duration, lo
 }
 
 // generational returns a document cached under the tenant's affiliate generation (downlines):
-// any affiliate change in the tenant moves the generation, so a cached copy is never older than
-// the last projected change. Without a generation (wiped Redis) it is read straight from
-// PostgreSQL.
+// any affiliate or referral change in the tenant moves the generation, so a cached copy is never
+// older than the last projected change. Without a generation (wiped Redis) it is read straight
+// from PostgreSQL.
 func (a *API) generational(ctx context.Context, tenant, name string, load func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error)) ([]byte, error) {
 	gen := ""
 	reason := "redis_error"
@@ -285,6 +298,7 @@ func send(c echo.Context, v any) error {
 
 // sendRaw answers 200 with an encoded JSON body, or 304 per If-None-Match.
 func sendRaw(c echo.Context, b []byte) error {
+	c.Set(bodyKey, b)
 	etag := `"` + strconv.FormatUint(xxhash.Sum64(b), 36) + `"`
 	h := c.Response().Header()
 	h.Set("ETag", etag)

@@ -11,11 +11,12 @@ import (
 func (a *API) Register(e *echo.Echo) {
 	// Middleware is attached per route, not per group: an Echo group with middleware would
 	// answer every method under its prefix.
-	player := []echo.MiddlewareFunc{auth.Authenticate(a.verifier), auth.Guard(auth.RolePlayer)}
+	player := []echo.MiddlewareFunc{auth.Authenticate(a.verifier), auth.Guard(auth.RolePlayer), a.cached}
 
 	e.GET("/v1/referral/campaigns", a.campaigns, player...)
 	e.GET("/v1/referral/codes", a.codes, player...)
-	// Validation also serves visitors without a token (?tenant_id=).
+	// Validation also serves visitors without a token (?tenant_id=); it counts failed attempts,
+	// so it is never answered from the in-process cache.
 	e.GET("/v1/referral/validate/:code", a.validate, a.playerOrVisitor)
 	e.GET("/v1/referral/me", a.me, player...)
 	e.GET("/v1/referral/referrals", a.referrals, player...)
