@@ -38,7 +38,13 @@ func (b *Bench) evaluate() {
 	}
 	if r := b.result(wQGMixed); r != nil {
 		x := ratio(wQGMixed, wEcho)
-		add("Query Gateway hot GET vs bare Echo", "≥ 0.5 × bare Echo throughput", fmt.Sprintf("%.2f × (%.0f vs %.0f req/s)", x, r.Throughput(), b.result(wEcho).Throughput()), x >= 0.5 && r.Errors == 0)
+		var alone []string
+		for _, o := range b.results {
+			if strings.HasSuffix(o.Name, " alone") {
+				alone = append(alone, fmt.Sprintf("%s %.2f ×", strings.TrimSuffix(strings.TrimPrefix(o.Name, "query gateway: "), " alone"), ratio(o.Name, wEcho)))
+			}
+		}
+		add("Query Gateway hot GET vs bare Echo", "≥ 0.5 × bare Echo throughput", fmt.Sprintf("4-route mix %.2f × (%.0f vs %.0f req/s); each route alone: %s", x, r.Throughput(), b.result(wEcho).Throughput(), strings.Join(alone, ", ")), x >= 0.5 && r.Errors == 0)
 		add("Query Gateway hot GET p99", fmt.Sprintf("p99 ≤ 10 ms at %d connections", r.Workers), fmtDur(r.Pct(0.99)), r.Pct(0.99) <= 10*time.Millisecond && r.Errors == 0)
 	}
 	if r := b.result(wQGSame); r != nil {
