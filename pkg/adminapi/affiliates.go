@@ -1,7 +1,6 @@
 package adminapi
 
 import (
-	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -120,7 +119,7 @@ func (a *API) listAffiliates(c echo.Context) error {
 		q.Errors.Add("status", "must be one of pending, active, suspended")
 	}
 	page, err := web.PageOf(c)
-	if err := validationOf(q.Err(), err); err != nil {
+	if err := referral.JoinValidation(q.Err(), err); err != nil {
 		return err
 	}
 	f.Limit, f.Offset = page.Limit, page.Offset
@@ -128,78 +127,28 @@ func (a *API) listAffiliates(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	list := web.List[affiliateJSON]{Items: make([]affiliateJSON, 0, len(items)), Total: total, Limit: page.Limit, Offset: page.Offset}
-	for _, it := range items {
-		list.Items = append(list.Items, toAffiliateJSON(it))
-	}
-	return c.JSON(http.StatusOK, list)
+	return listPage(c, items, total, page, toAffiliateJSON)
 }
 
 func (a *API) getAffiliate(c echo.Context) error {
-	id, err := web.PathUUID(c, "affiliate_id", "affiliate")
-	if err != nil {
-		return err
-	}
-	out, err := a.store.GetAffiliate(c.Request().Context(), auth.TenantOf(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, toAffiliateJSON(out))
+	return getByID(c, "affiliate_id", "affiliate", a.store.GetAffiliate, toAffiliateJSON)
 }
 
 func (a *API) replaceAffiliate(c echo.Context) error {
-	id, err := web.PathUUID(c, "affiliate_id", "affiliate")
-	if err != nil {
-		return err
+	build := func(in *affiliateIn, tenant string, id uuid.UUID) (referral.Affiliate, error) {
+		v, err := in.toAffiliate(tenant, false)
+		v.ID = id
+		return v, err
 	}
-	var in affiliateIn
-	if err := web.Bind(c, &in, web.IgnoreReadOnly, affiliateReadOnly...); err != nil {
-		return err
-	}
-	aff, err := in.toAffiliate(auth.TenantOf(c), false)
-	if err != nil {
-		return err
-	}
-	aff.ID = id
-	out, err := a.store.ReplaceAffiliate(c.Request().Context(), aff)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, toAffiliateJSON(out))
+	return replaceByID(c, "affiliate_id", "affiliate", affiliateReadOnly, build, a.store.ReplaceAffiliate, toAffiliateJSON)
 }
 
 func (a *API) deleteAffiliate(c echo.Context) error {
-	id, err := web.PathUUID(c, "affiliate_id", "affiliate")
-	if err != nil {
-		return err
-	}
-	if err := a.store.DeleteAffiliate(c.Request().Context(), auth.TenantOf(c), id); err != nil {
-		return err
-	}
-	return noContent(c)
+	return deleteByID(c, "affiliate_id", "affiliate", a.store.DeleteAffiliate)
 }
 
 // validText reports whether s is a usable stored string: not blank, at most max characters,
 // and free of NUL, which PostgreSQL text cannot hold.
 func validText(s string, max int) bool {
 	return strings.TrimSpace(s) != "" && utf8.RuneCountInString(s) <= max && !strings.ContainsRune(s, 0)
-}
-
-// validationOf merges VALIDATION_FAILED errors (query parameters, pagination) into one; any
-// other error is returned as is.
-func validationOf(errs ...error) error {
-	fe := referral.FieldErrors{}
-	for _, err := range errs {
-		if err == nil {
-			continue
-		}
-		var de *referral.Error
-		if !errors.As(err, &de) || de.Code != referral.EValidation {
-			return err
-		}
-		for k, v := range de.Fields {
-			fe.Add(k, v)
-		}
-	}
-	return fe.Err()
 }

@@ -161,36 +161,28 @@ func parseRewards(field string, raw json.RawMessage, fe referral.FieldErrors) []
 
 // campaignJSON is a campaign as every response shows it.
 type campaignJSON struct {
-	ID               uuid.UUID       `json:"id"`
-	TenantID         string          `json:"tenant_id"`
-	Name             string          `json:"name"`
-	QualifyingEvent  string          `json:"qualifying_event"`
-	QualifyingFilter json.RawMessage `json:"qualifying_filter"`
-	ReferrerRewards  rewardsJSON     `json:"referrer_rewards"`
-	RefereeRewards   rewardsJSON     `json:"referee_rewards"`
-	Active           bool            `json:"active"`
-	StartsAt         *web.Time       `json:"starts_at"`
-	EndsAt           *web.Time       `json:"ends_at"`
-	CreatedAt        web.Time        `json:"created_at"`
-	UpdatedAt        web.Time        `json:"updated_at"`
+	ID               uuid.UUID        `json:"id"`
+	TenantID         string           `json:"tenant_id"`
+	Name             string           `json:"name"`
+	QualifyingEvent  string           `json:"qualifying_event"`
+	QualifyingFilter *referral.Filter `json:"qualifying_filter"`
+	ReferrerRewards  rewardsJSON      `json:"referrer_rewards"`
+	RefereeRewards   rewardsJSON      `json:"referee_rewards"`
+	Active           bool             `json:"active"`
+	StartsAt         *web.Time        `json:"starts_at"`
+	EndsAt           *web.Time        `json:"ends_at"`
+	CreatedAt        web.Time         `json:"created_at"`
+	UpdatedAt        web.Time         `json:"updated_at"`
 }
 
-func toCampaignJSON(c referral.Campaign) (campaignJSON, error) {
-	filter := json.RawMessage("null")
-	if c.QualifyingFilter != nil {
-		b, err := c.QualifyingFilter.MarshalJSON()
-		if err != nil {
-			return campaignJSON{}, fmt.Errorf("encode filter: %w", err)
-		}
-		filter = b
-	}
+func toCampaignJSON(c referral.Campaign) campaignJSON {
 	return campaignJSON{
 		ID: c.ID, TenantID: c.TenantID, Name: c.Name, QualifyingEvent: c.QualifyingEvent,
-		QualifyingFilter: filter, ReferrerRewards: toRewardsJSON(c.ReferrerRewards),
+		QualifyingFilter: c.QualifyingFilter, ReferrerRewards: toRewardsJSON(c.ReferrerRewards),
 		RefereeRewards: toRewardsJSON(c.RefereeRewards), Active: c.Active,
 		StartsAt: web.TimePtr(c.StartsAt), EndsAt: web.TimePtr(c.EndsAt),
 		CreatedAt: web.Time(c.CreatedAt), UpdatedAt: web.Time(c.UpdatedAt),
-	}, nil
+	}
 }
 
 func (a *API) createCampaign(c echo.Context) error {
@@ -206,14 +198,14 @@ func (a *API) createCampaign(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return writeCampaign(c, out)
+	return c.JSON(http.StatusOK, toCampaignJSON(out))
 }
 
 func (a *API) listCampaigns(c echo.Context) error {
 	q := web.NewQuery(c)
 	active := q.Bool("active")
 	page, err := web.PageOf(c)
-	if err := combineValidation(q.Err(), err); err != nil {
+	if err := referral.JoinValidation(q.Err(), err); err != nil {
 		return err
 	}
 	items, total, err := a.store.ListCampaigns(c.Request().Context(), auth.TenantOf(c),
@@ -221,65 +213,22 @@ func (a *API) listCampaigns(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	list := web.List[campaignJSON]{Items: make([]campaignJSON, 0, len(items)), Total: total, Limit: page.Limit, Offset: page.Offset}
-	for _, it := range items {
-		j, err := toCampaignJSON(it)
-		if err != nil {
-			return err
-		}
-		list.Items = append(list.Items, j)
-	}
-	return c.JSON(http.StatusOK, list)
+	return listPage(c, items, total, page, toCampaignJSON)
 }
 
 func (a *API) getCampaign(c echo.Context) error {
-	id, err := web.PathUUID(c, "campaign_id", "campaign")
-	if err != nil {
-		return err
-	}
-	out, err := a.store.GetCampaign(c.Request().Context(), auth.TenantOf(c), id)
-	if err != nil {
-		return err
-	}
-	return writeCampaign(c, out)
+	return getByID(c, "campaign_id", "campaign", a.store.GetCampaign, toCampaignJSON)
 }
 
 func (a *API) replaceCampaign(c echo.Context) error {
-	id, err := web.PathUUID(c, "campaign_id", "campaign")
-	if err != nil {
-		return err
+	build := func(in *campaignIn, tenant string, id uuid.UUID) (referral.Campaign, error) {
+		v, err := in.toCampaign(tenant)
+		v.ID = id
+		return v, err
 	}
-	var in campaignIn
-	if err := web.Bind(c, &in, web.IgnoreReadOnly, campaignReadOnly...); err != nil {
-		return err
-	}
-	camp, err := in.toCampaign(auth.TenantOf(c))
-	if err != nil {
-		return err
-	}
-	camp.ID = id
-	out, err := a.store.ReplaceCampaign(c.Request().Context(), camp)
-	if err != nil {
-		return err
-	}
-	return writeCampaign(c, out)
+	return replaceByID(c, "campaign_id", "campaign", campaignReadOnly, build, a.store.ReplaceCampaign, toCampaignJSON)
 }
 
 func (a *API) deleteCampaign(c echo.Context) error {
-	id, err := web.PathUUID(c, "campaign_id", "campaign")
-	if err != nil {
-		return err
-	}
-	if err := a.store.DeleteCampaign(c.Request().Context(), auth.TenantOf(c), id); err != nil {
-		return err
-	}
-	return noContent(c)
-}
-
-func writeCampaign(c echo.Context, camp referral.Campaign) error {
-	j, err := toCampaignJSON(camp)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, j)
+	return deleteByID(c, "campaign_id", "campaign", a.store.DeleteCampaign)
 }

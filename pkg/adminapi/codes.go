@@ -172,7 +172,7 @@ func (a *API) listCodes(c echo.Context) error {
 	q := web.NewQuery(c)
 	f := postgres.CodeFilter{OwnerUserID: q.String("owner_user_id"), CampaignID: q.UUID("campaign_id"), Active: q.Bool("active")}
 	page, err := web.PageOf(c)
-	if err := combineValidation(q.Err(), err); err != nil {
+	if err := referral.JoinValidation(q.Err(), err); err != nil {
 		return err
 	}
 	f.Limit, f.Offset = page.Limit, page.Offset
@@ -180,23 +180,11 @@ func (a *API) listCodes(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	list := web.List[codeJSON]{Items: make([]codeJSON, 0, len(items)), Total: total, Limit: page.Limit, Offset: page.Offset}
-	for _, it := range items {
-		list.Items = append(list.Items, a.toCodeJSON(it))
-	}
-	return c.JSON(http.StatusOK, list)
+	return listPage(c, items, total, page, a.toCodeJSON)
 }
 
 func (a *API) getCode(c echo.Context) error {
-	id, err := web.PathUUID(c, "code_id", "code")
-	if err != nil {
-		return err
-	}
-	out, err := a.store.GetCode(c.Request().Context(), auth.TenantOf(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, a.toCodeJSON(out))
+	return getByID(c, "code_id", "code", a.store.GetCode, a.toCodeJSON)
 }
 
 func (a *API) replaceCode(c echo.Context) error {
@@ -256,14 +244,7 @@ func (a *API) patchCode(c echo.Context) error {
 }
 
 func (a *API) deleteCode(c echo.Context) error {
-	id, err := web.PathUUID(c, "code_id", "code")
-	if err != nil {
-		return err
-	}
-	if err := a.store.DeleteCode(c.Request().Context(), auth.TenantOf(c), id); err != nil {
-		return err
-	}
-	return noContent(c)
+	return deleteByID(c, "code_id", "code", a.store.DeleteCode)
 }
 
 func (a *API) codeStats(c echo.Context) error {

@@ -65,7 +65,7 @@ func (a *API) downline(c echo.Context) error {
 		depth = *d
 	}
 	page, err := web.PageOf(c)
-	if err := validationOf(q.Err(), err); err != nil {
+	if err := referral.JoinValidation(q.Err(), err); err != nil {
 		return err
 	}
 	items, total, err := a.store.Downline(c.Request().Context(), auth.TenantOf(c), id,

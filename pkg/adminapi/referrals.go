@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -189,7 +188,7 @@ func (a *API) listReferrals(c echo.Context) error {
 		f.Code = &code
 	}
 	page, err := web.PageOf(c)
-	if err := combineValidation(q.Err(), err); err != nil {
+	if err := referral.JoinValidation(q.Err(), err); err != nil {
 		return err
 	}
 	f.Limit, f.Offset = page.Limit, page.Offset
@@ -197,23 +196,11 @@ func (a *API) listReferrals(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	list := web.List[referralJSON]{Items: make([]referralJSON, 0, len(items)), Total: total, Limit: page.Limit, Offset: page.Offset}
-	for _, it := range items {
-		list.Items = append(list.Items, toReferralJSON(it))
-	}
-	return c.JSON(http.StatusOK, list)
+	return listPage(c, items, total, page, toReferralJSON)
 }
 
 func (a *API) getReferral(c echo.Context) error {
-	id, err := web.PathUUID(c, "referral_id", "referral")
-	if err != nil {
-		return err
-	}
-	out, err := a.store.GetReferral(c.Request().Context(), auth.TenantOf(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, toReferralJSON(out))
+	return getByID(c, "referral_id", "referral", a.store.GetReferral, toReferralJSON)
 }
 
 func (a *API) setReferralStatus(c echo.Context) error {
@@ -296,23 +283,4 @@ func (a *API) leaderboard(c echo.Context) error {
 			SuccessfulReferrals: r.Successful, TotalReferrals: r.Total})
 	}
 	return c.JSON(http.StatusOK, out)
-}
-
-// combineValidation merges VALIDATION_FAILED errors into one listing every field; any other
-// error is returned as it is.
-func combineValidation(errs ...error) error {
-	fe := referral.FieldErrors{}
-	for _, err := range errs {
-		if err == nil {
-			continue
-		}
-		var de *referral.Error
-		if !errors.As(err, &de) || de.Code != referral.EValidation {
-			return err
-		}
-		for k, v := range de.Fields {
-			fe.Add(k, v)
-		}
-	}
-	return fe.Err()
 }

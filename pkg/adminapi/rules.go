@@ -218,7 +218,7 @@ func (a *API) listRules(c echo.Context) error {
 		q.Errors.Add("event_type", "must be 1-100 characters of a-z, 0-9, '.', '_' and '-'")
 	}
 	page, err := web.PageOf(c)
-	if err := validationOf(q.Err(), err); err != nil {
+	if err := referral.JoinValidation(q.Err(), err); err != nil {
 		return err
 	}
 	f.Limit, f.Offset = page.Limit, page.Offset
@@ -226,53 +226,22 @@ func (a *API) listRules(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	list := web.List[ruleJSON]{Items: make([]ruleJSON, 0, len(items)), Total: total, Limit: page.Limit, Offset: page.Offset}
-	for _, r := range items {
-		list.Items = append(list.Items, toRuleJSON(r))
-	}
-	return c.JSON(http.StatusOK, list)
+	return listPage(c, items, total, page, toRuleJSON)
 }
 
 func (a *API) getRule(c echo.Context) error {
-	id, err := web.PathUUID(c, "rule_id", "commission rule")
-	if err != nil {
-		return err
-	}
-	out, err := a.store.GetCommissionRule(c.Request().Context(), auth.TenantOf(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, toRuleJSON(out))
+	return getByID(c, "rule_id", "commission rule", a.store.GetCommissionRule, toRuleJSON)
 }
 
 func (a *API) replaceRule(c echo.Context) error {
-	id, err := web.PathUUID(c, "rule_id", "commission rule")
-	if err != nil {
-		return err
+	build := func(in *ruleIn, tenant string, id uuid.UUID) (referral.CommissionRule, error) {
+		v, err := in.toRule(tenant)
+		v.ID = id
+		return v, err
 	}
-	var in ruleIn
-	if err := web.Bind(c, &in, web.IgnoreReadOnly, ruleReadOnly...); err != nil {
-		return err
-	}
-	r, err := in.toRule(auth.TenantOf(c))
-	if err != nil {
-		return err
-	}
-	r.ID = id
-	out, err := a.store.ReplaceCommissionRule(c.Request().Context(), r)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, toRuleJSON(out))
+	return replaceByID(c, "rule_id", "commission rule", ruleReadOnly, build, a.store.ReplaceCommissionRule, toRuleJSON)
 }
 
 func (a *API) deleteRule(c echo.Context) error {
-	id, err := web.PathUUID(c, "rule_id", "commission rule")
-	if err != nil {
-		return err
-	}
-	if err := a.store.DeleteCommissionRule(c.Request().Context(), auth.TenantOf(c), id); err != nil {
-		return err
-	}
-	return noContent(c)
+	return deleteByID(c, "rule_id", "commission rule", a.store.DeleteCommissionRule)
 }

@@ -110,53 +110,22 @@ func (a *API) listTiers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	list := web.List[tierJSON]{Items: make([]tierJSON, 0, len(items)), Total: total, Limit: page.Limit, Offset: page.Offset}
-	for _, t := range items {
-		list.Items = append(list.Items, toTierJSON(t))
-	}
-	return c.JSON(http.StatusOK, list)
+	return listPage(c, items, total, page, toTierJSON)
 }
 
 func (a *API) getTier(c echo.Context) error {
-	id, err := web.PathUUID(c, "tier_id", "tier")
-	if err != nil {
-		return err
-	}
-	out, err := a.store.GetTier(c.Request().Context(), auth.TenantOf(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, toTierJSON(out))
+	return getByID(c, "tier_id", "tier", a.store.GetTier, toTierJSON)
 }
 
 func (a *API) replaceTier(c echo.Context) error {
-	id, err := web.PathUUID(c, "tier_id", "tier")
-	if err != nil {
-		return err
+	build := func(in *tierIn, tenant string, id uuid.UUID) (referral.Tier, error) {
+		v, err := in.toTier(tenant)
+		v.ID = id
+		return v, err
 	}
-	var in tierIn
-	if err := web.Bind(c, &in, web.IgnoreReadOnly, tierReadOnly...); err != nil {
-		return err
-	}
-	t, err := in.toTier(auth.TenantOf(c))
-	if err != nil {
-		return err
-	}
-	t.ID = id
-	out, err := a.store.ReplaceTier(c.Request().Context(), t)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, toTierJSON(out))
+	return replaceByID(c, "tier_id", "tier", tierReadOnly, build, a.store.ReplaceTier, toTierJSON)
 }
 
 func (a *API) deleteTier(c echo.Context) error {
-	id, err := web.PathUUID(c, "tier_id", "tier")
-	if err != nil {
-		return err
-	}
-	if err := a.store.DeleteTier(c.Request().Context(), auth.TenantOf(c), id); err != nil {
-		return err
-	}
-	return noContent(c)
+	return deleteByID(c, "tier_id", "tier", a.store.DeleteTier)
 }

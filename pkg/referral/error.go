@@ -100,3 +100,22 @@ func (f FieldErrors) Err() error {
 func Invalid(field, reason string) *Error {
 	return &Error{Code: EValidation, Message: "request validation failed", Fields: map[string]string{field: reason}}
 }
+
+// JoinValidation merges VALIDATION_FAILED errors into one listing every field; nil errors are
+// skipped. Any other error is returned as it is, so a failure that is not about input wins.
+func JoinValidation(errs ...error) error {
+	fe := FieldErrors{}
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		var de *Error
+		if !errors.As(err, &de) || de.Code != EValidation {
+			return err
+		}
+		for k, v := range de.Fields {
+			fe.Add(k, v)
+		}
+	}
+	return fe.Err()
+}
