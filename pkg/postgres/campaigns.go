@@ -49,16 +49,18 @@ type storedWallet struct {
 	Amount     int64  `json:"amount"`
 }
 
-func encodeWallets(ws []referral.Wallet) ([]byte, error) {
+// encodeWallets returns a rewards document as a JSON string (a string parameter: []byte
+// parameters travel as binary data, which jsonb does not read).
+func encodeWallets(ws []referral.Wallet) (string, error) {
 	doc := storedWallets{Wallet: make([]storedWallet, 0, len(ws))}
 	for _, w := range ws {
 		doc.Wallet = append(doc.Wallet, storedWallet{CurrencyID: w.CurrencyID, Amount: w.Amount})
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {
-		return nil, fmt.Errorf("encode rewards: %w", err)
+		return "", fmt.Errorf("encode rewards: %w", err)
 	}
-	return b, nil
+	return string(b), nil
 }
 
 func decodeWallets(raw []byte) ([]referral.Wallet, error) {
@@ -96,20 +98,20 @@ func (r storedCampaign) domain() (referral.Campaign, error) {
 
 // campaignArgs returns the JSON columns of c: the filter (nil, SQL NULL, for none) and both
 // rewards.
-func campaignArgs(c referral.Campaign) (filter any, referrer, referee []byte, err error) {
+func campaignArgs(c referral.Campaign) (filter any, referrer, referee string, err error) {
 	if c.QualifyingFilter != nil {
 		b, err := c.QualifyingFilter.MarshalJSON()
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("encode filter: %w", err)
+			return nil, "", "", fmt.Errorf("encode filter: %w", err)
 		}
 		// A string parameter, so that no filter stays SQL NULL rather than an empty value.
 		filter = string(b)
 	}
 	if referrer, err = encodeWallets(c.ReferrerRewards); err != nil {
-		return nil, nil, nil, err
+		return nil, "", "", err
 	}
 	if referee, err = encodeWallets(c.RefereeRewards); err != nil {
-		return nil, nil, nil, err
+		return nil, "", "", err
 	}
 	return filter, referrer, referee, nil
 }

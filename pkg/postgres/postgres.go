@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -62,16 +63,24 @@ func Open(ctx context.Context, dsn, app string, maxConns int) (*sqlx.DB, error) 
 	return db, nil
 }
 
-// WithApplicationName sets application_name on a postgres:// URL or a key=value DSN.
+// WithApplicationName sets application_name on a postgres:// URL or a key=value DSN, and turns on
+// lib/pq's binary_parameters, which sends a parameterised statement in one round trip instead
+// of two (it sends []byte arguments as binary data, so JSON goes to PostgreSQL as a string).
 func WithApplicationName(dsn, app string) (string, error) {
 	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
 		q := u.Query()
 		q.Set("application_name", app)
+		if q.Get("binary_parameters") == "" {
+			q.Set("binary_parameters", "yes")
+		}
 		u.RawQuery = q.Encode()
 		return u.String(), nil
 	}
 	if dsn == "" {
 		return "", errors.New("empty database URL")
+	}
+	if !strings.Contains(dsn, "binary_parameters=") {
+		dsn += " binary_parameters=yes"
 	}
 	return dsn + " application_name=" + app, nil
 }

@@ -30,11 +30,11 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 
 func TestWithApplicationName(t *testing.T) {
 	got, err := postgres.WithApplicationName("postgres://u@h:5432/db?sslmode=disable", "admin-gateway")
-	if err != nil || got != "postgres://u@h:5432/db?application_name=admin-gateway&sslmode=disable" {
+	if err != nil || got != "postgres://u@h:5432/db?application_name=admin-gateway&binary_parameters=yes&sslmode=disable" {
 		t.Errorf("url form = %q, %v", got, err)
 	}
 	got, err = postgres.WithApplicationName("host=h dbname=db", "x")
-	if err != nil || got != "host=h dbname=db application_name=x" {
+	if err != nil || got != "host=h dbname=db binary_parameters=yes application_name=x" {
 		t.Errorf("key=value form = %q, %v", got, err)
 	}
 }

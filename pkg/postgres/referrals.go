@@ -168,7 +168,7 @@ func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, met
 		if !exhausted {
 			id := uuid.New()
 			res, err := tx.ExecContext(ctx, apply, id, tenant, c.ID, c.Code, c.CampaignID, c.Owner,
-				referee, []byte(metadata), now)
+				referee, string(metadata), now)
 			if err != nil {
 				return translate("apply code", err)
 			}
