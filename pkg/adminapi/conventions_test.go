@@ -124,9 +124,19 @@ func TestConventions(t *testing.T) {
 		}
 	})
 	t.Run("metrics", func(t *testing.T) {
+		body := `{"name": "m", "qualifying_event": "deposit.completed"}`
+		e.do(http.MethodPost, "/v1/referral/campaigns", e.admin(), body, "Idempotency-Key", "metrics-1").must(t, 200, nil)
+		e.do(http.MethodPost, "/v1/referral/campaigns", e.admin(), body, "Idempotency-Key", "metrics-1").must(t, 200, nil)
+		e.do(http.MethodPost, "/v1/referral/campaigns", e.admin(), `{"name": "other"}`, "Idempotency-Key", "metrics-1").fail(t, 409, "IDEMPOTENCY_KEY_REUSED")
 		r := e.do(http.MethodGet, "/metrics", "", nil).must(t, 200, nil)
-		if !strings.Contains(string(r.Body), "phoenix_http_request_duration_seconds") {
-			t.Fatal("no request histogram in /metrics")
+		for _, want := range []string{
+			"phoenix_http_request_duration_seconds_bucket{method=\"POST\",route=\"/v1/referral/campaigns\",status=\"200\"",
+			"phoenix_idempotent_replays_total{route=\"/v1/referral/campaigns\"} 1",
+			"phoenix_http_errors_total{code=\"IDEMPOTENCY_KEY_REUSED\",route=\"/v1/referral/campaigns\"} 1",
+		} {
+			if !strings.Contains(string(r.Body), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
 		}
 	})
 }

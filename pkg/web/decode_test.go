@@ -117,7 +117,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	e := echo.New()
-	e.HTTPErrorHandler = ErrorHandler(discard(), true)
+	e.HTTPErrorHandler = ErrorHandler(discard(), true, nil)
 	e.POST("/x", func(c echo.Context) error {
 		var r sampleRequest
 		if err := Bind(c, &r, RejectReadOnly, "id"); err != nil {

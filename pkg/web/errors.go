@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
@@ -65,13 +66,17 @@ type ErrorDetail struct {
 // ErrorHandler returns Echo's HTTP error handler: domain errors keep their code, Echo's own
 // errors are mapped (404, 405, 413), anything else is logged once and answered as INTERNAL
 // without its text. methodNotAllowed selects 405 METHOD_NOT_ALLOWED (Admin Gateway) or 404
-// NOT_FOUND (Query Gateway) for a path that exists under another method.
-func ErrorHandler(log *slog.Logger, methodNotAllowed bool) echo.HTTPErrorHandler {
+// NOT_FOUND (Query Gateway) for a path that exists under another method. errorsTotal, when not
+// nil, counts the answers by route and error code (RATE_LIMITED, IDEMPOTENCY_KEY_REUSED, …).
+func ErrorHandler(log *slog.Logger, methodNotAllowed bool, errorsTotal *prometheus.CounterVec) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
 		}
 		de := toDomain(err, methodNotAllowed)
+		if errorsTotal != nil {
+			errorsTotal.WithLabelValues(routeOf(c), de.Code).Inc()
+		}
 		if de.Code == referral.EInternal {
 			log.Error("request_failed", "request_id", RequestID(c), "method", c.Request().Method,
 				"path", c.Request().URL.Path, "err", err)

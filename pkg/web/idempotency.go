@@ -15,6 +15,9 @@ import (
 // HeaderIdempotencyKey is the request header naming an idempotent POST or PUT.
 const HeaderIdempotencyKey = "Idempotency-Key"
 
+// HeaderIdempotentReplay marks an answer replayed for a repeated Idempotency-Key.
+const HeaderIdempotentReplay = "Idempotent-Replay"
+
 // StoredResponse is a completed request's answer kept for replay.
 type StoredResponse struct {
 	Status int
@@ -62,7 +65,7 @@ func Idempotency(store IdempotencyStore, tenantOf, callerOf func(echo.Context) s
 				return err
 			}
 			if stored != nil {
-				c.Response().Header().Set("Idempotent-Replay", "true")
+				c.Response().Header().Set(HeaderIdempotentReplay, "true")
 				return c.JSONBlob(stored.Status, stored.Body)
 			}
 			rec := &recorder{ResponseWriter: c.Response().Writer}

@@ -51,7 +51,15 @@ func RequestID(c echo.Context) string {
 func NewServer(log *slog.Logger, opts Options) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = ErrorHandler(log, opts.MethodNotAllowed)
+	errorsTotal := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "phoenix_http_errors_total",
+		Help: "Error answers by route and error code (e.g. RATE_LIMITED, IDEMPOTENCY_KEY_REUSED).",
+	}, []string{"route", "code"})
+	replays := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "phoenix_idempotent_replays_total",
+		Help: "Answers replayed for a repeated Idempotency-Key, by route.",
+	}, []string{"route"})
+	e.HTTPErrorHandler = ErrorHandler(log, opts.MethodNotAllowed, errorsTotal)
 	// Echo's default IP extractor trusts X-Forwarded-For; use the peer address unless a trusted
 	// proxy configuration says otherwise.
 	e.IPExtractor = echo.ExtractIPDirect()
@@ -63,7 +71,7 @@ func NewServer(log *slog.Logger, opts Options) *Server {
 		Help:    "HTTP request latency by route, method and status.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route", "method", "status"})
-	s.Registry.MustRegister(requests)
+	s.Registry.MustRegister(requests, errorsTotal, replays)
 
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
 		Generator: newRequestID,
@@ -85,11 +93,11 @@ func NewServer(log *slog.Logger, opts Options) *Server {
 			if err != nil {
 				c.Error(err)
 			}
-			route := c.Path()
-			if route == "" {
-				route = "unmatched"
-			}
+			route := routeOf(c)
 			status := c.Response().Status
+			if c.Response().Header().Get(HeaderIdempotentReplay) == "true" {
+				replays.WithLabelValues(route).Inc()
+			}
 			d := time.Since(start)
 			requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Observe(d.Seconds())
 			if route != "/healthz" && route != "/readyz" && route != "/metrics" {
@@ -171,4 +179,13 @@ func (s *Server) Serve(ctx context.Context, addr string, drainDelay, shutdownTim
 	}
 	s.log.Info("http_stopped")
 	return nil
+}
+
+// routeOf names the request's route for metrics: its pattern, never the raw path (which would
+// give every id its own series).
+func routeOf(c echo.Context) string {
+	if r := c.Path(); r != "" {
+		return r
+	}
+	return "unmatched"
 }
