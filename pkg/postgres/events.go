@@ -122,6 +122,12 @@ type ledgerRewardRow struct {
 	CreatedAt  time.Time `db:"created_at"`
 }
 
+func (r ledgerRewardRow) domain() referral.Reward {
+	return referral.Reward{ID: r.ID, TenantID: r.TenantID, UserID: r.UserID, Role: r.Role,
+		CampaignID: r.CampaignID, ReferralID: r.ReferralID, EventID: r.EventID, CurrencyID: r.CurrencyID,
+		Amount: r.Amount, CreatedAt: r.CreatedAt.UTC()}
+}
+
 // ListRewards returns a page of the tenant's reward ledger and the number of rows matching f.
 // Rows are ordered by (created_at, id), newest first unless f.Ascending.
 func (s *Store) ListRewards(ctx context.Context, tenant string, f RewardLedgerFilter) ([]referral.Reward, int, error) {
@@ -157,9 +163,7 @@ func (s *Store) ListRewards(ctx context.Context, tenant string, f RewardLedgerFi
 	}
 	out := make([]referral.Reward, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, referral.Reward{ID: r.ID, TenantID: r.TenantID, UserID: r.UserID, Role: r.Role,
-			CampaignID: r.CampaignID, ReferralID: r.ReferralID, EventID: r.EventID, CurrencyID: r.CurrencyID,
-			Amount: r.Amount, CreatedAt: r.CreatedAt.UTC()})
+		out = append(out, r.domain())
 	}
 	return out, total, nil
 }
@@ -190,6 +194,17 @@ type ledgerCommissionRow struct {
 	Amount       int64      `db:"amount"`
 	CurrencyID   string     `db:"currency_id"`
 	CreatedAt    time.Time  `db:"created_at"`
+}
+
+func (r ledgerCommissionRow) domain() (referral.Commission, error) {
+	rate, err := referral.ParseRate(r.Rate)
+	if err != nil {
+		return referral.Commission{}, fmt.Errorf("commission %s: stored rate %q: %w", r.ID, r.Rate, err)
+	}
+	return referral.Commission{ID: r.ID, TenantID: r.TenantID, AffiliateID: r.AffiliateID,
+		UserID: r.UserID, Level: r.Level, SourceUserID: r.SourceUserID, EventID: r.EventID, RuleID: r.RuleID,
+		TierID: r.TierID, Rate: rate, BaseAmount: r.BaseAmount, Amount: r.Amount, CurrencyID: r.CurrencyID,
+		CreatedAt: r.CreatedAt.UTC()}, nil
 }
 
 // ListCommissions returns a page of the tenant's commission ledger and the number of rows
@@ -225,14 +240,11 @@ func (s *Store) ListCommissions(ctx context.Context, tenant string, f Commission
 	}
 	out := make([]referral.Commission, 0, len(rows))
 	for _, r := range rows {
-		rate, err := referral.ParseRate(r.Rate)
+		c, err := r.domain()
 		if err != nil {
-			return nil, 0, fmt.Errorf("commission %s: stored rate %q: %w", r.ID, r.Rate, err)
+			return nil, 0, err
 		}
-		out = append(out, referral.Commission{ID: r.ID, TenantID: r.TenantID, AffiliateID: r.AffiliateID,
-			UserID: r.UserID, Level: r.Level, SourceUserID: r.SourceUserID, EventID: r.EventID, RuleID: r.RuleID,
-			TierID: r.TierID, Rate: rate, BaseAmount: r.BaseAmount, Amount: r.Amount, CurrencyID: r.CurrencyID,
-			CreatedAt: r.CreatedAt.UTC()})
+		out = append(out, c)
 	}
 	return out, total, nil
 }

@@ -268,7 +268,7 @@ func ReadCampaigns(ctx context.Context, q sqlx.QueryerContext, tenant string) ([
 		}
 		out = append(out, referral.Campaign{ID: r.ID, TenantID: r.TenantID, Name: r.Name,
 			QualifyingEvent: r.QualifyingEvent, ReferrerRewards: referrer, RefereeRewards: referee,
-			Active: r.Active, StartsAt: readUTC(r.StartsAt), EndsAt: readUTC(r.EndsAt),
+			Active: r.Active, StartsAt: utcTimePtr(r.StartsAt), EndsAt: utcTimePtr(r.EndsAt),
 			CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()})
 	}
 	return out, nil
@@ -312,138 +312,64 @@ func ReadTiers(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]ref
 	return out, nil
 }
 
-// readCodeRow is a referral_codes row.
-type readCodeRow struct {
-	ID          uuid.UUID  `db:"id"`
-	TenantID    string     `db:"tenant_id"`
-	Code        string     `db:"code"`
-	OwnerUserID *string    `db:"owner_user_id"`
-	CampaignID  *uuid.UUID `db:"campaign_id"`
-	UsageLimit  *int       `db:"usage_limit"`
-	Uses        int        `db:"uses"`
-	Active      bool       `db:"active"`
-	ExpiresAt   *time.Time `db:"expires_at"`
-	Source      string     `db:"source"`
-	Generated   bool       `db:"generated"`
-	CreatedAt   time.Time  `db:"created_at"`
-	UpdatedAt   time.Time  `db:"updated_at"`
-}
-
-const readCodeCols = `id, tenant_id, code, owner_user_id, campaign_id, usage_limit, uses, active,
-	expires_at, source, generated, created_at, updated_at`
-
-func (r readCodeRow) readDomain() referral.Code {
-	return referral.Code{ID: r.ID, TenantID: r.TenantID, Code: r.Code, OwnerUserID: r.OwnerUserID,
-		CampaignID: r.CampaignID, UsageLimit: r.UsageLimit, Uses: r.Uses, Active: r.Active,
-		ExpiresAt: readUTC(r.ExpiresAt), Source: r.Source, Generated: r.Generated,
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
-}
-
 // ReadCodesByString returns the tenant's live codes among codes (normalised strings), keyed by code.
 func ReadCodesByString(ctx context.Context, q sqlx.QueryerContext, tenant string, codes []string) (map[string]referral.Code, error) {
-	q1 := `SELECT ` + readCodeCols + ` FROM referral_codes
+	q1 := `SELECT ` + codeCols + ` FROM referral_codes
 		WHERE tenant_id = $1 AND code = ANY($2) AND deleted_at IS NULL`
-	var rows []readCodeRow
+	var rows []storedCode
 	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant, pq.StringArray(codes)); err != nil {
 		return nil, fmt.Errorf("read codes: %w", err)
 	}
 	out := make(map[string]referral.Code, len(rows))
 	for _, r := range rows {
-		out[r.Code] = r.readDomain()
+		out[r.Code] = r.domain()
 	}
 	return out, nil
 }
 
 // ReadUserCodes returns each user's live codes, newest first.
 func ReadUserCodes(ctx context.Context, q sqlx.QueryerContext, tenant string, users []string) (map[string][]referral.Code, error) {
-	q1 := `SELECT ` + readCodeCols + ` FROM referral_codes
+	q1 := `SELECT ` + codeCols + ` FROM referral_codes
 		WHERE tenant_id = $1 AND owner_user_id = ANY($2) AND deleted_at IS NULL
 		ORDER BY created_at DESC, id DESC`
-	var rows []readCodeRow
+	var rows []storedCode
 	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant, pq.StringArray(users)); err != nil {
 		return nil, fmt.Errorf("read user codes: %w", err)
 	}
 	out := make(map[string][]referral.Code, len(users))
 	for _, r := range rows {
-		out[*r.OwnerUserID] = append(out[*r.OwnerUserID], r.readDomain())
+		out[*r.OwnerUserID] = append(out[*r.OwnerUserID], r.domain())
 	}
 	return out, nil
 }
 
-// readReferralRow is a referrals row.
-type readReferralRow struct {
-	ID          uuid.UUID  `db:"id"`
-	TenantID    string     `db:"tenant_id"`
-	CodeID      uuid.UUID  `db:"code_id"`
-	Code        string     `db:"code"`
-	CampaignID  *uuid.UUID `db:"campaign_id"`
-	ReferrerID  *string    `db:"referrer_id"`
-	RefereeID   string     `db:"referee_id"`
-	Status      string     `db:"status"`
-	Reason      *string    `db:"reason"`
-	Metadata    []byte     `db:"metadata"`
-	CreatedAt   time.Time  `db:"created_at"`
-	UpdatedAt   time.Time  `db:"updated_at"`
-	ConvertedAt *time.Time `db:"converted_at"`
-	VerifiedAt  *time.Time `db:"verified_at"`
-	RejectedAt  *time.Time `db:"rejected_at"`
-}
-
-const readReferralCols = `id, tenant_id, code_id, code, campaign_id, referrer_id, referee_id, status,
-	reason, metadata, created_at, updated_at, converted_at, verified_at, rejected_at`
-
-func (r readReferralRow) readDomain() referral.Referral {
-	md := json.RawMessage(r.Metadata)
-	if len(md) == 0 {
-		md = json.RawMessage(`{}`)
-	}
-	return referral.Referral{ID: r.ID, TenantID: r.TenantID, Code: r.Code, CodeID: r.CodeID,
-		CampaignID: r.CampaignID, ReferrerID: r.ReferrerID, RefereeID: r.RefereeID, Status: r.Status,
-		Reason: r.Reason, Metadata: md, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
-		ConvertedAt: readUTC(r.ConvertedAt), VerifiedAt: readUTC(r.VerifiedAt), RejectedAt: readUTC(r.RejectedAt)}
-}
-
 // ReadRefereeReferrals returns, for each user that was referred, the referral that referred it.
 func ReadRefereeReferrals(ctx context.Context, q sqlx.QueryerContext, tenant string, users []string) (map[string]referral.Referral, error) {
-	q1 := `SELECT ` + readReferralCols + ` FROM referrals WHERE tenant_id = $1 AND referee_id = ANY($2)`
-	var rows []readReferralRow
+	q1 := `SELECT ` + referralCols + ` FROM referrals WHERE tenant_id = $1 AND referee_id = ANY($2)`
+	var rows []storedReferral
 	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant, pq.StringArray(users)); err != nil {
 		return nil, fmt.Errorf("read referee referrals: %w", err)
 	}
 	out := make(map[string]referral.Referral, len(rows))
 	for _, r := range rows {
-		out[r.RefereeID] = r.readDomain()
+		out[r.RefereeID] = r.domain()
 	}
 	return out, nil
 }
 
 // ReadReferrerReferrals returns the referrals each user made, newest first.
 func ReadReferrerReferrals(ctx context.Context, q sqlx.QueryerContext, tenant string, users []string) (map[string][]referral.Referral, error) {
-	q1 := `SELECT ` + readReferralCols + ` FROM referrals WHERE tenant_id = $1 AND referrer_id = ANY($2)
+	q1 := `SELECT ` + referralCols + ` FROM referrals WHERE tenant_id = $1 AND referrer_id = ANY($2)
 		ORDER BY created_at DESC, id DESC`
-	var rows []readReferralRow
+	var rows []storedReferral
 	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant, pq.StringArray(users)); err != nil {
 		return nil, fmt.Errorf("read referrer referrals: %w", err)
 	}
 	out := make(map[string][]referral.Referral, len(users))
 	for _, r := range rows {
-		out[*r.ReferrerID] = append(out[*r.ReferrerID], r.readDomain())
+		out[*r.ReferrerID] = append(out[*r.ReferrerID], r.domain())
 	}
 	return out, nil
-}
-
-// readRewardRow is a rewards row.
-type readRewardRow struct {
-	ID         uuid.UUID `db:"id"`
-	TenantID   string    `db:"tenant_id"`
-	UserID     string    `db:"user_id"`
-	Role       string    `db:"role"`
-	CampaignID uuid.UUID `db:"campaign_id"`
-	ReferralID uuid.UUID `db:"referral_id"`
-	EventID    string    `db:"event_id"`
-	CurrencyID string    `db:"currency_id"`
-	Amount     int64     `db:"amount"`
-	CreatedAt  time.Time `db:"created_at"`
 }
 
 // ReadUserRewards returns each user's reward ledger rows, newest first.
@@ -452,35 +378,15 @@ func ReadUserRewards(ctx context.Context, q sqlx.QueryerContext, tenant string, 
 		SELECT id, tenant_id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, created_at
 		FROM rewards WHERE tenant_id = $1 AND user_id = ANY($2)
 		ORDER BY created_at DESC, id DESC`
-	var rows []readRewardRow
+	var rows []ledgerRewardRow
 	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant, pq.StringArray(users)); err != nil {
 		return nil, fmt.Errorf("read rewards: %w", err)
 	}
 	out := make(map[string][]referral.Reward, len(users))
 	for _, r := range rows {
-		out[r.UserID] = append(out[r.UserID], referral.Reward{ID: r.ID, TenantID: r.TenantID,
-			UserID: r.UserID, Role: r.Role, CampaignID: r.CampaignID, ReferralID: r.ReferralID,
-			EventID: r.EventID, CurrencyID: r.CurrencyID, Amount: r.Amount, CreatedAt: r.CreatedAt.UTC()})
+		out[r.UserID] = append(out[r.UserID], r.domain())
 	}
 	return out, nil
-}
-
-// readCommissionRow is a commissions row.
-type readCommissionRow struct {
-	ID           uuid.UUID  `db:"id"`
-	TenantID     string     `db:"tenant_id"`
-	AffiliateID  uuid.UUID  `db:"affiliate_id"`
-	UserID       string     `db:"user_id"`
-	Level        int        `db:"level"`
-	SourceUserID string     `db:"source_user_id"`
-	EventID      string     `db:"event_id"`
-	RuleID       uuid.UUID  `db:"rule_id"`
-	TierID       *uuid.UUID `db:"tier_id"`
-	Rate         string     `db:"rate"`
-	BaseAmount   int64      `db:"base_amount"`
-	Amount       int64      `db:"amount"`
-	CurrencyID   string     `db:"currency_id"`
-	CreatedAt    time.Time  `db:"created_at"`
 }
 
 // ReadUserCommissions returns the commission rows each user earned, newest first.
@@ -490,20 +396,17 @@ func ReadUserCommissions(ctx context.Context, q sqlx.QueryerContext, tenant stri
 		    rate::text AS rate, base_amount, amount, currency_id, created_at
 		FROM commissions WHERE tenant_id = $1 AND user_id = ANY($2)
 		ORDER BY created_at DESC, id DESC`
-	var rows []readCommissionRow
+	var rows []ledgerCommissionRow
 	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant, pq.StringArray(users)); err != nil {
 		return nil, fmt.Errorf("read commissions: %w", err)
 	}
 	out := make(map[string][]referral.Commission, len(users))
 	for _, r := range rows {
-		rate, err := referral.ParseRate(r.Rate)
+		c, err := r.domain()
 		if err != nil {
-			return nil, fmt.Errorf("commission %s rate %q: %w", r.ID, r.Rate, err)
+			return nil, err
 		}
-		out[r.UserID] = append(out[r.UserID], referral.Commission{ID: r.ID, TenantID: r.TenantID,
-			AffiliateID: r.AffiliateID, UserID: r.UserID, Level: r.Level, SourceUserID: r.SourceUserID,
-			EventID: r.EventID, RuleID: r.RuleID, TierID: r.TierID, Rate: rate, BaseAmount: r.BaseAmount,
-			Amount: r.Amount, CurrencyID: r.CurrencyID, CreatedAt: r.CreatedAt.UTC()})
+		out[r.UserID] = append(out[r.UserID], c)
 	}
 	return out, nil
 }
@@ -526,7 +429,7 @@ type readAffiliateRow struct {
 	Level              int            `db:"level"`
 }
 
-func (r readAffiliateRow) readDomain() (referral.Affiliate, error) {
+func (r readAffiliateRow) affiliate() (referral.Affiliate, error) {
 	anc := make([]uuid.UUID, 0, len(r.Ancestors))
 	for _, s := range r.Ancestors {
 		id, err := uuid.Parse(s)
@@ -560,7 +463,7 @@ func ReadUserAffiliates(ctx context.Context, q sqlx.QueryerContext, tenant strin
 	}
 	out := make(map[string]referral.Affiliate, len(rows))
 	for _, r := range rows {
-		a, err := r.readDomain()
+		a, err := r.affiliate()
 		if err != nil {
 			return nil, err
 		}
@@ -597,7 +500,7 @@ func ReadDownline(ctx context.Context, q sqlx.QueryerContext, tenant string, nod
 	}
 	out := make([]ReadDownlineItem, 0, len(rows))
 	for _, r := range rows {
-		a, err := r.readDomain()
+		a, err := r.affiliate()
 		if err != nil {
 			return nil, 0, err
 		}
@@ -646,12 +549,4 @@ func ReadLeaderboard(ctx context.Context, q sqlx.QueryerContext, tenant string, 
 		out = append(out, ReadLeaderRow{UserID: r.UserID, Successful: r.Successful, Total: r.Total})
 	}
 	return out, nil
-}
-
-func readUTC(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
 }
