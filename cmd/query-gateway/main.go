@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/cache"
-	"github.com/phoenix-referral/phoenix/pkg/config"
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/projector"
 	"github.com/phoenix-referral/phoenix/pkg/queryapi"
@@ -45,8 +43,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	level, _ := config.ParseLevel(cfg.LogLevel)
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("app", "query-gateway")
+	log := cfg.Logger(stderr, "query-gateway")
 	if err := cfg.validate(log); err != nil {
 		return err
 	}

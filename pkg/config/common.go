@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -72,6 +73,13 @@ func (c *Common) Validate(log *slog.Logger) error {
 		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// Logger returns the JSON logger of a binary at the configured level (info when the level is
+// invalid: Validate reports that).
+func (c *Common) Logger(w io.Writer, app string) *slog.Logger {
+	level, _ := ParseLevel(c.LogLevel)
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})).With("app", app)
 }
 
 // ParseLevel parses a log level name.
