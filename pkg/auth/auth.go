@@ -83,6 +83,7 @@ type Verifier struct {
 	jwks    jwt.Keyfunc
 	methods []string
 	parser  *jwt.Parser
+	cache   tokenCache
 }
 
 // NewVerifier builds a Verifier. It fails when no key is configured, when the secret is shorter
@@ -188,6 +189,10 @@ func (v *Verifier) Verify(raw string) (Principal, error) {
 	if raw == "" || len(raw) > MaxTokenBytes {
 		return Principal{}, errUnauthorized
 	}
+	now := time.Now()
+	if p, ok := v.cache.get(raw, now); ok {
+		return p, nil
+	}
 	var c Claims
 	if _, err := v.parser.ParseWithClaims(raw, &c, v.keyFor); err != nil {
 		return Principal{}, errUnauthorized
@@ -209,7 +214,10 @@ func (v *Verifier) Verify(raw string) (Principal, error) {
 			return Principal{}, errUnauthorized
 		}
 	}
-	return Principal{UserID: c.Subject, Role: role, TenantID: c.TenantID, TenantIDs: c.TenantIDs}, nil
+	p := Principal{UserID: c.Subject, Role: role, TenantID: c.TenantID, TenantIDs: c.TenantIDs}
+	// exp is required, so ExpiresAt is set; the leeway that admitted the token still applies.
+	v.cache.put(raw, p, c.ExpiresAt.Add(Leeway), now)
+	return p, nil
 }
 
 // ResolveTenant applies the tenancy rule of SPEC §2 to a principal and the request's

@@ -191,3 +191,34 @@ func TestResolveTenant(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifiedTokenCache(t *testing.T) {
+	secret := []byte(strings.Repeat("k", 32))
+	v, err := NewVerifier(KeyConfig{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A token that expires within the leeway is admitted, cached, and stops being admitted once
+	// exp + leeway has passed — the cache never outlives the token.
+	tok := sign(t, jwt.SigningMethodHS256, secret, claims(map[string]any{"exp": time.Now().Add(-Leeway + time.Second).Unix()}), "")
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatalf("token within leeway rejected: %v", err)
+	}
+	if _, ok := v.cache.get(tok, time.Now()); !ok {
+		t.Fatal("verified token not cached")
+	}
+	if _, ok := v.cache.get(tok, time.Now().Add(2*time.Second)); ok {
+		t.Fatal("cache entry outlived the token's expiry")
+	}
+	// A tampered token never hits the entry of the original.
+	if _, err := v.Verify(tok[:len(tok)-2] + "xx"); err == nil {
+		t.Fatal("tampered token accepted")
+	}
+	// The cache stays bounded.
+	for i := range tokenCacheSize + 10 {
+		v.cache.put(strings.Repeat("t", 8)+string(rune(i)), Principal{}, time.Now().Add(time.Hour), time.Now())
+	}
+	if n := len(v.cache.entries); n > tokenCacheSize {
+		t.Fatalf("cache holds %d entries", n)
+	}
+}
