@@ -61,6 +61,7 @@ type Config struct {
 // Metrics are the projector's Prometheus series.
 type Metrics struct {
 	Lag      prometheus.Gauge
+	Backlog  prometheus.Gauge
 	Applied  prometheus.Counter
 	Rebuilds prometheus.Counter
 	Leader   prometheus.Gauge
@@ -72,6 +73,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "phoenix_projector_lag_seconds",
 			Help: "In the last round, how long the oldest change it applied had waited since it was written."}),
+		Backlog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "phoenix_projector_backlog_changes",
+			Help: "Change-log rows the last round found committed and not yet applied."}),
 		Applied: prometheus.NewCounter(prometheus.CounterOpts{Name: "phoenix_projector_changes_applied_total",
 			Help: "Change-log rows applied to the read models."}),
 		Rebuilds: prometheus.NewCounter(prometheus.CounterOpts{Name: "phoenix_projector_rebuilds_total",
@@ -82,7 +85,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Duration of catch-up rounds that applied changes.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Lag, m.Applied, m.Rebuilds, m.Leader, m.Rounds)
+		reg.MustRegister(m.Lag, m.Backlog, m.Applied, m.Rebuilds, m.Leader, m.Rounds)
 	}
 	return m
 }
@@ -343,6 +346,7 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 			"age_ms", win.Age.Milliseconds(), "duration_ms", time.Since(start).Milliseconds())
 	}
 	p.metrics.Applied.Add(float64(win.Rows))
+	p.metrics.Backlog.Set(float64(win.Rows))
 	p.metrics.Lag.Set(win.Age.Seconds())
 	if len(win.Changes) > 0 {
 		p.metrics.Rounds.Observe(time.Since(start).Seconds())
