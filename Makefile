@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: run stop test build deps vet fuzz bench clean helm deploy-check
+.PHONY: run stop test build deps vet fuzz bench bench-quick bench-go clean helm deploy-check
 
 build: ## build both gateways into bin/
 	$(GO) build -o $(BIN)/admin-gateway ./cmd/admin-gateway
@@ -24,7 +24,13 @@ FUZZTIME ?= 30s
 fuzz: ## fuzz the request decoders
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./pkg/web
 
-bench: deps ## run the Go benchmarks
+bench: ## end-to-end benchmark and fault report: rewrites docs/BENCHMARKS.md and docs/bench/*.svg (5-10 min)
+	bash scripts/bench.sh
+
+bench-quick: ## the same on a small data set, without the PostgreSQL restart (2-3 min)
+	bash scripts/bench.sh --quick
+
+bench-go: deps ## run the Go benchmarks (apply-code, events, hierarchy)
 	$(GO) test -run '^$$' -bench . -benchtime 3s $(PKGS)
 
 clean:

@@ -58,6 +58,9 @@ type Config struct {
 	Retention time.Duration
 }
 
+// rebuildChunk is how many users' documents a rebuild builds and writes at a time.
+const rebuildChunk = 500
+
 // Metrics are the projector's Prometheus series.
 type Metrics struct {
 	Lag      prometheus.Gauge
@@ -562,24 +565,29 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 	if err != nil {
 		return err
 	}
-	var batches []*cache.Batch
+	// Each tenant is rebuilt in chunks of users, every chunk written to Redis as soon as it is
+	// built, so the rebuild holds one chunk in memory, not the whole database. All chunks are read
+	// from the one snapshot q holds; reads keep falling through to PostgreSQL until the position
+	// below is saved.
 	for _, tenant := range tenants {
-		tp := &tenantPlan{campaigns: true, tiers: true, leaderboard: true, affiliates: true,
-			codes: map[string]bool{}, sections: map[string]map[string]bool{}, owners: map[string]cache.Owners{}}
-		tp.touch(users[tenant], cache.Sections...)
-		b, err := p.build(ctx, q, tenant, tp)
-		if err != nil {
-			return err
+		us := users[tenant]
+		for start := 0; start == 0 || start < len(us); start += rebuildChunk {
+			end := min(start+rebuildChunk, len(us))
+			first := start == 0 // tenant-wide documents once per tenant
+			tp := &tenantPlan{campaigns: first, tiers: first, leaderboard: first, affiliates: first,
+				codes: map[string]bool{}, sections: map[string]map[string]bool{}, owners: map[string]cache.Owners{}}
+			tp.touch(us[start:end], cache.Sections...)
+			b, err := p.build(ctx, q, tenant, tp)
+			if err != nil {
+				return err
+			}
+			if err := p.cache.Apply(ctx, b, epoch); err != nil {
+				return err
+			}
 		}
-		batches = append(batches, b)
 	}
 	if err := q.Commit(); err != nil {
 		return fmt.Errorf("end snapshot: %w", err)
-	}
-	for _, b := range batches {
-		if err := p.cache.Apply(ctx, b, epoch); err != nil {
-			return err
-		}
 	}
 	pos := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Seq: seq, Epoch: epoch, SavedAt: p.Now().UTC()}
 	if _, err := p.cache.SavePosition(ctx, pos, ""); err != nil {
