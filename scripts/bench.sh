@@ -3,8 +3,8 @@
 #   scripts/bench.sh           full run (≈ 10 minutes), rewrites docs/BENCHMARKS.md and docs/bench/*.svg
 #   scripts/bench.sh --quick   small data set and short workloads (≈ 3 minutes)
 # Any other flag goes to phoenix-bench (bin/phoenix-bench --help lists them). The bench starts its
-# own gateways on 127.0.0.1:18080-18082 against its own database (phoenix_bench, recreated) and
-# its own Redis logical database (9, flushed); the Redis fault restarts the local Redis server.
+# own gateways on 127.0.0.1:18480-18482 against its own database (phoenix_bench, recreated) and a
+# private redis-server on 127.0.0.1:16479 that it kills for the Redis fault (docs/benchmarking.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
