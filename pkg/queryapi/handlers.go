@@ -404,28 +404,67 @@ func (a *API) leaderboard(c echo.Context) error {
 	if limit != nil {
 		n = *limit
 	}
-	b, err := a.doc(c.Request().Context(), tenant, cache.LeaderboardKey(tenant, per), projector.LeaderboardTTL,
-		func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
-			return projector.LeaderboardDoc(ctx, q, tenant, per, a.Now())
-		})
+	board, err := a.leaderboardOf(c.Request().Context(), tenant, per)
 	if err != nil {
 		return err
 	}
-	var rows []cache.LeaderDoc
-	if err := decode(b, &rows); err != nil {
-		return err
+	out := leaderboardJSON{Period: per, Items: make([]leaderJSON, 0, min(n, len(board.rows)))}
+	for i, r := range board.rows[:min(n, len(board.rows))] {
+		out.Items = append(out.Items, leaderJSON{Rank: i + 1, UserID: r.UserID, SuccessfulReferrals: r.Successful, TotalReferrals: r.Total})
 	}
-	out := leaderboardJSON{Period: per, Items: make([]leaderJSON, 0, min(n, len(rows)))}
-	for i, r := range rows {
-		row := leaderJSON{Rank: i + 1, UserID: r.UserID, SuccessfulReferrals: r.Successful, TotalReferrals: r.Total}
-		if i < n {
-			out.Items = append(out.Items, row)
-		}
-		if r.UserID == user {
-			out.Me = &row
-		}
+	if i, ok := board.rank[user]; ok {
+		r := board.rows[i]
+		out.Me = &leaderJSON{Rank: i + 1, UserID: r.UserID, SuccessfulReferrals: r.Successful, TotalReferrals: r.Total}
 	}
 	return send(c, out)
+}
+
+// leaderboard is a decoded leaderboard document with each user's position.
+type leaderboard struct {
+	rows []cache.LeaderDoc
+	rank map[string]int // user → index in rows
+}
+
+// leaderboardOf returns a tenant's leaderboard for a period. A big tenant's ranking is one large
+// document, so the decoded form is kept in the in-process cache (dropped with the tenant's other
+// answers when the projector announces a change) and concurrent misses fetch it once.
+func (a *API) leaderboardOf(ctx context.Context, tenant, per string) (*leaderboard, error) {
+	key := "\x00leaderboard\x00" + per
+	if a.local != nil {
+		if v, ok := a.local.get(tenant, key); ok {
+			return v.(*leaderboard), nil
+		}
+	}
+	v, err, _ := a.flight.Do("lb\x00"+tenant+"\x00"+per, func() (any, error) {
+		var tok localToken
+		if a.local != nil {
+			tok = a.local.token(tenant)
+		}
+		started := time.Now()
+		b, err := a.doc(ctx, tenant, cache.LeaderboardKey(tenant, per), projector.LeaderboardTTL,
+			func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
+				return projector.LeaderboardDoc(ctx, q, tenant, per, a.Now())
+			})
+		if err != nil {
+			return nil, err
+		}
+		board := &leaderboard{}
+		if err := decode(b, &board.rows); err != nil {
+			return nil, err
+		}
+		board.rank = make(map[string]int, len(board.rows))
+		for i, r := range board.rows {
+			board.rank[r.UserID] = i
+		}
+		if a.local != nil {
+			a.local.put(tenant, key, board, tok, started)
+		}
+		return board, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*leaderboard), nil
 }
 
 // tierLadder returns the tenant's tiers, priority descending.

@@ -31,8 +31,8 @@ type localCache struct {
 }
 
 type localEntry struct {
-	body []byte
-	at   time.Time
+	val any // an answer's body ([]byte), or a decoded document
+	at  time.Time
 }
 
 // localToken is what a reader saw before it read: its answer may be kept only if nothing was
@@ -46,7 +46,7 @@ func newLocalCache(ttl time.Duration, max int) *localCache {
 	return &localCache{ttl: ttl, max: max, versions: map[string]uint64{}, entries: map[string]map[string]localEntry{}}
 }
 
-func (l *localCache) get(tenant, key string) ([]byte, bool) {
+func (l *localCache) get(tenant, key string) (any, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.valid {
@@ -56,7 +56,7 @@ func (l *localCache) get(tenant, key string) ([]byte, bool) {
 	if !ok || time.Since(e.at) > l.ttl {
 		return nil, false
 	}
-	return e.body, true
+	return e.val, true
 }
 
 func (l *localCache) token(tenant string) localToken {
@@ -65,7 +65,7 @@ func (l *localCache) token(tenant string) localToken {
 	return localToken{epoch: l.epoch, version: l.versions[tenant], ok: l.valid}
 }
 
-func (l *localCache) put(tenant, key string, body []byte, t localToken, at time.Time) {
+func (l *localCache) put(tenant, key string, val any, t localToken, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !t.ok || !l.valid || t.epoch != l.epoch || t.version != l.versions[tenant] {
@@ -82,7 +82,7 @@ func (l *localCache) put(tenant, key string, body []byte, t localToken, at time.
 	if _, ok := m[key]; !ok {
 		l.size++
 	}
-	m[key] = localEntry{body: body, at: at}
+	m[key] = localEntry{val: val, at: at}
 }
 
 func (l *localCache) invalidate(tenant string) {
@@ -158,7 +158,7 @@ func (a *API) cached(next echo.HandlerFunc) echo.HandlerFunc {
 		tenant := auth.TenantOf(c)
 		key := auth.PrincipalOf(c).UserID + "\x00" + c.Request().URL.RequestURI()
 		if body, ok := a.local.get(tenant, key); ok {
-			return sendRaw(c, body)
+			return sendRaw(c, body.([]byte))
 		}
 		tok := a.local.token(tenant)
 		started := time.Now()

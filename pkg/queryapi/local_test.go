@@ -19,7 +19,7 @@ func TestQryLocalCache(t *testing.T) {
 	l.setValid(true)
 	tok = l.token("t1")
 	l.put("t1", "k", []byte("a"), tok, now)
-	if b, ok := l.get("t1", "k"); !ok || string(b) != "a" {
+	if b, ok := l.get("t1", "k"); !ok || string(b.([]byte)) != "a" {
 		t.Fatal("not kept")
 	}
 	// A read that straddles an invalidation of its tenant is not kept; other tenants' reads are.
