@@ -18,6 +18,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/cache"
+	"github.com/phoenix-referral/phoenix/pkg/web"
 )
 
 // Workload names (keys of the report).
@@ -251,24 +253,13 @@ type codeRow struct {
 	UpdatedAt  time.Time  `db:"updated_at"`
 }
 
-type codeJSON struct {
-	ID          uuid.UUID  `json:"id"`
-	TenantID    string     `json:"tenant_id"`
-	Code        string     `json:"code"`
-	OwnerUserID *string    `json:"owner_user_id"`
-	CampaignID  *uuid.UUID `json:"campaign_id"`
-	UsageLimit  *int       `json:"usage_limit"`
-	Uses        int        `json:"uses"`
-	Active      bool       `json:"active"`
-	ExpiresAt   *time.Time `json:"expires_at"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
-}
+// codeJSON is a code object as the Query Gateway serves it.
+type codeJSON = cache.CodeDoc
 
 func (r codeRow) json() codeJSON {
 	return codeJSON{ID: r.ID, TenantID: r.TenantID, Code: r.Code, OwnerUserID: r.Owner, CampaignID: r.CampaignID,
-		UsageLimit: r.UsageLimit, Uses: r.Uses, Active: r.Active, ExpiresAt: r.ExpiresAt,
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+		UsageLimit: r.UsageLimit, Uses: r.Uses, Active: r.Active, ExpiresAt: web.TimePtr(r.ExpiresAt),
+		CreatedAt: web.Time(r.CreatedAt), UpdatedAt: web.Time(r.UpdatedAt)}
 }
 
 // writeWorkloads: plain single-row INSERTs, then the Admin Gateway's write mix.

@@ -158,14 +158,7 @@ func campaignByID(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID,
 	if lock {
 		q += ` FOR UPDATE`
 	}
-	var row storedCampaign
-	if err := tx.GetContext(ctx, &row, q, tenant, id); err != nil {
-		if isNoRows(err) {
-			return referral.Campaign{}, referral.NotFound("campaign")
-		}
-		return referral.Campaign{}, fmt.Errorf("get campaign: %w", err)
-	}
-	return row.domain()
+	return getRow[storedCampaign, referral.Campaign](ctx, tx, "campaign", q, tenant, id)
 }
 
 // liveCampaignExists reports whether a live campaign id belongs to the tenant.

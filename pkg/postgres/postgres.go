@@ -185,3 +185,21 @@ func translate(op string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
+
+// converter is a database row type that converts itself to its domain type.
+type converter[T any] interface {
+	domain() (T, error)
+}
+
+// getRow reads the one row query selects and converts it; no row is NOT_FOUND naming what.
+func getRow[R converter[T], T any](ctx context.Context, q sqlx.QueryerContext, what, query string, args ...any) (T, error) {
+	var row R
+	if err := sqlx.GetContext(ctx, q, &row, query, args...); err != nil {
+		var zero T
+		if isNoRows(err) {
+			return zero, referral.NotFound(what)
+		}
+		return zero, fmt.Errorf("get %s: %w", what, err)
+	}
+	return row.domain()
+}

@@ -100,20 +100,7 @@ func (s *Store) CreateCommissionRule(ctx context.Context, r referral.CommissionR
 // GetCommissionRule returns a live rule of the tenant. Errors: NOT_FOUND.
 func (s *Store) GetCommissionRule(ctx context.Context, tenant string, id uuid.UUID) (referral.CommissionRule, error) {
 	const q = `SELECT ` + commissionRuleCols + ` FROM commission_rules WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
-	var out referral.CommissionRule
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var row storedCommissionRule
-		if err := tx.GetContext(ctx, &row, q, tenant, id); err != nil {
-			if isNoRows(err) {
-				return referral.NotFound("commission rule")
-			}
-			return fmt.Errorf("get commission rule: %w", err)
-		}
-		var err error
-		out, err = row.domain()
-		return err
-	})
-	return out, err
+	return getRow[storedCommissionRule, referral.CommissionRule](ctx, s.db, "commission rule", q, tenant, id)
 }
 
 // ListCommissionRules returns a page of the tenant's rules, newest first, and the total count.

@@ -93,20 +93,7 @@ func (s *Store) CreateTier(ctx context.Context, t referral.Tier) (referral.Tier,
 // GetTier returns a live tier of the tenant. Errors: NOT_FOUND.
 func (s *Store) GetTier(ctx context.Context, tenant string, id uuid.UUID) (referral.Tier, error) {
 	const q = `SELECT ` + tierCols + ` FROM affiliate_tiers WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
-	var out referral.Tier
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var row storedTier
-		if err := tx.GetContext(ctx, &row, q, tenant, id); err != nil {
-			if isNoRows(err) {
-				return referral.NotFound("tier")
-			}
-			return fmt.Errorf("get tier: %w", err)
-		}
-		var err error
-		out, err = row.domain()
-		return err
-	})
-	return out, err
+	return getRow[storedTier, referral.Tier](ctx, s.db, "tier", q, tenant, id)
 }
 
 // ListTiers returns a page of the tenant's tiers in ladder order (priority descending) and the
