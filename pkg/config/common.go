@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -29,6 +30,10 @@ type Common struct {
 	RequestTimeout  time.Duration
 	DrainDelay      time.Duration
 	ShutdownTimeout time.Duration
+	// TrustedProxies is the PHOENIX_TRUSTED_PROXIES text: a comma-separated CIDR list.
+	TrustedProxies string
+	// Proxies is TrustedProxies parsed by Validate.
+	Proxies []netip.Prefix
 }
 
 // RegisterCommon defines the shared settings on s with the binary's default listen address.
@@ -47,6 +52,32 @@ func (c *Common) RegisterCommon(s *Set, defaultAddr string) {
 	s.Duration(&c.RequestTimeout, "request-timeout", "PHOENIX_REQUEST_TIMEOUT", 30*time.Second, "bound on each request's work")
 	s.Duration(&c.DrainDelay, "drain-delay", "PHOENIX_DRAIN_DELAY", 0, "after SIGTERM, how long /readyz answers 503 before the server stops accepting")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "PHOENIX_SHUTDOWN_TIMEOUT", 20*time.Second, "how long in-flight requests may take to finish on shutdown")
+	s.String(&c.TrustedProxies, "trusted-proxies", "PHOENIX_TRUSTED_PROXIES", "", "comma-separated CIDRs of proxies whose X-Forwarded-For is believed (the client address is the right-most untrusted entry)")
+}
+
+// ParseProxies parses a comma-separated list of CIDRs (a bare address is a /32 or /128).
+func ParseProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, fmt.Errorf("PHOENIX_TRUSTED_PROXIES: %q is not a CIDR or an address", f)
+			}
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("PHOENIX_TRUSTED_PROXIES: %q is not a CIDR or an address", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // Validate checks the shared settings and applies PHOENIX_DEV.
@@ -69,6 +100,11 @@ func (c *Common) Validate(log *slog.Logger) error {
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err.Error())
 	}
+	proxies, err := ParseProxies(c.TrustedProxies)
+	if err != nil {
+		errs = append(errs, err.Error())
+	}
+	c.Proxies = proxies
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
 	}
