@@ -116,6 +116,9 @@ func (a *API) Watch(ctx context.Context, rdb redis.UniversalClient) {
 	}
 	for ctx.Err() == nil {
 		ps := rdb.Subscribe(ctx, projector.InvalidationChannel)
+		// Receive does not return when ctx ends (the socket read has no deadline); closing the
+		// subscription makes it return at once.
+		stop := context.AfterFunc(ctx, func() { ps.Close() })
 		for ctx.Err() == nil {
 			msg, err := ps.Receive(ctx)
 			if err != nil {
@@ -136,7 +139,9 @@ func (a *API) Watch(ctx context.Context, rdb redis.UniversalClient) {
 				}
 			}
 		}
-		ps.Close()
+		if stop() {
+			ps.Close()
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(100 * time.Millisecond):
