@@ -47,6 +47,9 @@ type Config struct {
 	LocalTTL time.Duration
 	// LocalMax bounds the number of answers kept in process (default 50,000).
 	LocalMax int
+	// LocalBytes bounds the memory of the answers kept in process, keys and bookkeeping
+	// included (default 32 MiB).
+	LocalBytes int
 }
 
 // API serves the Query Gateway's routes.
@@ -88,7 +91,10 @@ func New(store *cache.Store, db *sqlx.DB, verifier *auth.Verifier, cfg Config, l
 		if cfg.LocalMax <= 0 {
 			cfg.LocalMax = 50_000
 		}
-		a.local = newLocalCache(cfg.LocalTTL, cfg.LocalMax)
+		if cfg.LocalBytes <= 0 {
+			cfg.LocalBytes = 32 << 20
+		}
+		a.local = newLocalCache(cfg.LocalTTL, cfg.LocalMax, cfg.LocalBytes)
 	}
 	if reg != nil {
 		reg.MustRegister(a.fallbacks)

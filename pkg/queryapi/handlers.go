@@ -267,11 +267,21 @@ func (a *API) me(c echo.Context) error {
 	return send(c, meJSON{UserID: user, Referral: r})
 }
 
+// The defaults of the query parameters (SPEC §4.4, §4.8); the in-process cache's keys fill them in.
+const (
+	defaultPeriod           = "30d"
+	defaultLeaderboardLimit = 10
+	defaultDepth            = 1
+)
+
+// referralStatuses are the values of ?status= on the caller's referrals.
+var referralStatuses = []string{referral.StatusPending, referral.StatusConverted, referral.StatusVerified, referral.StatusRejected}
+
 // referrals: GET /v1/referral/referrals?status=&limit=&offset=.
 func (a *API) referrals(c echo.Context) error {
 	tenant, user := caller(c)
 	q := web.NewQuery(c)
-	status := q.OneOf("status", "", referral.StatusPending, referral.StatusConverted, referral.StatusVerified, referral.StatusRejected)
+	status := q.OneOf("status", "", referralStatuses...)
 	page, perr := web.PageOf(c)
 	if err := q.Err(); err != nil {
 		return err
@@ -311,7 +321,7 @@ func paginate[T any](all []T, p web.Page) web.List[T] {
 // period parses ?period= (default 30d).
 func period(c echo.Context) (string, error) {
 	q := web.NewQuery(c)
-	p := q.OneOf("period", "30d", projector.Periods...)
+	p := q.OneOf("period", defaultPeriod, projector.Periods...)
 	return p, q.Err()
 }
 
@@ -395,12 +405,12 @@ func (a *API) rewards(c echo.Context) error {
 func (a *API) leaderboard(c echo.Context) error {
 	tenant, user := caller(c)
 	q := web.NewQuery(c)
-	per := q.OneOf("period", "30d", projector.Periods...)
+	per := q.OneOf("period", defaultPeriod, projector.Periods...)
 	limit := q.Int("limit", 1, 100)
 	if err := q.Err(); err != nil {
 		return err
 	}
-	n := 10
+	n := defaultLeaderboardLimit
 	if limit != nil {
 		n = *limit
 	}
@@ -419,6 +429,10 @@ func (a *API) leaderboard(c echo.Context) error {
 	return send(c, out)
 }
 
+// leaderRowCost is what a decoded leaderboard row costs in memory beyond its share of the
+// document: the row, its slice slot and its rank entry.
+const leaderRowCost = 96
+
 // leaderboard is a decoded leaderboard document with each user's position.
 type leaderboard struct {
 	rows []cache.LeaderDoc
@@ -429,7 +443,7 @@ type leaderboard struct {
 // document, so the decoded form is kept in the in-process cache (dropped with the tenant's other
 // answers when the projector announces a change) and concurrent misses fetch it once.
 func (a *API) leaderboardOf(ctx context.Context, tenant, per string) (*leaderboard, error) {
-	key := "\x00leaderboard\x00" + per
+	key := "d\x00leaderboard\x00" + per
 	if a.local != nil {
 		if v, ok := a.local.get(tenant, key); ok {
 			return v.(*leaderboard), nil
@@ -440,7 +454,10 @@ func (a *API) leaderboardOf(ctx context.Context, tenant, per string) (*leaderboa
 		if a.local != nil {
 			tok = a.local.token(tenant)
 		}
-		started := time.Now()
+		var started time.Time
+		if a.local != nil {
+			started = a.local.now()
+		}
 		b, err := a.doc(ctx, tenant, cache.LeaderboardKey(tenant, per), projector.LeaderboardTTL,
 			func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
 				return projector.LeaderboardDoc(ctx, q, tenant, per, a.Now())
@@ -457,7 +474,7 @@ func (a *API) leaderboardOf(ctx context.Context, tenant, per string) (*leaderboa
 			board.rank[r.UserID] = i
 		}
 		if a.local != nil {
-			a.local.put(tenant, key, board, tok, started)
+			a.local.put(tenant, key, board, len(b)+leaderRowCost*len(board.rows), tok, started)
 		}
 		return board, nil
 	})
@@ -569,7 +586,7 @@ func (a *API) downline(c echo.Context) error {
 	if perr != nil {
 		return perr
 	}
-	d := 1
+	d := defaultDepth
 	if depth != nil {
 		d = *depth
 	}
