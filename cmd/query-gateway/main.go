@@ -90,6 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	api := queryapi.New(store, db, verifier, queryapi.Config{
 		ReferralURLTemplate: cfg.ReferralURLTemplate,
 		Attempts:            postgres.AttemptLimit{Max: cfg.CodeAttemptLimit, Window: cfg.CodeAttemptWindow},
+		Visitors:            postgres.AttemptLimit{Max: cfg.VisitorLimit, Window: cfg.CodeAttemptWindow},
 		FallbackConcurrency: cfg.FallbackConcurrency,
 		LocalTTL:            cfg.LocalCacheTTL,
 	}, log, srv.Registry)

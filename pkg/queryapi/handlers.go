@@ -153,14 +153,22 @@ func (a *API) referredBy(ctx context.Context, tenant, user string) (*cache.Refer
 }
 
 // validate: GET /v1/referral/validate/{code}, for a player (the full check order of §4.3) or a
-// visitor (existence, active, expiry, exhaustion).
+// visitor (existence, active, expiry, exhaustion). A visitor's attempt first passes the
+// in-memory limit per client address, before any database work.
 func (a *API) validate(c echo.Context) error {
 	ctx := c.Request().Context()
 	tenant := auth.TenantOf(c)
 	p := auth.PrincipalOf(c)
 	subject := "ip:" + c.RealIP()
+	failed := false
 	if p.UserID != "" {
 		subject = "player:" + p.UserID
+	} else {
+		done, err := a.visitors.reserve(c.RealIP())
+		if err != nil {
+			return err
+		}
+		defer func() { done(failed) }()
 	}
 	if err := a.store.CheckAttempts(ctx, a.cfg.Attempts, tenant, subject); err != nil {
 		return a.unavailable(err)
@@ -173,6 +181,7 @@ func (a *API) validate(c echo.Context) error {
 	}
 	switch reason {
 	case referral.ECodeNotFound, referral.ECodeInactive, referral.ECodeExpired:
+		failed = true
 		if err := a.store.RecordFailedAttempt(ctx, tenant, subject); err != nil {
 			return a.unavailable(err)
 		}
