@@ -463,10 +463,7 @@ func (a *API) leaderboardOf(ctx context.Context, tenant, per string) (*leaderboa
 		if a.local != nil {
 			tok = a.local.token(tenant)
 		}
-		var started time.Time
-		if a.local != nil {
-			started = a.local.now()
-		}
+		started := time.Now()
 		b, err := a.doc(ctx, tenant, cache.LeaderboardKey(tenant, per), projector.LeaderboardTTL,
 			func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
 				return projector.LeaderboardDoc(ctx, q, tenant, per, a.Now())

@@ -247,7 +247,7 @@ func (a *API) cached(next echo.HandlerFunc) echo.HandlerFunc {
 			return sendRaw(c, body.([]byte))
 		}
 		tok := a.local.token(tenant)
-		started := a.local.now()
+		started := time.Now()
 		if err := next(c); err != nil {
 			return err
 		}
@@ -267,13 +267,16 @@ const maxKeyLen = 512
 // enlarge it nor multiply entries. ok is false when a known parameter holds a value the handler
 // rejects (that answer is a 400, never kept) or the key would be longer than maxKeyLen.
 func answerKey(c echo.Context) (key string, ok bool) {
+	// Each part is length-prefixed, so no user id or parameter value can pass for another split.
 	var b strings.Builder
 	add := func(s string) bool {
-		if b.Len()+len(s)+1 > maxKeyLen {
+		n := strconv.Itoa(len(s))
+		if b.Len()+len(n)+1+len(s) > maxKeyLen {
 			return false
 		}
+		b.WriteString(n)
+		b.WriteByte(':')
 		b.WriteString(s)
-		b.WriteByte(0)
 		return true
 	}
 	ok = add("a") && add(auth.PrincipalOf(c).UserID) && add(c.Path())
