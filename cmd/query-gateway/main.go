@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
@@ -26,7 +27,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
@@ -36,10 +37,11 @@ func main() {
 }
 
 // run is the whole program; it returns after a graceful shutdown when ctx ends, or on a fatal
-// error. listening, when not nil, receives the HTTP address once the server accepts connections.
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, listening chan<- net.Addr) error {
+// error. --help prints to stdout, logs go to stderr. listening, when not nil, receives the HTTP
+// address once the server accepts connections.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, listening chan<- net.Addr) error {
 	// Configuration and logging.
-	cfg, set, err := loadConfig(args, getenv, stderr)
+	cfg, set, err := loadConfig(args, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -88,6 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	api := queryapi.New(store, db, verifier, queryapi.Config{
 		ReferralURLTemplate: cfg.ReferralURLTemplate,
 		Attempts:            postgres.AttemptLimit{Max: cfg.CodeAttemptLimit, Window: cfg.CodeAttemptWindow},
+		Visitors:            postgres.AttemptLimit{Max: cfg.VisitorLimit, Window: cfg.CodeAttemptWindow},
 		FallbackConcurrency: cfg.FallbackConcurrency,
 		LocalTTL:            cfg.LocalCacheTTL,
 	}, log, srv.Registry)
@@ -97,27 +100,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 
 	// Projector: catches up at start, on notifications and on a timer, while it holds the lock.
+	// It and the in-process cache's watcher run until the HTTP server has drained; a projector
+	// that cannot run stops the server, which would otherwise serve stale answers.
 	proj := projector.New(db, store, log, projector.NewMetrics(srv.Registry), projector.Config{
 		DSN: cfg.DatabaseURL, Interval: cfg.CatchUpInterval, Retention: cfg.ChangeRetention,
 	})
-	pctx, stopProjector := context.WithCancel(context.WithoutCancel(ctx))
-	projDone := make(chan struct{}, 2)
-	go func() {
-		defer func() { projDone <- struct{}{} }()
-		proj.Run(pctx)
-	}()
+	serveCtx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	var projErr error
+	background.Go(func() {
+		if projErr = proj.Run(bg); projErr != nil {
+			stopServing()
+		}
+	})
 	// The in-process cache follows the projector's announcements.
-	go func() {
-		defer func() { projDone <- struct{}{} }()
-		api.Watch(pctx, rdb)
-	}()
+	background.Go(func() { api.Watch(bg, rdb) })
 
-	err = srv.Serve(ctx, cfg.HTTPAddr, cfg.DrainDelay, cfg.ShutdownTimeout, listening)
+	err = srv.Serve(serveCtx, cfg.HTTPAddr, cfg.DrainDelay, cfg.ShutdownTimeout, listening)
 	// Shutdown order: HTTP (drained above), then the projector, then Redis and PostgreSQL.
-	stopProjector()
-	<-projDone
-	<-projDone
-	return err
+	stopBackground()
+	background.Wait()
+	return errors.Join(err, projErr)
 }
 
 // newRedis connects to a single node (PHOENIX_REDIS_URL) or a cluster (PHOENIX_REDIS_CLUSTER_ADDRS)

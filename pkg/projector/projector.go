@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -136,9 +137,19 @@ func (p *Projector) Kick() {
 }
 
 // Run listens for change notifications and, while it holds the lock, projects; it returns when
-// ctx ends.
+// ctx ends, after the listener has stopped and the lock has been given up. It returns an error
+// only when it cannot run at all (a database URL the listener cannot use).
 func (p *Projector) Run(ctx context.Context) error {
-	go p.listen(ctx)
+	dsn, err := postgres.WithApplicationName(p.cfg.DSN, ListenerApp)
+	if err != nil {
+		return fmt.Errorf("projector listener: %w", err)
+	}
+	listening := make(chan struct{})
+	go func() {
+		defer close(listening)
+		p.listen(ctx, dsn)
+	}()
+	defer func() { <-listening }()
 	for ctx.Err() == nil {
 		conn, err := p.acquire(ctx)
 		if err != nil {
@@ -150,12 +161,20 @@ func (p *Projector) Run(ctx context.Context) error {
 		err = p.lead(ctx, conn)
 		p.leader.Store(false)
 		p.metrics.Leader.Set(0)
-		conn.Close() // ends the session (and the lock) if it is still alive
+		release(conn)
 		if ctx.Err() == nil {
 			p.log.Warn("projector_lost_lock", "err", err)
 		}
 	}
 	return nil
+}
+
+// release ends the lock connection's session, which frees the session's advisory lock. Closing
+// a *sql.Conn alone would return the session, lock and all, to the pool, where it would keep
+// every other replica out for as long as the pool lives.
+func release(conn *sql.Conn) {
+	conn.Raw(func(any) error { return driver.ErrBadConn })
+	conn.Close()
 }
 
 // acquire takes the advisory lock on a dedicated connection, retrying until it succeeds or ctx
@@ -230,13 +249,8 @@ func (p *Projector) lead(ctx context.Context, conn *sql.Conn) error {
 }
 
 // listen kicks a round on every notification, and on every reconnect (nil), since
-// notifications may have been lost while disconnected.
-func (p *Projector) listen(ctx context.Context) {
-	dsn, err := postgres.WithApplicationName(p.cfg.DSN, ListenerApp)
-	if err != nil {
-		p.log.Error("listener_dsn", "err", err)
-		return
-	}
+// notifications may have been lost while disconnected. It returns when ctx ends.
+func (p *Projector) listen(ctx context.Context, dsn string) {
 	l := pq.NewListener(dsn, 50*time.Millisecond, 2*time.Second, func(ev pq.ListenerEventType, err error) {
 		switch ev {
 		case pq.ListenerEventDisconnected:
@@ -247,8 +261,21 @@ func (p *Projector) listen(ctx context.Context) {
 			p.log.Debug("listener_connect_failed", "err", err)
 		}
 	})
-	defer l.Close()
-	if err := l.Listen(Channel); err != nil {
+	// Listen waits for the first connection, however long that takes: closing the listener when
+	// ctx ends releases it.
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	defer func() {
+		if stop() {
+			l.Close()
+		}
+		// The listener's own goroutine may be blocked handing over a notification: let it
+		// deliver and end (it closes Notify when it does).
+		go func() {
+			for range l.Notify {
+			}
+		}()
+	}()
+	if err := l.Listen(Channel); err != nil && ctx.Err() == nil {
 		p.log.Error("listener_listen", "err", err)
 	}
 	ping := time.NewTicker(30 * time.Second)

@@ -35,6 +35,11 @@ type Config struct {
 	ReferralURLTemplate string
 	// Attempts is the failed code-attempt limit of SPEC §4.3.
 	Attempts postgres.AttemptLimit
+	// Visitors limits visitors' failed validations per client address across every tenant,
+	// in memory (SPEC §4.3; Max 0 disables it).
+	Visitors postgres.AttemptLimit
+	// VisitorAddresses bounds the addresses the visitor limit tracks (default 50,000).
+	VisitorAddresses int
 	// FallbackConcurrency bounds concurrent PostgreSQL reads on behalf of Redis (default 16).
 	FallbackConcurrency int
 	// FallbackWait is how long a read waits for a fallback slot before answering 503 (default 1 s).
@@ -47,6 +52,9 @@ type Config struct {
 	LocalTTL time.Duration
 	// LocalMax bounds the number of answers kept in process (default 50,000).
 	LocalMax int
+	// LocalBytes bounds the memory of the answers kept in process, keys and bookkeeping
+	// included (default 32 MiB).
+	LocalBytes int
 }
 
 // API serves the Query Gateway's routes.
@@ -64,6 +72,7 @@ type API struct {
 	redisDownUntil atomic.Int64
 	fallbacks      *prometheus.CounterVec
 	local          *localCache
+	visitors       *visitorLimit
 	// Now is the clock (tests may replace it).
 	Now func() time.Time
 }
@@ -79,8 +88,12 @@ func New(store *cache.Store, db *sqlx.DB, verifier *auth.Verifier, cfg Config, l
 	if cfg.RedisRetry <= 0 {
 		cfg.RedisRetry = time.Second
 	}
+	if cfg.VisitorAddresses <= 0 {
+		cfg.VisitorAddresses = 50_000
+	}
 	a := &API{cache: store, db: db, store: postgres.NewStore(db), verifier: verifier, cfg: cfg, log: log,
 		sem: make(chan struct{}, cfg.FallbackConcurrency), Now: time.Now,
+		visitors: newVisitorLimit(cfg.Visitors, cfg.VisitorAddresses),
 		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phoenix_query_fallback_reads_total",
 			Help: "Reads answered from PostgreSQL instead of Redis, by reason (miss, redis_error)."}, []string{"reason"}),
 	}
@@ -88,7 +101,10 @@ func New(store *cache.Store, db *sqlx.DB, verifier *auth.Verifier, cfg Config, l
 		if cfg.LocalMax <= 0 {
 			cfg.LocalMax = 50_000
 		}
-		a.local = newLocalCache(cfg.LocalTTL, cfg.LocalMax)
+		if cfg.LocalBytes <= 0 {
+			cfg.LocalBytes = 32 << 20
+		}
+		a.local = newLocalCache(cfg.LocalTTL, cfg.LocalMax, cfg.LocalBytes)
 	}
 	if reg != nil {
 		reg.MustRegister(a.fallbacks)

@@ -153,14 +153,22 @@ func (a *API) referredBy(ctx context.Context, tenant, user string) (*cache.Refer
 }
 
 // validate: GET /v1/referral/validate/{code}, for a player (the full check order of §4.3) or a
-// visitor (existence, active, expiry, exhaustion).
+// visitor (existence, active, expiry, exhaustion). A visitor's attempt first passes the
+// in-memory limit per client address, before any database work.
 func (a *API) validate(c echo.Context) error {
 	ctx := c.Request().Context()
 	tenant := auth.TenantOf(c)
 	p := auth.PrincipalOf(c)
 	subject := "ip:" + c.RealIP()
+	failed := false
 	if p.UserID != "" {
 		subject = "player:" + p.UserID
+	} else {
+		done, err := a.visitors.reserve(c.RealIP())
+		if err != nil {
+			return err
+		}
+		defer func() { done(failed) }()
 	}
 	if err := a.store.CheckAttempts(ctx, a.cfg.Attempts, tenant, subject); err != nil {
 		return a.unavailable(err)
@@ -173,6 +181,7 @@ func (a *API) validate(c echo.Context) error {
 	}
 	switch reason {
 	case referral.ECodeNotFound, referral.ECodeInactive, referral.ECodeExpired:
+		failed = true
 		if err := a.store.RecordFailedAttempt(ctx, tenant, subject); err != nil {
 			return a.unavailable(err)
 		}
@@ -267,11 +276,21 @@ func (a *API) me(c echo.Context) error {
 	return send(c, meJSON{UserID: user, Referral: r})
 }
 
+// The defaults of the query parameters (SPEC §4.4, §4.8); the in-process cache's keys fill them in.
+const (
+	defaultPeriod           = "30d"
+	defaultLeaderboardLimit = 10
+	defaultDepth            = 1
+)
+
+// referralStatuses are the values of ?status= on the caller's referrals.
+var referralStatuses = []string{referral.StatusPending, referral.StatusConverted, referral.StatusVerified, referral.StatusRejected}
+
 // referrals: GET /v1/referral/referrals?status=&limit=&offset=.
 func (a *API) referrals(c echo.Context) error {
 	tenant, user := caller(c)
 	q := web.NewQuery(c)
-	status := q.OneOf("status", "", referral.StatusPending, referral.StatusConverted, referral.StatusVerified, referral.StatusRejected)
+	status := q.OneOf("status", "", referralStatuses...)
 	page, perr := web.PageOf(c)
 	if err := q.Err(); err != nil {
 		return err
@@ -311,7 +330,7 @@ func paginate[T any](all []T, p web.Page) web.List[T] {
 // period parses ?period= (default 30d).
 func period(c echo.Context) (string, error) {
 	q := web.NewQuery(c)
-	p := q.OneOf("period", "30d", projector.Periods...)
+	p := q.OneOf("period", defaultPeriod, projector.Periods...)
 	return p, q.Err()
 }
 
@@ -395,12 +414,12 @@ func (a *API) rewards(c echo.Context) error {
 func (a *API) leaderboard(c echo.Context) error {
 	tenant, user := caller(c)
 	q := web.NewQuery(c)
-	per := q.OneOf("period", "30d", projector.Periods...)
+	per := q.OneOf("period", defaultPeriod, projector.Periods...)
 	limit := q.Int("limit", 1, 100)
 	if err := q.Err(); err != nil {
 		return err
 	}
-	n := 10
+	n := defaultLeaderboardLimit
 	if limit != nil {
 		n = *limit
 	}
@@ -419,6 +438,10 @@ func (a *API) leaderboard(c echo.Context) error {
 	return send(c, out)
 }
 
+// leaderRowCost is what a decoded leaderboard row costs in memory beyond its share of the
+// document: the row, its slice slot and its rank entry.
+const leaderRowCost = 96
+
 // leaderboard is a decoded leaderboard document with each user's position.
 type leaderboard struct {
 	rows []cache.LeaderDoc
@@ -429,7 +452,7 @@ type leaderboard struct {
 // document, so the decoded form is kept in the in-process cache (dropped with the tenant's other
 // answers when the projector announces a change) and concurrent misses fetch it once.
 func (a *API) leaderboardOf(ctx context.Context, tenant, per string) (*leaderboard, error) {
-	key := "\x00leaderboard\x00" + per
+	key := "d\x00leaderboard\x00" + per
 	if a.local != nil {
 		if v, ok := a.local.get(tenant, key); ok {
 			return v.(*leaderboard), nil
@@ -457,7 +480,7 @@ func (a *API) leaderboardOf(ctx context.Context, tenant, per string) (*leaderboa
 			board.rank[r.UserID] = i
 		}
 		if a.local != nil {
-			a.local.put(tenant, key, board, tok, started)
+			a.local.put(tenant, key, board, len(b)+leaderRowCost*len(board.rows), tok, started)
 		}
 		return board, nil
 	})
@@ -569,7 +592,7 @@ func (a *API) downline(c echo.Context) error {
 	if perr != nil {
 		return perr
 	}
-	d := 1
+	d := defaultDepth
 	if depth != nil {
 		d = *depth
 	}

@@ -1,7 +1,10 @@
 package queryapi
 
 import (
+	"container/list"
 	"context"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -11,29 +14,44 @@ import (
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/projector"
+	"github.com/phoenix-referral/phoenix/pkg/web"
 )
 
 // localCache keeps recent answers in process, per tenant, and drops a tenant's answers when the
 // projector announces (Redis Pub/Sub) that it wrote the tenant's documents. It is used only
 // while the subscription is healthy; entries also expire after a short TTL, which bounds the
 // staleness of any failure the subscription does not report.
+//
+// It holds at most maxEntries entries and maxBytes bytes (keys, values and bookkeeping). Entries
+// are kept in the order they were stored: expired ones are dropped from the front as they are
+// met, and when a new entry does not fit, the oldest make room.
 type localCache struct {
-	ttl time.Duration
-	max int
+	ttl        time.Duration
+	maxEntries int
+	maxBytes   int
+	now        func() time.Time
 
 	mu    sync.Mutex
 	valid bool   // the subscription is live: invalidations are being received
 	epoch uint64 // moves on every flush
-	size  int
-	// versions move on every invalidation of a tenant (kept while the epoch lasts).
+	bytes int    // the cost of every entry held
+	// versions move on every invalidation of a tenant (kept while the epoch lasts). Only the
+	// projector's announcements add to them, so they hold only tenants that exist.
 	versions map[string]uint64
-	entries  map[string]map[string]localEntry
+	tenants  map[string]map[string]*list.Element // tenant → key → element of order
+	order    *list.List                          // *localEntry, oldest first
 }
 
 type localEntry struct {
-	val any // an answer's body ([]byte), or a decoded document
-	at  time.Time
+	tenant, key string
+	val         any // an answer's body ([]byte), or a decoded document
+	cost        int
+	at          time.Time
 }
+
+// localOverhead is what an entry costs beyond its tenant, key and value: the entry, its list
+// element and its map slot.
+const localOverhead = 160
 
 // localToken is what a reader saw before it read: its answer may be kept only if nothing was
 // invalidated meanwhile.
@@ -42,8 +60,9 @@ type localToken struct {
 	ok             bool
 }
 
-func newLocalCache(ttl time.Duration, max int) *localCache {
-	return &localCache{ttl: ttl, max: max, versions: map[string]uint64{}, entries: map[string]map[string]localEntry{}}
+func newLocalCache(ttl time.Duration, maxEntries, maxBytes int) *localCache {
+	return &localCache{ttl: ttl, maxEntries: maxEntries, maxBytes: maxBytes, now: time.Now,
+		versions: map[string]uint64{}, tenants: map[string]map[string]*list.Element{}, order: list.New()}
 }
 
 func (l *localCache) get(tenant, key string) (any, bool) {
@@ -52,8 +71,13 @@ func (l *localCache) get(tenant, key string) (any, bool) {
 	if !l.valid {
 		return nil, false
 	}
-	e, ok := l.entries[tenant][key]
-	if !ok || time.Since(e.at) > l.ttl {
+	el, ok := l.tenants[tenant][key]
+	if !ok {
+		return nil, false
+	}
+	e := el.Value.(*localEntry)
+	if l.now().Sub(e.at) > l.ttl {
+		l.removeLocked(el)
 		return nil, false
 	}
 	return e.val, true
@@ -65,39 +89,77 @@ func (l *localCache) token(tenant string) localToken {
 	return localToken{epoch: l.epoch, version: l.versions[tenant], ok: l.valid}
 }
 
-func (l *localCache) put(tenant, key string, val any, t localToken, at time.Time) {
+// put keeps val, whose size in bytes is size, as read from a start at time at, unless its
+// tenant was invalidated since the reader took t, it is already past the TTL, or it alone would
+// not fit in the budget.
+func (l *localCache) put(tenant, key string, val any, size int, t localToken, at time.Time) {
+	cost := localOverhead + len(tenant) + len(key) + size
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !t.ok || !l.valid || t.epoch != l.epoch || t.version != l.versions[tenant] {
+	if !t.ok || !l.valid || t.epoch != l.epoch || t.version != l.versions[tenant] || cost > l.maxBytes {
 		return
 	}
-	if l.size >= l.max {
-		l.flushLocked()
+	now := l.now()
+	if now.Sub(at) > l.ttl {
+		return
 	}
-	m := l.entries[tenant]
+	l.expireLocked(now)
+	if el, ok := l.tenants[tenant][key]; ok {
+		l.removeLocked(el)
+	}
+	for l.order.Len() > 0 && (l.order.Len() >= l.maxEntries || l.bytes+cost > l.maxBytes) {
+		l.removeLocked(l.order.Front())
+	}
+	m := l.tenants[tenant]
 	if m == nil {
-		m = map[string]localEntry{}
-		l.entries[tenant] = m
+		m = map[string]*list.Element{}
+		l.tenants[tenant] = m
 	}
-	if _, ok := m[key]; !ok {
-		l.size++
+	m[key] = l.order.PushBack(&localEntry{tenant: tenant, key: key, val: val, cost: cost, at: at})
+	l.bytes += cost
+}
+
+// expire drops the entries past the TTL.
+func (l *localCache) expire() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.expireLocked(l.now())
+}
+
+// expireLocked drops expired entries from the front of the order. Entries are stored in about
+// the order their reads started, so this reaches every expired entry within one more TTL.
+func (l *localCache) expireLocked(now time.Time) {
+	for el := l.order.Front(); el != nil && now.Sub(el.Value.(*localEntry).at) > l.ttl; el = l.order.Front() {
+		l.removeLocked(el)
 	}
-	m[key] = localEntry{val: val, at: at}
+}
+
+func (l *localCache) removeLocked(el *list.Element) {
+	e := l.order.Remove(el).(*localEntry)
+	m := l.tenants[e.tenant]
+	delete(m, e.key)
+	if len(m) == 0 {
+		delete(l.tenants, e.tenant)
+	}
+	l.bytes -= e.cost
 }
 
 func (l *localCache) invalidate(tenant string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.versions[tenant]++
-	l.size -= len(l.entries[tenant])
-	delete(l.entries, tenant)
+	for _, el := range l.tenants[tenant] {
+		l.bytes -= l.order.Remove(el).(*localEntry).cost
+	}
+	delete(l.tenants, tenant)
 }
 
 func (l *localCache) flushLocked() {
 	l.epoch++
-	l.size = 0
+	l.bytes = 0
 	l.versions = map[string]uint64{}
-	l.entries = map[string]map[string]localEntry{}
+	l.tenants = map[string]map[string]*list.Element{}
+	l.order.Init()
 }
 
 // setValid flushes everything and records whether invalidations are being received.
@@ -110,12 +172,30 @@ func (l *localCache) setValid(v bool) {
 
 // Watch follows the projector's invalidations until ctx ends. Without a live subscription the
 // in-process cache is bypassed (and emptied), so it can never outlive a missed invalidation.
+// Meanwhile it drops expired entries every TTL, so that an idle cache does not hold them.
 func (a *API) Watch(ctx context.Context, rdb redis.UniversalClient) {
 	if a.local == nil {
 		return
 	}
+	var expiring sync.WaitGroup
+	defer expiring.Wait()
+	expiring.Go(func() {
+		t := time.NewTicker(a.local.ttl)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				a.local.expire()
+			}
+		}
+	})
 	for ctx.Err() == nil {
 		ps := rdb.Subscribe(ctx, projector.InvalidationChannel)
+		// Receive does not return when ctx ends (the socket read has no deadline); closing the
+		// subscription makes it return at once.
+		stop := context.AfterFunc(ctx, func() { ps.Close() })
 		for ctx.Err() == nil {
 			msg, err := ps.Receive(ctx)
 			if err != nil {
@@ -136,7 +216,9 @@ func (a *API) Watch(ctx context.Context, rdb redis.UniversalClient) {
 				}
 			}
 		}
-		ps.Close()
+		if stop() {
+			ps.Close()
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(100 * time.Millisecond):
@@ -149,14 +231,18 @@ func (a *API) Watch(ctx context.Context, rdb redis.UniversalClient) {
 const bodyKey = "queryapi.body"
 
 // cached answers a player's GET from the in-process cache, or runs the handler and keeps its 200
-// answer if nothing of the tenant was invalidated meanwhile.
+// answer if nothing of the tenant was invalidated meanwhile. A request whose answer has no key
+// (see answerKey) is always run.
 func (a *API) cached(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if a.local == nil {
 			return next(c)
 		}
+		key, ok := answerKey(c)
+		if !ok {
+			return next(c)
+		}
 		tenant := auth.TenantOf(c)
-		key := auth.PrincipalOf(c).UserID + "\x00" + c.Request().URL.RequestURI()
 		if body, ok := a.local.get(tenant, key); ok {
 			return sendRaw(c, body.([]byte))
 		}
@@ -166,8 +252,84 @@ func (a *API) cached(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		if body, ok := c.Get(bodyKey).([]byte); ok {
-			a.local.put(tenant, key, body, tok, started)
+			a.local.put(tenant, key, body, len(body), tok, started)
 		}
 		return nil
 	}
+}
+
+// maxKeyLen bounds an answer's key; past it the answer is not kept.
+const maxKeyLen = 512
+
+// answerKey names a player's answer in the in-process cache (within its tenant): the caller, the
+// route template, its path parameters and the route's known query parameters (answerParams) in
+// normal form. Nothing else of the request reaches the key, so junk parameters can neither
+// enlarge it nor multiply entries. ok is false when a known parameter holds a value the handler
+// rejects (that answer is a 400, never kept) or the key would be longer than maxKeyLen.
+func answerKey(c echo.Context) (key string, ok bool) {
+	// Each part is length-prefixed, so no user id or parameter value can pass for another split.
+	var b strings.Builder
+	add := func(s string) bool {
+		n := strconv.Itoa(len(s))
+		if b.Len()+len(n)+1+len(s) > maxKeyLen {
+			return false
+		}
+		b.WriteString(n)
+		b.WriteByte(':')
+		b.WriteString(s)
+		return true
+	}
+	ok = add("a") && add(auth.PrincipalOf(c).UserID) && add(c.Path())
+	for _, v := range c.ParamValues() {
+		ok = ok && add(v)
+	}
+	for _, p := range answerParams[c.Path()] {
+		v, valid := p.normal(c.QueryParam(p.name))
+		ok = ok && valid && add(v)
+	}
+	return b.String(), ok
+}
+
+// answerParam is a query parameter an answer depends on.
+type answerParam struct {
+	name string
+	// def is the handler's default, so that an absent parameter and its explicit default share
+	// an entry.
+	def string
+	// oneOf lists the accepted values; nil means an integer.
+	oneOf []string
+}
+
+// normal returns the parameter's normal form (integers re-formatted, so "007" is "7"); ok is
+// false for a value the handler rejects.
+func (p answerParam) normal(s string) (string, bool) {
+	if s == "" {
+		return p.def, true
+	}
+	if p.oneOf != nil {
+		return s, slices.Contains(p.oneOf, s)
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return "", false
+	}
+	return strconv.Itoa(n), true
+}
+
+var (
+	limitParam  = answerParam{name: "limit", def: strconv.Itoa(web.DefaultLimit)}
+	offsetParam = answerParam{name: "offset", def: "0"}
+	periodParam = answerParam{name: "period", def: defaultPeriod, oneOf: projector.Periods}
+)
+
+// answerParams lists, per route template, the query parameters the route's handler reads
+// (tenant_id aside: the tenant partitions the cache). A route without an entry reads none.
+var answerParams = map[string][]answerParam{
+	"/v1/referral/referrals":    {{name: "status", oneOf: referralStatuses}, limitParam, offsetParam},
+	"/v1/referral/stats":        {periodParam},
+	"/v1/referral/rewards":      {limitParam, offsetParam},
+	"/v1/referral/leaderboard":  {periodParam, {name: "limit", def: strconv.Itoa(defaultLeaderboardLimit)}},
+	"/v1/affiliate/downline":    {{name: "depth", def: strconv.Itoa(defaultDepth)}, limitParam, offsetParam},
+	"/v1/affiliate/commissions": {limitParam, offsetParam},
+	"/v1/affiliate/stats":       {periodParam},
 }

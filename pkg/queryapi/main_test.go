@@ -1,0 +1,9 @@
+package queryapi
+
+import (
+	"testing"
+
+	"github.com/phoenix-referral/phoenix/pkg/postgres/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
