@@ -96,8 +96,8 @@ func ErrorHandler(log *slog.Logger, methodNotAllowed bool, errorsTotal *promethe
 			h.Del(echo.HeaderAllow) // a path answered 404 advertises no methods
 		case referral.EUnauthorized:
 			// RFC 6750: a 401 names the scheme; the auth middleware adds why a token was refused.
-			if h.Get(HeaderWWWAuthenticate) == "" {
-				h.Set(HeaderWWWAuthenticate, "Bearer")
+			if h.Get(echo.HeaderWWWAuthenticate) == "" {
+				h.Set(echo.HeaderWWWAuthenticate, "Bearer")
 			}
 		}
 		body := ErrorBody{Error: ErrorDetail{Code: de.Code, Message: de.Message, Fields: de.Fields}}
@@ -112,9 +112,6 @@ func ErrorHandler(log *slog.Logger, methodNotAllowed bool, errorsTotal *promethe
 		}
 	}
 }
-
-// HeaderWWWAuthenticate is the challenge header every 401 carries (RFC 6750).
-const HeaderWWWAuthenticate = "WWW-Authenticate"
 
 // withoutOptions removes OPTIONS from an Allow list ("GET, OPTIONS, PUT").
 func withoutOptions(allow string) string {

@@ -271,7 +271,7 @@ func TestUnauthorizedChallenge(t *testing.T) {
 	e.HTTPErrorHandler = ErrorHandler(discard(), true, nil)
 	e.GET("/plain", func(echo.Context) error { return echo.ErrUnauthorized })
 	e.GET("/reasoned", func(c echo.Context) error {
-		c.Response().Header().Set(HeaderWWWAuthenticate, `Bearer error="invalid_token", error_description="token is expired"`)
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer error="invalid_token", error_description="token is expired"`)
 		return referral.Errorf(referral.EUnauthorized, "token is expired")
 	})
 	for path, want := range map[string]string{
@@ -280,8 +280,8 @@ func TestUnauthorizedChallenge(t *testing.T) {
 	} {
 		rec := httptest.NewRecorder()
 		e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		if rec.Code != 401 || rec.Header().Get(HeaderWWWAuthenticate) != want {
-			t.Errorf("%s: %d, WWW-Authenticate %q", path, rec.Code, rec.Header().Get(HeaderWWWAuthenticate))
+		if rec.Code != 401 || rec.Header().Get(echo.HeaderWWWAuthenticate) != want {
+			t.Errorf("%s: %d, WWW-Authenticate %q", path, rec.Code, rec.Header().Get(echo.HeaderWWWAuthenticate))
 		}
 	}
 }
