@@ -19,34 +19,47 @@ const maxParamFields = 20
 
 // StrictParams returns middleware that holds every request to the parameters its operation in
 // doc defines (SPEC §3): a query parameter the operation does not list, one given twice, a query
-// string that does not parse, or a query value that is not valid UTF-8 or holds NUL is 400
-// VALIDATION_FAILED naming it; a path parameter that is not valid UTF-8 or holds NUL names no
-// resource and is 404 NOT_FOUND. Operations are matched by method and Echo route template, so
-// the middleware must be attached to routes (it runs after routing). A route the document does
-// not list accepts no query parameter.
+// string that does not parse, or a value that is not valid UTF-8 or holds NUL is 400
+// VALIDATION_FAILED naming it — except in a path parameter that is a resource id (format uuid),
+// which names no resource and is 404 NOT_FOUND like any malformed id. Operations are matched by
+// method and Echo route template, so the middleware must be attached to routes (it runs after
+// routing). A route the document does not list accepts no query parameter.
 func StrictParams(doc *openapi3.T) echo.MiddlewareFunc {
-	allowed := map[string]map[string]bool{} // "GET /v1/x/:id" → query parameter names
+	type operation struct {
+		query map[string]bool // the query parameters' names
+		ids   map[string]bool // the path parameters that are resource ids
+	}
+	ops := map[string]operation{} // "GET /v1/x/:id" → its parameters
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
-			names := map[string]bool{}
+			o := operation{query: map[string]bool{}, ids: map[string]bool{}}
 			for _, params := range []openapi3.Parameters{item.Parameters, op.Parameters} {
 				for _, p := range params {
-					if p.Value != nil && p.Value.In == openapi3.ParameterInQuery {
-						names[p.Value.Name] = true
+					switch v := p.Value; {
+					case v == nil:
+					case v.In == openapi3.ParameterInQuery:
+						o.query[v.Name] = true
+					case v.In == openapi3.ParameterInPath && v.Schema != nil && v.Schema.Value != nil && v.Schema.Value.Format == "uuid":
+						o.ids[v.Name] = true
 					}
 				}
 			}
-			allowed[method+" "+echoPath(path)] = names
+			ops[method+" "+echoPath(path)] = o
 		}
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			o := ops[c.Request().Method+" "+c.Path()]
 			for _, name := range c.ParamNames() {
-				if !cleanText(c.Param(name)) {
+				switch {
+				case cleanText(c.Param(name)):
+				case o.ids[name]:
 					return referral.Errorf(referral.ENotFound, "not found")
+				default:
+					return referral.Invalid(name, "must be valid UTF-8 without NUL")
 				}
 			}
-			if err := checkQuery(c.Request().URL.RawQuery, allowed[c.Request().Method+" "+c.Path()]); err != nil {
+			if err := checkQuery(c.Request().URL.RawQuery, o.query); err != nil {
 				return err
 			}
 			return next(c)

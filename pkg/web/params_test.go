@@ -33,7 +33,13 @@ paths:
   /v1/items/{item_id}:
     get:
       parameters:
-        - {name: item_id, in: path, required: true, schema: {type: string}}
+        - {name: item_id, in: path, required: true, schema: {type: string, format: uuid}}
+      responses:
+        "200": {description: ok}
+  /v1/names/{name}:
+    get:
+      parameters:
+        - {name: name, in: path, required: true, schema: {type: string}}
       responses:
         "200": {description: ok}
 `
@@ -53,6 +59,7 @@ func paramsEcho(t testing.TB) *echo.Echo {
 	e.GET("/v1/items", h, strict)
 	e.POST("/v1/items", h, strict)
 	e.GET("/v1/items/:item_id", h, strict)
+	e.GET("/v1/names/:name", h, strict)
 	e.GET("/v1/undocumented", h, strict)
 	return e
 }
@@ -88,9 +95,12 @@ func TestStrictParams(t *testing.T) {
 		{"empty name", "GET", "/v1/items?=1", 400, referral.EValidation, "query"},
 		{"route without query parameters", "GET", "/v1/items/abc?status=x", 400, referral.EValidation, "status"},
 		{"undocumented route accepts none", "GET", "/v1/undocumented?x=1", 400, referral.EValidation, "x"},
-		{"path parameter", "GET", "/v1/items/abc", 200, "", ""},
-		{"NUL in a path parameter", "GET", "/v1/items/a%00b", 404, referral.ENotFound, ""},
-		{"invalid UTF-8 in a path parameter", "GET", "/v1/items/a%FFb", 404, referral.ENotFound, ""},
+		{"id path parameter", "GET", "/v1/items/abc", 200, "", ""},
+		{"NUL in an id", "GET", "/v1/items/a%00b", 404, referral.ENotFound, ""},
+		{"invalid UTF-8 in an id", "GET", "/v1/items/a%FFb", 404, referral.ENotFound, ""},
+		{"path parameter", "GET", "/v1/names/%C3%A9", 200, "", ""},
+		{"NUL in a path parameter", "GET", "/v1/names/a%00b", 400, referral.EValidation, "name"},
+		{"invalid UTF-8 in a path parameter", "GET", "/v1/names/a%FFb", 400, referral.EValidation, "name"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
