@@ -109,6 +109,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MethodNotAllowed: true,
 		Ready:            db.PingContext,
 		RequestTimeout:   cfg.RequestTimeout,
+		TrustedProxies:   cfg.Proxies,
 	})
 	api.Register(srv.Echo)
 	return srv.Serve(ctx, cfg.HTTPAddr, cfg.DrainDelay, cfg.ShutdownTimeout, listening)

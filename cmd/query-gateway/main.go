@@ -79,6 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv := web.NewServer(log, web.Options{
 		Name:           "query-gateway",
 		RequestTimeout: cfg.RequestTimeout,
+		TrustedProxies: cfg.Proxies,
 		Ready: func(ctx context.Context) error {
 			// Redis being down degrades reads to PostgreSQL; PostgreSQL is required.
 			if err := db.PingContext(ctx); err != nil {

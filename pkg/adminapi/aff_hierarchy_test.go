@@ -9,9 +9,9 @@ import (
 	"github.com/google/uuid"
 )
 
-func affCheckDeprecated(t *testing.T, r *resp) {
+func affCheckDeprecated(t *testing.T, r *resp, successor string) {
 	t.Helper()
-	if r.Header.Get("Deprecation") != "true" || r.Header.Get("Link") != `</v1/affiliate/hierarchy>; rel="successor-version"` {
+	if r.Header.Get("Deprecation") != "true" || r.Header.Get("Link") != "<"+successor+`>; rel="successor-version"` {
 		t.Fatalf("deprecation headers: Deprecation=%q Link=%q", r.Header.Get("Deprecation"), r.Header.Get("Link"))
 	}
 }
@@ -20,7 +20,7 @@ func TestAffHierarchyPolicy(t *testing.T) {
 	e := newEnv(t)
 	tok := e.admin()
 	e.do(http.MethodGet, "/v1/affiliate/hierarchy", tok, nil).fail(t, 404, "NOT_FOUND")
-	affCheckDeprecated(t, e.do(http.MethodGet, "/v1/affiliate/hierarchy-config", tok, nil))
+	affCheckDeprecated(t, e.do(http.MethodGet, "/v1/affiliate/hierarchy-config", tok, nil), "/v1/affiliate/hierarchy")
 
 	r := e.do(http.MethodPut, "/v1/affiliate/hierarchy", tok, `{"max_depth": 3, "level_rates": [0.1, 0.05, 0.025]}`).must(t, 200, nil)
 	if !strings.Contains(string(r.Body), `"max_depth":3,"level_rates":[0.1,0.05,0.025],"active":true,"updated_at":"`) {
@@ -43,12 +43,12 @@ func TestAffHierarchyPolicy(t *testing.T) {
 		t.Fatalf("after second PUT %+v", p)
 	}
 	a := e.do(http.MethodPut, "/v1/affiliate/hierarchy-config", tok, `{"max_depth": 0, "level_rates": []}`).must(t, 200, &p)
-	affCheckDeprecated(t, a)
+	affCheckDeprecated(t, a, "/v1/affiliate/hierarchy")
 	if p.MaxDepth != 0 || !p.Active || len(p.LevelRates) != 0 {
 		t.Fatalf("alias PUT %+v", p)
 	}
 	a = e.do(http.MethodGet, "/v1/affiliate/hierarchy-config", tok, nil).must(t, 200, &p)
-	affCheckDeprecated(t, a)
+	affCheckDeprecated(t, a, "/v1/affiliate/hierarchy")
 	// Sum exactly 1 is allowed.
 	e.do(http.MethodPut, "/v1/affiliate/hierarchy", tok, `{"max_depth": 3, "level_rates": [0.333333, 0.333333, 0.333334]}`).must(t, 200, nil)
 
@@ -137,7 +137,7 @@ func TestAffUpline(t *testing.T) {
 			t.Fatalf("null parent: %+v", got)
 		}
 		r := e.do(http.MethodPut, "/v1/affiliates/"+c.ID+"/parent", tok, map[string]any{"parent_affiliate_id": b.ID})
-		affCheckDeprecated(t, r)
+		affCheckDeprecated(t, r, "/v1/affiliates/"+c.ID+"/hierarchy")
 		var got affObj
 		r.must(t, 200, &got)
 		if got.ParentAffiliateID == nil || *got.ParentAffiliateID != b.ID {

@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -11,13 +12,22 @@ import (
 
 // Register mounts the whole Admin Gateway surface on e.
 func (a *API) Register(e *echo.Echo) {
+	// The OpenAPI document (§8) defines each route's query parameters. It is embedded and
+	// validated by the tests, so a failure here is a defect of the build, not of the environment.
+	doc, err := web.LoadOpenAPI(OpenAPI)
+	if err != nil {
+		panic(err)
+	}
 	// Middleware is attached per route, not per group: an Echo group with middleware catches every
 	// method under its prefix and would turn 405 into 404.
 	v1 := e.Group("/v1")
 	authn := auth.Authenticate(a.verifier)
+	strict := web.StrictParams(doc)
 	idem := web.Idempotency(a.store, auth.TenantOf, callerOf)
+	// A request without a valid token is 401 whatever its parameters; parameters are checked
+	// before the Idempotency-Key claims the request.
 	guard := func(roles ...auth.Role) []echo.MiddlewareFunc {
-		return []echo.MiddlewareFunc{authn, auth.Guard(roles...), idem}
+		return []echo.MiddlewareFunc{authn, auth.Guard(roles...), strict, idem}
 	}
 	admin := guard(auth.Admins...)
 	player := guard(auth.RolePlayer)
@@ -25,8 +35,8 @@ func (a *API) Register(e *echo.Echo) {
 	serviceOrAdmin := guard(append([]auth.Role{auth.RoleService}, auth.Admins...)...)
 	// Deprecated aliases announce their successor before anything else runs, so replays and
 	// errors carry the headers too.
-	alias := func(mw []echo.MiddlewareFunc) []echo.MiddlewareFunc {
-		return append([]echo.MiddlewareFunc{deprecation("/v1/affiliate/hierarchy")}, mw...)
+	alias := func(successor string, mw []echo.MiddlewareFunc) []echo.MiddlewareFunc {
+		return append([]echo.MiddlewareFunc{deprecation(successor)}, mw...)
 	}
 
 	// Campaigns (§4.1).
@@ -61,7 +71,7 @@ func (a *API) Register(e *echo.Echo) {
 	v1.DELETE("/affiliates/:affiliate_id", a.deleteAffiliate, admin...)
 	v1.PUT("/affiliates/:affiliate_id/hierarchy", a.setUpline, admin...)
 	v1.DELETE("/affiliates/:affiliate_id/hierarchy", a.clearUpline, admin...)
-	v1.PUT("/affiliates/:affiliate_id/parent", a.setUpline, alias(admin)...)
+	v1.PUT("/affiliates/:affiliate_id/parent", a.setUpline, alias("/v1/affiliates/:affiliate_id/hierarchy", admin)...)
 	v1.GET("/affiliates/:affiliate_id/downline", a.downline, admin...)
 
 	// Tiers (§4.6).
@@ -81,8 +91,8 @@ func (a *API) Register(e *echo.Echo) {
 	// Hierarchy policy (§4.8) and its deprecated alias.
 	v1.GET("/affiliate/hierarchy", a.getHierarchyPolicy, admin...)
 	v1.PUT("/affiliate/hierarchy", a.putHierarchyPolicy, admin...)
-	v1.GET("/affiliate/hierarchy-config", a.getHierarchyPolicy, alias(admin)...)
-	v1.PUT("/affiliate/hierarchy-config", a.putHierarchyPolicy, alias(admin)...)
+	v1.GET("/affiliate/hierarchy-config", a.getHierarchyPolicy, alias("/v1/affiliate/hierarchy", admin)...)
+	v1.PUT("/affiliate/hierarchy-config", a.putHierarchyPolicy, alias("/v1/affiliate/hierarchy", admin)...)
 
 	// Events, ledgers and dry runs (§5).
 	v1.POST("/events", a.postEvent, serviceOrAdmin...)
@@ -91,19 +101,34 @@ func (a *API) Register(e *echo.Echo) {
 	v1.GET("/referral/rewards", a.listRewards, admin...)
 	v1.GET("/affiliate/commissions", a.listCommissions, admin...)
 
-	// The OpenAPI document (§8). It is embedded and validated by the tests, so a failure here is
-	// a defect of the build, not of the environment.
 	if err := web.ServeOpenAPI(e, OpenAPI); err != nil {
 		panic(err)
 	}
 }
 
-// deprecation marks an alias route: it behaves as its successor and points clients at it.
+// deprecation marks an alias route: it behaves as its successor, a route template whose
+// parameters are the alias's, and points clients at it with the request's own values
+// (/v1/affiliates/<this id>/hierarchy).
 func deprecation(successor string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			// The alias's template and the request's escaped path have the same segments, so a
+			// value is copied as the client spelled it.
+			values := map[string]string{}
+			segs := strings.Split(c.Request().URL.EscapedPath(), "/")
+			for i, name := range strings.Split(c.Path(), "/") {
+				if strings.HasPrefix(name, ":") && i < len(segs) {
+					values[name] = segs[i]
+				}
+			}
+			link := strings.Split(successor, "/")
+			for i, name := range link {
+				if v, ok := values[name]; ok {
+					link[i] = v
+				}
+			}
 			c.Response().Header().Set("Deprecation", "true")
-			c.Response().Header().Set("Link", "<"+successor+`>; rel="successor-version"`)
+			c.Response().Header().Set("Link", "<"+strings.Join(link, "/")+`>; rel="successor-version"`)
 			return next(c)
 		}
 	}

@@ -84,12 +84,14 @@ type Verifier struct {
 	methods []string
 	parser  *jwt.Parser
 	cache   tokenCache
+	// issuer and audience are the configured iss and aud ("" when not enforced).
+	issuer, audience string
 }
 
 // NewVerifier builds a Verifier. It fails when no key is configured, when the secret is shorter
 // than MinSecretBytes, or when the public key cannot be parsed.
 func NewVerifier(cfg KeyConfig) (*Verifier, error) {
-	v := &Verifier{jwks: cfg.JWKS}
+	v := &Verifier{jwks: cfg.JWKS, issuer: cfg.Issuer, audience: cfg.Audience}
 	if len(cfg.Secret) > 0 {
 		if len(cfg.Secret) < MinSecretBytes {
 			return nil, fmt.Errorf("JWT secret must be at least %d bytes", MinSecretBytes)
@@ -182,42 +184,103 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 	return nil, fmt.Errorf("no key for algorithm %q", alg)
 }
 
-var errUnauthorized = referral.Errorf(referral.EUnauthorized, "missing or invalid bearer token")
+// Why a bearer token was refused: the 401's message and its WWW-Authenticate error_description
+// (SPEC §3). None names a key or an expected claim value, and each is a valid RFC 6750
+// error_description (printable ASCII without '"' or backslash).
+var (
+	errNoToken     = refusal("missing bearer token")
+	errTooLarge    = refusal("malformed token: larger than 8 KiB")
+	errMalformed   = refusal("malformed token")
+	errAlgorithm   = refusal("token signing algorithm is not accepted")
+	errSignature   = refusal("bad token signature")
+	errUnknownKey  = refusal("token signing key is unknown")
+	errExpired     = refusal("token is expired")
+	errNotYetValid = refusal("token is not valid yet")
+	errIssuer      = refusal("wrong token issuer")
+	errAudience    = refusal("wrong token audience")
+	errNoExpiry    = refusal("token has no exp claim")
+	errSubject     = refusal("token sub claim must be 1-128 characters")
+	errRole        = refusal("token role is not one of player, tenant_admin, client_admin, super_admin, service")
+	errTenantClaim = refusal("token tenant_id or tenant_ids is malformed")
+)
 
-// Verify checks a raw token and returns its principal. Every failure is UNAUTHORIZED.
+func refusal(reason string) *referral.Error {
+	return &referral.Error{Code: referral.EUnauthorized, Message: reason}
+}
+
+// Verify checks a raw token and returns its principal. Every failure is UNAUTHORIZED with the
+// reason of the first check that failed.
 func (v *Verifier) Verify(raw string) (Principal, error) {
-	if raw == "" || len(raw) > MaxTokenBytes {
-		return Principal{}, errUnauthorized
+	if raw == "" {
+		return Principal{}, errNoToken
+	}
+	if len(raw) > MaxTokenBytes {
+		return Principal{}, errTooLarge
 	}
 	now := time.Now()
 	if p, ok := v.cache.get(raw, now); ok {
 		return p, nil
 	}
 	var c Claims
-	if _, err := v.parser.ParseWithClaims(raw, &c, v.keyFor); err != nil {
-		return Principal{}, errUnauthorized
+	if tok, err := v.parser.ParseWithClaims(raw, &c, v.keyFor); err != nil {
+		return Principal{}, v.refusalOf(err, tok, &c)
 	}
 	if len(c.Subject) < 1 || len(c.Subject) > 128 {
-		return Principal{}, errUnauthorized
+		return Principal{}, errSubject
 	}
 	role := Role(c.Role)
 	switch role {
 	case RolePlayer, RoleTenantAdmin, RoleClientAdmin, RoleSuperAdmin, RoleService:
 	default:
-		return Principal{}, errUnauthorized
+		return Principal{}, errRole
 	}
 	if c.TenantID != "" && !ValidTenantID(c.TenantID) {
-		return Principal{}, errUnauthorized
+		return Principal{}, errTenantClaim
 	}
 	for _, t := range c.TenantIDs {
 		if !ValidTenantID(t) {
-			return Principal{}, errUnauthorized
+			return Principal{}, errTenantClaim
 		}
 	}
 	p := Principal{UserID: c.Subject, Role: role, TenantID: c.TenantID, TenantIDs: c.TenantIDs}
 	// exp is required, so ExpiresAt is set; the leeway that admitted the token still applies.
 	v.cache.put(raw, p, c.ExpiresAt.Add(Leeway), now)
 	return p, nil
+}
+
+// refusalOf names the check a token failed, from golang-jwt's error, the token as parsed and
+// its claims. The parser checks the form, then the algorithm, the key and the signature, and
+// only then the claims, so a claim is reported only for a genuinely signed token.
+func (v *Verifier) refusalOf(err error, tok *jwt.Token, c *Claims) *referral.Error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return errMalformed
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		if tok == nil || tok.Method == nil || !slices.Contains(v.methods, tok.Method.Alg()) {
+			return errAlgorithm
+		}
+		return errSignature
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return errUnknownKey
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return errExpired
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return errNotYetValid
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return errIssuer
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return errAudience
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		switch {
+		case c.ExpiresAt == nil:
+			return errNoExpiry
+		case v.issuer != "" && c.Issuer == "":
+			return errIssuer
+		case v.audience != "" && len(c.Audience) == 0:
+			return errAudience
+		}
+	}
+	return errMalformed
 }
 
 // ResolveTenant applies the tenancy rule of SPEC §2 to a principal and the request's

@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -220,5 +221,47 @@ func TestVerifiedTokenCache(t *testing.T) {
 	}
 	if n := len(v.cache.entries); n > tokenCacheSize {
 		t.Fatalf("cache holds %d entries", n)
+	}
+}
+
+// TestVerifiedTokenCacheBytes: tokens of the largest accepted size fill the byte budget, not
+// 10,000 × 8 KiB; expired entries are dropped; the accounting matches the entries.
+func TestVerifiedTokenCacheBytes(t *testing.T) {
+	var c tokenCache
+	now := time.Now()
+	big := strings.Repeat("b", MaxTokenBytes)
+	for i := range 5000 {
+		c.put(big+strconv.Itoa(i), Principal{UserID: "u", Role: RolePlayer, TenantID: "t"}, now.Add(time.Hour), now)
+		if c.bytes > tokenCacheBytes {
+			t.Fatalf("after %d tokens the cache holds %d bytes", i+1, c.bytes)
+		}
+	}
+	stored := 0
+	for raw, e := range c.entries {
+		stored += len(raw)
+		if e.cost < len(raw) {
+			t.Fatalf("entry cost %d below its token's %d bytes", e.cost, len(raw))
+		}
+	}
+	if stored > tokenCacheBytes || len(c.entries) < 100 {
+		t.Fatalf("%d entries, %d token bytes", len(c.entries), stored)
+	}
+	sum := 0
+	for _, e := range c.entries {
+		sum += e.cost
+	}
+	if sum != c.bytes {
+		t.Fatalf("accounted %d bytes, entries hold %d", c.bytes, sum)
+	}
+	// A minute later every entry has expired; the next put sweeps them all.
+	later := now.Add(tokenCacheTTL)
+	c.put("fresh", Principal{UserID: "u"}, later.Add(time.Hour), later)
+	if len(c.entries) != 1 || c.bytes != c.entries["fresh"].cost {
+		t.Fatalf("after expiry: %d entries, %d bytes", len(c.entries), c.bytes)
+	}
+	// Replacing an entry does not count it twice.
+	c.put("fresh", Principal{UserID: "u"}, later.Add(time.Hour), later)
+	if len(c.entries) != 1 || c.bytes != c.entries["fresh"].cost {
+		t.Fatalf("after replace: %d entries, %d bytes", len(c.entries), c.bytes)
 	}
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"slices"
 	"strings"
 
@@ -15,25 +16,36 @@ const (
 )
 
 // Authenticate verifies the bearer token of every request it wraps and stores the principal.
+// A refusal is 401 UNAUTHORIZED saying why, with the RFC 6750 challenge: "Bearer" alone when no
+// bearer token was sent (§3.1 asks for no error code then), else error="invalid_token" and the
+// reason as error_description.
 func Authenticate(v *Verifier) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			h := c.Request().Header.Get(echo.HeaderAuthorization)
-			raw, ok := strings.CutPrefix(h, "Bearer ")
-			if !ok {
-				raw, ok = strings.CutPrefix(h, "bearer ")
-			}
-			if !ok {
-				return errUnauthorized
-			}
-			p, err := v.Verify(strings.TrimSpace(raw))
+			p, err := v.Verify(bearerToken(c.Request().Header.Get(echo.HeaderAuthorization)))
 			if err != nil {
+				challenge := "Bearer"
+				var de *referral.Error
+				if !errors.Is(err, errNoToken) && errors.As(err, &de) {
+					challenge = `Bearer error="invalid_token", error_description="` + de.Message + `"`
+				}
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, challenge)
 				return err
 			}
 			c.Set(principalKey, p)
 			return next(c)
 		}
 	}
+}
+
+// bearerToken returns the token of an Authorization header of the Bearer scheme (its name is
+// case-insensitive), "" for any other header.
+func bearerToken(h string) string {
+	const scheme = "Bearer "
+	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return ""
+	}
+	return strings.TrimSpace(h[len(scheme):])
 }
 
 // Guard allows only the given roles (403 otherwise) and resolves the request's tenant.
@@ -43,7 +55,7 @@ func Guard(roles ...Role) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			p, ok := c.Get(principalKey).(Principal)
 			if !ok {
-				return errUnauthorized
+				return errNoToken
 			}
 			if !slices.Contains(roles, p.Role) {
 				return referral.Errorf(referral.EForbidden, "role %q may not use this route", p.Role)

@@ -4,6 +4,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/web"
 )
 
 // Register mounts the whole Query Gateway surface on e (SPEC §6). Anything else — other paths,
@@ -11,13 +12,21 @@ import (
 func (a *API) Register(e *echo.Echo) {
 	// Middleware is attached per route, not per group: an Echo group with middleware would
 	// answer every method under its prefix.
-	player := []echo.MiddlewareFunc{auth.Authenticate(a.verifier), auth.Guard(auth.RolePlayer), a.cached}
+	// The OpenAPI document defines each route's query parameters; they are checked after the
+	// token (a request without one is 401 whatever it asks) and before the in-process cache
+	// builds its key. The document is embedded and validated by the tests.
+	doc, err := web.LoadOpenAPI(OpenAPI)
+	if err != nil {
+		panic(err)
+	}
+	strict := web.StrictParams(doc)
+	player := []echo.MiddlewareFunc{auth.Authenticate(a.verifier), auth.Guard(auth.RolePlayer), strict, a.cached}
 
 	e.GET("/v1/referral/campaigns", a.campaigns, player...)
 	e.GET("/v1/referral/codes", a.codes, player...)
 	// Validation also serves visitors without a token (?tenant_id=); it counts failed attempts,
 	// so it is never answered from the in-process cache.
-	e.GET("/v1/referral/validate/:code", a.validate, a.playerOrVisitor)
+	e.GET("/v1/referral/validate/:code", a.validate, a.playerOrVisitor, strict)
 	e.GET("/v1/referral/me", a.me, player...)
 	e.GET("/v1/referral/referrals", a.referrals, player...)
 	e.GET("/v1/referral/stats", a.stats, player...)

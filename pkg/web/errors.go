@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,8 +82,23 @@ func ErrorHandler(log *slog.Logger, methodNotAllowed bool, errorsTotal *promethe
 			log.Error("request_failed", "request_id", RequestID(c), "method", c.Request().Method,
 				"path", c.Request().URL.Path, "err", err)
 		}
+		h := c.Response().Header()
 		if de.RetryAfter > 0 {
-			c.Response().Header().Set("Retry-After", strconv.Itoa(de.RetryAfter))
+			h.Set("Retry-After", strconv.Itoa(de.RetryAfter))
+		}
+		switch de.Code {
+		case referral.EMethodNotAllowed:
+			// Echo lists OPTIONS among a path's methods, but refuseOptions answers it 405 too.
+			if allow, ok := c.Get(echo.ContextKeyHeaderAllow).(string); ok {
+				h.Set(echo.HeaderAllow, withoutOptions(allow))
+			}
+		case referral.ENotFound:
+			h.Del(echo.HeaderAllow) // a path answered 404 advertises no methods
+		case referral.EUnauthorized:
+			// RFC 6750: a 401 names the scheme; the auth middleware adds why a token was refused.
+			if h.Get(echo.HeaderWWWAuthenticate) == "" {
+				h.Set(echo.HeaderWWWAuthenticate, "Bearer")
+			}
 		}
 		body := ErrorBody{Error: ErrorDetail{Code: de.Code, Message: de.Message, Fields: de.Fields}}
 		status := Status(de.Code)
@@ -95,6 +111,17 @@ func ErrorHandler(log *slog.Logger, methodNotAllowed bool, errorsTotal *promethe
 			log.Warn("error_response_failed", "request_id", RequestID(c), "err", err)
 		}
 	}
+}
+
+// withoutOptions removes OPTIONS from an Allow list ("GET, OPTIONS, PUT").
+func withoutOptions(allow string) string {
+	var out []string
+	for _, m := range strings.Split(allow, ",") {
+		if m = strings.TrimSpace(m); m != "" && m != http.MethodOptions {
+			out = append(out, m)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func toDomain(err error, methodNotAllowed bool) *referral.Error {
@@ -115,7 +142,7 @@ func toDomain(err error, methodNotAllowed bool) *referral.Error {
 		case http.StatusRequestEntityTooLarge:
 			return referral.Errorf(referral.EBodyTooLarge, "request body is larger than 1 MiB")
 		case http.StatusUnauthorized:
-			return referral.Errorf(referral.EUnauthorized, "missing or invalid bearer token")
+			return referral.Errorf(referral.EUnauthorized, "bearer token refused")
 		case http.StatusServiceUnavailable:
 			return referral.Errorf(referral.EUnavailable, "service unavailable")
 		}

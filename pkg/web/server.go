@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,9 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// RequestTimeout bounds each request's context (0: no bound).
 	RequestTimeout time.Duration
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client (none: the TCP peer
+	// is the client).
+	TrustedProxies []netip.Prefix
 }
 
 // Server is an Echo instance with Phoenix's middleware, health, readiness and metrics.
@@ -60,9 +64,8 @@ func NewServer(log *slog.Logger, opts Options) *Server {
 		Help: "Answers replayed for a repeated Idempotency-Key, by route.",
 	}, []string{"route"})
 	e.HTTPErrorHandler = ErrorHandler(log, opts.MethodNotAllowed, errorsTotal)
-	// Echo's default IP extractor trusts X-Forwarded-For; use the peer address unless a trusted
-	// proxy configuration says otherwise.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// Echo's default IP extractor trusts X-Forwarded-For; believe it only from trusted proxies.
+	e.IPExtractor = clientIP(opts.TrustedProxies)
 	s := &Server{Echo: e, Registry: prometheus.NewRegistry(), log: log, ready: opts.Ready}
 	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -99,16 +102,17 @@ func NewServer(log *slog.Logger, opts Options) *Server {
 				replays.WithLabelValues(route).Inc()
 			}
 			d := time.Since(start)
-			requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Observe(d.Seconds())
+			method := methodLabel(c.Request().Method)
+			requests.WithLabelValues(route, method, strconv.Itoa(status)).Observe(d.Seconds())
 			if route != "/healthz" && route != "/readyz" && route != "/metrics" {
-				log.Info("http_request", "request_id", RequestID(c), "method", c.Request().Method,
+				log.Info("http_request", "request_id", RequestID(c), "method", method,
 					"route", route, "path", c.Request().URL.Path, "status", status,
 					"duration_ms", float64(d.Microseconds())/1000, "remote_ip", c.RealIP())
 			}
 			return nil
 		}
 	})
-	e.Use(middleware.BodyLimit("1M"))
+	e.Use(refuseOptions, limitBody)
 	if opts.RequestTimeout > 0 {
 		e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: opts.RequestTimeout}))
 	}
@@ -181,11 +185,49 @@ func (s *Server) Serve(ctx context.Context, addr string, drainDelay, shutdownTim
 	return nil
 }
 
-// routeOf names the request's route for metrics: its pattern, never the raw path (which would
-// give every id its own series).
+// routeOf names the request's route for metrics: its registered template, never the raw path
+// (which would give every id its own series); a path no route matches is "unmatched".
 func routeOf(c echo.Context) string {
 	if r := c.Path(); r != "" {
 		return r
 	}
 	return "unmatched"
+}
+
+// methodLabel names the request's method for metrics and logs. A client may send any token as
+// a method, so everything outside the standard set is one label.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// limitBody enforces MaxBodyBytes: a declared Content-Length past it is refused at once, and a
+// body of unknown length (chunked) is cut by http.MaxBytesReader, whose error ReadBody answers
+// as BODY_TOO_LARGE like any other oversized body.
+func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > MaxBodyBytes {
+			return echo.ErrStatusRequestEntityTooLarge
+		}
+		r.Body = http.MaxBytesReader(c.Response().Writer, r.Body, MaxBodyBytes)
+		return next(c)
+	}
+}
+
+// refuseOptions answers OPTIONS on a known path as a method the path does not support (405 on
+// the Admin Gateway, 404 on the Query Gateway): Echo would otherwise answer it 204 for every
+// path, as if the gateways took part in CORS preflights. A route registered for OPTIONS is
+// matched by the router and passes.
+func refuseOptions(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().Method == http.MethodOptions && c.Get(echo.ContextKeyHeaderAllow) != nil {
+			return echo.ErrMethodNotAllowed
+		}
+		return next(c)
+	}
 }
