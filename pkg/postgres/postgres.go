@@ -106,6 +106,19 @@ func Migrate(ctx context.Context, db *sql.DB, log *slog.Logger) error {
 	return nil
 }
 
+// MigrateTo applies the migrations up to and including version (for tests of a migration over
+// data written under an older schema).
+func MigrateTo(ctx context.Context, db *sql.DB, version int64) error {
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.UpTo(ctx, version); err != nil {
+		return fmt.Errorf("migrate to %d: %w", version, err)
+	}
+	return nil
+}
+
 // DatabaseID returns the random identity this database was given by its first migration.
 func DatabaseID(ctx context.Context, db sqlx.QueryerContext) (string, error) {
 	var id string
