@@ -39,7 +39,7 @@ clean:
 stop: ## stop the gateways started by `make run` (and any other running from bin/); fails if one had to be killed
 	BIN=$(BIN) bash scripts/stop.sh
 
-helm: ## build the Helm CLI into bin/helm (used by the chart checks in ./deploy)
+helm: ## install the Helm CLI into bin/helm for the chart checks in ./deploy (built once per version into ~/.cache/phoenix)
 	bash scripts/helm.sh >/dev/null
 
 deploy-check: helm ## lint and render the Helm chart, check docker-compose.yml and the Dockerfile
