@@ -157,18 +157,39 @@ var qryPathParam = regexp.MustCompile(`\{[^}]+\}`)
 // header sees as a broken pipe).
 func (j *qryJunk) path(r *rand.Rand, clean bool) string {
 	if !clean && r.IntN(8) == 0 {
-		return "/" + qryJunkText(r, 1+r.IntN(200), false)
+		return "/" + qryCut(r, qryPools().path, 1+r.IntN(200))
 	}
 	return qryPathParam.ReplaceAllStringFunc(j.routes[r.IntN(len(j.routes))], func(string) string {
 		if clean || r.IntN(2) == 0 {
 			return fmt.Sprintf("%08x-0000-4000-8000-%012x", r.Uint32(), r.Uint64()&(1<<48-1))
 		}
-		return qryJunkText(r, 1+r.IntN(100), false)
+		return qryCut(r, qryPools().path, 1+r.IntN(100))
 	})
 }
 
-// qryJunkText is n bytes of URL-encoded junk: plain characters, NUL, invalid UTF-8, a lone
-// surrogate's UTF-8 form, broken escapes and (in a query) separators.
+// qryJunkPools is the junk requests are cut from: made once, since making it per request
+// would make the client (race-instrumented under -race) slower than the gateways.
+type qryJunkPools struct {
+	path, query string // qryJunkText without and with query separators
+	method      string // method characters
+	letters     string // a-z
+}
+
+var qryPools = sync.OnceValue(func() qryJunkPools {
+	r := rand.New(rand.NewPCG(10, 10))
+	return qryJunkPools{path: qryJunkText(r, 1<<18, false), query: qryJunkText(r, 1<<18, true),
+		method: qryRandomString(r, qryTokenChars, 1<<16), letters: qryRandomString(r, "abcdefghijklmnopqrstuvwxyz", 1<<17)}
+})
+
+// qryCut returns n bytes of pool from a random offset.
+func qryCut(r *rand.Rand, pool string, n int) string {
+	off := r.IntN(len(pool) - n + 1)
+	return pool[off : off+n]
+}
+
+// qryJunkText is at least n bytes of URL-encoded junk: plain characters, NUL, invalid UTF-8, a
+// lone surrogate's UTF-8 form, broken escapes and (in a query) separators. A cut of it may also
+// split an escape.
 func qryJunkText(r *rand.Rand, n int, query bool) string {
 	pieces := []string{"%00", "%ff", "%fe%ff", "%ed%a0%80", "%", "%zz", "%c3%28", "~", "."}
 	if query {
@@ -192,7 +213,7 @@ func (j *qryJunk) methodRequest(r *rand.Rand) (*http.Request, error) {
 	if r.IntN(4) == 0 {
 		path = []string{"/healthz", "/readyz", "/metrics", "/openapi.json"}[r.IntN(4)]
 	}
-	method := qryRandomString(r, qryTokenChars, 1+r.IntN(2000))
+	method := qryCut(r, qryPools().method, 1+r.IntN(2000))
 	if slices.Contains([]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}, method) {
 		method += "X" // a real method by chance: what every route supports is not the point
 	}
@@ -212,7 +233,7 @@ func (j *qryJunk) queryRequest(r *rand.Rand) (*http.Request, error) {
 	if padded {
 		claims := jwt.MapClaims{"sub": fmt.Sprintf("junk-%d", r.Uint64()), "role": j.role, "tenant_id": j.tenant,
 			"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
-			"pad": qryRandomString(r, "abcdefghijklmnopqrstuvwxyz", 8<<10+r.IntN(28<<10))}
+			"pad": qryCut(r, qryPools().letters, 8<<10+r.IntN(28<<10))}
 		var err error
 		if token, err = jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(qrySecret)); err != nil {
 			return nil, err
@@ -220,13 +241,13 @@ func (j *qryJunk) queryRequest(r *rand.Rand) (*http.Request, error) {
 		maxValue = 2_000
 	}
 	known := []string{"tenant_id", "limit", "offset", "period", "status", "user_id", "code", "sort", "q", "cursor"}
-	params := []string{"zz" + qryRandomString(r, "abcdefghijklmnopqrstuvwxyz", 1+r.IntN(12)) + "=" + qryJunkText(r, qryLogLength(r, maxValue), true)}
+	params := []string{"zz" + qryCut(r, qryPools().letters, 1+r.IntN(12)) + "=" + qryCut(r, qryPools().query, qryLogLength(r, maxValue))}
 	for range r.IntN(4) {
 		name := known[r.IntN(len(known))]
 		if r.IntN(2) == 0 {
-			name = qryJunkText(r, 1+r.IntN(30), false)
+			name = qryCut(r, qryPools().path, 1+r.IntN(30))
 		}
-		params = append(params, name+"="+qryJunkText(r, qryLogLength(r, 1_000), true))
+		params = append(params, name+"="+qryCut(r, qryPools().query, qryLogLength(r, 1_000)))
 	}
 	r.Shuffle(len(params), func(a, b int) { params[a], params[b] = params[b], params[a] })
 	req, err := qryRawRequest("GET", j.base, j.path(r, padded), strings.Join(params, "&"))
