@@ -240,7 +240,7 @@ func insertAffiliateCode(ctx context.Context, tx *sqlx.Tx, tenant, owner, code s
 // tier. Errors: NOT_FOUND.
 func (s *Store) GetAffiliate(ctx context.Context, tenant string, id uuid.UUID) (referral.Affiliate, error) {
 	var out referral.Affiliate
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
 		out, err = s.affiliateByID(ctx, tx, tenant, id, false, "affiliate")
 		return err
@@ -277,7 +277,7 @@ func (s *Store) ListAffiliates(ctx context.Context, tenant string, f AffiliateFi
 		out   []referral.Affiliate
 		total int
 	)
-	err := s.inHierarchySnapshot(ctx, func(tx *sqlx.Tx) error {
+	err := s.transact(ctx, txSnapshot, func(tx *sqlx.Tx) error {
 		var rows []storedAffiliate
 		if err := tx.SelectContext(ctx, &rows, q, append(args, f.Limit, f.Offset)...); err != nil {
 			return fmt.Errorf("list affiliates: %w", err)
@@ -346,7 +346,7 @@ func (s *Store) DeleteAffiliate(ctx context.Context, tenant string, id uuid.UUID
 		    updated_at = CASE WHEN parent_affiliate_id = $2 THEN $4 ELSE updated_at END
 		WHERE tenant_id = $1 AND ancestors @> ARRAY[$2]::uuid[] AND deleted_at IS NULL`
 	const code = `UPDATE referral_codes SET active = false, deleted_at = $3, updated_at = $3 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
-	return s.inHierarchyTx(ctx, func(tx *sqlx.Tx) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if err := lockHierarchy(ctx, tx, tenant); err != nil {
 			return err
 		}

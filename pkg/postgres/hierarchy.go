@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"time"
@@ -26,48 +25,13 @@ func lockHierarchy(ctx context.Context, tx *sqlx.Tx, tenant string) error {
 	return nil
 }
 
-// hierarchyAttempts bounds the runs of a hierarchy change that lost a deadlock.
-const hierarchyAttempts = 3
-
-// inHierarchyTx runs fn in a transaction like inTx, running it again when PostgreSQL broke a
-// deadlock by aborting it. A move or deletion updates a whole subtree in no particular row
-// order, so it can deadlock with event processing, which locks a batch's affiliates in id order;
-// the hierarchy change yields and retries instead of failing the request.
-func (s *Store) inHierarchyTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	for attempt := 1; ; attempt++ {
-		err := s.inTx(ctx, fn)
-		if attempt < hierarchyAttempts && pqCode(err) == pqDeadlock {
-			continue
-		}
-		return err
-	}
-}
-
-// inHierarchySnapshot runs a read-only fn in one REPEATABLE READ transaction, so reads spread
-// over several statements (a node's path, then its downline) see the hierarchy as one moment
-// even while a move commits in between.
-func (s *Store) inHierarchySnapshot(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
 // SetUpline moves affiliate id under parent (nil: it becomes a root), taking its whole downline
 // along, and returns the affiliate. The cycle check reads the parent's path only, so it costs
 // O(depth); the downline's paths are rewritten by one UPDATE.
 // Errors: NOT_FOUND (the affiliate or the parent), HIERARCHY_CYCLE.
 func (s *Store) SetUpline(ctx context.Context, tenant string, id uuid.UUID, parent *uuid.UUID) (referral.Affiliate, error) {
 	var out referral.Affiliate
-	err := s.inHierarchyTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if err := lockHierarchy(ctx, tx, tenant); err != nil {
 			return err
 		}
@@ -184,7 +148,7 @@ func (s *Store) Downline(ctx context.Context, tenant string, id uuid.UUID, f Dow
 		out   []referral.DownlineMember
 		total int
 	)
-	err := s.inHierarchySnapshot(ctx, func(tx *sqlx.Tx) error {
+	err := s.transact(ctx, txSnapshot, func(tx *sqlx.Tx) error {
 		path, err := affiliatePath(ctx, tx, tenant, id, false, "affiliate")
 		if err != nil {
 			return err
@@ -259,7 +223,7 @@ func (r storedPolicy) domain() (referral.HierarchyPolicy, error) {
 func (s *Store) GetHierarchyPolicy(ctx context.Context, tenant string) (referral.HierarchyPolicy, error) {
 	const q = `SELECT ` + policyCols + ` FROM hierarchy_policies WHERE tenant_id = $1`
 	var out referral.HierarchyPolicy
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var row storedPolicy
 		if err := tx.GetContext(ctx, &row, q, tenant); err != nil {
 			if isNoRows(err) {

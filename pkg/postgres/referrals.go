@@ -236,7 +236,7 @@ func lockKey(parts ...string) int64 {
 // GetReferral returns a referral of the tenant. Errors: NOT_FOUND.
 func (s *Store) GetReferral(ctx context.Context, tenant string, id uuid.UUID) (referral.Referral, error) {
 	var out referral.Referral
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
 		out, err = referralByID(ctx, tx, tenant, id, false)
 		return err
@@ -277,7 +277,7 @@ func (s *Store) ListReferrals(ctx context.Context, tenant string, f ReferralFilt
 		out   []referral.Referral
 		total int
 	)
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var rows []storedReferral
 		if err := tx.SelectContext(ctx, &rows, q, append(args, f.Limit, f.Offset)...); err != nil {
 			return fmt.Errorf("list referrals: %w", err)
@@ -354,7 +354,7 @@ func (s *Store) ReferralStats(ctx context.Context, tenant string, period time.Du
 		WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR created_at >= $2)
 		  AND ($3::uuid IS NULL OR campaign_id = $3)`
 	var out ReferralStats
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var row struct {
 			Total      int64 `db:"total"`
 			Successful int64 `db:"successful"`
@@ -384,7 +384,7 @@ func (s *Store) Leaderboard(ctx context.Context, tenant string, period time.Dura
 		ORDER BY successful DESC, total DESC, referrer_id COLLATE "C"
 		LIMIT $3`
 	var out []LeaderboardEntry
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var rows []struct {
 			UserID     string `db:"user_id"`
 			Successful int64  `db:"successful"`

@@ -106,7 +106,7 @@ func (s *Store) ListTiers(ctx context.Context, tenant string, f TierFilter) ([]r
 		out   []referral.Tier
 		total int
 	)
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var rows []storedTier
 		if err := tx.SelectContext(ctx, &rows, q, tenant, f.Limit, f.Offset); err != nil {
 			return fmt.Errorf("list tiers: %w", err)
