@@ -35,13 +35,15 @@ func (s *Store) SetUpline(ctx context.Context, tenant string, id uuid.UUID, pare
 		if err := lockHierarchy(ctx, tx, tenant); err != nil {
 			return err
 		}
-		path, err := affiliatePath(ctx, tx, tenant, id, true, "affiliate")
+		// Paths change only under the hierarchy lock, so they are read unlocked; the rows are
+		// locked (lockSubtree) only when they are rewritten.
+		path, err := affiliatePath(ctx, tx, tenant, id, "affiliate")
 		if err != nil {
 			return err
 		}
 		prefix := []uuid.UUID{}
 		if parent != nil {
-			parentPath, err := affiliatePath(ctx, tx, tenant, *parent, false, "parent affiliate")
+			parentPath, err := affiliatePath(ctx, tx, tenant, *parent, "parent affiliate")
 			if err != nil {
 				return err
 			}
@@ -51,6 +53,9 @@ func (s *Store) SetUpline(ctx context.Context, tenant string, id uuid.UUID, pare
 			prefix = referral.AncestorsUnder(parent, parentPath)
 		}
 		if !slices.Equal(prefix, path) {
+			if err := lockSubtree(ctx, tx, tenant, id); err != nil {
+				return err
+			}
 			if err := s.rewritePaths(ctx, tx, tenant, id, parent, len(path), prefix); err != nil {
 				return err
 			}
@@ -80,13 +85,10 @@ func (s *Store) rewritePaths(ctx context.Context, tx *sqlx.Tx, tenant string, id
 	return nil
 }
 
-// affiliatePath returns the path (ancestors, root first) of a live affiliate of the tenant,
-// locking the row FOR NO KEY UPDATE when lock is set. Errors: NOT_FOUND naming what.
-func affiliatePath(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID, lock bool, what string) ([]uuid.UUID, error) {
-	q := `SELECT ancestors::text[] FROM affiliates WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
-	if lock {
-		q += ` FOR NO KEY UPDATE`
-	}
+// affiliatePath returns the path (ancestors, root first) of a live affiliate of the tenant.
+// Errors: NOT_FOUND naming what.
+func affiliatePath(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID, what string) ([]uuid.UUID, error) {
+	const q = `SELECT ancestors::text[] FROM affiliates WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
 	var raw pq.StringArray
 	if err := tx.GetContext(ctx, &raw, q, tenant, id); err != nil {
 		if isNoRows(err) {
@@ -149,7 +151,7 @@ func (s *Store) Downline(ctx context.Context, tenant string, id uuid.UUID, f Dow
 		total int
 	)
 	err := s.transact(ctx, txSnapshot, func(tx *sqlx.Tx) error {
-		path, err := affiliatePath(ctx, tx, tenant, id, false, "affiliate")
+		path, err := affiliatePath(ctx, tx, tenant, id, "affiliate")
 		if err != nil {
 			return err
 		}
