@@ -1,10 +1,12 @@
 package adminapi_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 )
 
 // contentionRun starts every fn at once (one goroutine each) and waits for all of them.
@@ -114,4 +116,94 @@ func TestContentionApplyDeletedAffiliateCode(t *testing.T) {
 		t.Fatalf("old referral %+v, new %+v", old, now)
 	}
 	refCheckUses(t, w.e)
+}
+
+// TestContentionApplyOneUseCodeTwice has each player apply a one-use code twice at once. The
+// loser is answered by the contract's check order as if the winner had committed first:
+// ALREADY_REFERRED (check 4), not CODE_EXHAUSTED (check 6).
+func TestContentionApplyOneUseCodeTwice(t *testing.T) {
+	e := newEnv(t)
+	const players = 50
+	for i := range players {
+		refPlayerCode(t, e, fmt.Sprintf("owner_%02d", i), map[string]any{"code": fmt.Sprintf("ONCE%02d", i), "usage_limit": 1})
+	}
+	got := make([][2]*resp, players)
+	var fns []func()
+	for i := range players {
+		for k := range 2 {
+			fns = append(fns, func() { got[i][k] = refApply(e, fmt.Sprintf("twice_%02d", i), fmt.Sprintf("ONCE%02d", i)) })
+		}
+	}
+	contentionRun(fns...)
+	for i, pair := range got {
+		a, b := contentionCode(t, pair[0]), contentionCode(t, pair[1])
+		if !(a == "" && b == "ALREADY_REFERRED" || a == "ALREADY_REFERRED" && b == "") {
+			t.Errorf("player %d: answers %d %s and %d %s, want one success and one ALREADY_REFERRED",
+				i, pair[0].Status, pair[0].Body, pair[1].Status, pair[1].Body)
+		}
+	}
+	refCheckUses(t, e)
+}
+
+// TestContentionEventsDuringApply posts each player's first deposit while the player's
+// apply-code is running. Every deposit is processed and either paid or dated before the
+// referral: none is recorded as processed with nothing paid because the referral was still
+// committing (a retry would only be a duplicate: the payment would be lost).
+func TestContentionEventsDuringApply(t *testing.T) {
+	w := evtNew(t)
+	w.campaign(t, "deposit.completed", nil, evtWallet("points", 10), evtWallet("points", 5))
+	refPlayerCode(t, w.e, "host", map[string]any{"code": "RACE"})
+	const players, lanes = 150, 10
+	applies, events := make([]*resp, players), make([]*resp, players)
+	var lane []func()
+	for l := range lanes {
+		lane = append(lane, func() {
+			for i := l; i < players; i += lanes {
+				player := fmt.Sprintf("racer_%03d", i)
+				// Each deposit follows its player's apply by 0–31 ms, so some arrive while the
+				// apply is still committing.
+				contentionRun(
+					func() {
+						applies[i] = w.e.do(http.MethodPost, "/v1/referral/apply-code", w.player(player), map[string]any{"code": "RACE"})
+					},
+					func() {
+						time.Sleep(time.Duration(i%32) * time.Millisecond)
+						events[i] = w.e.do(http.MethodPost, "/v1/events", w.svc,
+							evtBody(fmt.Sprintf("dep_%03d", i), "deposit.completed", player, map[string]any{"amount": 100}))
+					})
+			}
+		})
+	}
+	contentionRun(lane...)
+	paid := 0
+	for i := range players {
+		w.ok(t, applies[i], nil)
+		var o evtOutcome
+		w.ok(t, events[i], &o)
+		if o.Status != "processed" {
+			t.Fatalf("event %d: %+v", i, o)
+		}
+		if len(o.Rewards) > 0 {
+			paid++
+			continue
+		}
+		var row struct {
+			OccurredAt time.Time `db:"occurred_at"`
+			ReferredAt time.Time `db:"created_at"`
+		}
+		if err := w.e.store.DB().GetContext(context.Background(), &row, `
+			SELECT e.occurred_at, r.created_at FROM events e
+			JOIN referrals r ON r.tenant_id = e.tenant_id AND r.referee_id = e.user_id
+			WHERE e.tenant_id = $1 AND e.event_id = $2`, w.tenant, o.EventID); err != nil {
+			t.Fatal(err)
+		}
+		if !row.OccurredAt.Before(row.ReferredAt) {
+			t.Errorf("event %s occurred at %s, after its referral (%s), and paid nothing",
+				o.EventID, row.OccurredAt.Format(time.RFC3339Nano), row.ReferredAt.Format(time.RFC3339Nano))
+		}
+	}
+	t.Logf("%d of %d racing deposits paid", paid, players)
+	if n := evtCount(t, w.tenant, "rewards"); n != 2*paid {
+		t.Fatalf("%d reward rows for %d paid deposits", n, paid)
+	}
 }
