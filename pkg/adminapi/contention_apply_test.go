@@ -145,6 +145,52 @@ func TestContentionApplyOneUseCodeTwice(t *testing.T) {
 	refCheckUses(t, e)
 }
 
+// TestContentionAttemptLimitExact sends 150 bad guesses of one player at once: exactly the
+// limit (20) are answered CODE_NOT_FOUND and counted, every other one is RATE_LIMITED.
+func TestContentionAttemptLimitExact(t *testing.T) {
+	e := newEnv(t, refAttemptLimit(20))
+	const guesses = 150
+	got := make([]*resp, guesses)
+	var fns []func()
+	for i := range guesses {
+		fns = append(fns, func() { got[i] = refApply(e, "guesser", fmt.Sprintf("GUESS%03d", i)) })
+	}
+	contentionRun(fns...)
+	counts := map[string]int{}
+	for _, r := range got {
+		code := contentionCode(t, r)
+		if code != "CODE_NOT_FOUND" && code != "RATE_LIMITED" {
+			t.Fatalf("answer %d: %s\nlog: %s", r.Status, r.Body, e.log.String())
+		}
+		if code == "RATE_LIMITED" && r.Header.Get("Retry-After") == "" {
+			t.Fatal("RATE_LIMITED without Retry-After")
+		}
+		counts[code]++
+	}
+	if counts["CODE_NOT_FOUND"] != 20 || counts["RATE_LIMITED"] != guesses-20 {
+		t.Fatalf("answers %v, want 20 CODE_NOT_FOUND and %d RATE_LIMITED", counts, guesses-20)
+	}
+	var stored int
+	if err := e.store.DB().Get(&stored, `SELECT count(*) FROM code_attempt_failures WHERE tenant_id = $1`, e.tenant); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 20 {
+		t.Fatalf("%d failures stored, want 20", stored)
+	}
+	// Successful and invalid attempts leave nothing counted behind.
+	o := newEnv(t, refAttemptLimit(20))
+	refPlayerCode(t, o, "owner", map[string]any{"code": "REAL1"})
+	refApply(o, "honest", "").fail(t, http.StatusBadRequest, "VALIDATION_FAILED")
+	refApply(o, "honest", "REAL1").must(t, http.StatusOK, nil)
+	refApply(o, "honest", "REAL1").fail(t, http.StatusConflict, "ALREADY_REFERRED")
+	if err := o.store.DB().Get(&stored, `SELECT count(*) FROM code_attempt_failures WHERE tenant_id = $1`, o.tenant); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 0 {
+		t.Fatalf("%d failures stored for attempts that did not fail", stored)
+	}
+}
+
 // TestContentionEventsDuringApply posts each player's first deposit while the player's
 // apply-code is running. Every deposit is processed and either paid or dated before the
 // referral: none is recorded as processed with nothing paid because the referral was still
