@@ -199,7 +199,7 @@ func TestAffSetUplineRewritesDeepPaths(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := referral.Rebase(old, 4, moved.Ancestors); !slices.Equal(a.Ancestors, want) {
+		if want := affRebase(old, 4, moved.Ancestors); !slices.Equal(a.Ancestors, want) {
 			t.Fatalf("path of %s = %v, want %v", id, a.Ancestors, want)
 		}
 	}
@@ -215,7 +215,7 @@ func TestAffSetUplineRewritesDeepPaths(t *testing.T) {
 		t.Fatalf("downline total %d: %+v", total, members)
 	}
 	for i, m := range members {
-		if lvl, ok := referral.Level(r.ID, nil, m.Ancestors); !ok || lvl != m.Level || m.Level != i+1 {
+		if lvl, ok := affLevel(r.ID, nil, m.Ancestors); !ok || lvl != m.Level || m.Level != i+1 {
 			t.Fatalf("member %d level %d (rule says %d, %v)", i, m.Level, lvl, ok)
 		}
 	}
@@ -420,4 +420,22 @@ func TestAffTierDeleteRacesOverride(t *testing.T) {
 			t.Fatalf("round %d: affiliate pinned to deleted tier %s", i, got.TierOverrideID)
 		}
 	}
+}
+
+// affRebase returns the ancestors of a descendant of a moved node after the move, as the path
+// rewrite in SQL should leave them: the moved node's old ancestor prefix (oldPrefixLen entries)
+// is replaced by newPrefix, the rest (the moved node and the path below it) is kept.
+func affRebase(descendantAncestors []uuid.UUID, oldPrefixLen int, newPrefix []uuid.UUID) []uuid.UUID {
+	return append(slices.Clone(newPrefix), descendantAncestors[oldPrefixLen:]...)
+}
+
+// affLevel returns how far below a node one of its descendants is (1 = a direct child), given
+// both ancestor lists; ok is false when the second node is not in the first one's downline.
+func affLevel(nodeID uuid.UUID, nodeAncestors, descendantAncestors []uuid.UUID) (level int, ok bool) {
+	k := len(nodeAncestors)
+	if len(descendantAncestors) <= k || descendantAncestors[k] != nodeID ||
+		!slices.Equal(descendantAncestors[:k], nodeAncestors) {
+		return 0, false
+	}
+	return len(descendantAncestors) - k, true
 }

@@ -25,12 +25,6 @@ func NormalizeCode(field, code string) (string, error) {
 	return c, nil
 }
 
-// LooksLikeCode reports whether s could name a code after normalisation, so that a lookup of an
-// impossible code can answer CODE_NOT_FOUND without touching storage.
-func LooksLikeCode(s string) bool {
-	return codePattern.MatchString(strings.ToUpper(s))
-}
-
 // GenerateCode returns a random code of GeneratedCodeLength characters drawn uniformly from
 // CodeAlphabet with crypto/rand.
 func GenerateCode() (string, error) {

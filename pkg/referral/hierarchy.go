@@ -42,42 +42,6 @@ func AncestorsUnder(parent *uuid.UUID, parentAncestors []uuid.UUID) []uuid.UUID 
 	return append(out, *parent)
 }
 
-// Rebase returns the ancestors of a descendant of a moved node after the move: the moved node's
-// old ancestor prefix (oldPrefixLen entries) is replaced by newPrefix, the rest (the moved node
-// and the path below it) is kept. It panics if the descendant's ancestors are shorter than the
-// old prefix, which would mean it was not in the moved subtree.
-func Rebase(descendantAncestors []uuid.UUID, oldPrefixLen int, newPrefix []uuid.UUID) []uuid.UUID {
-	if oldPrefixLen > len(descendantAncestors) {
-		panic(fmt.Sprintf("referral: rebase of a path of %d entries past a prefix of %d", len(descendantAncestors), oldPrefixLen))
-	}
-	out := make([]uuid.UUID, 0, len(newPrefix)+len(descendantAncestors)-oldPrefixLen)
-	out = append(out, newPrefix...)
-	return append(out, descendantAncestors[oldPrefixLen:]...)
-}
-
-// Splice returns the ancestors of a descendant of a removed node: the removed node drops out of
-// the path and its children hang from its parent.
-func Splice(descendantAncestors []uuid.UUID, removed uuid.UUID) []uuid.UUID {
-	out := make([]uuid.UUID, 0, len(descendantAncestors))
-	for _, a := range descendantAncestors {
-		if a != removed {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-// Level returns how far below a node one of its descendants is (1 = a direct child), given
-// both ancestor lists. ok is false when the second node is not in the first one's downline.
-func Level(nodeID uuid.UUID, nodeAncestors, descendantAncestors []uuid.UUID) (level int, ok bool) {
-	k := len(nodeAncestors)
-	if len(descendantAncestors) <= k || descendantAncestors[k] != nodeID ||
-		!slices.Equal(descendantAncestors[:k], nodeAncestors) {
-		return 0, false
-	}
-	return len(descendantAncestors) - k, true
-}
-
 // Validate checks a hierarchy policy (§4.8): max_depth 0–10, one rate per level, each rate
 // 0–1, and the rates together at most 1 (compared exactly).
 func (p *HierarchyPolicy) Validate() error {
