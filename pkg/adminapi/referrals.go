@@ -107,13 +107,6 @@ type leaderboardJSON struct {
 	Items  []leaderJSON `json:"items"`
 }
 
-// failedAttemptCodes are the apply-code answers that count against the attempt limit.
-var failedAttemptCodes = map[string]bool{
-	referral.ECodeNotFound: true,
-	referral.ECodeInactive: true,
-	referral.ECodeExpired:  true,
-}
-
 func (a *API) applyCode(c echo.Context) (err error) {
 	ctx := c.Request().Context()
 	tenant, player := auth.TenantOf(c), auth.PrincipalOf(c).UserID
@@ -124,7 +117,7 @@ func (a *API) applyCode(c echo.Context) (err error) {
 	// Settled with a context that outlives a client that hung up, so guessing cannot dodge the
 	// limit.
 	defer func() {
-		if serr := attempt.Settle(context.WithoutCancel(ctx), failedAttemptCodes[referral.ErrorCode(err)]); serr != nil {
+		if serr := attempt.Settle(context.WithoutCancel(ctx), referral.FailedAttempt(referral.ErrorCode(err))); serr != nil {
 			a.log.Error("settle_attempt", "request_id", web.RequestID(c), "err", serr)
 		}
 	}()

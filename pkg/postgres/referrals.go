@@ -80,40 +80,39 @@ func (r storedReferral) domain() referral.Referral {
 
 // ApplyCode makes player referee the referral of code (already normalised) per SPEC §4.3, runs
 // the built-in referral.applied event in the same transaction, and returns the referral as it
-// stands after that event together with the event's outcome. The checks run in the contract's
-// order, first failure wins. Errors: CODE_NOT_FOUND, CODE_INACTIVE, CODE_EXPIRED,
-// SELF_REFERRAL, ALREADY_REFERRED, REFERRAL_CYCLE, CODE_EXHAUSTED.
+// stands after that event together with the event's outcome. It locks the code, loads what the
+// checks need and lets referral.CheckApply decide, so the checks run in the contract's order,
+// first failure wins. Errors: CODE_NOT_FOUND, CODE_INACTIVE, CODE_EXPIRED, SELF_REFERRAL,
+// ALREADY_REFERRED, REFERRAL_CYCLE, CODE_EXHAUSTED.
 //
 // Concurrency: the referee's user lock (lockUsers) is taken first, so one player's applies run
 // one after the other and each reads the referrals committed before it: a player's second
 // apply answers ALREADY_REFERRED even when the code has no use left, as the check order says,
 // and the player's events wait for the referral instead of missing it. The code row is then
-// locked (FOR UPDATE) for the whole transaction and its use is counted by a conditional UPDATE
-// (uses < usage_limit), so uses never pass usage_limit; the count and the referral are written
-// by one statement and roll back together, so uses equals the number of referrals made with
-// the code; the unique index on (tenant_id, referee_id) refers a player at most once; an
-// advisory lock on the unordered pair (referee, owner), taken after the row lock, makes two
-// players applying each other's codes run one after the other, so the second reads the first's
-// referral and answers REFERRAL_CYCLE. Locks are taken in the order user, code, pair, then (by
-// the referral.applied event) the owner's affiliate; a deletion of that affiliate takes the
-// code before the affiliate too.
+// locked (FOR UPDATE) for the whole transaction, so its uses are current when checked, and its
+// use is counted by a conditional UPDATE (uses < usage_limit), so uses never pass usage_limit;
+// the count and the referral are written by one statement and roll back together, so uses
+// equals the number of referrals made with the code; the unique index on (tenant_id,
+// referee_id) refers a player at most once; an advisory lock on the unordered pair (referee,
+// owner), taken after the row lock and before the ring is read, makes two players applying each
+// other's codes run one after the other, so the second reads the first's referral and answers
+// REFERRAL_CYCLE. Locks are taken in the order user, code, pair, then (by the referral.applied
+// event) the owner's affiliate; a deletion of that affiliate takes the code before the affiliate
+// too.
 func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, metadata json.RawMessage) (referral.Referral, referral.EventOutcome, error) {
 	const find = `
-		SELECT c.id, c.code, c.owner_user_id, c.campaign_id, c.usage_limit, c.uses, c.active, c.expires_at,
+		SELECT ` + codeCols + `,
 		       EXISTS (SELECT 1 FROM referrals r WHERE r.tenant_id = $1 AND r.referee_id = $3) AS referred
-		FROM referral_codes c
-		WHERE c.tenant_id = $1 AND c.code = $2 AND c.deleted_at IS NULL
-		FOR UPDATE OF c`
-	const cycle = `SELECT EXISTS (SELECT 1 FROM referrals WHERE tenant_id = $1 AND referee_id = $2 AND referrer_id = $3)`
-	// One statement counts the use and records the referral: the UPDATE is conditional on the
-	// usage limit and on the absence of a ring (the owner referred by this player, read after
-	// the pair lock was granted), and the INSERT only runs when the UPDATE counted.
+		FROM referral_codes
+		WHERE tenant_id = $1 AND code = $2 AND deleted_at IS NULL
+		FOR UPDATE`
+	const ring = `SELECT EXISTS (SELECT 1 FROM referrals WHERE tenant_id = $1 AND referee_id = $2 AND referrer_id = $3)`
+	// One statement counts the use and records the referral: the INSERT only runs when the
+	// UPDATE, conditional on the usage limit, counted.
 	const apply = `
 		WITH used AS (
 		    UPDATE referral_codes SET uses = uses + 1
 		    WHERE id = $3 AND (usage_limit IS NULL OR uses < usage_limit)
-		      AND NOT EXISTS (SELECT 1 FROM referrals
-		                      WHERE tenant_id = $2 AND referee_id = $6 AND referrer_id = $7)
 		    RETURNING id)
 		INSERT INTO referrals (id, tenant_id, code_id, code, campaign_id, referrer_id, referee_id,
 		    status, metadata, created_at, updated_at)
@@ -129,73 +128,43 @@ func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, met
 		if err := lockUsers(ctx, tx, tenant, []string{referee}); err != nil {
 			return err
 		}
-		var c struct {
-			ID         uuid.UUID  `db:"id"`
-			Code       string     `db:"code"`
-			Owner      *string    `db:"owner_user_id"`
-			CampaignID *uuid.UUID `db:"campaign_id"`
-			UsageLimit *int       `db:"usage_limit"`
-			Uses       int        `db:"uses"`
-			Active     bool       `db:"active"`
-			ExpiresAt  *time.Time `db:"expires_at"`
-			Referred   bool       `db:"referred"`
+		now := s.now()
+		var row struct {
+			storedCode
+			Referred bool `db:"referred"`
 		}
-		if err := tx.GetContext(ctx, &c, find, tenant, code, referee); err != nil {
+		if err := tx.GetContext(ctx, &row, find, tenant, code, referee); err != nil {
 			if isNoRows(err) {
-				return referral.Errorf(referral.ECodeNotFound, "code not found")
+				return referral.CheckApply(nil, referee, referral.ApplyFacts{}, now)
 			}
 			return fmt.Errorf("find code: %w", err)
 		}
-		now := s.now()
-		switch {
-		case !c.Active:
-			return referral.Errorf(referral.ECodeInactive, "code is not active")
-		case c.ExpiresAt != nil && !now.Before(*c.ExpiresAt):
-			return referral.Errorf(referral.ECodeExpired, "code has expired")
-		case c.Owner != nil && *c.Owner == referee:
-			return referral.Errorf(referral.ESelfReferral, "players cannot apply their own code")
-		case c.Referred:
-			return referral.Errorf(referral.EAlreadyReferred, "player has already been referred")
-		}
-		isCycle := func() (bool, error) {
-			if c.Owner == nil {
-				return false, nil
-			}
-			var ring bool
-			if err := tx.GetContext(ctx, &ring, cycle, tenant, *c.Owner, referee); err != nil {
-				return false, fmt.Errorf("check referral cycle: %w", err)
-			}
-			return ring, nil
-		}
-		if c.Owner != nil {
-			if err := lockReferralPair(ctx, tx, tenant, referee, *c.Owner); err != nil {
+		c := row.domain()
+		facts := referral.ApplyFacts{RefereeReferred: row.Referred}
+		if c.OwnerUserID != nil {
+			if err := lockReferralPair(ctx, tx, tenant, referee, *c.OwnerUserID); err != nil {
 				return err
 			}
-		}
-		// The row is locked, so its uses are current: an exhausted code needs only the ring
-		// check, which comes first in the contract's order.
-		exhausted := c.UsageLimit != nil && c.Uses >= *c.UsageLimit
-		if !exhausted {
-			id := uuid.New()
-			res, err := tx.ExecContext(ctx, apply, id, tenant, c.ID, c.Code, c.CampaignID, c.Owner,
-				referee, string(metadata), now)
-			if err != nil {
-				return translate("apply code", err)
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return fmt.Errorf("apply code: %w", err)
-			} else if n == 1 {
-				return s.afterApply(ctx, tx, tenant, referee, c.Code, id, now, &out, &outcome)
+			if err := tx.GetContext(ctx, &facts.OwnerReferredByReferee, ring, tenant, *c.OwnerUserID, referee); err != nil {
+				return fmt.Errorf("check referral cycle: %w", err)
 			}
 		}
-		ring, err := isCycle()
-		if err != nil {
+		if err := referral.CheckApply(&c, referee, facts, now); err != nil {
 			return err
 		}
-		if ring {
-			return referral.Errorf(referral.EReferralCycle, "the code's owner was referred by this player")
+		id := uuid.New()
+		res, err := tx.ExecContext(ctx, apply, id, tenant, c.ID, c.Code, c.CampaignID, c.OwnerUserID,
+			referee, string(metadata), now)
+		if err != nil {
+			return translate("apply code", err)
 		}
-		return referral.Errorf(referral.ECodeExhausted, "code has reached its usage limit")
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("apply code: %w", err)
+		} else if n != 1 {
+			// The row lock makes this unreachable: CheckApply saw the current uses.
+			return fmt.Errorf("apply code: the usage limit refused a use the check allowed")
+		}
+		return s.afterApply(ctx, tx, tenant, referee, c.Code, id, now, &out, &outcome)
 	})
 	return out, outcome, err
 }

@@ -177,7 +177,7 @@ func (a *API) validate(c echo.Context) error {
 	raw := c.Param("code")
 	out := validateJSON{Code: raw, Campaigns: []cache.CampaignDoc{}}
 	reason, err := a.check(ctx, tenant, p.UserID, raw, &out)
-	failed = err == nil && (reason == referral.ECodeNotFound || reason == referral.ECodeInactive || reason == referral.ECodeExpired)
+	failed = err == nil && referral.FailedAttempt(reason)
 	if serr := attempt.Settle(context.WithoutCancel(ctx), failed); serr != nil && err == nil {
 		err = a.unavailable(serr)
 	}
@@ -203,7 +203,8 @@ func (a *API) unavailable(err error) error {
 	return errUnavailable
 }
 
-// check runs the checks of §4.3 and returns the first failing code ("" when valid), filling out.
+// check runs the checks of §4.3 (referral.CheckApply over the read model's documents) and
+// returns the first failing code ("" when valid), filling out.
 func (a *API) check(ctx context.Context, tenant, player, raw string, out *validateJSON) (string, error) {
 	code, err := referral.NormalizeCode("code", raw)
 	if err != nil {
@@ -214,39 +215,17 @@ func (a *API) check(ctx context.Context, tenant, player, raw string, out *valida
 	if err != nil {
 		return "", err
 	}
-	if d == nil {
-		return referral.ECodeNotFound, nil
-	}
-	out.ReferrerID = d.OwnerUserID
-	if !d.Active {
-		return referral.ECodeInactive, nil
-	}
-	if d.ExpiresAt != nil && !a.Now().Before(time.Time(*d.ExpiresAt)) {
-		return referral.ECodeExpired, nil
-	}
-	if player != "" {
-		if d.OwnerUserID != nil && *d.OwnerUserID == player {
-			return referral.ESelfReferral, nil
-		}
-		mine, err := a.referredBy(ctx, tenant, player)
-		if err != nil {
-			return "", err
-		}
-		if mine != nil {
-			return referral.EAlreadyReferred, nil
-		}
-		if d.OwnerUserID != nil {
-			theirs, err := a.referredBy(ctx, tenant, *d.OwnerUserID)
-			if err != nil {
+	var facts referral.ApplyFacts
+	if d != nil {
+		out.ReferrerID = d.OwnerUserID
+		if player != "" {
+			if facts, err = a.applyFacts(ctx, tenant, player, d.OwnerUserID); err != nil {
 				return "", err
 			}
-			if theirs != nil && theirs.ReferrerID != nil && *theirs.ReferrerID == player {
-				return referral.EReferralCycle, nil
-			}
 		}
 	}
-	if d.UsageLimit != nil && d.Uses >= *d.UsageLimit {
-		return referral.ECodeExhausted, nil
+	if err := referral.CheckApply(domainCode(d), player, facts, a.Now()); err != nil {
+		return referral.ErrorCode(err), nil
 	}
 	cs, err := a.activeCampaigns(ctx, tenant)
 	if err != nil {
@@ -262,6 +241,35 @@ func (a *API) check(ctx context.Context, tenant, player, raw string, out *valida
 		out.Campaigns = publicCampaigns(cs)
 	}
 	return "", nil
+}
+
+// applyFacts loads what CheckApply needs to know of player and of the code's owner: whether the
+// player was referred, and whether the owner was referred by the player.
+func (a *API) applyFacts(ctx context.Context, tenant, player string, owner *string) (referral.ApplyFacts, error) {
+	var f referral.ApplyFacts
+	mine, err := a.referredBy(ctx, tenant, player)
+	if err != nil {
+		return f, err
+	}
+	f.RefereeReferred = mine != nil
+	if owner != nil {
+		theirs, err := a.referredBy(ctx, tenant, *owner)
+		if err != nil {
+			return f, err
+		}
+		f.OwnerReferredByReferee = theirs != nil && theirs.ReferrerID != nil && *theirs.ReferrerID == player
+	}
+	return f, nil
+}
+
+// domainCode returns the code a code document shows, nil for none.
+func domainCode(d *cache.CodeDoc) *referral.Code {
+	if d == nil {
+		return nil
+	}
+	return &referral.Code{ID: d.ID, TenantID: d.TenantID, Code: d.Code, OwnerUserID: d.OwnerUserID,
+		CampaignID: d.CampaignID, UsageLimit: d.UsageLimit, Uses: d.Uses, Active: d.Active,
+		ExpiresAt: (*time.Time)(d.ExpiresAt)}
 }
 
 // me: GET /v1/referral/me.
