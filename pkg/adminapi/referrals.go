@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -23,14 +22,6 @@ const maxMetadataBytes = 4 << 10
 
 // maxReasonLength bounds the reason an admin gives for a status change.
 const maxReasonLength = 1000
-
-// statsPeriods maps the period parameter of stats and leaderboard to its length (0: all time).
-var statsPeriods = map[string]time.Duration{
-	"7d":  7 * 24 * time.Hour,
-	"30d": 30 * 24 * time.Hour,
-	"90d": 90 * 24 * time.Hour,
-	"all": 0,
-}
 
 // applyIn is the POST /v1/referral/apply-code body.
 type applyIn struct {
@@ -223,14 +214,13 @@ func (a *API) setReferralStatus(c echo.Context) error {
 }
 
 // periodOf reads ?period= (7d|30d|90d|all, default 30d).
-func periodOf(q *web.Query) (string, time.Duration) {
-	p := q.OneOf("period", "30d", "7d", "30d", "90d", "all")
-	return p, statsPeriods[p]
+func periodOf(q *web.Query) referral.Period {
+	return referral.Period(q.OneOf("period", string(referral.DefaultPeriod), referral.PeriodNames...))
 }
 
 func (a *API) referralStats(c echo.Context) error {
 	q := web.NewQuery(c)
-	name, period := periodOf(q)
+	period := periodOf(q)
 	campaign := q.UUID("campaign_id")
 	if err := q.Err(); err != nil {
 		return err
@@ -240,25 +230,15 @@ func (a *API) referralStats(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, statsJSON{
-		Period: name, TotalReferrals: st.Total, SuccessfulReferrals: st.Successful,
+		Period: string(period), TotalReferrals: st.Total, SuccessfulReferrals: st.Successful,
 		PendingReferrals: st.Pending, RejectedReferrals: st.Rejected,
-		ConversionRate: conversionRate(st.Successful, st.Total),
+		ConversionRate: referral.ConversionRate(st.Successful, st.Total),
 	})
-}
-
-// conversionRate is successful/total×100 rounded half up to one decimal, computed in integers
-// so that e.g. 1/3 gives exactly 33.3 (0 when total is 0).
-func conversionRate(successful, total int64) float64 {
-	if total == 0 {
-		return 0
-	}
-	tenths := (successful*1000*2 + total) / (2 * total)
-	return float64(tenths) / 10
 }
 
 func (a *API) leaderboard(c echo.Context) error {
 	q := web.NewQuery(c)
-	name, period := periodOf(q)
+	period := periodOf(q)
 	limit := 10
 	if n := q.Int("limit", 1, 100); n != nil {
 		limit = *n
@@ -270,7 +250,7 @@ func (a *API) leaderboard(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := leaderboardJSON{Period: name, Items: make([]leaderJSON, 0, len(rows))}
+	out := leaderboardJSON{Period: string(period), Items: make([]leaderJSON, 0, len(rows))}
 	for _, r := range rows {
 		out.Items = append(out.Items, leaderJSON{Rank: r.Rank, UserID: r.UserID,
 			SuccessfulReferrals: r.Successful, TotalReferrals: r.Total})

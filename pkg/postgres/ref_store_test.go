@@ -65,9 +65,9 @@ func TestRefStoreStatsPeriods(t *testing.T) {
 	}
 	clock.t = now
 	for _, tt := range []struct {
-		period time.Duration
+		period referral.Period
 		want   int64
-	}{{7 * day, 2}, {30 * day, 4}, {90 * day, 5}, {0, 6}} {
+	}{{referral.Period7d, 2}, {referral.Period30d, 4}, {referral.Period90d, 5}, {referral.PeriodAll, 6}} {
 		st, err := s.ReferralStats(ctx, tenant, tt.period, nil)
 		if err != nil {
 			t.Fatal(err)

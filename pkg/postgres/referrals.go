@@ -333,18 +333,9 @@ func (s *Store) SetReferralStatus(ctx context.Context, tenant string, id uuid.UU
 	return out, err
 }
 
-// periodStart returns the start of the period ending now; a zero period is all time (nil).
-func (s *Store) periodStart(period time.Duration) *time.Time {
-	if period <= 0 {
-		return nil
-	}
-	t := s.now().Add(-period)
-	return &t
-}
-
-// ReferralStats counts the tenant's referrals created within period of now (0: all time),
-// optionally only those of one campaign.
-func (s *Store) ReferralStats(ctx context.Context, tenant string, period time.Duration, campaignID *uuid.UUID) (ReferralStats, error) {
+// ReferralStats counts the tenant's referrals created within period, up to now, optionally only
+// those of one campaign.
+func (s *Store) ReferralStats(ctx context.Context, tenant string, period referral.Period, campaignID *uuid.UUID) (ReferralStats, error) {
 	const q = `
 		SELECT count(*) AS total,
 		       count(*) FILTER (WHERE status IN ('converted', 'verified')) AS successful,
@@ -361,7 +352,7 @@ func (s *Store) ReferralStats(ctx context.Context, tenant string, period time.Du
 			Pending    int64 `db:"pending"`
 			Rejected   int64 `db:"rejected"`
 		}
-		if err := tx.GetContext(ctx, &row, q, tenant, s.periodStart(period), campaignID); err != nil {
+		if err := tx.GetContext(ctx, &row, q, tenant, period.Start(s.now()), campaignID); err != nil {
 			return fmt.Errorf("referral stats: %w", err)
 		}
 		out = ReferralStats(row)
@@ -370,10 +361,10 @@ func (s *Store) ReferralStats(ctx context.Context, tenant string, period time.Du
 	return out, err
 }
 
-// Leaderboard ranks the referrers of the tenant's referrals created within period of now
-// (0: all time): successful referrals descending, then total descending, then user id in
-// byte order. Referrals without a referrer (admin codes) do not count.
-func (s *Store) Leaderboard(ctx context.Context, tenant string, period time.Duration, limit int) ([]LeaderboardEntry, error) {
+// Leaderboard ranks the referrers of the tenant's referrals created within period, up to now:
+// successful referrals descending, then total descending, then user id in byte order. Referrals
+// without a referrer (admin codes) do not count.
+func (s *Store) Leaderboard(ctx context.Context, tenant string, period referral.Period, limit int) ([]LeaderboardEntry, error) {
 	const q = `
 		SELECT referrer_id AS user_id,
 		       count(*) FILTER (WHERE status IN ('converted', 'verified')) AS successful,
@@ -390,7 +381,7 @@ func (s *Store) Leaderboard(ctx context.Context, tenant string, period time.Dura
 			Successful int64  `db:"successful"`
 			Total      int64  `db:"total"`
 		}
-		if err := tx.SelectContext(ctx, &rows, q, tenant, s.periodStart(period), limit); err != nil {
+		if err := tx.SelectContext(ctx, &rows, q, tenant, period.Start(s.now()), limit); err != nil {
 			return fmt.Errorf("leaderboard: %w", err)
 		}
 		out = make([]LeaderboardEntry, 0, len(rows))

@@ -128,8 +128,8 @@ func TestTxSignalsWritesOnly(t *testing.T) {
 			_, _, err := s.ListReferrals(ctx, tenant, postgres.ReferralFilter{Limit: 10})
 			return err
 		},
-		"ReferralStats": func() error { _, err := s.ReferralStats(ctx, tenant, 0, nil); return err },
-		"Leaderboard":   func() error { _, err := s.Leaderboard(ctx, tenant, 0, 10); return err },
+		"ReferralStats": func() error { _, err := s.ReferralStats(ctx, tenant, referral.PeriodAll, nil); return err },
+		"Leaderboard":   func() error { _, err := s.Leaderboard(ctx, tenant, referral.PeriodAll, 10); return err },
 		"ListTiers": func() error {
 			_, _, err := s.ListTiers(ctx, tenant, postgres.TierFilter{Limit: 10})
 			return err

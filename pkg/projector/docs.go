@@ -10,27 +10,8 @@ import (
 
 	"github.com/phoenix-referral/phoenix/pkg/cache"
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
-
-// Periods are the time windows of stats and leaderboards (SPEC §4.4).
-var Periods = []string{"7d", "30d", "90d", "all"}
-
-// PeriodStart returns the start of a period ending at now (nil for "all").
-func PeriodStart(period string, now time.Time) *time.Time {
-	var d time.Duration
-	switch period {
-	case "7d":
-		d = 7 * 24 * time.Hour
-	case "30d":
-		d = 30 * 24 * time.Hour
-	case "90d":
-		d = 90 * 24 * time.Hour
-	default:
-		return nil
-	}
-	t := now.Add(-d)
-	return &t
-}
 
 // LeaderboardTTL bounds how long a leaderboard document lives: its period boundary moves with
 // time, so it is recomputed at least this often even when no referral changes.
@@ -245,7 +226,7 @@ func CodeDocs(ctx context.Context, q sqlx.QueryerContext, tenant string, codes [
 
 // LeaderboardDoc loads the tenant's leaderboard for a period ending at now.
 func LeaderboardDoc(ctx context.Context, q sqlx.QueryerContext, tenant, period string, now time.Time) ([]byte, error) {
-	rows, err := postgres.ReadLeaderboard(ctx, q, tenant, PeriodStart(period, now))
+	rows, err := postgres.ReadLeaderboard(ctx, q, tenant, referral.Period(period).Start(now))
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/phoenix-referral/phoenix/pkg/cache"
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
 // LockKey is the advisory lock the projecting replica holds.
@@ -522,7 +523,7 @@ func (p *Projector) build(ctx context.Context, q *sqlx.Tx, tenant string, tp *te
 	}
 	if tp.leaderboard {
 		now := p.Now()
-		for _, period := range Periods {
+		for _, period := range referral.PeriodNames {
 			doc, err := LeaderboardDoc(ctx, q, tenant, period, now)
 			if err != nil {
 				return nil, err

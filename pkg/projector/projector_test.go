@@ -161,15 +161,3 @@ func TestQryProjectorPrune(t *testing.T) {
 		t.Fatalf("%d changes left, want 1", n)
 	}
 }
-
-func TestQryPeriods(t *testing.T) {
-	now := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
-	for period, want := range map[string]string{"7d": "2026-03-24T12:00:00Z", "30d": "2026-03-01T12:00:00Z", "90d": "2025-12-31T12:00:00Z"} {
-		if got := PeriodStart(period, now).Format(time.RFC3339); got != want {
-			t.Errorf("%s: %s, want %s", period, got, want)
-		}
-	}
-	if PeriodStart("all", now) != nil {
-		t.Error("all has a start")
-	}
-}

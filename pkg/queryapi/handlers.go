@@ -284,7 +284,7 @@ func (a *API) me(c echo.Context) error {
 
 // The defaults of the query parameters (SPEC §4.4, §4.8); the in-process cache's keys fill them in.
 const (
-	defaultPeriod           = "30d"
+	defaultPeriod           = string(referral.DefaultPeriod)
 	defaultLeaderboardLimit = 10
 	defaultDepth            = 1
 )
@@ -336,7 +336,7 @@ func paginate[T any](all []T, p web.Page) web.List[T] {
 // period parses ?period= (default 30d).
 func period(c echo.Context) (string, error) {
 	q := web.NewQuery(c)
-	p := q.OneOf("period", defaultPeriod, projector.Periods...)
+	p := q.OneOf("period", defaultPeriod, referral.PeriodNames...)
 	return p, q.Err()
 }
 
@@ -361,7 +361,7 @@ func (a *API) stats(c echo.Context) error {
 		return err
 	}
 	var since int64 = math.MinInt64
-	if t := projector.PeriodStart(per, a.Now()); t != nil {
+	if t := referral.Period(per).Start(a.Now()); t != nil {
 		since = t.UnixMicro()
 	}
 	out := statsJSON{Period: per, Rewards: []amountJSON{}}
@@ -379,9 +379,7 @@ func (a *API) stats(c echo.Context) error {
 			out.RejectedReferrals++
 		}
 	}
-	if out.TotalReferrals > 0 {
-		out.ConversionRate = math.Round(float64(out.SuccessfulReferrals)*1000/float64(out.TotalReferrals)) / 10
-	}
+	out.ConversionRate = referral.ConversionRate(int64(out.SuccessfulReferrals), int64(out.TotalReferrals))
 	totals := map[string]int64{}
 	for _, r := range rewards {
 		if r.CreatedAt < since {
@@ -420,7 +418,7 @@ func (a *API) rewards(c echo.Context) error {
 func (a *API) leaderboard(c echo.Context) error {
 	tenant, user := caller(c)
 	q := web.NewQuery(c)
-	per := q.OneOf("period", defaultPeriod, projector.Periods...)
+	per := q.OneOf("period", defaultPeriod, referral.PeriodNames...)
 	limit := q.Int("limit", 1, 100)
 	if err := q.Err(); err != nil {
 		return err
@@ -682,7 +680,7 @@ func (a *API) affiliateStats(c echo.Context) error {
 	if err := decode(docs[1], &rows); err != nil {
 		return err
 	}
-	since := projector.PeriodStart(per, a.Now())
+	since := referral.Period(per).Start(a.Now())
 	totals := map[string]int64{}
 	type lc struct {
 		level int

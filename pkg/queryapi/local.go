@@ -14,6 +14,7 @@ import (
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/projector"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
 
@@ -319,7 +320,7 @@ func (p answerParam) normal(s string) (string, bool) {
 var (
 	limitParam  = answerParam{name: "limit", def: strconv.Itoa(web.DefaultLimit)}
 	offsetParam = answerParam{name: "offset", def: "0"}
-	periodParam = answerParam{name: "period", def: defaultPeriod, oneOf: projector.Periods}
+	periodParam = answerParam{name: "period", def: defaultPeriod, oneOf: referral.PeriodNames}
 )
 
 // answerParams lists, per route template, the query parameters the route's handler reads
