@@ -20,9 +20,6 @@ import (
 // maxMetadataBytes bounds the metadata a player attaches to a referral (SPEC §4.3).
 const maxMetadataBytes = 4 << 10
 
-// maxReasonLength bounds the reason an admin gives for a status change.
-const maxReasonLength = 1000
-
 // applyIn is the POST /v1/referral/apply-code body.
 type applyIn struct {
 	Code     *string         `json:"code"`
@@ -161,7 +158,7 @@ func (a *API) listReferrals(c echo.Context) error {
 		CampaignID: q.UUID("campaign_id"), ReferrerID: q.String("referrer_id"),
 		RefereeID: q.String("referee_id"), CreatedFrom: q.Time("created_from"), CreatedTo: q.Time("created_to"),
 	}
-	if s := q.OneOf("status", "", referral.StatusPending, referral.StatusConverted, referral.StatusVerified, referral.StatusRejected); s != "" {
+	if s := q.OneOf("status", "", referral.ReferralStatuses...); s != "" {
 		f.Status = &s
 	}
 	if s := q.String("code"); s != nil {
@@ -200,7 +197,7 @@ func (a *API) setReferralStatus(c echo.Context) error {
 	if in.Status == nil || (*in.Status != referral.StatusVerified && *in.Status != referral.StatusRejected) {
 		fe.Add("status", "must be verified or rejected")
 	}
-	if in.Reason != nil && utf8.RuneCountInString(*in.Reason) > maxReasonLength {
+	if in.Reason != nil && utf8.RuneCountInString(*in.Reason) > referral.MaxReasonLength {
 		fe.Add("reason", "must be at most 1000 characters")
 	}
 	if err := fe.Err(); err != nil {

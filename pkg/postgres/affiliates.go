@@ -52,7 +52,7 @@ const affiliateCols = `a.id, a.tenant_id, a.user_id, a.affiliate_code, a.code_id
 	a.parent_affiliate_id, a.ancestors::text[] AS ancestors, a.tier_override_id, a.referee_revenue,
 	a.created_at, a.updated_at,
 	(SELECT count(*) FROM referrals r WHERE r.tenant_id = a.tenant_id AND r.referrer_id = a.user_id
-	    AND r.status IN ('converted', 'verified')) AS converted_referrals`
+	    AND phoenix_successful(r.status)) AS converted_referrals`
 
 // domain converts the row; TierID is the effective tier among tiers (nil tiers: left nil).
 func (r storedAffiliate) domain(tiers []referral.Tier) (referral.Affiliate, error) {
@@ -111,7 +111,7 @@ func affiliatesOf(rows []storedAffiliate, tiers []referral.Tier) ([]referral.Aff
 // convertedReferrals counts the tenant's referrals made by userID that are converted or
 // verified (SPEC §5.4). It runs on q, so callers may use it inside their own transaction.
 func (s *Store) convertedReferrals(ctx context.Context, q sqlx.QueryerContext, tenant, userID string) (int64, error) {
-	const sel = `SELECT count(*) FROM referrals WHERE tenant_id = $1 AND referrer_id = $2 AND status IN ('converted', 'verified')`
+	const sel = `SELECT count(*) FROM referrals WHERE tenant_id = $1 AND referrer_id = $2 AND phoenix_successful(status)`
 	var n int64
 	if err := sqlx.GetContext(ctx, q, &n, sel, tenant, userID); err != nil {
 		return 0, fmt.Errorf("count converted referrals: %w", err)

@@ -698,7 +698,7 @@ func countEventConversions(ctx context.Context, tx *sqlx.Tx, tenant string, user
 		SELECT u.user_id AS referrer_id,
 		       (SELECT count(*) FROM (
 		            SELECT 1 FROM referrals r
-		            WHERE r.tenant_id = $1 AND r.referrer_id = u.user_id AND r.status IN ('converted', 'verified')
+		            WHERE r.tenant_id = $1 AND r.referrer_id = u.user_id AND phoenix_successful(r.status)
 		            LIMIT $3) AS c) AS n
 		FROM unnest($2::text[]) AS u(user_id)`
 	var rows []struct {

@@ -449,7 +449,7 @@ func (r readAffiliateRow) affiliate() (referral.Affiliate, error) {
 const readAffiliateCols = `a.id, a.tenant_id, a.user_id, a.affiliate_code, a.code_id, a.status,
 	a.parent_affiliate_id, a.ancestors::text[] AS ancestors, a.tier_override_id, a.referee_revenue,
 	(SELECT count(*) FROM referrals r WHERE r.tenant_id = a.tenant_id AND r.referrer_id = a.user_id
-	    AND r.status IN ('converted', 'verified')) AS converted_referrals,
+	    AND phoenix_successful(r.status)) AS converted_referrals,
 	a.created_at, a.updated_at`
 
 // ReadUserAffiliates returns each user's live affiliate (without its effective tier, which
@@ -530,7 +530,7 @@ type ReadLeaderRow struct {
 // (nil: all time), ordered by successful desc, total desc, user id asc.
 func ReadLeaderboard(ctx context.Context, q sqlx.QueryerContext, tenant string, since *time.Time) ([]ReadLeaderRow, error) {
 	const q1 = `
-		SELECT referrer_id, count(*) FILTER (WHERE status IN ('converted', 'verified')) AS successful,
+		SELECT referrer_id, count(*) FILTER (WHERE phoenix_successful(status)) AS successful,
 		    count(*) AS total
 		FROM referrals
 		WHERE tenant_id = $1 AND referrer_id IS NOT NULL AND ($2::timestamptz IS NULL OR created_at >= $2)

@@ -294,13 +294,6 @@ func (s *Store) ListReferrals(ctx context.Context, tenant string, f ReferralFilt
 	return out, total, err
 }
 
-// referralTransitions lists the status changes an admin may make (SPEC §4.4).
-var referralTransitions = map[string][]string{
-	referral.StatusPending:   {referral.StatusRejected},
-	referral.StatusConverted: {referral.StatusVerified, referral.StatusRejected},
-	referral.StatusVerified:  {referral.StatusRejected},
-}
-
 // SetReferralStatus moves a referral to status (verified or rejected), recording reason and
 // the time of the change. Errors: NOT_FOUND, INVALID_TRANSITION.
 func (s *Store) SetReferralStatus(ctx context.Context, tenant string, id uuid.UUID, status string, reason *string) (referral.Referral, error) {
@@ -316,12 +309,8 @@ func (s *Store) SetReferralStatus(ctx context.Context, tenant string, id uuid.UU
 		if err != nil {
 			return err
 		}
-		allowed := false
-		for _, to := range referralTransitions[cur.Status] {
-			allowed = allowed || to == status
-		}
-		if !allowed {
-			return referral.Errorf(referral.EInvalidTransition, "a %s referral cannot become %s", cur.Status, status)
+		if err := referral.CheckTransition(cur.Status, status); err != nil {
+			return err
 		}
 		var row storedReferral
 		if err := tx.GetContext(ctx, &row, q, tenant, id, status, reason, s.now()); err != nil {
@@ -338,7 +327,7 @@ func (s *Store) SetReferralStatus(ctx context.Context, tenant string, id uuid.UU
 func (s *Store) ReferralStats(ctx context.Context, tenant string, period referral.Period, campaignID *uuid.UUID) (ReferralStats, error) {
 	const q = `
 		SELECT count(*) AS total,
-		       count(*) FILTER (WHERE status IN ('converted', 'verified')) AS successful,
+		       count(*) FILTER (WHERE phoenix_successful(status)) AS successful,
 		       count(*) FILTER (WHERE status = 'pending') AS pending,
 		       count(*) FILTER (WHERE status = 'rejected') AS rejected
 		FROM referrals
@@ -367,7 +356,7 @@ func (s *Store) ReferralStats(ctx context.Context, tenant string, period referra
 func (s *Store) Leaderboard(ctx context.Context, tenant string, period referral.Period, limit int) ([]LeaderboardEntry, error) {
 	const q = `
 		SELECT referrer_id AS user_id,
-		       count(*) FILTER (WHERE status IN ('converted', 'verified')) AS successful,
+		       count(*) FILTER (WHERE phoenix_successful(status)) AS successful,
 		       count(*) AS total
 		FROM referrals
 		WHERE tenant_id = $1 AND referrer_id IS NOT NULL AND ($2::timestamptz IS NULL OR created_at >= $2)

@@ -289,14 +289,11 @@ const (
 	defaultDepth            = 1
 )
 
-// referralStatuses are the values of ?status= on the caller's referrals.
-var referralStatuses = []string{referral.StatusPending, referral.StatusConverted, referral.StatusVerified, referral.StatusRejected}
-
 // referrals: GET /v1/referral/referrals?status=&limit=&offset=.
 func (a *API) referrals(c echo.Context) error {
 	tenant, user := caller(c)
 	q := web.NewQuery(c)
-	status := q.OneOf("status", "", referralStatuses...)
+	status := q.OneOf("status", "", referral.ReferralStatuses...)
 	page, perr := web.PageOf(c)
 	if err := q.Err(); err != nil {
 		return err
@@ -370,12 +367,12 @@ func (a *API) stats(c echo.Context) error {
 			continue
 		}
 		out.TotalReferrals++
-		switch r.Status {
-		case referral.StatusConverted, referral.StatusVerified:
+		switch {
+		case referral.Successful(r.Status):
 			out.SuccessfulReferrals++
-		case referral.StatusPending:
+		case r.Status == referral.StatusPending:
 			out.PendingReferrals++
-		case referral.StatusRejected:
+		case r.Status == referral.StatusRejected:
 			out.RejectedReferrals++
 		}
 	}

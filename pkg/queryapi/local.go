@@ -326,7 +326,7 @@ var (
 // answerParams lists, per route template, the query parameters the route's handler reads
 // (tenant_id aside: the tenant partitions the cache). A route without an entry reads none.
 var answerParams = map[string][]answerParam{
-	"/v1/referral/referrals":    {{name: "status", oneOf: referralStatuses}, limitParam, offsetParam},
+	"/v1/referral/referrals":    {{name: "status", oneOf: referral.ReferralStatuses}, limitParam, offsetParam},
 	"/v1/referral/stats":        {periodParam},
 	"/v1/referral/rewards":      {limitParam, offsetParam},
 	"/v1/referral/leaderboard":  {periodParam, {name: "limit", def: strconv.Itoa(defaultLeaderboardLimit)}},
