@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -23,9 +22,6 @@ import (
 
 // campaignReadOnly are the campaign fields a client may read but not write.
 var campaignReadOnly = []string{"id", "tenant_id", "created_at", "updated_at"}
-
-// eventTypePattern is the shape of a qualifying_event (and of an event's type).
-var eventTypePattern = regexp.MustCompile(`^[a-z0-9._-]{1,100}$`)
 
 // maxWalletEntries bounds a rewards object's wallet list.
 const maxWalletEntries = 50
@@ -59,7 +55,7 @@ func (in campaignIn) toCampaign(tenant string) (referral.Campaign, error) {
 	switch {
 	case in.QualifyingEvent == nil:
 		fe.Add("qualifying_event", "is required")
-	case !eventTypePattern.MatchString(*in.QualifyingEvent):
+	case !referral.ValidEventType(*in.QualifyingEvent):
 		fe.Add("qualifying_event", "must be 1-100 characters of a-z, 0-9, '.', '_' and '-'")
 	default:
 		c.QualifyingEvent = *in.QualifyingEvent

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -20,9 +19,6 @@ import (
 
 // ruleReadOnly are the commission rule fields a client may read but not write.
 var ruleReadOnly = []string{"id", "tenant_id", "created_at", "updated_at"}
-
-// ruleEventTypePattern is the grammar of an event type (as a campaign's qualifying_event).
-var ruleEventTypePattern = regexp.MustCompile(`^[a-z0-9._-]{1,100}$`)
 
 // Limits of a commission rule's strings.
 const (
@@ -63,7 +59,7 @@ func (in ruleIn) toRule(tenant string) (referral.CommissionRule, error) {
 	switch {
 	case in.EventType == nil:
 		fe.Add("event_type", "is required")
-	case !ruleEventTypePattern.MatchString(*in.EventType):
+	case !referral.ValidEventType(*in.EventType):
 		fe.Add("event_type", "must be 1-100 characters of a-z, 0-9, '.', '_' and '-'")
 	default:
 		r.EventType = *in.EventType
@@ -214,7 +210,7 @@ func (a *API) createRule(c echo.Context) error {
 func (a *API) listRules(c echo.Context) error {
 	q := web.NewQuery(c)
 	f := postgres.CommissionRuleFilter{Active: q.Bool("active"), EventType: q.String("event_type")}
-	if f.EventType != nil && !ruleEventTypePattern.MatchString(*f.EventType) {
+	if f.EventType != nil && !referral.ValidEventType(*f.EventType) {
 		q.Errors.Add("event_type", "must be 1-100 characters of a-z, 0-9, '.', '_' and '-'")
 	}
 	page, err := web.PageOf(c)

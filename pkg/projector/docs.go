@@ -178,15 +178,9 @@ type ActiveCampaign struct {
 	cache.CampaignDoc
 }
 
-// ActiveAt reports whether now lies inside the campaign's window.
+// ActiveAt reports whether now lies inside the campaign's window (referral.InWindow).
 func (c ActiveCampaign) ActiveAt(now time.Time) bool {
-	if c.StartsAt != nil && now.Before(time.Time(*c.StartsAt)) {
-		return false
-	}
-	if c.EndsAt != nil && !now.Before(time.Time(*c.EndsAt)) {
-		return false
-	}
-	return true
+	return referral.InWindow((*time.Time)(c.StartsAt), (*time.Time)(c.EndsAt), now)
 }
 
 // TiersDoc loads the tenant's tier ladder, priority descending.

@@ -29,18 +29,15 @@ type Campaign struct {
 	UpdatedAt        time.Time
 }
 
-// ActiveAt reports whether the campaign is active and t lies in [StartsAt, EndsAt).
+// ActiveAt reports whether the campaign is active and t lies in its window (InWindow).
 func (c *Campaign) ActiveAt(t time.Time) bool {
-	if !c.Active {
-		return false
-	}
-	if c.StartsAt != nil && t.Before(*c.StartsAt) {
-		return false
-	}
-	if c.EndsAt != nil && !t.Before(*c.EndsAt) {
-		return false
-	}
-	return true
+	return c.Active && InWindow(c.StartsAt, c.EndsAt, t)
+}
+
+// InWindow reports whether t lies in a campaign's window [startsAt, endsAt) (§5.2, §6); a nil
+// bound is open.
+func InWindow(startsAt, endsAt *time.Time, t time.Time) bool {
+	return (startsAt == nil || !t.Before(*startsAt)) && (endsAt == nil || t.Before(*endsAt))
 }
 
 // Code sources.
