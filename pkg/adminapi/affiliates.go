@@ -20,9 +20,6 @@ import (
 var affiliateReadOnly = []string{"id", "tenant_id", "created_at", "updated_at", "tier_id",
 	"converted_referrals", "referee_revenue", "parent_affiliate_id"}
 
-// maxUserIDLength bounds a user id: user ids are JWT subjects (1–128 characters).
-const maxUserIDLength = 128
-
 // affiliateStatuses are the values of an affiliate's status.
 var affiliateStatuses = []string{referral.AffiliatePending, referral.AffiliateActive, referral.AffiliateSuspended}
 
@@ -45,7 +42,7 @@ func (in affiliateIn) toAffiliate(tenant string, create bool) (referral.Affiliat
 		if create {
 			fe.Add("user_id", "is required")
 		}
-	case !validText(*in.UserID, maxUserIDLength):
+	case !validText(*in.UserID, referral.MaxUserIDLength):
 		fe.Add("user_id", "must be 1-128 characters, not blank, without NUL")
 	default:
 		a.UserID = *in.UserID
@@ -112,7 +109,7 @@ func (a *API) listAffiliates(c echo.Context) error {
 		ParentID: q.UUID("parent_affiliate_id"),
 		UserID:   q.String("user_id"),
 	}
-	if f.UserID != nil && !validText(*f.UserID, maxUserIDLength) {
+	if f.UserID != nil && !validText(*f.UserID, referral.MaxUserIDLength) {
 		q.Errors.Add("user_id", "must be 1-128 characters, not blank, without NUL")
 	}
 	if f.Status != nil && !slices.Contains(affiliateStatuses, *f.Status) {

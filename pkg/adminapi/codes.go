@@ -17,9 +17,6 @@ import (
 // codeReadOnly are the code fields a client may read but not write.
 var codeReadOnly = []string{"id", "tenant_id", "created_at", "updated_at", "uses", "referral_url"}
 
-// maxUsageLimit is the largest usage_limit a code may have (SPEC §4.2).
-const maxUsageLimit = 1_000_000
-
 // playerCodeIn is a player's POST /v1/referral/codes body.
 type playerCodeIn struct {
 	Code       *string `json:"code"`
@@ -58,7 +55,7 @@ func checkCode(code *string, fe referral.FieldErrors) string {
 }
 
 func checkUsageLimit(limit *int, fe referral.FieldErrors) {
-	if limit != nil && (*limit < 1 || *limit > maxUsageLimit) {
+	if limit != nil && (*limit < 1 || *limit > referral.MaxUsageLimit) {
 		fe.Add("usage_limit", "must be null or an integer from 1 to 1000000")
 	}
 }
@@ -71,7 +68,7 @@ func (in adminCodeIn) toCode(tenant string) (referral.Code, error) {
 		CampaignID: in.CampaignID, Active: true}
 	checkUsageLimit(in.UsageLimit, fe)
 	if in.OwnerUserID != nil {
-		if n := utf8.RuneCountInString(*in.OwnerUserID); n < 1 || n > 128 {
+		if n := utf8.RuneCountInString(*in.OwnerUserID); n < 1 || n > referral.MaxUserIDLength {
 			fe.Add("owner_user_id", "must be null or 1-128 characters")
 		}
 		c.OwnerUserID = in.OwnerUserID

@@ -126,8 +126,8 @@ func decodeBatch(body []byte, tenant string, now time.Time) (eventBatch, error) 
 		return eventBatch{}, referral.Invalid("events", "is required")
 	}
 	items := *in.Events
-	if len(items) > postgres.MaxEventBatch {
-		return eventBatch{}, referral.Invalid("events", "at most "+strconv.Itoa(postgres.MaxEventBatch)+" events")
+	if len(items) > referral.MaxEventBatch {
+		return eventBatch{}, referral.Invalid("events", "at most "+strconv.Itoa(referral.MaxEventBatch)+" events")
 	}
 	b := eventBatch{results: make([]any, len(items))}
 	for i, raw := range items {

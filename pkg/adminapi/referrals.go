@@ -17,9 +17,6 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
 
-// maxMetadataBytes bounds the metadata a player attaches to a referral (SPEC §4.3).
-const maxMetadataBytes = 4 << 10
-
 // applyIn is the POST /v1/referral/apply-code body.
 type applyIn struct {
 	Code     *string         `json:"code"`
@@ -127,7 +124,7 @@ func (a *API) applyCode(c echo.Context) (err error) {
 		var compact bytes.Buffer
 		if err := json.Compact(&compact, meta); err != nil {
 			fe.Add("metadata", "must be a JSON object")
-		} else if compact.Len() > maxMetadataBytes {
+		} else if compact.Len() > referral.MaxMetadataBytes {
 			fe.Add("metadata", "must be at most 4 KiB")
 		}
 		meta = compact.Bytes()

@@ -13,9 +13,6 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
-// MaxPlayerCodes is how many active player-created codes one player may own (SPEC §4.2).
-const MaxPlayerCodes = 10
-
 // generateAttempts bounds the retries of a generated code that collided with a taken one. With
 // 32^8 possible codes a second collision in a row is already improbable.
 const generateAttempts = 8
@@ -129,7 +126,7 @@ func (s *Store) CreatePlayerCode(ctx context.Context, tenant, player, code strin
 	var out referral.Code
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		// The per-owner advisory lock serialises one player's code creations, so the cap of
-		// MaxPlayerCodes and the single generated code hold under concurrent requests.
+		// referral.MaxPlayerCodes and the single generated code hold under concurrent requests.
 		key := lockKey("code-owner", tenant, player)
 		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock("+strconv.FormatInt(key, 10)+")"); err != nil {
 			return fmt.Errorf("lock code owner: %w", err)
@@ -149,8 +146,8 @@ func (s *Store) CreatePlayerCode(ctx context.Context, tenant, player, code strin
 		if err := tx.GetContext(ctx, &n, count, tenant, player); err != nil {
 			return fmt.Errorf("count player codes: %w", err)
 		}
-		if n >= MaxPlayerCodes {
-			return referral.Errorf(referral.ECodeLimitReached, "a player may own at most %d active codes", MaxPlayerCodes)
+		if n >= referral.MaxPlayerCodes {
+			return referral.Errorf(referral.ECodeLimitReached, "a player may own at most %d active codes", referral.MaxPlayerCodes)
 		}
 		var err error
 		out, err = s.insertCode(ctx, tx, referral.Code{TenantID: tenant, Code: code, OwnerUserID: &player,

@@ -254,7 +254,7 @@ type ledgerWrites struct {
 	commissions                              []referral.Commission
 	converted                                map[uuid.UUID]*referral.Referral
 	convertedOrder                           []uuid.UUID
-	revenue                                  map[uuid.UUID]int64
+	revenue                                  map[uuid.UUID]int64 // referee_revenue after the batch
 	revenueOrder                             []uuid.UUID
 	outcomes                                 []string // encoded, one per decided event
 }
@@ -285,17 +285,11 @@ func (w *ledgerWrites) add(ev referral.Event, d referral.Decision, out referral.
 		if _, ok := w.revenue[id]; !ok {
 			w.revenueOrder = append(w.revenueOrder, id)
 		}
-		w.revenue[id] = revenueSum(w.revenue[id], d.RevenueDelta)
+		// The affiliate is locked and the engine added the delta to the counter it loaded
+		// (saturating), so its value after this event is what the row is to hold.
+		w.revenue[id] = d.Affiliate.RefereeRevenue
 	}
 	w.outcomes = append(w.outcomes, string(encodeOutcome(out)))
-}
-
-func revenueSum(a, b int64) int64 {
-	const maxInt64 = 1<<63 - 1
-	if b > 0 && a > maxInt64-b {
-		return maxInt64
-	}
-	return a + b
 }
 
 // write stores the accumulated rows, a fixed number of statements for the whole batch.
@@ -350,18 +344,17 @@ func (w *ledgerWrites) write(ctx context.Context, tx *sqlx.Tx, tenant string, no
 	}
 	if len(w.revenueOrder) > 0 {
 		ids := make([]string, 0, len(w.revenueOrder))
-		deltas := make([]int64, 0, len(w.revenueOrder))
+		revenues := make([]int64, 0, len(w.revenueOrder))
 		for _, id := range w.revenueOrder {
 			ids = append(ids, id.String())
-			deltas = append(deltas, w.revenue[id])
+			revenues = append(revenues, w.revenue[id])
 		}
-		// The counter saturates rather than overflow bigint.
 		const q = `
 			UPDATE affiliates a
-			SET referee_revenue = LEAST(a.referee_revenue::numeric + t.delta, 9223372036854775807)::bigint
-			FROM unnest($2::uuid[], $3::bigint[]) AS t(id, delta)
+			SET referee_revenue = t.revenue
+			FROM unnest($2::uuid[], $3::bigint[]) AS t(id, revenue)
 			WHERE a.id = t.id AND a.tenant_id = $1`
-		if _, err := tx.ExecContext(ctx, q, tenant, pq.StringArray(ids), pq.Int64Array(deltas)); err != nil {
+		if _, err := tx.ExecContext(ctx, q, tenant, pq.StringArray(ids), pq.Int64Array(revenues)); err != nil {
 			return fmt.Errorf("update affiliate revenue: %w", err)
 		}
 	}

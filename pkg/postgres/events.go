@@ -13,9 +13,6 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
-// MaxEventBatch is the largest number of events one batch may carry (§5).
-const MaxEventBatch = 500
-
 // ProcessEvent runs one validated event (referral.CheckEvent) through the rules of SPEC §5 in
 // one transaction and returns what it paid, or for a repeated event_id the first outcome with
 // status "duplicate".

@@ -13,6 +13,14 @@ const CodeAlphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 // GeneratedCodeLength is the length of a generated code.
 const GeneratedCodeLength = 8
 
+// Limits on codes (§4.2).
+const (
+	// MaxPlayerCodes is how many active player-created codes one player may own.
+	MaxPlayerCodes = 10
+	// MaxUsageLimit is the largest usage_limit a code may have.
+	MaxUsageLimit = 1_000_000
+)
+
 var codePattern = regexp.MustCompile(`^[A-Z0-9_-]{3,32}$`)
 
 // NormalizeCode upper-cases a code and checks it is 3–32 characters of [A-Z0-9_-].

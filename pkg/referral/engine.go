@@ -12,10 +12,14 @@ import (
 	"github.com/google/uuid"
 )
 
-// Limits on a posted event (§5).
+// Limits on posted events (§5).
 const (
 	MaxEventIDLength = 128
-	MaxUserIDLength  = 128
+	// MaxUserIDLength bounds a user id, in characters, wherever one is given (an event's, an
+	// affiliate's, a code owner's): user ids are JWT subjects.
+	MaxUserIDLength = 128
+	// MaxEventBatch is the largest number of events one batch may carry.
+	MaxEventBatch = 500
 	// MaxEventFutureSkew is how far in the future occurred_at may lie (producer clock skew).
 	MaxEventFutureSkew = 5 * time.Minute
 )
@@ -257,7 +261,7 @@ func (e *Engine) Decide(ev Event, payload map[string]any) Decision {
 	}
 	d.Affiliate = aff
 	d.RevenueDelta = largest
-	aff.RefereeRevenue = saturatingAdd(aff.RefereeRevenue, largest)
+	aff.RefereeRevenue = SaturatingAdd(aff.RefereeRevenue, largest)
 	d.Tier = EffectiveTier(e.Tiers, aff.TierOverrideID, aff.ConvertedReferrals, aff.RefereeRevenue)
 	aff.TierID = nil
 	if d.Tier != nil {
@@ -351,7 +355,7 @@ func SumByCurrency(ws []Wallet) []Wallet {
 	at := map[string]int{}
 	for _, w := range ws {
 		if i, ok := at[w.CurrencyID]; ok {
-			out[i].Amount = saturatingAdd(out[i].Amount, w.Amount)
+			out[i].Amount = SaturatingAdd(out[i].Amount, w.Amount)
 			continue
 		}
 		at[w.CurrencyID] = len(out)
@@ -366,7 +370,9 @@ func SumByCurrency(ws []Wallet) []Wallet {
 	return kept
 }
 
-func saturatingAdd(a, b int64) int64 {
+// SaturatingAdd returns a+b for b ≥ 0, or math.MaxInt64 where the sum would overflow: amounts and
+// counters stop at the largest bigint instead of wrapping.
+func SaturatingAdd(a, b int64) int64 {
 	if b > 0 && a > math.MaxInt64-b {
 		return math.MaxInt64
 	}

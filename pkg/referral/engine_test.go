@@ -2,6 +2,7 @@ package referral
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -462,5 +463,55 @@ func TestStorableNumber(t *testing.T) {
 		if got := StorableNumber(tt.s); got != tt.want {
 			t.Errorf("StorableNumber(%.40s) = %v, want %v", tt.s, got, tt.want)
 		}
+	}
+}
+
+func TestSaturatingAdd(t *testing.T) {
+	tests := []struct{ a, b, want int64 }{
+		{1, 2, 3},
+		{0, 0, 0},
+		{math.MaxInt64 - 1, 1, math.MaxInt64},
+		{math.MaxInt64 - 1, 2, math.MaxInt64},
+		{math.MaxInt64, math.MaxInt64, math.MaxInt64},
+		{math.MaxInt64, 0, math.MaxInt64},
+		{5, -2, 3},
+	}
+	for _, tt := range tests {
+		if got := SaturatingAdd(tt.a, tt.b); got != tt.want {
+			t.Errorf("SaturatingAdd(%d, %d) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+func TestCampaignWindow(t *testing.T) {
+	start, end := engT0, engT0.Add(time.Hour)
+	tests := []struct {
+		name       string
+		starts     *time.Time
+		ends       *time.Time
+		at         time.Time
+		wantWindow bool
+	}{
+		{"open both ends", nil, nil, engT0, true},
+		{"at the start", &start, &end, start, true},
+		{"before the start", &start, nil, start.Add(-time.Nanosecond), false},
+		{"just before the end", nil, &end, end.Add(-time.Nanosecond), true},
+		{"at the end", &start, &end, end, false},
+		{"after the end", nil, &end, end.Add(time.Hour), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := InWindow(tt.starts, tt.ends, tt.at); got != tt.wantWindow {
+				t.Errorf("InWindow = %v, want %v", got, tt.wantWindow)
+			}
+			c := Campaign{Active: true, StartsAt: tt.starts, EndsAt: tt.ends}
+			if got := c.ActiveAt(tt.at); got != tt.wantWindow {
+				t.Errorf("ActiveAt = %v, want %v", got, tt.wantWindow)
+			}
+			c.Active = false
+			if c.ActiveAt(tt.at) {
+				t.Error("an inactive campaign is active")
+			}
+		})
 	}
 }
