@@ -3,7 +3,6 @@ package main
 import (
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/phoenix-referral/phoenix/pkg/config"
 )
@@ -13,8 +12,6 @@ type Config struct {
 	config.Common
 	AutoMigrate         bool
 	ReferralURLTemplate string
-	CodeAttemptLimit    int
-	CodeAttemptWindow   time.Duration
 }
 
 const usage = `admin-gateway: the write side of Phoenix Referral.
@@ -32,8 +29,6 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Conf
 	c.RegisterCommon(s, ":8080")
 	s.Bool(&c.AutoMigrate, "auto-migrate", "PHOENIX_AUTO_MIGRATE", false, "apply migrations at start")
 	s.String(&c.ReferralURLTemplate, "referral-url-template", "PHOENIX_REFERRAL_URL_TEMPLATE", "", "referral link template, e.g. https://play.example.com/join?ref={code}")
-	s.Int(&c.CodeAttemptLimit, "code-attempt-limit", "PHOENIX_CODE_ATTEMPT_LIMIT", 20, "failed apply/validate attempts allowed per player per window (0 disables)")
-	s.Duration(&c.CodeAttemptWindow, "code-attempt-window", "PHOENIX_CODE_ATTEMPT_WINDOW", 10*time.Minute, "window of the failed code-attempt limit")
 	if err := s.Parse(args); err != nil {
 		return nil, s, err
 	}

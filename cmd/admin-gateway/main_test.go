@@ -172,7 +172,7 @@ func TestHelpListsEveryVariable(t *testing.T) {
 	if errOut.Len() > 0 {
 		t.Errorf("--help wrote to stderr: %q", errOut.String())
 	}
-	for _, v := range []string{"PHOENIX_HTTP_ADDR", "PHOENIX_DATABASE_URL", "PHOENIX_REDIS_URL", "PHOENIX_JWT_SECRET",
+	for _, v := range []string{"PHOENIX_HTTP_ADDR", "PHOENIX_DATABASE_URL", "PHOENIX_JWT_SECRET",
 		"PHOENIX_JWT_PUBLIC_KEY_FILE", "PHOENIX_JWT_JWKS_URL", "PHOENIX_JWT_ISSUER", "PHOENIX_JWT_AUDIENCE", "PHOENIX_DEV",
 		"PHOENIX_LOG_LEVEL", "PHOENIX_REFERRAL_URL_TEMPLATE", "PHOENIX_AUTO_MIGRATE", "PHOENIX_CODE_ATTEMPT_LIMIT",
 		"PHOENIX_TRUSTED_PROXIES", "PHOENIX_SHUTDOWN_TIMEOUT"} {
@@ -422,4 +422,21 @@ func TestShutdownUnderLoad(t *testing.T) {
 		t.Fatalf("answered %d, draining seen %v: the load did not span the shutdown", answered, draining.Load())
 	}
 	t.Logf("%d requests answered, %d refused after the listener closed", answered, refused)
+}
+
+// TestConfigLeavesRedisToTheQueryGateway: the Admin Gateway never talks to Redis, so it has no
+// Redis setting, and it checks the failed code-attempt limit as the Query Gateway does.
+func TestConfigLeavesRedisToTheQueryGateway(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"--help"}, envOf(nil), &out, &errOut, nil); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	if strings.Contains(out.String(), "REDIS") {
+		t.Errorf("--help lists a Redis setting:\n%s", out.String())
+	}
+	out.Reset()
+	err := run(context.Background(), nil, envOf(map[string]string{"PHOENIX_DEV": "true", "PHOENIX_CODE_ATTEMPT_LIMIT": "-1"}), &out, &out, nil)
+	if err == nil || !strings.Contains(err.Error(), "PHOENIX_CODE_ATTEMPT_LIMIT") {
+		t.Errorf("a negative attempt limit: %v", err)
+	}
 }

@@ -13,11 +13,10 @@ import (
 // Config is the Query Gateway's configuration.
 type Config struct {
 	config.Common
+	RedisURL            string
 	RedisClusterAddrs   string
 	RedisTimeout        time.Duration
 	ReferralURLTemplate string
-	CodeAttemptLimit    int
-	CodeAttemptWindow   time.Duration
 	VisitorLimit        int
 	FallbackConcurrency int
 	CatchUpInterval     time.Duration
@@ -36,11 +35,10 @@ func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (*C
 	var c Config
 	s := config.New("query-gateway", getenv, usage, stdout)
 	c.RegisterCommon(s, ":8081")
+	s.String(&c.RedisURL, "redis-url", "PHOENIX_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL (single node)")
 	s.String(&c.RedisClusterAddrs, "redis-cluster-addrs", "PHOENIX_REDIS_CLUSTER_ADDRS", "", "comma-separated Redis Cluster seed addresses (instead of --redis-url)")
 	s.Duration(&c.RedisTimeout, "redis-timeout", "PHOENIX_REDIS_TIMEOUT", 250*time.Millisecond, "Redis dial/read/write timeout (reads fall back to PostgreSQL past it)")
 	s.String(&c.ReferralURLTemplate, "referral-url-template", "PHOENIX_REFERRAL_URL_TEMPLATE", "", "referral link template, e.g. https://play.example.com/join?ref={code}")
-	s.Int(&c.CodeAttemptLimit, "code-attempt-limit", "PHOENIX_CODE_ATTEMPT_LIMIT", 20, "failed validate attempts allowed per player or client address per window (0 disables)")
-	s.Duration(&c.CodeAttemptWindow, "code-attempt-window", "PHOENIX_CODE_ATTEMPT_WINDOW", 10*time.Minute, "window of the failed code-attempt limit")
 	s.Int(&c.VisitorLimit, "visitor-limit", "PHOENIX_VISITOR_LIMIT", 200, "anonymous failed validate attempts per client address per window, across every tenant (0 disables)")
 	s.Int(&c.FallbackConcurrency, "fallback-concurrency", "PHOENIX_FALLBACK_CONCURRENCY", 16, "concurrent PostgreSQL reads on behalf of a missing or unavailable Redis")
 	s.Duration(&c.CatchUpInterval, "catch-up-interval", "PHOENIX_CATCH_UP_INTERVAL", time.Second, "catch-up timer covering missed notifications")
@@ -59,8 +57,8 @@ func (c *Config) validate(log *slog.Logger) error {
 	if c.FallbackConcurrency < 1 {
 		return errors.New("PHOENIX_FALLBACK_CONCURRENCY must be at least 1")
 	}
-	if c.CodeAttemptLimit < 0 || c.VisitorLimit < 0 || c.CodeAttemptWindow <= 0 {
-		return errors.New("PHOENIX_CODE_ATTEMPT_LIMIT and PHOENIX_VISITOR_LIMIT must be ≥ 0 and PHOENIX_CODE_ATTEMPT_WINDOW > 0")
+	if c.VisitorLimit < 0 {
+		return errors.New("PHOENIX_VISITOR_LIMIT must be ≥ 0")
 	}
 	if c.LocalCacheTTL < 0 || c.LocalCacheTTL > time.Second {
 		return errors.New("PHOENIX_LOCAL_CACHE_TTL must be from 0 to 1s (SPEC §7 freshness)")

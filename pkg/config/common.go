@@ -18,7 +18,6 @@ const DevSecret = "phoenix-development-secret-not-for-production"
 type Common struct {
 	HTTPAddr        string
 	DatabaseURL     string
-	RedisURL        string
 	LogLevel        string
 	Dev             bool
 	JWTSecret       string
@@ -34,13 +33,16 @@ type Common struct {
 	TrustedProxies string
 	// Proxies is TrustedProxies parsed by Validate.
 	Proxies []netip.Prefix
+	// CodeAttemptLimit and CodeAttemptWindow are the failed code-attempt limit of SPEC §4.3,
+	// which apply-code (admin) and validate (query) both enforce.
+	CodeAttemptLimit  int
+	CodeAttemptWindow time.Duration
 }
 
 // RegisterCommon defines the shared settings on s with the binary's default listen address.
 func (c *Common) RegisterCommon(s *Set, defaultAddr string) {
 	s.String(&c.HTTPAddr, "http-addr", "PHOENIX_HTTP_ADDR", defaultAddr, "HTTP listen address")
 	s.String(&c.DatabaseURL, "database-url", "PHOENIX_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/phoenix?sslmode=disable", "PostgreSQL URL")
-	s.String(&c.RedisURL, "redis-url", "PHOENIX_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL (single node)")
 	s.String(&c.LogLevel, "log-level", "PHOENIX_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	s.Bool(&c.Dev, "dev", "PHOENIX_DEV", false, "development mode: use a fixed, public JWT secret when none is set")
 	s.Secret(&c.JWTSecret, "jwt-secret", "PHOENIX_JWT_SECRET", "HS256 secret, at least 32 bytes")
@@ -53,6 +55,8 @@ func (c *Common) RegisterCommon(s *Set, defaultAddr string) {
 	s.Duration(&c.DrainDelay, "drain-delay", "PHOENIX_DRAIN_DELAY", 0, "after SIGTERM, how long /readyz answers 503 before the server stops accepting")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "PHOENIX_SHUTDOWN_TIMEOUT", 20*time.Second, "how long in-flight requests may take to finish on shutdown")
 	s.String(&c.TrustedProxies, "trusted-proxies", "PHOENIX_TRUSTED_PROXIES", "", "comma-separated CIDRs of proxies whose X-Forwarded-For is believed (the client address is the right-most untrusted entry)")
+	s.Int(&c.CodeAttemptLimit, "code-attempt-limit", "PHOENIX_CODE_ATTEMPT_LIMIT", 20, "failed apply/validate attempts allowed per player (and, for anonymous validation, per client address) per window (0 disables)")
+	s.Duration(&c.CodeAttemptWindow, "code-attempt-window", "PHOENIX_CODE_ATTEMPT_WINDOW", 10*time.Minute, "window of the failed code-attempt limit")
 }
 
 // ParseProxies parses a comma-separated list of CIDRs (a bare address is a /32 or /128).
@@ -96,6 +100,9 @@ func (c *Common) Validate(log *slog.Logger) error {
 	}
 	if c.DBMaxConns < 1 {
 		errs = append(errs, "PHOENIX_DB_MAX_CONNS must be at least 1")
+	}
+	if c.CodeAttemptLimit < 0 || c.CodeAttemptWindow <= 0 {
+		errs = append(errs, "PHOENIX_CODE_ATTEMPT_LIMIT must be ≥ 0 and PHOENIX_CODE_ATTEMPT_WINDOW > 0")
 	}
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err.Error())

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -103,5 +105,40 @@ func TestParseErrorsAreReturnedNotPrinted(t *testing.T) {
 	s, _, _ := testSet(map[string]string{"T_NAME": "x"}, &bytes.Buffer{})
 	if err := s.Parse(nil); err != nil {
 		t.Errorf("valid settings: %v", err)
+	}
+}
+
+// TestCommonCodeAttemptLimit: both gateways register the failed code-attempt limit through
+// RegisterCommon and have it checked by Common.Validate, the same way.
+func TestCommonCodeAttemptLimit(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string // "" = valid
+	}{
+		{map[string]string{}, ""},
+		{map[string]string{"PHOENIX_CODE_ATTEMPT_LIMIT": "0"}, ""},
+		{map[string]string{"PHOENIX_CODE_ATTEMPT_LIMIT": "-1"}, "PHOENIX_CODE_ATTEMPT_LIMIT"},
+		{map[string]string{"PHOENIX_CODE_ATTEMPT_WINDOW": "0s"}, "PHOENIX_CODE_ATTEMPT_WINDOW"},
+	} {
+		var c Common
+		env := map[string]string{"PHOENIX_JWT_SECRET": strings.Repeat("k", 32)}
+		for k, v := range tc.env {
+			env[k] = v
+		}
+		s := New("test", func(k string) string { return env[k] }, "test", &bytes.Buffer{})
+		c.RegisterCommon(s, ":0")
+		if err := s.Parse(nil); err != nil {
+			t.Fatal(err)
+		}
+		if c.CodeAttemptLimit == 0 && tc.env["PHOENIX_CODE_ATTEMPT_LIMIT"] == "" {
+			t.Errorf("%v: no default limit", tc.env)
+		}
+		err := c.Validate(slog.New(slog.NewTextHandler(io.Discard, nil)))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v: %v", tc.env, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v: %v, want an error naming %s", tc.env, err, tc.want)
+		}
 	}
 }

@@ -295,7 +295,7 @@ spec:
             - name: PHOENIX_HTTP_ADDR
               value: ":{{ .port }}"
             {{- include "phoenix.secretEnv" (dict "root" $root "secretName" (include "phoenix.secretName" $root)) | nindent 12 }}
-            {{- if include "phoenix.redisURLFromSecret" $root }}
+            {{- if and (eq .component "query-gateway") (include "phoenix.redisURLFromSecret" $root) }}
             - name: PHOENIX_REDIS_URL
               valueFrom:
                 secretKeyRef:
