@@ -12,6 +12,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq" // the postgres driver
@@ -124,4 +125,25 @@ func Main(m *testing.M) {
 		admin.Close()
 	}
 	os.Exit(code)
+}
+
+// WaitForLock waits until a backend of db's database waits for a lock while it runs a statement
+// whose text contains query, so that a test knows a concurrent call is blocked where it means it
+// to be (instead of sleeping and assuming so). It fails tb after 10 s.
+func WaitForLock(tb testing.TB, db *sqlx.DB, query string) {
+	tb.Helper()
+	const q = `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event_type = 'Lock' AND strpos(query, $1) > 0`
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var waiting int
+		if err := db.Get(&waiting, q, query); err != nil {
+			tb.Fatalf("pgtest: %v", err)
+		}
+		if waiting > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("pgtest: no statement containing %q waited for a lock within 10 s", query)
+		}
+	}
 }
