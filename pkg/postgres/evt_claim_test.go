@@ -129,11 +129,7 @@ func TestEvtBatchDuplicatesInOrder(t *testing.T) {
 // in order, to event_claims.
 func evtClaimLog(t *testing.T) *sqlx.DB {
 	t.Helper()
-	db, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), "evt-claim-test", 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := pgtest.MustOpenDB(t)
 	const logging = `
 		CREATE TABLE event_claims (seq bigserial PRIMARY KEY, event_id text NOT NULL, op text NOT NULL,
 		    xid xid8 NOT NULL DEFAULT pg_current_xact_id());

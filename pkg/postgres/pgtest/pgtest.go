@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path"
 	"sync"
 	"testing"
 	"time"
@@ -69,6 +70,36 @@ func NewDatabase(tb testing.TB) string {
 	return u.String()
 }
 
+// MustOpenDB creates a fresh database (as NewDatabase) and returns a pool on it; when the test
+// ends the pool is closed and the database dropped. Use it where a test must own its database:
+// it watches pg_stat_activity, changes the schema, or counts rows across tenants.
+func MustOpenDB(tb testing.TB) *sqlx.DB {
+	tb.Helper()
+	u := NewDatabase(tb)
+	db, err := postgres.Open(context.Background(), u, "pgtest", 16)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	tb.Cleanup(func() {
+		db.Close()
+		drop(path.Base(u))
+	})
+	return db
+}
+
+// drop drops a database created by NewDatabase, reporting a failure on stderr.
+func drop(name string) {
+	admin, err := sqlx.Open("postgres", AdminURL())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: drop %s: %v\n", name, err)
+		return
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: drop %s: %v\n", name, err)
+	}
+}
+
 var (
 	shared     *sqlx.DB
 	sharedURL  string
@@ -116,13 +147,8 @@ func Main(m *testing.M) {
 	if shared != nil {
 		shared.Close()
 	}
-	if admin, err := sqlx.Open("postgres", AdminURL()); err == nil {
-		for _, name := range created {
-			if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-				fmt.Fprintf(os.Stderr, "pgtest: drop %s: %v\n", name, err)
-			}
-		}
-		admin.Close()
+	for _, name := range created {
+		drop(name)
 	}
 	os.Exit(code)
 }
