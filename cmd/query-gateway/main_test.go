@@ -109,26 +109,48 @@ func TestHelpGoesToStdout(t *testing.T) {
 // ending (the SIGTERM path) and run returns nil.
 func TestIdleShutdown(t *testing.T) {
 	env, rdb := qryEnv(t)
+	g := qryRun(t, env)
+	qryWaitIdle(t, g.logs, rdb)
+	g.stop(2 * time.Second)
+}
+
+// qryGateway is a run in progress.
+type qryGateway struct {
+	t      *testing.T
+	base   string // http://host:port
+	logs   *safeBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// qryRun starts run with env and returns once it listens; the test ends it with stop.
+func qryRun(t *testing.T, env map[string]string) *qryGateway {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &safeBuffer{}
+	t.Cleanup(cancel)
+	g := &qryGateway{t: t, logs: &safeBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	listening := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, envOf(env), io.Discard, logs, listening) }()
+	go func() { g.done <- run(ctx, nil, envOf(env), io.Discard, g.logs, listening) }()
 	select {
-	case <-listening:
-	case err := <-done:
-		t.Fatalf("run: %v\n%s", err, logs)
+	case a := <-listening:
+		g.base = "http://" + a.String()
+	case err := <-g.done:
+		t.Fatalf("run: %v\n%s", err, g.logs)
 	}
-	qryWaitIdle(t, logs, rdb)
-	cancel()
+	return g
+}
+
+// stop ends the run's context and requires run to return nil within d.
+func (g *qryGateway) stop(d time.Duration) {
+	g.t.Helper()
+	g.cancel()
 	select {
-	case err := <-done:
+	case err := <-g.done:
 		if err != nil {
-			t.Fatalf("run returned %v\n%s", err, logs)
+			g.t.Fatalf("run returned %v\n%s", err, g.logs)
 		}
-	case <-time.After(2 * time.Second):
-		t.Fatalf("run did not return within 2 s of shutdown:\n%s", logs)
+	case <-time.After(d):
+		g.t.Fatalf("run did not return within %v of shutdown:\n%s", d, g.logs)
 	}
 }
 
@@ -294,19 +316,8 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	serving, stop := context.WithCancel(ctx)
-	defer stop()
-	logs := &safeBuffer{}
-	listening := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() { done <- run(serving, nil, envOf(env), io.Discard, logs, listening) }()
-	var base string
-	select {
-	case a := <-listening:
-		base = "http://" + a.String()
-	case err := <-done:
-		t.Fatalf("run: %v\n%s", err, logs)
-	}
+	g := qryRun(t, env)
+	base, logs := g.base, g.logs
 	player, _ := auth.Sign([]byte(secret), auth.Principal{UserID: "alice", Role: auth.RolePlayer, TenantID: "acme"}, time.Hour, time.Now())
 	admin, _ := auth.Sign([]byte(secret), auth.Principal{UserID: "root", Role: auth.RoleTenantAdmin, TenantID: "acme"}, time.Hour, time.Now())
 	codes := func() []string {
@@ -366,15 +377,7 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	}
 
-	stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("run did not return after its context ended:\n%s", logs)
-	}
+	g.stop(10 * time.Second)
 }
 
 // qrySend sends a request with an optional bearer token and returns the status and body.
