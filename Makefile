@@ -21,8 +21,10 @@ test: deps helm ## run every test (race detector on, chart checks included) and 
 	$(MAKE) fuzz FUZZTIME=10s
 
 FUZZTIME ?= 30s
-fuzz: ## fuzz the request decoders
+fuzz: ## fuzz the request decoders: bodies, query strings and event batches
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./pkg/web
+	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) ./pkg/web
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME) ./pkg/adminapi
 
 bench: ## end-to-end benchmark and fault report: rewrites docs/BENCHMARKS.md and docs/bench/*.svg (5-10 min)
 	bash scripts/bench.sh
