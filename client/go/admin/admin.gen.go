@@ -693,11 +693,11 @@ type AdminCodeReplace struct {
 	Code *CodeString `json:"code,omitempty"`
 
 	// CreatedAt read-only; ignored
-	CreatedAt *time.Time `json:"created_at,omitempty"`
+	CreatedAt *string    `json:"created_at,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 
 	// ID read-only; ignored
-	ID *openapi_types.UUID `json:"id,omitempty"`
+	ID *string `json:"id,omitempty"`
 
 	// OwnerUserID null = admin-owned (no referrer rewards)
 	OwnerUserID *string `json:"owner_user_id,omitempty"`
@@ -709,7 +709,7 @@ type AdminCodeReplace struct {
 	TenantID *string `json:"tenant_id,omitempty"`
 
 	// UpdatedAt read-only; ignored
-	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+	UpdatedAt *string `json:"updated_at,omitempty"`
 
 	// UsageLimit null = unlimited.
 	UsageLimit *UsageLimit `json:"usage_limit,omitempty"`
@@ -790,33 +790,33 @@ type AffiliateReplace struct {
 	AffiliateCode *CodeString `json:"affiliate_code,omitempty"`
 
 	// ConvertedReferrals read-only; ignored
-	ConvertedReferrals *int64 `json:"converted_referrals,omitempty"`
+	ConvertedReferrals *int `json:"converted_referrals,omitempty"`
 
 	// CreatedAt read-only; ignored
-	CreatedAt *time.Time `json:"created_at,omitempty"`
+	CreatedAt *string `json:"created_at,omitempty"`
 
 	// ID read-only; ignored
-	ID *openapi_types.UUID `json:"id,omitempty"`
+	ID *string `json:"id,omitempty"`
 
-	// ParentAffiliateID read-only here, ignored (see /hierarchy)
-	ParentAffiliateID *openapi_types.UUID `json:"parent_affiliate_id,omitempty"`
+	// ParentAffiliateID read-only here (see /hierarchy); ignored
+	ParentAffiliateID *string `json:"parent_affiliate_id,omitempty"`
 
 	// RefereeRevenue read-only; ignored
-	RefereeRevenue *int64                  `json:"referee_revenue,omitempty"`
+	RefereeRevenue *int                    `json:"referee_revenue,omitempty"`
 	Status         *AffiliateReplaceStatus `json:"status,omitempty"`
 
 	// TenantID read-only; ignored
 	TenantID *string `json:"tenant_id,omitempty"`
 
 	// TierID read-only; ignored
-	TierID *openapi_types.UUID `json:"tier_id,omitempty"`
+	TierID *string `json:"tier_id,omitempty"`
 
 	// TierOverrideID pins the effective tier
 	TierOverrideID *openapi_types.UUID `json:"tier_override_id,omitempty"`
 
 	// UpdatedAt read-only; ignored
-	UpdatedAt *time.Time `json:"updated_at,omitempty"`
-	UserID    *string    `json:"user_id,omitempty"`
+	UpdatedAt *string `json:"updated_at,omitempty"`
+	UserID    *string `json:"user_id,omitempty"`
 }
 
 // AffiliateReplaceStatus defines model for AffiliateReplace.Status.
@@ -1007,15 +1007,15 @@ type CampaignReplace struct {
 	Active *bool `json:"active,omitempty"`
 
 	// CreatedAt read-only; ignored
-	CreatedAt *time.Time `json:"created_at,omitempty"`
+	CreatedAt *string `json:"created_at,omitempty"`
 
 	// EndsAt exclusive; after starts_at; null = open
 	EndsAt *time.Time `json:"ends_at,omitempty"`
 
 	// ID read-only; ignored
-	ID              *openapi_types.UUID `json:"id,omitempty"`
-	Name            string              `json:"name"`
-	QualifyingEvent EventType           `json:"qualifying_event"`
+	ID              *string   `json:"id,omitempty"`
+	Name            string    `json:"name"`
+	QualifyingEvent EventType `json:"qualifying_event"`
 
 	// QualifyingFilter null (matches every event) or an object of `dotted.payload.path → condition`, all ANDed. A
 	// condition is a literal (JSON equality) or an object with any of `eq, ne, gt, gte, lt, lte,
@@ -1039,7 +1039,7 @@ type CampaignReplace struct {
 	TenantID *string `json:"tenant_id,omitempty"`
 
 	// UpdatedAt read-only; ignored
-	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+	UpdatedAt *string `json:"updated_at,omitempty"`
 }
 
 // Claim defines model for Claim.
@@ -1280,8 +1280,8 @@ type CommissionRuleReplace struct {
 	CommissionField *string `json:"commission_field,omitempty"`
 
 	// CreatedAt read-only; ignored
-	CreatedAt  *time.Time `json:"created_at,omitempty"`
-	CurrencyID string     `json:"currency_id"`
+	CreatedAt  *string `json:"created_at,omitempty"`
+	CurrencyID string  `json:"currency_id"`
 
 	// CustomRate required when use_tier_rate is false, else null
 	CustomRate *float64 `json:"custom_rate,omitempty"`
@@ -1297,15 +1297,15 @@ type CommissionRuleReplace struct {
 	EventType   EventType `json:"event_type"`
 
 	// ID read-only; ignored
-	ID   *openapi_types.UUID `json:"id,omitempty"`
-	Name string              `json:"name"`
+	ID   *string `json:"id,omitempty"`
+	Name string  `json:"name"`
 
 	// TenantID read-only; ignored
 	TenantID *string `json:"tenant_id,omitempty"`
 
 	// UpdatedAt read-only; ignored
-	UpdatedAt   *time.Time `json:"updated_at,omitempty"`
-	UseTierRate *bool      `json:"use_tier_rate,omitempty"`
+	UpdatedAt   *string `json:"updated_at,omitempty"`
+	UseTierRate *bool   `json:"use_tier_rate,omitempty"`
 }
 
 // DownlineAffiliate defines model for DownlineAffiliate.
@@ -1480,7 +1480,7 @@ type HierarchyPolicyInput struct {
 	TenantID *string `json:"tenant_id,omitempty"`
 
 	// UpdatedAt read-only; ignored
-	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+	UpdatedAt *string `json:"updated_at,omitempty"`
 }
 
 // IdempotencyConflictError The error envelope of a 409 on a route whose only conflict is a reused Idempotency-Key.
@@ -1762,13 +1762,13 @@ type TierReplace struct {
 	CommissionRate Rate `json:"commission_rate"`
 
 	// CreatedAt read-only; ignored
-	CreatedAt *time.Time `json:"created_at,omitempty"`
+	CreatedAt *string `json:"created_at,omitempty"`
 
 	// ID read-only; ignored
-	ID                *openapi_types.UUID `json:"id,omitempty"`
-	MinRefereeRevenue *int64              `json:"min_referee_revenue,omitempty"`
-	MinReferrals      *int64              `json:"min_referrals,omitempty"`
-	Name              string              `json:"name"`
+	ID                *string `json:"id,omitempty"`
+	MinRefereeRevenue *int64  `json:"min_referee_revenue,omitempty"`
+	MinReferrals      *int64  `json:"min_referrals,omitempty"`
+	Name              string  `json:"name"`
 
 	// Priority higher wins
 	Priority *int32 `json:"priority,omitempty"`
@@ -1777,7 +1777,7 @@ type TierReplace struct {
 	TenantID *string `json:"tenant_id,omitempty"`
 
 	// UpdatedAt read-only; ignored
-	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+	UpdatedAt *string `json:"updated_at,omitempty"`
 }
 
 // Timestamp RFC 3339 UTC with Z, at most microsecond precision.

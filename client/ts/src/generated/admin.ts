@@ -1111,23 +1111,14 @@ export interface components {
              * @description exclusive; after starts_at; null = open
              */
             ends_at?: string | null;
-            /**
-             * Format: uuid
-             * @description read-only; ignored
-             */
-            id?: string;
             /** @description read-only; ignored */
-            tenant_id?: string;
-            /**
-             * Format: date-time
-             * @description read-only; ignored
-             */
-            created_at?: string;
-            /**
-             * Format: date-time
-             * @description read-only; ignored
-             */
-            updated_at?: string;
+            id?: string | null;
+            /** @description read-only; ignored */
+            tenant_id?: string | null;
+            /** @description read-only; ignored */
+            created_at?: string | null;
+            /** @description read-only; ignored */
+            updated_at?: string | null;
         };
         Campaign: {
             /** Format: uuid */
@@ -1196,27 +1187,18 @@ export interface components {
             expires_at?: string | null;
             /** @default true */
             active?: boolean | null;
-            /**
-             * Format: uuid
-             * @description read-only; ignored
-             */
-            id?: string;
             /** @description read-only; ignored */
-            tenant_id?: string;
-            /**
-             * Format: date-time
-             * @description read-only; ignored
-             */
-            created_at?: string;
-            /**
-             * Format: date-time
-             * @description read-only; ignored
-             */
-            updated_at?: string;
+            id?: string | null;
             /** @description read-only; ignored */
-            uses?: number;
+            tenant_id?: string | null;
             /** @description read-only; ignored */
-            referral_url?: string;
+            created_at?: string | null;
+            /** @description read-only; ignored */
+            updated_at?: string | null;
+            /** @description read-only; ignored */
+            uses?: number | null;
+            /** @description read-only; ignored */
+            referral_url?: string | null;
         };
         /** @description Absent keys stay; null clears (usage_limit null = unlimited). */
         CodePatch: {
@@ -1413,42 +1395,21 @@ export interface components {
              * @description pins the effective tier
              */
             tier_override_id?: string | null;
-            /**
-             * Format: uuid
-             * @description read-only; ignored
-             */
-            id?: string;
             /** @description read-only; ignored */
-            tenant_id?: string;
-            /**
-             * Format: date-time
-             * @description read-only; ignored
-             */
-            created_at?: string;
-            /**
-             * Format: date-time
-             * @description read-only; ignored
-             */
-            updated_at?: string;
-            /**
-             * Format: uuid
-             * @description read-only; ignored
-             */
+            id?: string | null;
+            /** @description read-only; ignored */
+            tenant_id?: string | null;
+            /** @description read-only; ignored */
+            created_at?: string | null;
+            /** @description read-only; ignored */
+            updated_at?: string | null;
+            /** @description read-only; ignored */
             tier_id?: string | null;
-            /**
-             * Format: int64
-             * @description read-only; ignored
-             */
-            converted_referrals?: number;
-            /**
-             * Format: int64
-             * @description read-only; ignored
-             */
-            referee_revenue?: number;
-            /**
-             * Format: uuid
-             * @description read-only here, ignored (see /hierarchy)
-             */
+            /** @description read-only; ignored */
+            converted_referrals?: number | null;
+            /** @description read-only; ignored */
+            referee_revenue?: number | null;
+            /** @description read-only here (see /hierarchy); ignored */
             parent_affiliate_id?: string | null;
         };
         Affiliate: {
@@ -1557,23 +1518,14 @@ export interface components {
              * @default 0
              */
             priority?: number | null;
-            /**
-             * Format: uuid
-             * @description read-only; ignored
-             */
-            id?: string;
             /** @description read-only; ignored */
-            tenant_id?: string;
-            /**
-             * Format: date-time
-             * @description read-only; ignored
-             */
-            created_at?: string;
-            /**
-             * Format: date-time
-             * @description read-only; ignored
-             */
-            updated_at?: string;
+            id?: string | null;
+            /** @description read-only; ignored */
+            tenant_id?: string | null;
+            /** @description read-only; ignored */
+            created_at?: string | null;
+            /** @description read-only; ignored */
+            updated_at?: string | null;
         };
         Tier: {
             /** Format: uuid */
@@ -1635,23 +1587,14 @@ export interface components {
             currency_id: string;
             /** @default true */
             active?: boolean | null;
-            /**
-             * Format: uuid
-             * @description read-only; ignored
-             */
-            id?: string;
             /** @description read-only; ignored */
-            tenant_id?: string;
-            /**
-             * Format: date-time
-             * @description read-only; ignored
-             */
-            created_at?: string;
-            /**
-             * Format: date-time
-             * @description read-only; ignored
-             */
-            updated_at?: string;
+            id?: string | null;
+            /** @description read-only; ignored */
+            tenant_id?: string | null;
+            /** @description read-only; ignored */
+            created_at?: string | null;
+            /** @description read-only; ignored */
+            updated_at?: string | null;
         };
         CommissionRule: {
             /** Format: uuid */
@@ -1685,12 +1628,9 @@ export interface components {
             /** @default true */
             active?: boolean | null;
             /** @description read-only; ignored */
-            tenant_id?: string;
-            /**
-             * Format: date-time
-             * @description read-only; ignored
-             */
-            updated_at?: string;
+            tenant_id?: string | null;
+            /** @description read-only; ignored */
+            updated_at?: string | null;
         };
         HierarchyPolicy: {
             tenant_id: components["schemas"]["TenantID"];
