@@ -4,14 +4,15 @@
 #   bash scripts/sdk.sh lint       Redocly lint of both gateway documents (.redocly.yaml)
 #   bash scripts/sdk.sh generate   regenerate the Go client (client/go) and the TypeScript types
 #   bash scripts/sdk.sh check      what CI runs: lint; regenerate and fail on drift from the
-#                                  committed code; the Go client's unit tests; the TypeScript
-#                                  build, unit tests and end-to-end test against a fresh stack
-#   bash scripts/sdk.sh e2e        both clients' end-to-end tests only (Go: go test -run Client
-#                                  ./e2e/; TypeScript: against a stack this script starts)
+#                                  committed code; the Go client's vet and unit tests; the
+#                                  TypeScript build and unit tests; then both clients'
+#                                  end-to-end tests against a fresh stack
+#   bash scripts/sdk.sh e2e        only the end-to-end tests (client/go/phoenix TestE2ESeedFlow,
+#                                  client/ts/test/e2e.test.ts) against a fresh stack
 #
-# The TypeScript stack is built from this tree: a new PostgreSQL database (dropped at the end),
-# Redis database PHOENIX_SDK_REDIS_DB (default 15, flushed), both gateways on free loopback
-# ports with a random JWT secret. Everything it starts is stopped on exit.
+# The stack is built from this tree: a new PostgreSQL database (dropped at the end), Redis
+# database PHOENIX_SDK_REDIS_DB (default 15, flushed), both gateways on free loopback ports with
+# a random JWT secret, and a fresh tenant per client. Everything it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -153,27 +154,49 @@ start_stack() {
   export PHOENIX_ADMIN_URL=http://127.0.0.1:$aport PHOENIX_QUERY_URL=http://127.0.0.1:$qport
   wait_ready "$PHOENIX_ADMIN_URL" "$STACK/admin-gateway.log"
   wait_ready "$PHOENIX_QUERY_URL" "$STACK/query-gateway.log"
-  local tenant="sdk-$RANDOM$RANDOM"
+  say "stack: admin $PHOENIX_ADMIN_URL, query $PHOENIX_QUERY_URL, database $DB, redis db $REDIS_DB"
+}
+
+# tenant_tokens mints the tokens of a fresh tenant on the stack into the environment the
+# end-to-end tests read.
+tenant_tokens() {
+  local tenant="sdk-$1-$RANDOM$RANDOM"
   mint() { "$STACK/admin-gateway" token --role "$1" --tenant "$tenant" --sub "$2" --ttl 1h; }
   PHOENIX_ADMIN_TOKEN=$(mint tenant_admin admin)
   PHOENIX_SERVICE_TOKEN=$(mint service platform)
   PHOENIX_ALICE_TOKEN=$(mint player alice)
   PHOENIX_BOB_TOKEN=$(mint player bob)
   export PHOENIX_ADMIN_TOKEN PHOENIX_SERVICE_TOKEN PHOENIX_ALICE_TOKEN PHOENIX_BOB_TOKEN
-  say "stack: admin $PHOENIX_ADMIN_URL, query $PHOENIX_QUERY_URL, database $DB, redis db $REDIS_DB"
 }
 
-ts_test() {
+ts_unit() {
   npm_ci
-  say "TypeScript client: build, unit and end-to-end tests"
-  (cd "$TS" && npm run --silent build)
+  say "TypeScript client: build and unit tests"
+  (cd "$TS" && npm run --silent build && npm run --silent test:unit)
+}
+
+e2e() {
+  npm_ci
   start_stack
-  if ! (cd "$TS" && npm test --silent); then
-    say "gateway logs:"
-    tail -20 "$STACK/admin-gateway.log" "$STACK/query-gateway.log" >&2
-    exit 1
+  say "Go client: end-to-end test"
+  tenant_tokens go
+  local out
+  if ! out=$(cd client/go && go test -count=1 -v -run '^TestE2ESeedFlow$' ./phoenix/ 2>&1); then
+    echo "$out" >&2
+    e2e_failed
   fi
+  grep -E '^(--- |ok )' <<<"$out"
+  grep -q -- '--- PASS: TestE2ESeedFlow' <<<"$out" || { say "the Go end-to-end test did not run"; exit 1; }
+  say "TypeScript client: end-to-end test"
+  tenant_tokens ts
+  (cd "$TS" && npm run --silent test:e2e) || e2e_failed
   stop_stack
+}
+
+e2e_failed() {
+  say "gateway logs:"
+  tail -20 "$STACK/admin-gateway.log" "$STACK/query-gateway.log" >&2
+  exit 1
 }
 
 case "${1:-check}" in
@@ -183,13 +206,10 @@ case "${1:-check}" in
     lint
     drift
     go_unit
-    ts_test
+    ts_unit
+    e2e
     ;;
-  e2e)
-    say "Go client: end-to-end test"
-    go test -count=1 -run Client ./e2e/
-    ts_test
-    ;;
+  e2e) e2e ;;
   *)
     echo "usage: bash scripts/sdk.sh [lint|generate|check|e2e]" >&2
     exit 2
