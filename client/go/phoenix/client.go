@@ -1,8 +1,8 @@
 // Package phoenix is the hand-written layer over the generated Phoenix Referral clients
 // (packages admin and query): it signs every request with a bearer token from a TokenSource,
-// gives every POST and PUT an Idempotency-Key, retries answers the gateways mark as retryable
-// (429 with Retry-After, 503), and turns every error answer into an *Error carrying the
-// contract's error code.
+// gives every POST that is not idempotent by itself an Idempotency-Key, retries answers the
+// gateways mark as retryable (429 with Retry-After, 503), and turns every error answer into an
+// *Error carrying the contract's error code.
 //
 //	c, err := phoenix.NewAdminClient("http://localhost:8080", phoenix.WithToken(serviceToken))
 //	out, err := c.PostEventWithResponse(ctx, nil, admin.PostEventJSONRequestBody{
@@ -74,9 +74,9 @@ func WithMaxRetryWait(d time.Duration) Option {
 	return func(o *options) { o.maxWait = d }
 }
 
-// WithoutIdempotencyKeys stops the client from adding an Idempotency-Key to POST and PUT
-// requests that have none. A POST without a key is then never retried after a 503, since the
-// gateway may have done the work.
+// WithoutIdempotencyKeys stops the client from adding an Idempotency-Key to POST requests that
+// have none. Such a POST is then not retried after a 503, since the gateway may have done the
+// work (event ingestion and the dry run still are: they are idempotent by themselves).
 func WithoutIdempotencyKeys() Option {
 	return func(o *options) { o.autoKeys = false }
 }

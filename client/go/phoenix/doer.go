@@ -6,6 +6,7 @@ import (
 	"io"
 	mathrand "math/rand/v2"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -33,13 +34,14 @@ func NewIdempotencyKey() string {
 	return rand.Text()
 }
 
-// Do sends req and returns the answer when its status is below 400. A 429 is retried after its
-// Retry-After; a 503 after its Retry-After or a jittered backoff, but only for a request that
-// is safe to repeat (GET, HEAD, PUT, DELETE, or one carrying an Idempotency-Key). Any other
-// error answer, or a retryable one past the retries or the maximum wait, is an *Error.
+// Do sends req and returns the answer when its status is below 400. A POST gets a fresh
+// Idempotency-Key unless it has one or is idempotent by itself (see repeatable). A 429 is
+// retried after its Retry-After; a 503 after its Retry-After or a jittered backoff, but only
+// when the request is safe to repeat. Any other error answer, or a retryable one past the
+// retries or the maximum wait, is an *Error.
 func (d *Doer) Do(req *http.Request) (*http.Response, error) {
 	req = req.Clone(req.Context())
-	if d.o.autoKeys && (req.Method == http.MethodPost || req.Method == http.MethodPut) && req.Header.Get("Idempotency-Key") == "" {
+	if d.o.autoKeys && req.Method == http.MethodPost && !repeatable(req) && req.Header.Get("Idempotency-Key") == "" {
 		req.Header.Set("Idempotency-Key", NewIdempotencyKey())
 	}
 	for attempt := 0; ; attempt++ {
@@ -91,17 +93,30 @@ func (d *Doer) Do(req *http.Request) (*http.Response, error) {
 
 // retryable reports whether an answer with status may be retried for req. A 429 means the
 // gateway refused before doing anything; after a 503 the work may or may not have happened,
-// so only requests that are safe to repeat are sent again.
+// so only a request that is safe to repeat is sent again: one repeatable by itself, or one
+// carrying an Idempotency-Key (the gateway replays the first answer).
 func retryable(req *http.Request, status int) bool {
 	switch status {
 	case http.StatusTooManyRequests:
 		return true
 	case http.StatusServiceUnavailable:
-		switch req.Method {
-		case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete:
-			return true
-		}
-		return req.Header.Get("Idempotency-Key") != ""
+		return repeatable(req) || req.Header.Get("Idempotency-Key") != ""
+	}
+	return false
+}
+
+// repeatable reports whether sending req twice does what sending it once does: GET, HEAD, PUT
+// (a replace) and DELETE; event ingestion, which the gateway deduplicates by event_id (a repeat
+// answers "duplicate" with the first outcome); and the dry run, which writes nothing. These get
+// no automatic Idempotency-Key, which would cost the gateway a stored answer per event.
+func repeatable(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete:
+		return true
+	case http.MethodPost:
+		p := req.URL.Path
+		return strings.HasSuffix(p, "/v1/events") || strings.HasSuffix(p, "/v1/events/batch") ||
+			strings.HasSuffix(p, "/v1/affiliate/simulate")
 	}
 	return false
 }

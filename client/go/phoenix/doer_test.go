@@ -104,9 +104,17 @@ func TestDoerSignsRequestsAndKeysWrites(t *testing.T) {
 	if got.JSON200 == nil || got.JSON200.Name != "Gold" {
 		t.Fatalf("decoded tier = %+v", got.JSON200)
 	}
+	// A PUT replaces and an event is deduplicated by its event_id: both are repeatable as they
+	// are, and a key would only cost the gateway a stored answer.
+	if _, err := c.ReplaceTierWithResponse(ctx, [16]byte{1}, nil, admin.ReplaceTierJSONRequestBody{Name: "Gold", CommissionRate: 0.2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PostEventWithResponse(ctx, nil, admin.PostEventJSONRequestBody{EventID: "e1", Type: "t", UserID: "u"}); err != nil {
+		t.Fatal(err)
+	}
 
-	if len(g.got) != 3 {
-		t.Fatalf("requests = %d, want 3", len(g.got))
+	if len(g.got) != 5 {
+		t.Fatalf("requests = %d, want 5", len(g.got))
 	}
 	for _, a := range g.got {
 		if a.auth != "Bearer tok" {
@@ -119,8 +127,10 @@ func TestDoerSignsRequestsAndKeysWrites(t *testing.T) {
 	if k := g.got[1].key; k != mine {
 		t.Errorf("caller's Idempotency-Key became %q", k)
 	}
-	if k := g.got[2].key; k != "" {
-		t.Errorf("a GET carries Idempotency-Key %q", k)
+	for _, a := range g.got[2:] {
+		if a.key != "" {
+			t.Errorf("%s %s carries Idempotency-Key %q", a.method, a.path, a.key)
+		}
 	}
 }
 
@@ -180,12 +190,31 @@ func TestDoerNeverRepeatsAnUnsafeWriteAfter503(t *testing.T) {
 		t.Run(method, func(t *testing.T) {
 			g := newFakeGateway(t, answer(503, nil, `{"error":{"code":"UNAVAILABLE","message":"try again"}}`))
 			d := NewDoer(g.options(WithoutIdempotencyKeys())...)
-			req, _ := http.NewRequest(method, g.srv.URL+"/v1/events", strings.NewReader(`{}`))
+			req, _ := http.NewRequest(method, g.srv.URL+"/v1/referral/codes/x", strings.NewReader(`{}`))
 			if _, err := d.Do(req); CodeOf(err) != CodeUnavailable {
 				t.Fatalf("err = %v", err)
 			}
 			if len(g.got) != 1 || g.got[0].key != "" {
 				t.Fatalf("attempts = %+v, want one without a key", g.got)
+			}
+		})
+	}
+}
+
+func TestDoerRepeatsEventsAfter503WithoutAKey(t *testing.T) {
+	for _, path := range []string{"/v1/events", "/v1/events/batch", "/v1/affiliate/simulate"} {
+		t.Run(path, func(t *testing.T) {
+			g := newFakeGateway(t, answer(503, nil, `{"error":{"code":"UNAVAILABLE","message":"try again"}}`),
+				answer(200, nil, `{}`))
+			d := NewDoer(g.options()...)
+			req, _ := http.NewRequest(http.MethodPost, g.srv.URL+path, strings.NewReader(`{"event_id":"e1"}`))
+			resp, err := d.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if len(g.got) != 2 || g.got[0].key != "" || g.got[1].body != `{"event_id":"e1"}` {
+				t.Fatalf("attempts = %+v, want two without a key", g.got)
 			}
 		})
 	}

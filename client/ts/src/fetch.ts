@@ -17,9 +17,9 @@ export interface PhoenixOptions {
    */
   maxRetryWaitMs?: number;
   /**
-   * Whether POST and PUT requests without an Idempotency-Key get a fresh one (default true), so
-   * that retrying them after a 503 cannot write twice. Without a key a POST is never retried
-   * after a 503.
+   * Whether a POST without an Idempotency-Key gets a fresh one (default true), so that retrying
+   * it after a 503 cannot write twice. Without a key such a POST is not retried after a 503.
+   * Event ingestion and the dry run never get one: they are idempotent by themselves.
    */
   idempotencyKeys?: boolean;
   /** The fetch to send requests with (default globalThis.fetch). */
@@ -34,11 +34,11 @@ export function newIdempotencyKey(): string {
 }
 
 /**
- * phoenixFetch returns a fetch for openapi-fetch that signs requests, adds Idempotency-Keys and
- * retries: a 429 after its Retry-After, a 503 after its Retry-After or a jittered backoff, the
- * latter only for requests that are safe to repeat (GET, HEAD, PUT, DELETE, or one carrying an
- * Idempotency-Key). Every other answer, and a retryable one past the retries or the maximum
- * wait, is returned as it came.
+ * phoenixFetch returns a fetch for openapi-fetch that signs requests, gives a POST that is not
+ * repeatable by itself an Idempotency-Key, and retries: a 429 after its Retry-After, a 503 after
+ * its Retry-After or a jittered backoff, the latter only for requests that are safe to repeat.
+ * Every other answer, and a retryable one past the retries or the maximum wait, is returned as
+ * it came.
  */
 export function phoenixFetch(options: PhoenixOptions): (input: Request) => Promise<Response> {
   const send = options.fetch ?? ((r: Request) => globalThis.fetch(r));
@@ -48,7 +48,7 @@ export function phoenixFetch(options: PhoenixOptions): (input: Request) => Promi
   const { token } = options;
   return async (input) => {
     const headers = new Headers(input.headers);
-    if (options.idempotencyKeys !== false && (input.method === "POST" || input.method === "PUT") && !headers.has("Idempotency-Key")) {
+    if (options.idempotencyKeys !== false && input.method === "POST" && !repeatable(input) && !headers.has("Idempotency-Key")) {
       headers.set("Idempotency-Key", newIdempotencyKey());
     }
     const template = new Request(input, { headers });
@@ -70,7 +70,19 @@ export function phoenixFetch(options: PhoenixOptions): (input: Request) => Promi
 function retryable(request: Request, status: number): boolean {
   if (status === 429) return true; // refused before any work was done
   if (status !== 503) return false; // the work may have happened: repeat only what is safe to
-  return ["GET", "HEAD", "PUT", "DELETE"].includes(request.method) || request.headers.has("Idempotency-Key");
+  return repeatable(request) || request.headers.has("Idempotency-Key");
+}
+
+/**
+ * repeatable: sending the request twice does what sending it once does. GET, HEAD, PUT (a
+ * replace) and DELETE; event ingestion, deduplicated by event_id (a repeat answers "duplicate"
+ * with the first outcome); the dry run, which writes nothing. These get no automatic key, which
+ * would cost the gateway a stored answer per event.
+ */
+function repeatable(request: Request): boolean {
+  if (["GET", "HEAD", "PUT", "DELETE"].includes(request.method)) return true;
+  const path = new URL(request.url).pathname;
+  return request.method === "POST" && ["/v1/events", "/v1/events/batch", "/v1/affiliate/simulate"].some((p) => path.endsWith(p));
 }
 
 /** backoff: full jitter over 100 ms, 200 ms, 400 ms … capped at 5 s. */

@@ -67,12 +67,26 @@ describe("phoenixFetch", () => {
       params: { header: { "Idempotency-Key": "order-42" } },
       body: { name: "Gold", commission_rate: 0.15 },
     }));
-    const got = await unwrap(admin.GET("/v1/affiliate/tiers/{tier_id}", { params: { path: { tier_id: "6f1c2b9e-8a4d-4c1e-9b7a-2d3e4f5a6b7c" } } }));
+    const tierId = "6f1c2b9e-8a4d-4c1e-9b7a-2d3e4f5a6b7c";
+    const got = await unwrap(admin.GET("/v1/affiliate/tiers/{tier_id}", { params: { path: { tier_id: tierId } } }));
     assert.equal(got.name, "Gold");
-    assert.deepEqual(seen.map((s) => s.auth), ["Bearer tok-1", "Bearer tok-2", "Bearer tok-3"]);
+    // A PUT replaces and an event is deduplicated by its event_id: neither needs a key.
+    await unwrap(admin.PUT("/v1/affiliate/tiers/{tier_id}", { params: { path: { tier_id: tierId } }, body: { name: "Gold", commission_rate: 0.2 } }));
+    await unwrap(admin.POST("/v1/events", { body: { event_id: "e1", type: "t", user_id: "u" } }));
+    assert.deepEqual(seen.map((s) => s.auth), ["Bearer tok-1", "Bearer tok-2", "Bearer tok-3", "Bearer tok-4", "Bearer tok-5"]);
     assert.match(seen[0]!.key ?? "", /^[0-9a-f-]{36}$/);
     assert.equal(seen[1]!.key, "order-42");
-    assert.equal(seen[2]!.key, undefined);
+    assert.deepEqual(seen.slice(2).map((s) => s.key), [undefined, undefined, undefined]);
+  });
+
+  it("repeats an event after a 503 without a key", async () => {
+    reset({ status: 503, body: envelope("UNAVAILABLE", "try again") }, { status: 200, body: "{}" });
+    const admin = createAdminClient({ baseUrl, token: "tok", sleep: async () => {} });
+    const { response } = await admin.POST("/v1/events/batch", { body: { events: [{ event_id: "e1", type: "t", user_id: "u" }] } });
+    assert.equal(response.status, 200);
+    assert.equal(seen.length, 2);
+    assert.equal(seen[0]!.key, undefined);
+    assert.equal(seen[1]!.body, seen[0]!.body);
   });
 
   it("retries a 429 after its Retry-After with the same key and body", async () => {
@@ -104,7 +118,7 @@ describe("phoenixFetch", () => {
   it("never repeats a POST without an Idempotency-Key after a 503", async () => {
     reset({ status: 503, body: envelope("UNAVAILABLE", "try again") });
     const admin = createAdminClient({ baseUrl, token: "tok", idempotencyKeys: false, sleep: async () => {} });
-    const { response } = await admin.POST("/v1/events", { body: { event_id: "e1", type: "t", user_id: "u" } });
+    const { response } = await admin.POST("/v1/affiliates", { body: { user_id: "partner_1" } });
     assert.equal(response.status, 503);
     assert.equal(seen.length, 1);
     assert.equal(seen[0]!.key, undefined);
