@@ -32,14 +32,16 @@ type eventIn struct {
 func (in eventIn) toEvent(tenant string, now time.Time) (referral.Event, error) {
 	ev := referral.Event{TenantID: tenant, OccurredAt: now}
 	fe := referral.FieldErrors{}
-	if in.EventID != nil {
-		ev.EventID = *in.EventID
-	}
-	if in.Type != nil {
-		ev.Type = *in.Type
-	}
-	if in.UserID != nil {
-		ev.UserID = *in.UserID
+	for _, f := range []struct {
+		name string
+		in   *string
+		out  *string
+	}{{"event_id", in.EventID, &ev.EventID}, {"type", in.Type, &ev.Type}, {"user_id", in.UserID, &ev.UserID}} {
+		if f.in == nil {
+			fe.Add(f.name, "is required")
+			continue
+		}
+		*f.out = *f.in
 	}
 	if in.OccurredAt != nil {
 		t, err := time.Parse(time.RFC3339Nano, *in.OccurredAt)
@@ -95,13 +97,54 @@ type rejectedEventJSON struct {
 // eventBatchIn is the body of POST /v1/events/batch; items are decoded one by one so a bad item
 // is rejected alone.
 type eventBatchIn struct {
-	Events *[]json.RawMessage `json:"events"`
+	Events *web.Items `json:"events"`
 }
 
 // eventBatchJSON is the answer of POST /v1/events/batch: one result per event, in order, each an
 // eventOutcomeJSON or a rejectedEventJSON.
 type eventBatchJSON struct {
 	Results []any `json:"results"`
+}
+
+// eventBatch is a batch body after validation: the valid events in order, the position of each
+// in the batch, and one result per item, already filled in for the rejected ones.
+type eventBatch struct {
+	events  []referral.Event
+	at      []int
+	results []any
+}
+
+// decodeBatch reads the body of POST /v1/events/batch received at now. A body that cannot be
+// read as a batch is an error; an item that is not a valid event (hostile text included) is
+// rejected alone and the others are kept.
+func decodeBatch(body []byte, tenant string, now time.Time) (eventBatch, error) {
+	var in eventBatchIn
+	if err := web.Decode(body, &in, web.RejectReadOnly); err != nil {
+		return eventBatch{}, err
+	}
+	if in.Events == nil {
+		return eventBatch{}, referral.Invalid("events", "is required")
+	}
+	items := *in.Events
+	if len(items) > postgres.MaxEventBatch {
+		return eventBatch{}, referral.Invalid("events", "at most "+strconv.Itoa(postgres.MaxEventBatch)+" events")
+	}
+	b := eventBatch{results: make([]any, len(items))}
+	for i, raw := range items {
+		var ein eventIn
+		err := web.Decode(raw, &ein, web.RejectReadOnly)
+		var ev referral.Event
+		if err == nil {
+			ev, err = ein.toEvent(tenant, now)
+		}
+		if err != nil {
+			b.results[i] = rejectedEvent(raw, err)
+			continue
+		}
+		b.events = append(b.events, ev)
+		b.at = append(b.at, i)
+	}
+	return b, nil
 }
 
 // receivedAt is when the request arrived, the default occurred_at.
@@ -128,47 +171,27 @@ func (a *API) postEvent(c echo.Context) error {
 
 // postEventBatch is POST /v1/events/batch.
 func (a *API) postEventBatch(c echo.Context) error {
-	var in eventBatchIn
-	if err := web.Bind(c, &in, web.RejectReadOnly); err != nil {
+	body, err := web.ReadBody(c)
+	if err != nil {
 		return err
 	}
-	if in.Events == nil {
-		return referral.Invalid("events", "is required")
+	tenant := auth.TenantOf(c)
+	b, err := decodeBatch(body, tenant, a.receivedAt())
+	if err != nil {
+		return err
 	}
-	items := *in.Events
-	if len(items) > postgres.MaxEventBatch {
-		return referral.Invalid("events", "at most "+strconv.Itoa(postgres.MaxEventBatch)+" events")
-	}
-	tenant, now := auth.TenantOf(c), a.receivedAt()
-	results := make([]any, len(items))
-	var valid []referral.Event
-	var at []int
-	for i, raw := range items {
-		var ein eventIn
-		err := web.Decode(raw, &ein, web.RejectReadOnly)
-		var ev referral.Event
-		if err == nil {
-			ev, err = ein.toEvent(tenant, now)
-		}
-		if err != nil {
-			results[i] = rejectedEvent(raw, err)
-			continue
-		}
-		valid = append(valid, ev)
-		at = append(at, i)
-	}
-	outs, err := a.store.ProcessBatch(c.Request().Context(), tenant, valid)
+	outs, err := a.store.ProcessBatch(c.Request().Context(), tenant, b.events)
 	if err != nil {
 		return err
 	}
 	for k, o := range outs {
-		results[at[k]] = toEventOutcomeJSON(o)
+		b.results[b.at[k]] = toEventOutcomeJSON(o)
 	}
-	return c.JSON(http.StatusOK, eventBatchJSON{Results: results})
+	return c.JSON(http.StatusOK, eventBatchJSON{Results: b.results})
 }
 
 // rejectedEvent reports a batch item's validation failure, naming its event_id when the item
-// carries a string one.
+// carries one under that exact key that is a string fit to echo (never one U+FFFD altered).
 func rejectedEvent(raw json.RawMessage, err error) rejectedEventJSON {
 	out := rejectedEventJSON{Status: referral.EventRejected}
 	var de *referral.Error
@@ -176,14 +199,13 @@ func rejectedEvent(raw json.RawMessage, err error) rejectedEventJSON {
 		de = referral.Errorf(referral.EValidation, "invalid event")
 	}
 	out.Error = web.ErrorDetail{Code: de.Code, Message: de.Message, Fields: de.Fields}
-	var probe struct {
-		EventID json.RawMessage `json:"event_id"`
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(raw, &probe) != nil || web.CheckJSON(probe["event_id"], "event_id") != nil {
+		return out
 	}
-	if json.Unmarshal(raw, &probe) == nil {
-		var id string
-		if json.Unmarshal(probe.EventID, &id) == nil && id != "" {
-			out.EventID = &id
-		}
+	var id string
+	if json.Unmarshal(probe["event_id"], &id) == nil && id != "" {
+		out.EventID = &id
 	}
 	return out
 }

@@ -258,7 +258,7 @@ func TestEvtValidation(t *testing.T) {
 		{"payload string", evtBody("e", "a", "u", "x"), "VALIDATION_FAILED", "payload"},
 		{"unknown field", map[string]any{"event_id": "e", "type": "a", "user_id": "u", "amount": 1}, "VALIDATION_FAILED", "amount"},
 		{"bad time", map[string]any{"event_id": "e", "type": "a", "user_id": "u", "occurred_at": "yesterday"}, "VALIDATION_FAILED", "occurred_at"},
-		{"NUL in payload", `{"event_id":"e","type":"a","user_id":"u","payload":{"k":"\u0000"}}`, "VALIDATION_FAILED", "payload"},
+		{"NUL in payload", `{"event_id":"e","type":"a","user_id":"u","payload":{"k":"\u0000"}}`, "VALIDATION_FAILED", "payload.k"},
 		{"NUL in id", `{"event_id":"\u0000","type":"a","user_id":"u"}`, "VALIDATION_FAILED", "event_id"},
 		{"deep payload", `{"event_id":"e","type":"a","user_id":"u","payload":{"k":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}}`, "VALIDATION_FAILED", "payload"},
 		{"year zero", map[string]any{"event_id": "e", "type": "a", "user_id": "u", "occurred_at": "0000-06-01T00:00:00Z"}, "VALIDATION_FAILED", "occurred_at"},

@@ -278,9 +278,10 @@ func TestAffEngineHelpers(t *testing.T) {
 	}
 }
 
-// TestAffMoveSurvivesDeadlock locks two rows of a subtree the way event processing does (one,
-// then the other once the move waits) so the move and the locker deadlock; PostgreSQL aborts
-// one of them and the move, retried, still succeeds.
+// TestAffMoveSurvivesDeadlock locks two rows of a subtree, one and then the other once the move
+// waits. The move locks its subtree in id order, so in the round where the locker goes against
+// that order the two deadlock; PostgreSQL aborts one of them and the move, retried, still
+// succeeds.
 func TestAffMoveSurvivesDeadlock(t *testing.T) {
 	s, tenant := affStore(t)
 	ctx := context.Background()
@@ -319,7 +320,7 @@ func TestAffMoveSurvivesDeadlock(t *testing.T) {
 			done <- err
 		}()
 		// Wait until the move is blocked on the first row, then take the second.
-		pgtest.WaitForLock(t, db, "ancestors[")
+		pgtest.WaitForLock(t, db, "FOR NO KEY UPDATE) locked")
 		_, lockErr := tx.Exec(lock, second.ID)
 		if lockErr != nil {
 			tx.Rollback()

@@ -29,18 +29,23 @@ func ValidEventType(s string) bool { return eventTypePattern.MatchString(s) }
 // CheckEvent validates a posted event received at now: event_id and user_id 1–128 characters,
 // type per ValidEventType, occurred_at at most MaxEventFutureSkew after now (and in year 1 or
 // later, which PostgreSQL can store), payload a JSON object that jsonb can store. It returns a
-// VALIDATION_FAILED error naming every failing field, or nil.
+// VALIDATION_FAILED error naming every failing field, or nil; an empty field "is required", a
+// present one that breaks a rule says which.
 func CheckEvent(ev Event, now time.Time) error {
 	fe := FieldErrors{}
-	if n := utf8.RuneCountInString(ev.EventID); n < 1 || n > MaxEventIDLength || !storableText(ev.EventID) {
-		fe.Add("event_id", "is required: 1 to 128 characters")
+	check := func(field, value string, ok bool, rule string) {
+		switch {
+		case value == "":
+			fe.Add(field, "is required: "+rule)
+		case !ok:
+			fe.Add(field, "must be "+rule)
+		}
 	}
-	if !ValidEventType(ev.Type) {
-		fe.Add("type", "is required: 1 to 100 characters of a-z, 0-9, '.', '_' and '-'")
-	}
-	if n := utf8.RuneCountInString(ev.UserID); n < 1 || n > MaxUserIDLength || !storableText(ev.UserID) {
-		fe.Add("user_id", "is required: 1 to 128 characters")
-	}
+	n := utf8.RuneCountInString(ev.EventID)
+	check("event_id", ev.EventID, n <= MaxEventIDLength && storableText(ev.EventID), "1 to 128 characters without NUL")
+	check("type", ev.Type, ValidEventType(ev.Type), "1 to 100 characters of a-z, 0-9, '.', '_' and '-' (lower case)")
+	n = utf8.RuneCountInString(ev.UserID)
+	check("user_id", ev.UserID, n <= MaxUserIDLength && storableText(ev.UserID), "1 to 128 characters without NUL")
 	if ev.OccurredAt.After(now.Add(MaxEventFutureSkew)) {
 		fe.Add("occurred_at", "must not be more than 5 minutes in the future")
 	}
@@ -73,13 +78,8 @@ func storablePayload(v any, depth int) string {
 			return "must not contain NUL characters"
 		}
 	case json.Number:
-		if len(x) > maxPayloadNumberLength {
-			return "numbers must be at most 1000 characters long"
-		}
-		if i := strings.IndexAny(string(x), "eE"); i >= 0 {
-			if e, err := strconv.Atoi(string(x[i+1:])); err != nil || e > maxPayloadExponent || e < -maxPayloadExponent {
-				return "numbers must have an exponent within ±1000"
-			}
+		if !StorableNumber(string(x)) {
+			return "numbers must be finite, at most 1000 characters long, with an exponent within ±1000"
 		}
 	case []any:
 		for _, y := range x {
@@ -100,11 +100,29 @@ func storablePayload(v any, depth int) string {
 	return ""
 }
 
-// Bounds on payload numbers, within what PostgreSQL's numeric (inside jsonb) can hold.
+// Bounds on the numbers of a request, within what PostgreSQL's numeric (inside jsonb) can hold.
 const (
-	maxPayloadExponent     = 1000
-	maxPayloadNumberLength = 1000
+	maxNumberExponent = 1000
+	maxNumberLength   = 1000
 )
+
+// StorableNumber reports whether s, a JSON number, may be accepted anywhere in a request: finite
+// as a float64 (what every JSON consumer can read), at most 1000 characters long and with an
+// exponent within ±1000. PostgreSQL's numeric refuses 1e999999 and also 1e-999999, which a
+// float64 reads as 0, hence the exponent bound; the length bound keeps the digits after the
+// point within numeric's range.
+func StorableNumber(s string) bool {
+	if len(s) > maxNumberLength {
+		return false
+	}
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		if e, err := strconv.Atoi(s[i+1:]); err != nil || e > maxNumberExponent || e < -maxNumberExponent {
+			return false
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return err == nil && !math.IsInf(f, 0)
+}
 
 // MaxPayloadDepth bounds how deeply an event payload may nest objects and arrays.
 const MaxPayloadDepth = 32

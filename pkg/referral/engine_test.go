@@ -379,6 +379,8 @@ func TestCheckEvent(t *testing.T) {
 		{"escaped backslash is fine", func(e *Event) { e.Payload = json.RawMessage(`{"a": "\\u0000"}`) }, ""},
 		{"huge exponent", func(e *Event) { e.Payload = json.RawMessage(`{"a": {"b": 1e999999}}`) }, "payload"},
 		{"fine exponent", func(e *Event) { e.Payload = json.RawMessage(`{"a": 1.5e300}`) }, ""},
+		{"past float64", func(e *Event) { e.Payload = json.RawMessage(`{"a": 1e400}`) }, "payload"},
+		{"tiny exponent", func(e *Event) { e.Payload = json.RawMessage(`{"a": 1e-999999}`) }, "payload"},
 		{"long number", func(e *Event) { e.Payload = json.RawMessage(`{"a": ` + strings.Repeat("9", 1001) + `}`) }, "payload"},
 		{"too deep", func(e *Event) {
 			e.Payload = json.RawMessage(`{"a":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`)
@@ -416,5 +418,49 @@ func TestSumByCurrency(t *testing.T) {
 	engEqual(t, "sum", got, []Wallet{{"a", 4}, {"b", 2}})
 	if len(SumByCurrency(nil)) != 0 {
 		t.Fatal("nil wallet")
+	}
+}
+
+// TestCheckEventReasons checks that a field that is present is never reported as missing.
+func TestCheckEventReasons(t *testing.T) {
+	ok := Event{EventID: "dep_1", Type: "deposit.completed", UserID: "u", OccurredAt: engT0, Payload: json.RawMessage(`{}`)}
+	tests := []struct {
+		name, field, want string
+		mut               func(e *Event)
+	}{
+		{"type in the wrong case", "type", "must be", func(e *Event) { e.Type = "Deposit.Completed" }},
+		{"type missing", "type", "is required", func(e *Event) { e.Type = "" }},
+		{"id too long", "event_id", "must be", func(e *Event) { e.EventID = strings.Repeat("x", 129) }},
+		{"id missing", "event_id", "is required", func(e *Event) { e.EventID = "" }},
+		{"user with NUL", "user_id", "must be", func(e *Event) { e.UserID = "a\x00" }},
+		{"user missing", "user_id", "is required", func(e *Event) { e.UserID = "" }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := ok
+			tc.mut(&e)
+			var de *Error
+			if err := CheckEvent(e, engT0); !asError(err, &de) || !strings.HasPrefix(de.Fields[tc.field], tc.want) {
+				t.Fatalf("CheckEvent = %v, want %s: %q...", err, tc.field, tc.want)
+			}
+		})
+	}
+}
+
+func TestStorableNumber(t *testing.T) {
+	tests := []struct {
+		s    string
+		want bool
+	}{
+		{"0", true}, {"-1.5", true}, {"1e308", true}, {"-1.7e308", true}, {"1e-300", true},
+		{"1e-400", true}, {"0e1000", true}, {"12345678901234567890123", true},
+		{"1e999999", false}, {"-1e999999", false}, {"1e-999999", false}, {"0e-999999", false},
+		{"1.8e308", false}, {"1e1001", false}, {"9" + strings.Repeat("0", 400), false},
+		{"1." + strings.Repeat("0", 999), false}, {"1." + strings.Repeat("0", 998), true},
+	}
+	for _, tt := range tests {
+		if got := StorableNumber(tt.s); got != tt.want {
+			t.Errorf("StorableNumber(%.40s) = %v, want %v", tt.s, got, tt.want)
+		}
 	}
 }

@@ -19,8 +19,12 @@ const (
 
 var filterOps = map[string]bool{"eq": true, "ne": true, "gt": true, "gte": true, "lt": true, "lte": true, "in": true}
 
+// opList names the operators in error messages.
+const opList = "eq, ne, gt, gte, lt, lte, in"
+
 // Filter is a parsed qualifying_filter or event_filter: payload paths mapped to conditions, all
-// of which must hold. The nil *Filter matches every payload.
+// of which must hold. A condition is a literal that is not an object (JSON equality) or an
+// operator object whose keys are all operators. The nil *Filter matches every payload.
 type Filter struct {
 	raw   json.RawMessage
 	conds []filterCond
@@ -90,14 +94,24 @@ func parseCondition(raw json.RawMessage) ([]filterOp, error) {
 		return nil, err
 	}
 	obj, isObj := v.(map[string]any)
-	if !isObj || len(obj) == 0 || !allOps(obj) {
+	if !isObj {
 		return []filterOp{{name: "eq", value: v}}, nil
+	}
+	// An object is always an operator object (SPEC §5.1): reading {"gtee": 5} as a literal would
+	// store a condition that never matches.
+	if len(obj) == 0 {
+		return nil, fmt.Errorf("an operator object needs one of %s (to match {}, write {\"eq\": {}})", opList)
 	}
 	names := make([]string, 0, len(obj))
 	for k := range obj {
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	for _, name := range names {
+		if !filterOps[name] {
+			return nil, fmt.Errorf("%q is not an operator: use %s (to match an object, write {\"eq\": {...}})", name, opList)
+		}
+	}
 	ops := make([]filterOp, 0, len(obj))
 	for _, name := range names {
 		val := obj[name]
@@ -121,15 +135,6 @@ func parseCondition(raw json.RawMessage) ([]filterOp, error) {
 		}
 	}
 	return ops, nil
-}
-
-func allOps(obj map[string]any) bool {
-	for k := range obj {
-		if !filterOps[k] {
-			return false
-		}
-	}
-	return true
 }
 
 // MarshalJSON returns the filter as it was written (null for a nil filter).

@@ -1,6 +1,10 @@
 package referral
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+)
 
 func TestFilterMatch(t *testing.T) {
 	payload := `{"amount": 5000, "currency": "EUR", "first": true, "meta": {"country": "DE", "score": 2.5}, "tags": ["a"], "nothing": null}`
@@ -17,7 +21,12 @@ func TestFilterMatch(t *testing.T) {
 		{"literal bool", `{"first": true}`, true},
 		{"literal null", `{"nothing": null}`, true},
 		{"literal array", `{"tags": ["a"]}`, true},
-		{"literal object", `{"meta": {"country": "DE", "score": 2.5}}`, true},
+		{"object by eq", `{"meta": {"eq": {"country": "DE", "score": 2.5}}}`, true},
+		{"object by eq, other value", `{"meta": {"eq": {"country": "DE"}}}`, false},
+		{"empty object by eq", `{"meta": {"eq": {}}}`, false},
+		{"object by ne", `{"meta": {"ne": {"country": "FR"}}}`, true},
+		{"object in list", `{"meta": {"in": [1, {"score": 2.5, "country": "DE"}]}}`, true},
+		{"array of objects by literal", `{"tags": ["a"]}`, true},
 		{"eq", `{"currency": {"eq": "EUR"}}`, true},
 		{"ne", `{"currency": {"ne": "EUR"}}`, false},
 		{"ne other", `{"currency": {"ne": "USD"}}`, true},
@@ -62,9 +71,30 @@ func TestParseFilterRejects(t *testing.T) {
 	for _, f := range []string{
 		`[]`, `"x"`, `1`, `{"amount": {"gt": "1"}}`, `{"amount": {"in": 1}}`, `{"a..b": 1}`, `{"": 1}`,
 		`{"amount": {"lte": null}}`, `{`,
+		// An object condition is always an operator object (SPEC §5.1).
+		`{"amount": {"gtee": 5}}`, `{"amount": {"GTE": 5}}`, `{"amount": {"gte": 5, "gtee": 6}}`,
+		`{"amount": {"bogus": 1}}`, `{"meta": {"country": "DE"}}`, `{"meta": {}}`,
+		`{"amount": {"in": {"a": 1}}}`, `{"a": 1, "b": {"eq": 1, "Eq": 2}}`,
 	} {
-		if _, err := ParseFilter("filter", []byte(f)); ErrorCode(err) != EValidation {
-			t.Errorf("ParseFilter(%s) = %v, want VALIDATION_FAILED", f, err)
+		_, err := ParseFilter("filter", []byte(f))
+		var de *Error
+		if !errors.As(err, &de) || de.Code != EValidation || de.Fields["filter"] == "" {
+			t.Errorf("ParseFilter(%s) = %v, want VALIDATION_FAILED on filter", f, err)
+		}
+	}
+}
+
+// TestParseFilterNamesTheCondition checks that a typo is reported with its path and operator.
+func TestParseFilterNamesTheCondition(t *testing.T) {
+	_, err := ParseFilter("qualifying_filter", []byte(`{"currency": "EUR", "amount": {"gte": 5, "gtee": 6}}`))
+	var de *Error
+	if !errors.As(err, &de) {
+		t.Fatalf("ParseFilter = %v", err)
+	}
+	msg := de.Fields["qualifying_filter"]
+	for _, want := range []string{`"amount"`, `"gtee"`, "eq, ne, gt, gte, lt, lte, in"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q does not mention %s", msg, want)
 		}
 	}
 }

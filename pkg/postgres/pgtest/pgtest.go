@@ -39,7 +39,22 @@ var (
 // returns its URL. Call Cleanup (from TestMain) to drop every database a package created.
 func NewDatabase(tb testing.TB) string {
 	tb.Helper()
-	ctx := context.Background()
+	u := EmptyDatabase(tb)
+	db, err := sqlx.Open("postgres", u)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	defer db.Close()
+	if err := postgres.Migrate(context.Background(), db.DB, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	return u
+}
+
+// EmptyDatabase creates a database with a random name and no schema (for migration tests) and
+// returns its URL; Main drops it.
+func EmptyDatabase(tb testing.TB) string {
+	tb.Helper()
 	admin, err := sqlx.Open("postgres", AdminURL())
 	if err != nil {
 		tb.Fatalf("pgtest: %v", err)
@@ -48,7 +63,7 @@ func NewDatabase(tb testing.TB) string {
 	var b [6]byte
 	rand.Read(b[:])
 	name := "phoenix_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+	if _, err := admin.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
 		tb.Fatalf("pgtest: create database (is PostgreSQL running at %s?): %v", AdminURL(), err)
 	}
 	mu.Lock()
@@ -59,14 +74,6 @@ func NewDatabase(tb testing.TB) string {
 		tb.Fatalf("pgtest: %v", err)
 	}
 	u.Path = "/" + name
-	db, err := sqlx.Open("postgres", u.String())
-	if err != nil {
-		tb.Fatalf("pgtest: %v", err)
-	}
-	defer db.Close()
-	if err := postgres.Migrate(ctx, db.DB, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		tb.Fatalf("pgtest: %v", err)
-	}
 	return u.String()
 }
 
