@@ -948,9 +948,10 @@ type Campaign struct {
 	QualifyingEvent EventType          `json:"qualifying_event"`
 
 	// QualifyingFilter null (matches every event) or an object of `dotted.payload.path → condition`, all ANDed. A
-	// condition is a literal (JSON equality) or an object with any of `eq, ne, gt, gte, lt, lte,
-	// in` (`in`: an array). `gt/gte/lt/lte` compare numbers only; a missing field or a type
-	// mismatch does not match.
+	// condition is a literal that is not an object (JSON equality) or an operator object whose
+	// keys are all among `eq, ne, gt, gte, lt, lte, in` (`in`: an array); any other key is
+	// rejected (match an object value with `eq`). `gt/gte/lt/lte` compare numbers only; a
+	// missing field or a type mismatch does not match.
 	//
 	//
 	// Example: {"amount":{"gte":1000},"currency":{"in":["EUR","USD"]}}
@@ -976,9 +977,10 @@ type CampaignInput struct {
 	QualifyingEvent EventType  `json:"qualifying_event"`
 
 	// QualifyingFilter null (matches every event) or an object of `dotted.payload.path → condition`, all ANDed. A
-	// condition is a literal (JSON equality) or an object with any of `eq, ne, gt, gte, lt, lte,
-	// in` (`in`: an array). `gt/gte/lt/lte` compare numbers only; a missing field or a type
-	// mismatch does not match.
+	// condition is a literal that is not an object (JSON equality) or an operator object whose
+	// keys are all among `eq, ne, gt, gte, lt, lte, in` (`in`: an array); any other key is
+	// rejected (match an object value with `eq`). `gt/gte/lt/lte` compare numbers only; a
+	// missing field or a type mismatch does not match.
 	//
 	//
 	// Example: {"amount":{"gte":1000},"currency":{"in":["EUR","USD"]}}
@@ -1018,9 +1020,10 @@ type CampaignReplace struct {
 	QualifyingEvent EventType `json:"qualifying_event"`
 
 	// QualifyingFilter null (matches every event) or an object of `dotted.payload.path → condition`, all ANDed. A
-	// condition is a literal (JSON equality) or an object with any of `eq, ne, gt, gte, lt, lte,
-	// in` (`in`: an array). `gt/gte/lt/lte` compare numbers only; a missing field or a type
-	// mismatch does not match.
+	// condition is a literal that is not an object (JSON equality) or an operator object whose
+	// keys are all among `eq, ne, gt, gte, lt, lte, in` (`in`: an array); any other key is
+	// rejected (match an object value with `eq`). `gt/gte/lt/lte` compare numbers only; a
+	// missing field or a type mismatch does not match.
 	//
 	//
 	// Example: {"amount":{"gte":1000},"currency":{"in":["EUR","USD"]}}
@@ -1221,9 +1224,10 @@ type CommissionRule struct {
 	CustomRate *float64 `json:"custom_rate"`
 
 	// EventFilter null (matches every event) or an object of `dotted.payload.path → condition`, all ANDed. A
-	// condition is a literal (JSON equality) or an object with any of `eq, ne, gt, gte, lt, lte,
-	// in` (`in`: an array). `gt/gte/lt/lte` compare numbers only; a missing field or a type
-	// mismatch does not match.
+	// condition is a literal that is not an object (JSON equality) or an operator object whose
+	// keys are all among `eq, ne, gt, gte, lt, lte, in` (`in`: an array); any other key is
+	// rejected (match an object value with `eq`). `gt/gte/lt/lte` compare numbers only; a
+	// missing field or a type mismatch does not match.
 	//
 	//
 	// Example: {"amount":{"gte":1000},"currency":{"in":["EUR","USD"]}}
@@ -1252,9 +1256,10 @@ type CommissionRuleInput struct {
 	CustomRate *float64 `json:"custom_rate,omitempty"`
 
 	// EventFilter null (matches every event) or an object of `dotted.payload.path → condition`, all ANDed. A
-	// condition is a literal (JSON equality) or an object with any of `eq, ne, gt, gte, lt, lte,
-	// in` (`in`: an array). `gt/gte/lt/lte` compare numbers only; a missing field or a type
-	// mismatch does not match.
+	// condition is a literal that is not an object (JSON equality) or an operator object whose
+	// keys are all among `eq, ne, gt, gte, lt, lte, in` (`in`: an array); any other key is
+	// rejected (match an object value with `eq`). `gt/gte/lt/lte` compare numbers only; a
+	// missing field or a type mismatch does not match.
 	//
 	//
 	// Example: {"amount":{"gte":1000},"currency":{"in":["EUR","USD"]}}
@@ -1287,9 +1292,10 @@ type CommissionRuleReplace struct {
 	CustomRate *float64 `json:"custom_rate,omitempty"`
 
 	// EventFilter null (matches every event) or an object of `dotted.payload.path → condition`, all ANDed. A
-	// condition is a literal (JSON equality) or an object with any of `eq, ne, gt, gte, lt, lte,
-	// in` (`in`: an array). `gt/gte/lt/lte` compare numbers only; a missing field or a type
-	// mismatch does not match.
+	// condition is a literal that is not an object (JSON equality) or an operator object whose
+	// keys are all among `eq, ne, gt, gte, lt, lte, in` (`in`: an array); any other key is
+	// rejected (match an object value with `eq`). `gt/gte/lt/lte` compare numbers only; a
+	// missing field or a type mismatch does not match.
 	//
 	//
 	// Example: {"amount":{"gte":1000},"currency":{"in":["EUR","USD"]}}
@@ -1408,9 +1414,10 @@ type EventOutcomeStatus string
 type EventType = string
 
 // Filter null (matches every event) or an object of `dotted.payload.path → condition`, all ANDed. A
-// condition is a literal (JSON equality) or an object with any of `eq, ne, gt, gte, lt, lte,
-// in` (`in`: an array). `gt/gte/lt/lte` compare numbers only; a missing field or a type
-// mismatch does not match.
+// condition is a literal that is not an object (JSON equality) or an operator object whose
+// keys are all among `eq, ne, gt, gte, lt, lte, in` (`in`: an array); any other key is
+// rejected (match an object value with `eq`). `gt/gte/lt/lte` compare numbers only; a
+// missing field or a type mismatch does not match.
 //
 // Example: {"amount":{"gte":1000},"currency":{"in":["EUR","USD"]}}
 type Filter map[string]interface{}
@@ -2955,7 +2962,8 @@ type ClientInterface interface {
 	// SetUplineDeprecatedWithBody Deprecated alias of PUT /v1/affiliates/{affiliate_id}/hierarchy
 	//
 	// Behaves as `PUT /v1/affiliates/{affiliate_id}/hierarchy` and adds `Deprecation: true`
-	// and `Link: </v1/affiliate/hierarchy>; rel="successor-version"`.
+	// and `Link: </v1/affiliates/{affiliate_id}/hierarchy>; rel="successor-version"` with the
+	// request's id, also on errors and replays.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2967,7 +2975,8 @@ type ClientInterface interface {
 	// SetUplineDeprecated Deprecated alias of PUT /v1/affiliates/{affiliate_id}/hierarchy
 	//
 	// Behaves as `PUT /v1/affiliates/{affiliate_id}/hierarchy` and adds `Deprecation: true`
-	// and `Link: </v1/affiliate/hierarchy>; rel="successor-version"`.
+	// and `Link: </v1/affiliates/{affiliate_id}/hierarchy>; rel="successor-version"` with the
+	// request's id, also on errors and replays.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3884,7 +3893,8 @@ func (c *Client) SetUpline(ctx context.Context, affiliateID AffiliateID, params 
 // SetUplineDeprecatedWithBody Deprecated alias of PUT /v1/affiliates/{affiliate_id}/hierarchy
 //
 // Behaves as `PUT /v1/affiliates/{affiliate_id}/hierarchy` and adds `Deprecation: true`
-// and `Link: </v1/affiliate/hierarchy>; rel="successor-version"`.
+// and `Link: </v1/affiliates/{affiliate_id}/hierarchy>; rel="successor-version"` with the
+// request's id, also on errors and replays.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3905,7 +3915,8 @@ func (c *Client) SetUplineDeprecatedWithBody(ctx context.Context, affiliateID Af
 // SetUplineDeprecated Deprecated alias of PUT /v1/affiliates/{affiliate_id}/hierarchy
 //
 // Behaves as `PUT /v1/affiliates/{affiliate_id}/hierarchy` and adds `Deprecation: true`
-// and `Link: </v1/affiliate/hierarchy>; rel="successor-version"`.
+// and `Link: </v1/affiliates/{affiliate_id}/hierarchy>; rel="successor-version"` with the
+// request's id, also on errors and replays.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -8731,7 +8742,8 @@ type ClientWithResponsesInterface interface {
 	// SetUplineDeprecatedWithBodyWithResponse Deprecated alias of PUT /v1/affiliates/{affiliate_id}/hierarchy
 	//
 	// Behaves as `PUT /v1/affiliates/{affiliate_id}/hierarchy` and adds `Deprecation: true`
-	// and `Link: </v1/affiliate/hierarchy>; rel="successor-version"`.
+	// and `Link: </v1/affiliates/{affiliate_id}/hierarchy>; rel="successor-version"` with the
+	// request's id, also on errors and replays.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8743,7 +8755,8 @@ type ClientWithResponsesInterface interface {
 	// SetUplineDeprecatedWithResponse Deprecated alias of PUT /v1/affiliates/{affiliate_id}/hierarchy
 	//
 	// Behaves as `PUT /v1/affiliates/{affiliate_id}/hierarchy` and adds `Deprecation: true`
-	// and `Link: </v1/affiliate/hierarchy>; rel="successor-version"`.
+	// and `Link: </v1/affiliates/{affiliate_id}/hierarchy>; rel="successor-version"` with the
+	// request's id, also on errors and replays.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9210,7 +9223,8 @@ type ListRulesResponse400Headers struct {
 
 // ListRulesResponse401Headers the declared response headers of an HTTP 401 response for ListRules
 type ListRulesResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ListRulesResponse403Headers the declared response headers of an HTTP 403 response for ListRules
@@ -9326,7 +9340,8 @@ type CreateRuleResponse400Headers struct {
 
 // CreateRuleResponse401Headers the declared response headers of an HTTP 401 response for CreateRule
 type CreateRuleResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // CreateRuleResponse403Headers the declared response headers of an HTTP 403 response for CreateRule
@@ -9467,7 +9482,8 @@ type DeleteRuleResponse400Headers struct {
 
 // DeleteRuleResponse401Headers the declared response headers of an HTTP 401 response for DeleteRule
 type DeleteRuleResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // DeleteRuleResponse403Headers the declared response headers of an HTTP 403 response for DeleteRule
@@ -9590,7 +9606,8 @@ type GetRuleResponse400Headers struct {
 
 // GetRuleResponse401Headers the declared response headers of an HTTP 401 response for GetRule
 type GetRuleResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // GetRuleResponse403Headers the declared response headers of an HTTP 403 response for GetRule
@@ -9722,7 +9739,8 @@ type ReplaceRuleResponse400Headers struct {
 
 // ReplaceRuleResponse401Headers the declared response headers of an HTTP 401 response for ReplaceRule
 type ReplaceRuleResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ReplaceRuleResponse403Headers the declared response headers of an HTTP 403 response for ReplaceRule
@@ -9877,7 +9895,8 @@ type ListCommissionsResponse400Headers struct {
 
 // ListCommissionsResponse401Headers the declared response headers of an HTTP 401 response for ListCommissions
 type ListCommissionsResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ListCommissionsResponse403Headers the declared response headers of an HTTP 403 response for ListCommissions
@@ -9993,7 +10012,8 @@ type GetHierarchyPolicyResponse400Headers struct {
 
 // GetHierarchyPolicyResponse401Headers the declared response headers of an HTTP 401 response for GetHierarchyPolicy
 type GetHierarchyPolicyResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // GetHierarchyPolicyResponse403Headers the declared response headers of an HTTP 403 response for GetHierarchyPolicy
@@ -10125,7 +10145,8 @@ type PutHierarchyPolicyResponse400Headers struct {
 
 // PutHierarchyPolicyResponse401Headers the declared response headers of an HTTP 401 response for PutHierarchyPolicy
 type PutHierarchyPolicyResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // PutHierarchyPolicyResponse403Headers the declared response headers of an HTTP 403 response for PutHierarchyPolicy
@@ -10273,7 +10294,8 @@ type GetHierarchyPolicyDeprecatedResponse400Headers struct {
 
 // GetHierarchyPolicyDeprecatedResponse401Headers the declared response headers of an HTTP 401 response for GetHierarchyPolicyDeprecated
 type GetHierarchyPolicyDeprecatedResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // GetHierarchyPolicyDeprecatedResponse403Headers the declared response headers of an HTTP 403 response for GetHierarchyPolicyDeprecated
@@ -10407,7 +10429,8 @@ type PutHierarchyPolicyDeprecatedResponse400Headers struct {
 
 // PutHierarchyPolicyDeprecatedResponse401Headers the declared response headers of an HTTP 401 response for PutHierarchyPolicyDeprecated
 type PutHierarchyPolicyDeprecatedResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // PutHierarchyPolicyDeprecatedResponse403Headers the declared response headers of an HTTP 403 response for PutHierarchyPolicyDeprecated
@@ -10553,7 +10576,8 @@ type SimulateEventResponse400Headers struct {
 
 // SimulateEventResponse401Headers the declared response headers of an HTTP 401 response for SimulateEvent
 type SimulateEventResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // SimulateEventResponse403Headers the declared response headers of an HTTP 403 response for SimulateEvent
@@ -10694,7 +10718,8 @@ type ListTiersResponse400Headers struct {
 
 // ListTiersResponse401Headers the declared response headers of an HTTP 401 response for ListTiers
 type ListTiersResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ListTiersResponse403Headers the declared response headers of an HTTP 403 response for ListTiers
@@ -10810,7 +10835,8 @@ type CreateTierResponse400Headers struct {
 
 // CreateTierResponse401Headers the declared response headers of an HTTP 401 response for CreateTier
 type CreateTierResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // CreateTierResponse403Headers the declared response headers of an HTTP 403 response for CreateTier
@@ -10951,7 +10977,8 @@ type DeleteTierResponse400Headers struct {
 
 // DeleteTierResponse401Headers the declared response headers of an HTTP 401 response for DeleteTier
 type DeleteTierResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // DeleteTierResponse403Headers the declared response headers of an HTTP 403 response for DeleteTier
@@ -11074,7 +11101,8 @@ type GetTierResponse400Headers struct {
 
 // GetTierResponse401Headers the declared response headers of an HTTP 401 response for GetTier
 type GetTierResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // GetTierResponse403Headers the declared response headers of an HTTP 403 response for GetTier
@@ -11206,7 +11234,8 @@ type ReplaceTierResponse400Headers struct {
 
 // ReplaceTierResponse401Headers the declared response headers of an HTTP 401 response for ReplaceTier
 type ReplaceTierResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ReplaceTierResponse403Headers the declared response headers of an HTTP 403 response for ReplaceTier
@@ -11361,7 +11390,8 @@ type ListAffiliatesResponse400Headers struct {
 
 // ListAffiliatesResponse401Headers the declared response headers of an HTTP 401 response for ListAffiliates
 type ListAffiliatesResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ListAffiliatesResponse403Headers the declared response headers of an HTTP 403 response for ListAffiliates
@@ -11477,7 +11507,8 @@ type CreateAffiliateResponse400Headers struct {
 
 // CreateAffiliateResponse401Headers the declared response headers of an HTTP 401 response for CreateAffiliate
 type CreateAffiliateResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // CreateAffiliateResponse403Headers the declared response headers of an HTTP 403 response for CreateAffiliate
@@ -11618,7 +11649,8 @@ type DeleteAffiliateResponse400Headers struct {
 
 // DeleteAffiliateResponse401Headers the declared response headers of an HTTP 401 response for DeleteAffiliate
 type DeleteAffiliateResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // DeleteAffiliateResponse403Headers the declared response headers of an HTTP 403 response for DeleteAffiliate
@@ -11741,7 +11773,8 @@ type GetAffiliateResponse400Headers struct {
 
 // GetAffiliateResponse401Headers the declared response headers of an HTTP 401 response for GetAffiliate
 type GetAffiliateResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // GetAffiliateResponse403Headers the declared response headers of an HTTP 403 response for GetAffiliate
@@ -11873,7 +11906,8 @@ type ReplaceAffiliateResponse400Headers struct {
 
 // ReplaceAffiliateResponse401Headers the declared response headers of an HTTP 401 response for ReplaceAffiliate
 type ReplaceAffiliateResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ReplaceAffiliateResponse403Headers the declared response headers of an HTTP 403 response for ReplaceAffiliate
@@ -12028,7 +12062,8 @@ type DownlineResponse400Headers struct {
 
 // DownlineResponse401Headers the declared response headers of an HTTP 401 response for Downline
 type DownlineResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // DownlineResponse403Headers the declared response headers of an HTTP 403 response for Downline
@@ -12153,7 +12188,8 @@ type ClearUplineResponse400Headers struct {
 
 // ClearUplineResponse401Headers the declared response headers of an HTTP 401 response for ClearUpline
 type ClearUplineResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ClearUplineResponse403Headers the declared response headers of an HTTP 403 response for ClearUpline
@@ -12276,7 +12312,8 @@ type SetUplineResponse400Headers struct {
 
 // SetUplineResponse401Headers the declared response headers of an HTTP 401 response for SetUpline
 type SetUplineResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // SetUplineResponse403Headers the declared response headers of an HTTP 403 response for SetUpline
@@ -12451,7 +12488,8 @@ type SetUplineDeprecatedResponse400Headers struct {
 
 // SetUplineDeprecatedResponse401Headers the declared response headers of an HTTP 401 response for SetUplineDeprecated
 type SetUplineDeprecatedResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // SetUplineDeprecatedResponse403Headers the declared response headers of an HTTP 403 response for SetUplineDeprecated
@@ -12625,7 +12663,8 @@ type PostEventResponse400Headers struct {
 
 // PostEventResponse401Headers the declared response headers of an HTTP 401 response for PostEvent
 type PostEventResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // PostEventResponse403Headers the declared response headers of an HTTP 403 response for PostEvent
@@ -12766,7 +12805,8 @@ type PostEventBatchResponse400Headers struct {
 
 // PostEventBatchResponse401Headers the declared response headers of an HTTP 401 response for PostEventBatch
 type PostEventBatchResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // PostEventBatchResponse403Headers the declared response headers of an HTTP 403 response for PostEventBatch
@@ -12905,7 +12945,8 @@ type ApplyCodeResponse400Headers struct {
 
 // ApplyCodeResponse401Headers the declared response headers of an HTTP 401 response for ApplyCode
 type ApplyCodeResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ApplyCodeResponse403Headers the declared response headers of an HTTP 403 response for ApplyCode
@@ -13087,7 +13128,8 @@ type ListCampaignsResponse400Headers struct {
 
 // ListCampaignsResponse401Headers the declared response headers of an HTTP 401 response for ListCampaigns
 type ListCampaignsResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ListCampaignsResponse403Headers the declared response headers of an HTTP 403 response for ListCampaigns
@@ -13203,7 +13245,8 @@ type CreateCampaignResponse400Headers struct {
 
 // CreateCampaignResponse401Headers the declared response headers of an HTTP 401 response for CreateCampaign
 type CreateCampaignResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // CreateCampaignResponse403Headers the declared response headers of an HTTP 403 response for CreateCampaign
@@ -13344,7 +13387,8 @@ type DeleteCampaignResponse400Headers struct {
 
 // DeleteCampaignResponse401Headers the declared response headers of an HTTP 401 response for DeleteCampaign
 type DeleteCampaignResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // DeleteCampaignResponse403Headers the declared response headers of an HTTP 403 response for DeleteCampaign
@@ -13467,7 +13511,8 @@ type GetCampaignResponse400Headers struct {
 
 // GetCampaignResponse401Headers the declared response headers of an HTTP 401 response for GetCampaign
 type GetCampaignResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // GetCampaignResponse403Headers the declared response headers of an HTTP 403 response for GetCampaign
@@ -13599,7 +13644,8 @@ type ReplaceCampaignResponse400Headers struct {
 
 // ReplaceCampaignResponse401Headers the declared response headers of an HTTP 401 response for ReplaceCampaign
 type ReplaceCampaignResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ReplaceCampaignResponse403Headers the declared response headers of an HTTP 403 response for ReplaceCampaign
@@ -13754,7 +13800,8 @@ type ListCodesResponse400Headers struct {
 
 // ListCodesResponse401Headers the declared response headers of an HTTP 401 response for ListCodes
 type ListCodesResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ListCodesResponse403Headers the declared response headers of an HTTP 403 response for ListCodes
@@ -13870,7 +13917,8 @@ type CreateCodeResponse400Headers struct {
 
 // CreateCodeResponse401Headers the declared response headers of an HTTP 401 response for CreateCode
 type CreateCodeResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // CreateCodeResponse403Headers the declared response headers of an HTTP 403 response for CreateCode
@@ -14025,7 +14073,8 @@ type DeleteCodeResponse400Headers struct {
 
 // DeleteCodeResponse401Headers the declared response headers of an HTTP 401 response for DeleteCode
 type DeleteCodeResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // DeleteCodeResponse403Headers the declared response headers of an HTTP 403 response for DeleteCode
@@ -14162,7 +14211,8 @@ type GetCodeResponse400Headers struct {
 
 // GetCodeResponse401Headers the declared response headers of an HTTP 401 response for GetCode
 type GetCodeResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // GetCodeResponse403Headers the declared response headers of an HTTP 403 response for GetCode
@@ -14294,7 +14344,8 @@ type PatchCodeResponse400Headers struct {
 
 // PatchCodeResponse401Headers the declared response headers of an HTTP 401 response for PatchCode
 type PatchCodeResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // PatchCodeResponse403Headers the declared response headers of an HTTP 403 response for PatchCode
@@ -14440,7 +14491,8 @@ type ReplaceCodeResponse400Headers struct {
 
 // ReplaceCodeResponse401Headers the declared response headers of an HTTP 401 response for ReplaceCode
 type ReplaceCodeResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ReplaceCodeResponse403Headers the declared response headers of an HTTP 403 response for ReplaceCode
@@ -14595,7 +14647,8 @@ type CodeStatsResponse400Headers struct {
 
 // CodeStatsResponse401Headers the declared response headers of an HTTP 401 response for CodeStats
 type CodeStatsResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // CodeStatsResponse403Headers the declared response headers of an HTTP 403 response for CodeStats
@@ -14720,7 +14773,8 @@ type LeaderboardResponse400Headers struct {
 
 // LeaderboardResponse401Headers the declared response headers of an HTTP 401 response for Leaderboard
 type LeaderboardResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // LeaderboardResponse403Headers the declared response headers of an HTTP 403 response for Leaderboard
@@ -14831,7 +14885,8 @@ type ListReferralsResponse400Headers struct {
 
 // ListReferralsResponse401Headers the declared response headers of an HTTP 401 response for ListReferrals
 type ListReferralsResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ListReferralsResponse403Headers the declared response headers of an HTTP 403 response for ListReferrals
@@ -14947,7 +15002,8 @@ type GetReferralResponse400Headers struct {
 
 // GetReferralResponse401Headers the declared response headers of an HTTP 401 response for GetReferral
 type GetReferralResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // GetReferralResponse403Headers the declared response headers of an HTTP 403 response for GetReferral
@@ -15079,7 +15135,8 @@ type SetReferralStatusResponse400Headers struct {
 
 // SetReferralStatusResponse401Headers the declared response headers of an HTTP 401 response for SetReferralStatus
 type SetReferralStatusResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // SetReferralStatusResponse403Headers the declared response headers of an HTTP 403 response for SetReferralStatus
@@ -15234,7 +15291,8 @@ type ListRewardsResponse400Headers struct {
 
 // ListRewardsResponse401Headers the declared response headers of an HTTP 401 response for ListRewards
 type ListRewardsResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ListRewardsResponse403Headers the declared response headers of an HTTP 403 response for ListRewards
@@ -15345,7 +15403,8 @@ type ReferralStatsResponse400Headers struct {
 
 // ReferralStatsResponse401Headers the declared response headers of an HTTP 401 response for ReferralStats
 type ReferralStatsResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ReferralStatsResponse403Headers the declared response headers of an HTTP 403 response for ReferralStats
@@ -15980,7 +16039,8 @@ func (c *ClientWithResponses) SetUplineWithResponse(ctx context.Context, affilia
 // SetUplineDeprecatedWithBodyWithResponse Deprecated alias of PUT /v1/affiliates/{affiliate_id}/hierarchy
 //
 // Behaves as `PUT /v1/affiliates/{affiliate_id}/hierarchy` and adds `Deprecation: true`
-// and `Link: </v1/affiliate/hierarchy>; rel="successor-version"`.
+// and `Link: </v1/affiliates/{affiliate_id}/hierarchy>; rel="successor-version"` with the
+// request's id, also on errors and replays.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15998,7 +16058,8 @@ func (c *ClientWithResponses) SetUplineDeprecatedWithBodyWithResponse(ctx contex
 // SetUplineDeprecatedWithResponse Deprecated alias of PUT /v1/affiliates/{affiliate_id}/hierarchy
 //
 // Behaves as `PUT /v1/affiliates/{affiliate_id}/hierarchy` and adds `Deprecation: true`
-// and `Link: </v1/affiliate/hierarchy>; rel="successor-version"`.
+// and `Link: </v1/affiliates/{affiliate_id}/hierarchy>; rel="successor-version"` with the
+// request's id, also on errors and replays.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16650,6 +16711,13 @@ func ParseListRulesResponse(rsp *http.Response) (*ListRulesResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ListRulesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -16788,6 +16856,13 @@ func ParseCreateRuleResponse(rsp *http.Response) (*CreateRuleResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers CreateRuleResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -16925,6 +17000,13 @@ func ParseDeleteRuleResponse(rsp *http.Response) (*DeleteRuleResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers DeleteRuleResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -17066,6 +17148,13 @@ func ParseGetRuleResponse(rsp *http.Response) (*GetRuleResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetRuleResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -17221,6 +17310,13 @@ func ParseReplaceRuleResponse(rsp *http.Response) (*ReplaceRuleResponse, error) 
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ReplaceRuleResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -17365,6 +17461,13 @@ func ParseListCommissionsResponse(rsp *http.Response) (*ListCommissionsResponse,
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ListCommissionsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -17496,6 +17599,13 @@ func ParseGetHierarchyPolicyResponse(rsp *http.Response) (*GetHierarchyPolicyRes
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetHierarchyPolicyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -17644,6 +17754,13 @@ func ParsePutHierarchyPolicyResponse(rsp *http.Response) (*PutHierarchyPolicyRes
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers PutHierarchyPolicyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -17809,6 +17926,13 @@ func ParseGetHierarchyPolicyDeprecatedResponse(rsp *http.Response) (*GetHierarch
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetHierarchyPolicyDeprecatedResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -17971,6 +18095,13 @@ func ParsePutHierarchyPolicyDeprecatedResponse(rsp *http.Response) (*PutHierarch
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers PutHierarchyPolicyDeprecatedResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -18129,6 +18260,13 @@ func ParseSimulateEventResponse(rsp *http.Response) (*SimulateEventResponse, err
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers SimulateEventResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -18263,6 +18401,13 @@ func ParseListTiersResponse(rsp *http.Response) (*ListTiersResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ListTiersResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -18401,6 +18546,13 @@ func ParseCreateTierResponse(rsp *http.Response) (*CreateTierResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers CreateTierResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -18538,6 +18690,13 @@ func ParseDeleteTierResponse(rsp *http.Response) (*DeleteTierResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers DeleteTierResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -18679,6 +18838,13 @@ func ParseGetTierResponse(rsp *http.Response) (*GetTierResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetTierResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -18834,6 +19000,13 @@ func ParseReplaceTierResponse(rsp *http.Response) (*ReplaceTierResponse, error) 
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ReplaceTierResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -18978,6 +19151,13 @@ func ParseListAffiliatesResponse(rsp *http.Response) (*ListAffiliatesResponse, e
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ListAffiliatesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -19116,6 +19296,13 @@ func ParseCreateAffiliateResponse(rsp *http.Response) (*CreateAffiliateResponse,
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers CreateAffiliateResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -19253,6 +19440,13 @@ func ParseDeleteAffiliateResponse(rsp *http.Response) (*DeleteAffiliateResponse,
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers DeleteAffiliateResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -19394,6 +19588,13 @@ func ParseGetAffiliateResponse(rsp *http.Response) (*GetAffiliateResponse, error
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetAffiliateResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -19549,6 +19750,13 @@ func ParseReplaceAffiliateResponse(rsp *http.Response) (*ReplaceAffiliateRespons
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ReplaceAffiliateResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -19700,6 +19908,13 @@ func ParseDownlineResponse(rsp *http.Response) (*DownlineResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers DownlineResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -19827,6 +20042,13 @@ func ParseClearUplineResponse(rsp *http.Response) (*ClearUplineResponse, error) 
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ClearUplineResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -19989,6 +20211,13 @@ func ParseSetUplineResponse(rsp *http.Response) (*SetUplineResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers SetUplineResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -20188,6 +20417,13 @@ func ParseSetUplineDeprecatedResponse(rsp *http.Response) (*SetUplineDeprecatedR
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers SetUplineDeprecatedResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -20366,6 +20602,13 @@ func ParsePostEventResponse(rsp *http.Response) (*PostEventResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers PostEventResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -20514,6 +20757,13 @@ func ParsePostEventBatchResponse(rsp *http.Response) (*PostEventBatchResponse, e
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers PostEventBatchResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -20683,6 +20933,13 @@ func ParseApplyCodeResponse(rsp *http.Response) (*ApplyCodeResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ApplyCodeResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -20854,6 +21111,13 @@ func ParseListCampaignsResponse(rsp *http.Response) (*ListCampaignsResponse, err
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ListCampaignsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -20992,6 +21256,13 @@ func ParseCreateCampaignResponse(rsp *http.Response) (*CreateCampaignResponse, e
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers CreateCampaignResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -21129,6 +21400,13 @@ func ParseDeleteCampaignResponse(rsp *http.Response) (*DeleteCampaignResponse, e
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers DeleteCampaignResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -21270,6 +21548,13 @@ func ParseGetCampaignResponse(rsp *http.Response) (*GetCampaignResponse, error) 
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetCampaignResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -21425,6 +21710,13 @@ func ParseReplaceCampaignResponse(rsp *http.Response) (*ReplaceCampaignResponse,
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ReplaceCampaignResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -21569,6 +21861,13 @@ func ParseListCodesResponse(rsp *http.Response) (*ListCodesResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ListCodesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -21714,6 +22013,13 @@ func ParseCreateCodeResponse(rsp *http.Response) (*CreateCodeResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers CreateCodeResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -21868,6 +22174,13 @@ func ParseDeleteCodeResponse(rsp *http.Response) (*DeleteCodeResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers DeleteCodeResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -22019,6 +22332,13 @@ func ParseGetCodeResponse(rsp *http.Response) (*GetCodeResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetCodeResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -22167,6 +22487,13 @@ func ParsePatchCodeResponse(rsp *http.Response) (*PatchCodeResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers PatchCodeResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -22332,6 +22659,13 @@ func ParseReplaceCodeResponse(rsp *http.Response) (*ReplaceCodeResponse, error) 
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ReplaceCodeResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -22483,6 +22817,13 @@ func ParseCodeStatsResponse(rsp *http.Response) (*CodeStatsResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers CodeStatsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -22607,6 +22948,13 @@ func ParseLeaderboardResponse(rsp *http.Response) (*LeaderboardResponse, error) 
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers LeaderboardResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -22721,6 +23069,13 @@ func ParseListReferralsResponse(rsp *http.Response) (*ListReferralsResponse, err
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ListReferralsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -22852,6 +23207,13 @@ func ParseGetReferralResponse(rsp *http.Response) (*GetReferralResponse, error) 
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetReferralResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -23007,6 +23369,13 @@ func ParseSetReferralStatusResponse(rsp *http.Response) (*SetReferralStatusRespo
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers SetReferralStatusResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -23151,6 +23520,13 @@ func ParseListRewardsResponse(rsp *http.Response) (*ListRewardsResponse, error) 
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ListRewardsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -23265,6 +23641,13 @@ func ParseReferralStatsResponse(rsp *http.Response) (*ReferralStatsResponse, err
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ReferralStatsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

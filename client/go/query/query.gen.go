@@ -1301,8 +1301,9 @@ type ClientInterface interface {
 	// visitor, `?tenant_id=` required): only existence, active, expiry and exhaustion.
 	// `campaigns` are those that would reward the referral: the code's bound campaign if active
 	// now, else every campaign active now. Failed lookups (`CODE_NOT_FOUND`, `CODE_INACTIVE`,
-	// `CODE_EXPIRED`) count against the per-player (or per-client-address) attempt limit; past
-	// it → 429 `RATE_LIMITED` with `Retry-After`.
+	// `CODE_EXPIRED`) count against the per-player (or per-client-address) attempt limit, and a
+	// visitor's also against a limit per client address across every tenant
+	// (`PHOENIX_VISITOR_LIMIT`); past either → 429 `RATE_LIMITED` with `Retry-After`.
 	//
 	// Corresponds with GET /v1/referral/validate/{code} (the `ValidateCode` operationId).
 	ValidateCode(ctx context.Context, code string, params *ValidateCodeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1560,8 +1561,9 @@ func (c *Client) MyReferralStats(ctx context.Context, params *MyReferralStatsPar
 // visitor, `?tenant_id=` required): only existence, active, expiry and exhaustion.
 // `campaigns` are those that would reward the referral: the code's bound campaign if active
 // now, else every campaign active now. Failed lookups (`CODE_NOT_FOUND`, `CODE_INACTIVE`,
-// `CODE_EXPIRED`) count against the per-player (or per-client-address) attempt limit; past
-// it → 429 `RATE_LIMITED` with `Retry-After`.
+// `CODE_EXPIRED`) count against the per-player (or per-client-address) attempt limit, and a
+// visitor's also against a limit per client address across every tenant
+// (`PHOENIX_VISITOR_LIMIT`); past either → 429 `RATE_LIMITED` with `Retry-After`.
 //
 // Corresponds with GET /v1/referral/validate/{code} (the `ValidateCode` operationId).
 func (c *Client) ValidateCode(ctx context.Context, code string, params *ValidateCodeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2924,8 +2926,9 @@ type ClientWithResponsesInterface interface {
 	// visitor, `?tenant_id=` required): only existence, active, expiry and exhaustion.
 	// `campaigns` are those that would reward the referral: the code's bound campaign if active
 	// now, else every campaign active now. Failed lookups (`CODE_NOT_FOUND`, `CODE_INACTIVE`,
-	// `CODE_EXPIRED`) count against the per-player (or per-client-address) attempt limit; past
-	// it → 429 `RATE_LIMITED` with `Retry-After`.
+	// `CODE_EXPIRED`) count against the per-player (or per-client-address) attempt limit, and a
+	// visitor's also against a limit per client address across every tenant
+	// (`PHOENIX_VISITOR_LIMIT`); past either → 429 `RATE_LIMITED` with `Retry-After`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3114,7 +3117,8 @@ type MyCommissionsResponse400Headers struct {
 
 // MyCommissionsResponse401Headers the declared response headers of an HTTP 401 response for MyCommissions
 type MyCommissionsResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // MyCommissionsResponse403Headers the declared response headers of an HTTP 403 response for MyCommissions
@@ -3239,7 +3243,8 @@ type MyDownlineResponse400Headers struct {
 
 // MyDownlineResponse401Headers the declared response headers of an HTTP 401 response for MyDownline
 type MyDownlineResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // MyDownlineResponse403Headers the declared response headers of an HTTP 403 response for MyDownline
@@ -3378,7 +3383,8 @@ type AffiliateMeResponse400Headers struct {
 
 // AffiliateMeResponse401Headers the declared response headers of an HTTP 401 response for AffiliateMe
 type AffiliateMeResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // AffiliateMeResponse403Headers the declared response headers of an HTTP 403 response for AffiliateMe
@@ -3517,7 +3523,8 @@ type AffiliateStatsResponse400Headers struct {
 
 // AffiliateStatsResponse401Headers the declared response headers of an HTTP 401 response for AffiliateStats
 type AffiliateStatsResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // AffiliateStatsResponse403Headers the declared response headers of an HTTP 403 response for AffiliateStats
@@ -3656,7 +3663,8 @@ type TierLadderResponse400Headers struct {
 
 // TierLadderResponse401Headers the declared response headers of an HTTP 401 response for TierLadder
 type TierLadderResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // TierLadderResponse403Headers the declared response headers of an HTTP 403 response for TierLadder
@@ -3781,7 +3789,8 @@ type ActiveCampaignsResponse400Headers struct {
 
 // ActiveCampaignsResponse401Headers the declared response headers of an HTTP 401 response for ActiveCampaigns
 type ActiveCampaignsResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ActiveCampaignsResponse403Headers the declared response headers of an HTTP 403 response for ActiveCampaigns
@@ -3906,7 +3915,8 @@ type MyCodesResponse400Headers struct {
 
 // MyCodesResponse401Headers the declared response headers of an HTTP 401 response for MyCodes
 type MyCodesResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // MyCodesResponse403Headers the declared response headers of an HTTP 403 response for MyCodes
@@ -4031,7 +4041,8 @@ type LeaderboardResponse400Headers struct {
 
 // LeaderboardResponse401Headers the declared response headers of an HTTP 401 response for Leaderboard
 type LeaderboardResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // LeaderboardResponse403Headers the declared response headers of an HTTP 403 response for Leaderboard
@@ -4156,7 +4167,8 @@ type ReferredMeResponse400Headers struct {
 
 // ReferredMeResponse401Headers the declared response headers of an HTTP 401 response for ReferredMe
 type ReferredMeResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ReferredMeResponse403Headers the declared response headers of an HTTP 403 response for ReferredMe
@@ -4281,7 +4293,8 @@ type MyReferralsResponse400Headers struct {
 
 // MyReferralsResponse401Headers the declared response headers of an HTTP 401 response for MyReferrals
 type MyReferralsResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // MyReferralsResponse403Headers the declared response headers of an HTTP 403 response for MyReferrals
@@ -4406,7 +4419,8 @@ type MyRewardsResponse400Headers struct {
 
 // MyRewardsResponse401Headers the declared response headers of an HTTP 401 response for MyRewards
 type MyRewardsResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // MyRewardsResponse403Headers the declared response headers of an HTTP 403 response for MyRewards
@@ -4531,7 +4545,8 @@ type MyReferralStatsResponse400Headers struct {
 
 // MyReferralStatsResponse401Headers the declared response headers of an HTTP 401 response for MyReferralStats
 type MyReferralStatsResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // MyReferralStatsResponse403Headers the declared response headers of an HTTP 403 response for MyReferralStats
@@ -4656,7 +4671,8 @@ type ValidateCodeResponse400Headers struct {
 
 // ValidateCodeResponse401Headers the declared response headers of an HTTP 401 response for ValidateCode
 type ValidateCodeResponse401Headers struct {
-	XRequestID string
+	WWWAuthenticate string
+	XRequestID      string
 }
 
 // ValidateCodeResponse403Headers the declared response headers of an HTTP 403 response for ValidateCode
@@ -4999,8 +5015,9 @@ func (c *ClientWithResponses) MyReferralStatsWithResponse(ctx context.Context, p
 // visitor, `?tenant_id=` required): only existence, active, expiry and exhaustion.
 // `campaigns` are those that would reward the referral: the code's bound campaign if active
 // now, else every campaign active now. Failed lookups (`CODE_NOT_FOUND`, `CODE_INACTIVE`,
-// `CODE_EXPIRED`) count against the per-player (or per-client-address) attempt limit; past
-// it → 429 `RATE_LIMITED` with `Retry-After`.
+// `CODE_EXPIRED`) count against the per-player (or per-client-address) attempt limit, and a
+// visitor's also against a limit per client address across every tenant
+// (`PHOENIX_VISITOR_LIMIT`); past either → 429 `RATE_LIMITED` with `Retry-After`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -5208,6 +5225,13 @@ func ParseMyCommissionsResponse(rsp *http.Response) (*MyCommissionsResponse, err
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers MyCommissionsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -5352,6 +5376,13 @@ func ParseMyDownlineResponse(rsp *http.Response) (*MyDownlineResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers MyDownlineResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -5506,6 +5537,13 @@ func ParseAffiliateMeResponse(rsp *http.Response) (*AffiliateMeResponse, error) 
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers AffiliateMeResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -5660,6 +5698,13 @@ func ParseAffiliateStatsResponse(rsp *http.Response) (*AffiliateStatsResponse, e
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers AffiliateStatsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -5807,6 +5852,13 @@ func ParseTierLadderResponse(rsp *http.Response) (*TierLadderResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers TierLadderResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -5944,6 +5996,13 @@ func ParseActiveCampaignsResponse(rsp *http.Response) (*ActiveCampaignsResponse,
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ActiveCampaignsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6081,6 +6140,13 @@ func ParseMyCodesResponse(rsp *http.Response) (*MyCodesResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers MyCodesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6218,6 +6284,13 @@ func ParseLeaderboardResponse(rsp *http.Response) (*LeaderboardResponse, error) 
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers LeaderboardResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6355,6 +6428,13 @@ func ParseReferredMeResponse(rsp *http.Response) (*ReferredMeResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ReferredMeResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6492,6 +6572,13 @@ func ParseMyReferralsResponse(rsp *http.Response) (*MyReferralsResponse, error) 
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers MyReferralsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6629,6 +6716,13 @@ func ParseMyRewardsResponse(rsp *http.Response) (*MyRewardsResponse, error) {
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers MyRewardsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6766,6 +6860,13 @@ func ParseMyReferralStatsResponse(rsp *http.Response) (*MyReferralStatsResponse,
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers MyReferralStatsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6910,6 +7011,13 @@ func ParseValidateCodeResponse(rsp *http.Response) (*ValidateCodeResponse, error
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ValidateCodeResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

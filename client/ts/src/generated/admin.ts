@@ -526,7 +526,8 @@ export interface paths {
          * Deprecated alias of PUT /v1/affiliates/{affiliate_id}/hierarchy
          * @deprecated
          * @description Behaves as `PUT /v1/affiliates/{affiliate_id}/hierarchy` and adds `Deprecation: true`
-         *     and `Link: </v1/affiliate/hierarchy>; rel="successor-version"`.
+         *     and `Link: </v1/affiliates/{affiliate_id}/hierarchy>; rel="successor-version"` with the
+         *     request's id, also on errors and replays.
          */
         put: operations["setUplineDeprecated"];
         post?: never;
@@ -844,9 +845,10 @@ export interface components {
         EventType: string;
         /**
          * @description null (matches every event) or an object of `dotted.payload.path → condition`, all ANDed. A
-         *     condition is a literal (JSON equality) or an object with any of `eq, ne, gt, gte, lt, lte,
-         *     in` (`in`: an array). `gt/gte/lt/lte` compare numbers only; a missing field or a type
-         *     mismatch does not match.
+         *     condition is a literal that is not an object (JSON equality) or an operator object whose
+         *     keys are all among `eq, ne, gt, gte, lt, lte, in` (`in`: an array); any other key is
+         *     rejected (match an object value with `eq`). `gt/gte/lt/lte` compare numbers only; a
+         *     missing field or a type mismatch does not match.
          * @example {
          *       "amount": {
          *         "gte": 1000
@@ -1924,10 +1926,11 @@ export interface components {
                 "application/json": components["schemas"]["BadRequestError"];
             };
         };
-        /** @description `UNAUTHORIZED`: missing, expired or invalid bearer token. */
+        /** @description `UNAUTHORIZED`: missing, expired or invalid bearer token; the message says which check failed. */
         Unauthorized: {
             headers: {
                 "X-Request-Id": components["headers"]["RequestID"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
                 [name: string]: unknown;
             };
             content: {
@@ -2115,6 +2118,12 @@ export interface components {
     };
     requestBodies: never;
     headers: {
+        /**
+         * @description The RFC 6750 challenge: `Bearer` alone when no bearer token was sent, else
+         *     `Bearer error="invalid_token", error_description="<reason>"` with the same reason as the
+         *     message (malformed token, bad token signature, token is expired, wrong token issuer, …).
+         */
+        WWWAuthenticate: string;
         /** @description The request's id (also in the logs). */
         RequestID: string;
         /** @description Seconds until the attempt window frees. */

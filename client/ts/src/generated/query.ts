@@ -122,8 +122,9 @@ export interface paths {
          *     visitor, `?tenant_id=` required): only existence, active, expiry and exhaustion.
          *     `campaigns` are those that would reward the referral: the code's bound campaign if active
          *     now, else every campaign active now. Failed lookups (`CODE_NOT_FOUND`, `CODE_INACTIVE`,
-         *     `CODE_EXPIRED`) count against the per-player (or per-client-address) attempt limit; past
-         *     it → 429 `RATE_LIMITED` with `Retry-After`.
+         *     `CODE_EXPIRED`) count against the per-player (or per-client-address) attempt limit, and a
+         *     visitor's also against a limit per client address across every tenant
+         *     (`PHOENIX_VISITOR_LIMIT`); past either → 429 `RATE_LIMITED` with `Retry-After`.
          */
         get: operations["validateCode"];
         put?: never;
@@ -741,10 +742,11 @@ export interface components {
                 "application/json": components["schemas"]["BadRequestError"];
             };
         };
-        /** @description `UNAUTHORIZED`: missing, expired or invalid bearer token. */
+        /** @description `UNAUTHORIZED`: missing, expired or invalid bearer token; the message says which check failed. */
         Unauthorized: {
             headers: {
                 "X-Request-Id": components["headers"]["RequestID"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
                 [name: string]: unknown;
             };
             content: {
@@ -815,6 +817,12 @@ export interface components {
     };
     requestBodies: never;
     headers: {
+        /**
+         * @description The RFC 6750 challenge: `Bearer` alone when no bearer token was sent, else
+         *     `Bearer error="invalid_token", error_description="<reason>"` with the same reason as the
+         *     message (malformed token, bad token signature, token is expired, wrong token issuer, …).
+         */
+        WWWAuthenticate: string;
         /** @description The body's entity tag, for If-None-Match. */
         ETag: string;
         /** @description The request's id (also in the logs). */
