@@ -18,12 +18,12 @@ import (
 
 // Per-user document sections: fields of the user's hash.
 const (
-	SectionCodes       = "codes"   // []CodeDoc the user owns
-	SectionMe          = "me"      // *ReferralDoc that referred the user (null when none)
-	SectionReferrals   = "refs"    // []ReferralDoc the user made
-	SectionRewards     = "rewards" // []RewardDoc paid to the user
-	SectionAffiliate   = "aff"     // *AffiliateDoc (null when the user is no affiliate)
-	SectionCommissions = "comm"    // []CommissionDoc the user earned
+	SectionCodes       = "codes"   // []apishape.Code the user owns
+	SectionMe          = "me"      // *apishape.Referral that referred the user (null when none)
+	SectionReferrals   = "refs"    // []apishape.Referral the user made
+	SectionRewards     = "rewards" // []apishape.Reward paid to the user
+	SectionAffiliate   = "aff"     // *apishape.Affiliate (null when the user is no affiliate)
+	SectionCommissions = "comm"    // []apishape.Commission the user earned
 	// Compact forms for figures computed at read time (stats over a period that ends now).
 	SectionReferralStats = "rsum" // []ReferralStatDoc of the referrals the user made
 	SectionRewardStats   = "wsum" // []RewardStatDoc of the rewards paid to the user
