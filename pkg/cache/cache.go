@@ -105,18 +105,6 @@ func (s *Store) Get(ctx context.Context, key string) (b []byte, ok bool, err err
 	return b, true, nil
 }
 
-// HGet returns one section of a user's hash; ok is false when it is missing.
-func (s *Store) HGet(ctx context.Context, key, field string) (b []byte, ok bool, err error) {
-	b, err = s.rdb.HGet(ctx, key, field).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("redis hget: %w", err)
-	}
-	return b, true, nil
-}
-
 // HGetMulti returns several sections of a user's hash (nil entries are missing).
 func (s *Store) HGetMulti(ctx context.Context, key string, fields ...string) ([][]byte, error) {
 	vals, err := s.rdb.HMGet(ctx, key, fields...).Result()
@@ -199,15 +187,6 @@ func (b *Batch) HSet(key, field string, val []byte) {
 		b.hsets[key] = m
 	}
 	m[field] = val
-}
-
-// Len is the number of documents in the batch.
-func (b *Batch) Len() int {
-	n := len(b.sets)
-	for _, m := range b.hsets {
-		n += len(m)
-	}
-	return n
 }
 
 // Apply writes a batch in one MULTI/EXEC, together with the tenant's epoch, so that readers see
