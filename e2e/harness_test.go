@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -41,25 +42,59 @@ var (
 	qryRedisNext atomic.Int32
 )
 
-func TestMain(m *testing.M) {
-	// One fixed directory (per build mode), rebuilt by every run, so that runs leave no litter.
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("phoenix-e2e-bin-race-%v", qryRace))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+// qryBuildDir is where the gateways of this checkout are built (for a race-detector build or
+// not): one fixed directory per checkout and mode, rebuilt by every run, so that runs leave no
+// litter and two checkouts tested at once never run each other's binaries.
+func qryBuildDir(race bool) (string, error) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		return "", err
 	}
-	qryBinDir = dir
+	sum := sha256.Sum256([]byte(root))
+	return filepath.Join(os.TempDir(), fmt.Sprintf("phoenix-e2e-bin-%x-race-%v", sum[:4], race)), nil
+}
+
+// qryBuild builds both gateways into dir.
+func qryBuild(dir string, race bool) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	args := []string{"build", "-o", dir + string(os.PathSeparator)}
-	if qryRace {
+	if race {
 		args = append(args, "-race")
 	}
 	build := exec.Command("go", append(args, "./cmd/admin-gateway", "./cmd/query-gateway")...)
 	build.Dir = ".."
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build gateways:", err)
+		return fmt.Errorf("build gateways: %w", err)
+	}
+	return nil
+}
+
+// qryPlainBins returns a directory of gateways built without the race detector (whose memory
+// use is many times a real build's): qryBinDir itself unless the tests run with -race.
+var qryPlainBins = sync.OnceValues(func() (string, error) {
+	if !qryRace {
+		return qryBinDir, nil
+	}
+	dir, err := qryBuildDir(false)
+	if err != nil {
+		return "", err
+	}
+	return dir, qryBuild(dir, false)
+})
+
+func TestMain(m *testing.M) {
+	dir, err := qryBuildDir(qryRace)
+	if err == nil {
+		err = qryBuild(dir, qryRace)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	qryBinDir = dir
 	var b [1]byte
 	rand.Read(b[:])
 	qryRedisBase = int(b[0])
@@ -80,6 +115,11 @@ type qryProc struct {
 	addr string
 	logs *qryLog
 	done chan struct{}
+	// stopBound is how long the process may take to exit after SIGTERM: its drain delay and
+	// shutdown timeout (SPEC §7, §8) and a margin for the process's own exit.
+	stopBound time.Duration
+	// ended is set once the test has stopped or killed the process on purpose.
+	ended bool
 }
 
 type qryLog struct {
@@ -109,23 +149,45 @@ func qryFreeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// qryStart runs a gateway binary with env and waits until /healthz answers.
+// qryShutdownTimeout is the gateways' PHOENIX_SHUTDOWN_TIMEOUT unless a test sets another.
+const qryShutdownTimeout = "5s"
+
+// qryStart runs a gateway binary of qryBinDir with env and waits until /healthz answers.
 func qryStart(t testing.TB, bin string, env []string, args ...string) *qryProc {
 	t.Helper()
+	return qryStartPath(t, filepath.Join(qryBinDir, bin), env, args...)
+}
+
+// qryStartPath runs the gateway binary at path with env and waits until /healthz answers. When
+// the test ends, a process still running is stopped with SIGTERM, and the test fails unless it
+// exits with status 0 within its shutdown bound; one that exited before is a failure unless the
+// test killed it.
+func qryStartPath(t testing.TB, path string, env []string, args ...string) *qryProc {
+	t.Helper()
+	bin := filepath.Base(path)
 	addr := qryFreeAddr(t)
-	cmd := exec.Command(filepath.Join(qryBinDir, bin), args...)
+	cmd := exec.Command(path, args...)
 	// Later entries win: the caller's env overrides the defaults.
-	cmd.Env = append(os.Environ(), append([]string{"PHOENIX_LOG_LEVEL=warn", "PHOENIX_JWT_SECRET=" + qrySecret}, append(env, "PHOENIX_HTTP_ADDR="+addr)...)...)
+	cmd.Env = append(os.Environ(), append([]string{"PHOENIX_LOG_LEVEL=warn", "PHOENIX_JWT_SECRET=" + qrySecret,
+		"PHOENIX_SHUTDOWN_TIMEOUT=" + qryShutdownTimeout}, append(env, "PHOENIX_HTTP_ADDR="+addr)...)...)
 	// The gateway dies with the test binary even if a cleanup never runs.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p := &qryProc{t: t, name: bin, cmd: cmd, addr: addr, logs: &qryLog{}, done: make(chan struct{})}
+	p := &qryProc{t: t, name: bin, cmd: cmd, addr: addr, logs: &qryLog{}, done: make(chan struct{}),
+		stopBound: qryEnvDuration(t, cmd.Env, "PHOENIX_DRAIN_DELAY") + qryEnvDuration(t, cmd.Env, "PHOENIX_SHUTDOWN_TIMEOUT") + 2*time.Second}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
 	go func() { cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		p.kill()
+		select {
+		case <-p.done:
+			if !p.ended && !cmd.ProcessState.Success() {
+				t.Errorf("%s exited during the test: %v", bin, cmd.ProcessState)
+			}
+		default:
+			p.stop()
+		}
 		if strings.Contains(p.logs.String(), "WARNING: DATA RACE") {
 			t.Errorf("%s reported a data race", bin)
 		}
@@ -152,6 +214,22 @@ func qryStart(t testing.TB, bin string, env []string, args ...string) *qryProc {
 	return nil
 }
 
+// qryEnvDuration returns the duration an environment list (last entry wins) sets for key, or
+// zero.
+func qryEnvDuration(t testing.TB, env []string, key string) time.Duration {
+	t.Helper()
+	var d time.Duration
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			var err error
+			if d, err = time.ParseDuration(v); err != nil {
+				t.Fatalf("%s: %v", key, err)
+			}
+		}
+	}
+	return d
+}
+
 func qryTail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -161,25 +239,39 @@ func qryTail(s string, n int) string {
 
 // kill ends the process at once (SIGKILL) and waits for it.
 func (p *qryProc) kill() {
+	p.ended = true
 	if p.cmd.Process != nil {
 		p.cmd.Process.Signal(syscall.SIGKILL)
 	}
 	<-p.done
 }
 
-// stop ends the process gracefully (SIGTERM) and waits for it.
-func (p *qryProc) stop() {
+// stop ends the process gracefully (SIGTERM) and waits for it; it returns how long the exit
+// took. The test fails unless the process exits with status 0 within its stop bound; past the
+// bound it is killed.
+func (p *qryProc) stop() time.Duration {
+	p.t.Helper()
+	p.ended = true
+	start := time.Now()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-	case <-time.After(20 * time.Second):
+	case <-time.After(p.stopBound):
+		p.t.Errorf("%s did not exit within %v of SIGTERM", p.name, p.stopBound)
 		p.kill()
+		return time.Since(start)
 	}
+	took := time.Since(start)
+	if !p.cmd.ProcessState.Success() {
+		p.t.Errorf("%s exited with %v after SIGTERM, want exit status 0", p.name, p.cmd.ProcessState)
+	}
+	return took
 }
 
 // qryStack is one database, one Redis database, an Admin Gateway and Query Gateways.
 type qryStack struct {
 	t       testing.TB
+	bins    string // the directory of the gateway binaries
 	dbURL   string
 	db      *sqlx.DB
 	redisDB int
@@ -191,7 +283,13 @@ type qryStack struct {
 // extra environment adminEnv).
 func qryNewStack(t testing.TB, adminEnv ...string) *qryStack {
 	t.Helper()
-	s := &qryStack{t: t, dbURL: pgtest.NewDatabase(t), redisDB: qryRedisIndex()}
+	return qryNewStackFrom(t, qryBinDir, adminEnv...)
+}
+
+// qryNewStackFrom is qryNewStack with the gateway binaries of directory bins.
+func qryNewStackFrom(t testing.TB, bins string, adminEnv ...string) *qryStack {
+	t.Helper()
+	s := &qryStack{t: t, bins: bins, dbURL: pgtest.NewDatabase(t), redisDB: qryRedisIndex()}
 	db, err := sqlx.Open("postgres", s.dbURL)
 	if err != nil {
 		t.Fatal(err)
@@ -206,14 +304,14 @@ func qryNewStack(t testing.TB, adminEnv ...string) *qryStack {
 	if err := s.rdb.FlushDB(context.Background()).Err(); err != nil {
 		t.Fatalf("redis: %v", err)
 	}
-	s.admin = qryStart(t, "admin-gateway", append([]string{"PHOENIX_DATABASE_URL=" + s.dbURL}, adminEnv...))
+	s.admin = qryStartPath(t, filepath.Join(bins, "admin-gateway"), append([]string{"PHOENIX_DATABASE_URL=" + s.dbURL}, adminEnv...))
 	return s
 }
 
 // startQuery starts a Query Gateway on the stack.
 func (s *qryStack) startQuery(env ...string) *qryProc {
 	s.t.Helper()
-	return qryStart(s.t, "query-gateway", append([]string{
+	return qryStartPath(s.t, filepath.Join(s.bins, "query-gateway"), append([]string{
 		"PHOENIX_DATABASE_URL=" + s.dbURL,
 		fmt.Sprintf("PHOENIX_REDIS_URL=redis://127.0.0.1:6379/%d", s.redisDB),
 	}, env...))

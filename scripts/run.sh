@@ -2,8 +2,14 @@
 # Brings Phoenix Referral up locally without Docker: PostgreSQL and Redis (scripts/deps.sh), the
 # database, migrations, both gateways in the background (logs and pids in run/), then walks the
 # seed flow with curl and prints ready-to-paste tokens and commands. `make stop` stops the gateways.
+# Headings are bold only on a terminal, and never with NO_COLOR set. BIN (default bin) holds the
+# gateways, RUN_DIR (default run) their logs and pids.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+BIN=${BIN:-bin}
+RUN_DIR=${RUN_DIR:-run}
+export BIN RUN_DIR
 
 ADMIN_ADDR=${ADMIN_ADDR:-127.0.0.1:8080}
 QUERY_ADDR=${QUERY_ADDR:-127.0.0.1:8081}
@@ -14,42 +20,53 @@ export PHOENIX_REDIS_URL=${PHOENIX_REDIS_URL:-redis://127.0.0.1:6379/0}
 if [ -z "${PHOENIX_JWT_SECRET:-}" ]; then export PHOENIX_DEV=true; fi
 export PHOENIX_REFERRAL_URL_TEMPLATE=${PHOENIX_REFERRAL_URL_TEMPLATE:-https://play.example.com/join?ref=\{code\}}
 
-mkdir -p run
-bash scripts/stop.sh >/dev/null 2>&1 || true
+mkdir -p "$RUN_DIR"
+# Gateways of an earlier run (an orphan would keep the projector lock and serve stale data).
+bash scripts/stop.sh >/dev/null || echo "run: an earlier gateway did not stop cleanly (see above)" >&2
 
 # Database and schema.
 if ! psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'" | grep -q 1; then
   psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $DB_NAME" >/dev/null
 fi
-bin/admin-gateway migrate 2>run/migrate.log || { cat run/migrate.log >&2; exit 1; }
+"$BIN/admin-gateway" migrate 2>"$RUN_DIR/migrate.log" || { cat "$RUN_DIR/migrate.log" >&2; exit 1; }
 
 # Gateways.
-PHOENIX_HTTP_ADDR=$ADMIN_ADDR nohup bin/admin-gateway >run/admin-gateway.log 2>&1 &
-echo $! >run/admin-gateway.pid
-PHOENIX_HTTP_ADDR=$QUERY_ADDR nohup bin/query-gateway >run/query-gateway.log 2>&1 &
-echo $! >run/query-gateway.pid
-for addr in "$ADMIN_ADDR" "$QUERY_ADDR"; do
+for g in "admin-gateway $ADMIN_ADDR" "query-gateway $QUERY_ADDR"; do
+  read -r name addr <<<"$g"
+  PHOENIX_HTTP_ADDR=$addr nohup "$BIN/$name" >"$RUN_DIR/$name.log" 2>&1 &
+  echo $! >"$RUN_DIR/$name.pid"
+done
+for g in "admin-gateway $ADMIN_ADDR" "query-gateway $QUERY_ADDR"; do
+  read -r name addr <<<"$g"
   for _ in $(seq 1 50); do
     curl -fsS "http://$addr/readyz" >/dev/null 2>&1 && break
     sleep 0.2
   done
-  curl -fsS "http://$addr/readyz" >/dev/null || { echo "gateway at $addr is not ready; see run/*.log" >&2; exit 1; }
+  # The answer must come from the gateway just started, not from one already on the address.
+  if ! curl -fsS "http://$addr/readyz" >/dev/null || ! kill -0 "$(cat "$RUN_DIR/$name.pid")" 2>/dev/null; then
+    echo "$name at $addr is not ready; see $RUN_DIR/$name.log:" >&2
+    tail -n 20 "$RUN_DIR/$name.log" >&2
+    exit 1
+  fi
 done
 
-ADMIN_TOKEN=$(bin/admin-gateway token --role tenant_admin --tenant "$TENANT" --sub admin_1 --ttl 24h 2>/dev/null)
-ALICE_TOKEN=$(bin/admin-gateway token --role player --tenant "$TENANT" --sub alice --ttl 24h 2>/dev/null)
+token() { "$BIN/admin-gateway" token --ttl 24h "$@" 2>/dev/null; }
+ADMIN_TOKEN=$(token --role tenant_admin --tenant "$TENANT" --sub admin_1)
+ALICE_TOKEN=$(token --role player --tenant "$TENANT" --sub alice)
 BOB_ID="bob_$RANDOM$RANDOM"  # a new referee on every run
-BOB_TOKEN=$(bin/admin-gateway token --role player --tenant "$TENANT" --sub "$BOB_ID" --ttl 24h 2>/dev/null)
-SERVICE_TOKEN=$(bin/admin-gateway token --role service --tenant "$TENANT" --sub platform --ttl 24h 2>/dev/null)
+BOB_TOKEN=$(token --role player --tenant "$TENANT" --sub "$BOB_ID")
+SERVICE_TOKEN=$(token --role service --tenant "$TENANT" --sub platform)
 
 A="http://$ADMIN_ADDR"
 Q="http://$QUERY_ADDR"
-step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "$2"; eval "$2"; echo; }
+bold="" plain=""
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then bold=$'\033[1m' plain=$'\033[0m'; fi
+step() { printf '\n%s== %s%s\n$ %s\n' "$bold" "$1" "$plain" "$2"; eval "$2"; echo; }
 
 cat <<EOF2
 Phoenix Referral is up.
-  Admin Gateway: $A   (log: run/admin-gateway.log)
-  Query Gateway: $Q   (log: run/query-gateway.log)
+  Admin Gateway: $A   (log: $RUN_DIR/admin-gateway.log)
+  Query Gateway: $Q   (log: $RUN_DIR/query-gateway.log)
   Stop with: make stop
 
 Tokens (tenant "$TENANT", valid 24 h, development secret):
@@ -63,8 +80,8 @@ export ADMIN_TOKEN ALICE_TOKEN BOB_TOKEN SERVICE_TOKEN
 step "An admin creates a campaign paying both sides on a first deposit of 10.00 or more" \
   "curl -sS -X POST $A/v1/referral/campaigns -H \"Authorization: Bearer \$ADMIN_TOKEN\" -H 'Content-Type: application/json' -H 'Idempotency-Key: seed-welcome-campaign' -d '{\"name\": \"Welcome Bonus\", \"qualifying_event\": \"deposit.completed\", \"qualifying_filter\": {\"amount\": {\"gte\": 1000}}, \"referrer_rewards\": {\"wallet\": [{\"currency_id\": \"points\", \"amount\": 100}]}, \"referee_rewards\": {\"wallet\": [{\"currency_id\": \"points\", \"amount\": 50}]}}'"
 step "Alice gets her referral code" \
-  "curl -sS -X POST $A/v1/referral/codes -H \"Authorization: Bearer \$ALICE_TOKEN\" -H 'Content-Type: application/json' -d '{}' | tee run/alice-code.json"
-CODE=$(sed -n 's/.*"code":"\([A-Z0-9_-]*\)".*/\1/p' run/alice-code.json)
+  "curl -sS -X POST $A/v1/referral/codes -H \"Authorization: Bearer \$ALICE_TOKEN\" -H 'Content-Type: application/json' -d '{}' | tee $RUN_DIR/alice-code.json"
+CODE=$(sed -n 's/.*"code":"\([A-Z0-9_-]*\)".*/\1/p' "$RUN_DIR/alice-code.json")
 step "Bob applies Alice's code $CODE" \
   "curl -sS -X POST $A/v1/referral/apply-code -H \"Authorization: Bearer \$BOB_TOKEN\" -H 'Content-Type: application/json' -d '{\"code\": \"$CODE\", \"metadata\": {\"source\": \"poster_qr_code\"}}'"
 step "The platform reports Bob's first deposit: both sides are paid" \

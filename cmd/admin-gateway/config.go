@@ -22,8 +22,9 @@ const usage = `admin-gateway: the write side of Phoenix Referral.
 Usage:
   admin-gateway [flags]            serve the Admin Gateway
   admin-gateway migrate [flags]    apply database migrations and exit
-  admin-gateway token --role R --tenant T --sub S [--ttl 1h]
-                                   print a development HS256 token`
+  admin-gateway token --role R [--tenant T] --sub S [--ttl 1h]
+                                   print a development HS256 token
+  admin-gateway help [command]     print the usage of serve, migrate or token`
 
 func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Config, *config.Set, error) {
 	var c Config

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,15 +38,21 @@ func main() {
 // error. listening, when not nil, receives the HTTP address once the server accepts connections.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, listening chan<- net.Addr) error {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "migrate" || args[0] == "token" || args[0] == "serve") {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
-	if cmd == "token" {
+	switch cmd {
+	case "serve", "migrate":
+	case "help":
+		return runHelp(args, getenv, stdout)
+	case "token":
 		return runToken(args, getenv, stdout, stderr)
+	default:
+		return fmt.Errorf("unknown command %q (see admin-gateway help)", cmd)
 	}
 
 	// Configuration and logging.
-	cfg, set, err := loadConfig(args, getenv, stderr)
+	cfg, set, err := loadConfig(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
@@ -115,16 +122,64 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return srv.Serve(ctx, cfg.HTTPAddr, cfg.DrainDelay, cfg.ShutdownTimeout, listening)
 }
 
-// runToken prints a development token signed with the configured HS256 secret.
+// runHelp prints the usage of a command to stdout and returns flag.ErrHelp (exit status 0);
+// serve and migrate share their settings and so their usage.
+func runHelp(args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 1 {
+		return fmt.Errorf("help: unexpected arguments %v (usage: admin-gateway help [command])", args[1:])
+	}
+	topic := "serve"
+	if len(args) == 1 {
+		topic = args[0]
+	}
+	switch topic {
+	case "serve", "migrate", "help":
+		_, _, err := loadConfig([]string{"--help"}, getenv, stdout)
+		return err
+	case "token":
+		return runToken([]string{"--help"}, getenv, stdout, io.Discard)
+	}
+	return fmt.Errorf("help: unknown command %q (commands: serve, migrate, token)", topic)
+}
+
+const tokenUsage = `admin-gateway token: print a development HS256 token, signed with $PHOENIX_JWT_SECRET
+(or the public development secret when PHOENIX_DEV=true).
+
+Usage:
+  admin-gateway token --role R [--tenant T[,T...]] --sub S [--ttl 1h]
+
+Tenants by role (SPEC §2): player, tenant_admin and service need exactly one --tenant;
+client_admin needs one or more (comma-separated, the tenant_ids claim); super_admin needs none
+(any tenant through ?tenant_id=) and takes at most one.`
+
+// runToken prints a development token signed with the configured HS256 secret. It refuses a
+// token the gateways would reject or its role could not use.
 func runToken(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("admin-gateway token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	role := fs.String("role", "", "role: player, tenant_admin, client_admin, super_admin or service")
-	tenant := fs.String("tenant", "", "tenant id (tenant_id claim); several separated by commas give tenant_ids")
-	sub := fs.String("sub", "", "user id (sub claim)")
-	ttl := fs.Duration("ttl", time.Hour, "lifetime")
+	tenant := fs.String("tenant", "", "tenant id (tenant_id claim); for client_admin one or more separated by commas (tenant_ids claim)")
+	sub := fs.String("sub", "", "user id (sub claim), 1-128 characters")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime, positive (e.g. 30m, 24h)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "%s\n\nFlags:\n", tokenUsage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return err
+		}
+		return fmt.Errorf("token: %w (see admin-gateway help token)", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("token: unexpected arguments %v (see admin-gateway help token)", fs.Args())
+	}
+	p, err := tokenPrincipal(auth.Role(*role), *tenant, *sub)
+	if err != nil {
 		return err
+	}
+	if *ttl <= 0 {
+		return fmt.Errorf("token: --ttl must be positive, got %v", *ttl)
 	}
 	secret := getenv("PHOENIX_JWT_SECRET")
 	if secret == "" && (getenv("PHOENIX_DEV") == "true" || getenv("PHOENIX_DEV") == "1") {
@@ -134,20 +189,6 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	if len(secret) < auth.MinSecretBytes {
 		return fmt.Errorf("token: set PHOENIX_JWT_SECRET (at least %d bytes) or PHOENIX_DEV=true", auth.MinSecretBytes)
 	}
-	p := auth.Principal{UserID: *sub, Role: auth.Role(*role)}
-	if tenants := splitComma(*tenant); len(tenants) == 1 {
-		p.TenantID = tenants[0]
-	} else if len(tenants) > 1 {
-		p.TenantIDs = tenants
-	}
-	switch p.Role {
-	case auth.RolePlayer, auth.RoleTenantAdmin, auth.RoleClientAdmin, auth.RoleSuperAdmin, auth.RoleService:
-	default:
-		return fmt.Errorf("token: --role must be player, tenant_admin, client_admin, super_admin or service")
-	}
-	if p.UserID == "" || len(p.UserID) > 128 {
-		return fmt.Errorf("token: --sub must be 1-128 characters")
-	}
 	tok, err := auth.Sign([]byte(secret), p, *ttl, time.Now())
 	if err != nil {
 		return err
@@ -156,16 +197,39 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	return err
 }
 
-func splitComma(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ',' {
-			if i > start {
-				out = append(out, s[start:i])
-			}
-			start = i + 1
+// tokenPrincipal is the principal of a token for role, the comma-separated tenants and sub,
+// with the tenant claims each role needs (tokenUsage).
+func tokenPrincipal(role auth.Role, tenants, sub string) (auth.Principal, error) {
+	p := auth.Principal{UserID: sub, Role: role}
+	ids := strings.FieldsFunc(tenants, func(r rune) bool { return r == ',' })
+	for _, id := range ids {
+		if !auth.ValidTenantID(id) {
+			return p, fmt.Errorf("token: --tenant %q is not a tenant id (1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-')", id)
 		}
 	}
-	return out
+	switch role {
+	case auth.RolePlayer, auth.RoleTenantAdmin, auth.RoleService:
+		if len(ids) != 1 {
+			return p, fmt.Errorf("token: role %s needs exactly one --tenant", role)
+		}
+		p.TenantID = ids[0]
+	case auth.RoleClientAdmin:
+		if len(ids) == 0 {
+			return p, fmt.Errorf("token: role client_admin needs --tenant with the tenants it operates (comma-separated)")
+		}
+		p.TenantIDs = ids
+	case auth.RoleSuperAdmin:
+		if len(ids) > 1 {
+			return p, fmt.Errorf("token: role super_admin takes at most one --tenant (none: any tenant through ?tenant_id=)")
+		}
+		if len(ids) == 1 {
+			p.TenantID = ids[0]
+		}
+	default:
+		return p, fmt.Errorf("token: --role must be player, tenant_admin, client_admin, super_admin or service, got %q", role)
+	}
+	if sub == "" || len(sub) > 128 {
+		return p, fmt.Errorf("token: --sub must be 1-128 characters")
+	}
+	return p, nil
 }

@@ -9,6 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +22,30 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/postgres/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	// The test binary stands in for the real one when runMain re-executes it.
+	if os.Getenv("ADMIN_GATEWAY_TEST_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	pgtest.Main(m)
+}
+
+// runMain runs main with args in a child process (the test binary itself) and returns its
+// stdout, stderr and exit status.
+func runMain(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append([]string{"ADMIN_GATEWAY_TEST_MAIN=1", "PATH=" + os.Getenv("PATH")}, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("run %v: %v", args, err)
+	}
+	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+}
 
 const secret = "main-test-secret-at-least-32-bytes-long"
 
@@ -66,24 +92,143 @@ func TestTokenCommand(t *testing.T) {
 	if err == nil {
 		t.Fatal("token without a secret or PHOENIX_DEV succeeded")
 	}
-	err = run(context.Background(), []string{"token", "--role", "root", "--tenant", "a", "--sub", "u"},
-		envOf(map[string]string{"PHOENIX_DEV": "true"}), &out, &errOut, nil)
-	if err == nil {
-		t.Fatal("unknown role accepted")
+}
+
+// TestTokenTenantsByRole: each role gets the tenant claims SPEC §2 gives it.
+func TestTokenTenantsByRole(t *testing.T) {
+	v, _ := auth.NewVerifier(auth.KeyConfig{Secret: []byte(secret)})
+	for _, tc := range []struct {
+		args []string
+		want auth.Principal
+	}{
+		{[]string{"--role", "tenant_admin", "--tenant", "acme"}, auth.Principal{Role: auth.RoleTenantAdmin, TenantID: "acme"}},
+		{[]string{"--role", "service", "--tenant", "acme"}, auth.Principal{Role: auth.RoleService, TenantID: "acme"}},
+		{[]string{"--role", "client_admin", "--tenant", "acme,beta"}, auth.Principal{Role: auth.RoleClientAdmin, TenantIDs: []string{"acme", "beta"}}},
+		{[]string{"--role", "client_admin", "--tenant", "acme"}, auth.Principal{Role: auth.RoleClientAdmin, TenantIDs: []string{"acme"}}},
+		{[]string{"--role", "super_admin"}, auth.Principal{Role: auth.RoleSuperAdmin}},
+		{[]string{"--role", "super_admin", "--tenant", "acme"}, auth.Principal{Role: auth.RoleSuperAdmin, TenantID: "acme"}},
+	} {
+		var out bytes.Buffer
+		args := append([]string{"token", "--sub", "me"}, tc.args...)
+		if err := run(context.Background(), args, envOf(map[string]string{"PHOENIX_JWT_SECRET": secret}), &out, io.Discard, nil); err != nil {
+			t.Errorf("%v: %v", tc.args, err)
+			continue
+		}
+		p, err := v.Verify(strings.TrimSpace(out.String()))
+		tc.want.UserID = "me"
+		if err != nil || p.Role != tc.want.Role || p.TenantID != tc.want.TenantID || !slices.Equal(p.TenantIDs, tc.want.TenantIDs) {
+			t.Errorf("%v: token verifies as %+v, %v; want %+v", tc.args, p, err, tc.want)
+		}
+	}
+}
+
+// TestTokenRefusals: a token the gateways would reject, or that its role could not use, is
+// refused with a message naming the flag, and nothing is printed on stdout.
+func TestTokenRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--role", "player", "--sub", "u"}, "needs exactly one --tenant"},
+		{[]string{"--role", "tenant_admin", "--sub", "u"}, "needs exactly one --tenant"},
+		{[]string{"--role", "service", "--sub", "u"}, "needs exactly one --tenant"},
+		{[]string{"--role", "player", "--tenant", "a,b", "--sub", "u"}, "needs exactly one --tenant"},
+		{[]string{"--role", "client_admin", "--sub", "u"}, "client_admin needs --tenant"},
+		{[]string{"--role", "super_admin", "--tenant", "a,b", "--sub", "u"}, "at most one --tenant"},
+		{[]string{"--role", "player", "--tenant", "a b", "--sub", "u"}, "is not a tenant id"},
+		{[]string{"--role", "player", "--tenant", strings.Repeat("t", 65), "--sub", "u"}, "is not a tenant id"},
+		{[]string{"--role", "player", "--tenant", "a", "--sub", "u", "--ttl", "0s"}, "--ttl must be positive"},
+		{[]string{"--role", "player", "--tenant", "a", "--sub", "u", "--ttl", "-1h"}, "--ttl must be positive"},
+		{[]string{"--role", "player", "--tenant", "a", "--sub", "u", "--ttl", "soon"}, "ttl"},
+		{[]string{"--role", "root", "--tenant", "a", "--sub", "u"}, "--role must be"},
+		{[]string{"--tenant", "a", "--sub", "u"}, "--role must be"},
+		{[]string{"--role", "player", "--tenant", "a"}, "--sub must be"},
+		{[]string{"--role", "player", "--tenant", "a", "--sub", strings.Repeat("u", 129)}, "--sub must be"},
+		{[]string{"--role", "player", "--tenant", "a", "--sub", "u", "extra"}, "unexpected arguments"},
+		{[]string{"--rol", "player"}, "flag provided but not defined"},
+	} {
+		var out bytes.Buffer
+		err := run(context.Background(), append([]string{"token"}, tc.args...), envOf(map[string]string{"PHOENIX_DEV": "true"}), &out, io.Discard, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one containing %q", tc.args, err, tc.want)
+		}
+		if out.Len() > 0 {
+			t.Errorf("%v: printed %q", tc.args, out.String())
+		}
+	}
+	// Through main: a refusal exits non-zero with the reason on stderr.
+	stdout, stderr, code := runMain(t, []string{"PHOENIX_DEV=true"}, "token", "--role", "player", "--sub", "u")
+	if code == 0 || stdout != "" || !strings.Contains(stderr, "needs exactly one --tenant") {
+		t.Errorf("token without a tenant: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
 
 func TestHelpListsEveryVariable(t *testing.T) {
-	var out bytes.Buffer
-	err := run(context.Background(), []string{"--help"}, envOf(nil), &out, &out, nil)
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"--help"}, envOf(nil), &out, &errOut, nil)
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: %v", err)
 	}
+	if errOut.Len() > 0 {
+		t.Errorf("--help wrote to stderr: %q", errOut.String())
+	}
 	for _, v := range []string{"PHOENIX_HTTP_ADDR", "PHOENIX_DATABASE_URL", "PHOENIX_REDIS_URL", "PHOENIX_JWT_SECRET",
 		"PHOENIX_JWT_PUBLIC_KEY_FILE", "PHOENIX_JWT_JWKS_URL", "PHOENIX_JWT_ISSUER", "PHOENIX_JWT_AUDIENCE", "PHOENIX_DEV",
-		"PHOENIX_LOG_LEVEL", "PHOENIX_REFERRAL_URL_TEMPLATE", "PHOENIX_AUTO_MIGRATE", "PHOENIX_CODE_ATTEMPT_LIMIT"} {
+		"PHOENIX_LOG_LEVEL", "PHOENIX_REFERRAL_URL_TEMPLATE", "PHOENIX_AUTO_MIGRATE", "PHOENIX_CODE_ATTEMPT_LIMIT",
+		"PHOENIX_TRUSTED_PROXIES", "PHOENIX_SHUTDOWN_TIMEOUT"} {
 		if !strings.Contains(out.String(), v) {
 			t.Errorf("--help does not mention %s", v)
+		}
+	}
+}
+
+// TestHelpCommands: every way of asking for help prints the usage on stdout, nothing on stderr,
+// and exits 0; a misspelt command is an error that points at help.
+func TestHelpCommands(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--help"}, "PHOENIX_DATABASE_URL"},
+		{[]string{"-h"}, "PHOENIX_DATABASE_URL"},
+		{[]string{"help"}, "PHOENIX_DATABASE_URL"},
+		{[]string{"help", "serve"}, "PHOENIX_DATABASE_URL"},
+		{[]string{"help", "migrate"}, "PHOENIX_DATABASE_URL"},
+		{[]string{"migrate", "--help"}, "PHOENIX_DATABASE_URL"},
+		{[]string{"help", "token"}, "--tenant"},
+		{[]string{"token", "--help"}, "client_admin needs one or more"},
+	} {
+		stdout, stderr, code := runMain(t, nil, tc.args...)
+		if code != 0 || stderr != "" || !strings.Contains(stdout, tc.want) || !strings.Contains(stdout, "Usage:") {
+			t.Errorf("%v: exit %d, stderr %q, stdout contains %q: %v", tc.args, code, stderr, tc.want, strings.Contains(stdout, tc.want))
+		}
+	}
+	for _, args := range [][]string{{"serv"}, {"help", "nope"}, {"help", "token", "extra"}, {"--nope"}} {
+		stdout, stderr, code := runMain(t, nil, args...)
+		if code == 0 || stdout != "" || !strings.Contains(stderr, "help") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want an error pointing at help", args, code, stdout, stderr)
+		}
+	}
+}
+
+// TestStartupLogMasksPasswords: the start-up config log of either connection string form
+// hides the password (the database is unreachable here, so run stops after the log).
+func TestStartupLogMasksPasswords(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://app:s3cret-pw@127.0.0.1:1/phoenix?sslmode=disable",
+		"host=127.0.0.1 port=1 user=app password=s3cret-pw dbname=phoenix sslmode=disable",
+		"host=127.0.0.1 port=1 user=app password='s3cret-pw two' dbname=phoenix sslmode=disable",
+	} {
+		var logs bytes.Buffer
+		err := run(context.Background(), nil, envOf(map[string]string{"PHOENIX_DATABASE_URL": dsn, "PHOENIX_JWT_SECRET": secret}), io.Discard, &logs, nil)
+		if err == nil {
+			t.Fatalf("%s: connected to an unreachable database", dsn)
+		}
+		if !strings.Contains(logs.String(), `"msg":"config"`) || !strings.Contains(logs.String(), "****") {
+			t.Errorf("%s: no masked config log:\n%s", dsn, logs.String())
+		}
+		if strings.Contains(logs.String()+err.Error(), "s3cret") {
+			t.Errorf("%s: password in the log or error:\n%s\n%v", dsn, logs.String(), err)
 		}
 	}
 }

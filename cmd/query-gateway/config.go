@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"errors"
-	"flag"
 	"io"
 	"log/slog"
 	"strings"
@@ -33,11 +31,10 @@ Usage:
   query-gateway [flags]`
 
 // loadConfig reads the configuration from args and the environment. The usage text goes to
-// stdout when asked for (--help), to stderr with a flag error.
-func loadConfig(args []string, getenv func(string) string, stdout, stderr io.Writer) (*Config, *config.Set, error) {
+// stdout when asked for (--help); a flag error is returned for the caller to report.
+func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (*Config, *config.Set, error) {
 	var c Config
-	var usageText bytes.Buffer
-	s := config.New("query-gateway", getenv, usage, &usageText)
+	s := config.New("query-gateway", getenv, usage, stdout)
 	c.RegisterCommon(s, ":8081")
 	s.String(&c.RedisClusterAddrs, "redis-cluster-addrs", "PHOENIX_REDIS_CLUSTER_ADDRS", "", "comma-separated Redis Cluster seed addresses (instead of --redis-url)")
 	s.Duration(&c.RedisTimeout, "redis-timeout", "PHOENIX_REDIS_TIMEOUT", 250*time.Millisecond, "Redis dial/read/write timeout (reads fall back to PostgreSQL past it)")
@@ -50,11 +47,6 @@ func loadConfig(args []string, getenv func(string) string, stdout, stderr io.Wri
 	s.Duration(&c.LocalCacheTTL, "local-cache-ttl", "PHOENIX_LOCAL_CACHE_TTL", 500*time.Millisecond, "longest an answer is kept in process (dropped at once when its tenant changes); 0 disables")
 	s.Duration(&c.ChangeRetention, "change-retention", "PHOENIX_CHANGE_RETENTION", 7*24*time.Hour, "how long applied changes are kept in the change log")
 	if err := s.Parse(args); err != nil {
-		out := stderr
-		if errors.Is(err, flag.ErrHelp) {
-			out = stdout
-		}
-		out.Write(usageText.Bytes())
 		return nil, s, err
 	}
 	return &c, s, nil

@@ -41,7 +41,7 @@ func main() {
 // address once the server accepts connections.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, listening chan<- net.Addr) error {
 	// Configuration and logging.
-	cfg, set, err := loadConfig(args, getenv, stdout, stderr)
+	cfg, set, err := loadConfig(args, getenv, stdout)
 	if err != nil {
 		return err
 	}

@@ -51,13 +51,20 @@ var failedAttemptCodes = map[string]bool{
 	referral.ECodeExpired:  true,
 }
 
-func (a *API) applyCode(c echo.Context) error {
+func (a *API) applyCode(c echo.Context) (err error) {
 	ctx := c.Request().Context()
 	tenant, player := auth.TenantOf(c), auth.PrincipalOf(c).UserID
-	subject := "player:" + player
-	if err := a.store.CheckAttempts(ctx, a.cfg.Attempts, tenant, subject); err != nil {
+	attempt, err := a.store.ReserveAttempt(ctx, a.cfg.Attempts, tenant, "player:"+player)
+	if err != nil {
 		return err
 	}
+	// Settled with a context that outlives a client that hung up, so guessing cannot dodge the
+	// limit.
+	defer func() {
+		if serr := attempt.Settle(context.WithoutCancel(ctx), failedAttemptCodes[referral.ErrorCode(err)]); serr != nil {
+			a.log.Error("settle_attempt", "request_id", web.RequestID(c), "err", serr)
+		}
+	}()
 	var in applyIn
 	if err := web.Bind(c, &in, web.RejectReadOnly); err != nil {
 		return err
@@ -86,13 +93,6 @@ func (a *API) applyCode(c echo.Context) error {
 	}
 	ref, outcome, err := a.applyCodeFor(ctx, tenant, player, *in.Code, meta)
 	if err != nil {
-		if failedAttemptCodes[referral.ErrorCode(err)] {
-			// Counted outside the rolled-back transaction, and with a context that outlives a
-			// client that hung up, so guessing cannot dodge the limit.
-			if rerr := a.store.RecordFailedAttempt(context.WithoutCancel(ctx), tenant, subject); rerr != nil {
-				a.log.Error("record_failed_attempt", "request_id", web.RequestID(c), "err", rerr)
-			}
-		}
 		return err
 	}
 	return c.JSON(http.StatusOK, apishape.NewAppliedReferral(ref, outcome))

@@ -240,7 +240,7 @@ func insertAffiliateCode(ctx context.Context, tx *sqlx.Tx, tenant, owner, code s
 // tier. Errors: NOT_FOUND.
 func (s *Store) GetAffiliate(ctx context.Context, tenant string, id uuid.UUID) (referral.Affiliate, error) {
 	var out referral.Affiliate
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
 		out, err = s.affiliateByID(ctx, tx, tenant, id, false, "affiliate")
 		return err
@@ -277,7 +277,7 @@ func (s *Store) ListAffiliates(ctx context.Context, tenant string, f AffiliateFi
 		out   []referral.Affiliate
 		total int
 	)
-	err := s.inHierarchySnapshot(ctx, func(tx *sqlx.Tx) error {
+	err := s.transact(ctx, txSnapshot, func(tx *sqlx.Tx) error {
 		var rows []storedAffiliate
 		if err := tx.SelectContext(ctx, &rows, q, append(args, f.Limit, f.Offset)...); err != nil {
 			return fmt.Errorf("list affiliates: %w", err)
@@ -335,7 +335,12 @@ func (s *Store) ReplaceAffiliate(ctx context.Context, in referral.Affiliate) (re
 // children move up to its parent (the whole subtree's paths drop it), its referral code is
 // deactivated and deleted, and referrals and ledger rows keep pointing at both.
 // Errors: NOT_FOUND.
+//
+// Locks: the hierarchy, then the code (FOR UPDATE) before the affiliate, as apply-code takes
+// them, then the affiliate and its subtree in id order, as event processing takes affiliates.
 func (s *Store) DeleteAffiliate(ctx context.Context, tenant string, id uuid.UUID) error {
+	const codeOf = `SELECT code_id FROM affiliates WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
+	const lockCode = `SELECT id FROM referral_codes WHERE id = $1 FOR UPDATE`
 	const del = `UPDATE affiliates SET deleted_at = $3, updated_at = $3 WHERE tenant_id = $1 AND id = $2`
 	// One statement re-parents the children and removes the node from every descendant's path
 	// (the GIN index finds the subtree).
@@ -346,11 +351,26 @@ func (s *Store) DeleteAffiliate(ctx context.Context, tenant string, id uuid.UUID
 		    updated_at = CASE WHEN parent_affiliate_id = $2 THEN $4 ELSE updated_at END
 		WHERE tenant_id = $1 AND ancestors @> ARRAY[$2]::uuid[] AND deleted_at IS NULL`
 	const code = `UPDATE referral_codes SET active = false, deleted_at = $3, updated_at = $3 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
-	return s.inHierarchyTx(ctx, func(tx *sqlx.Tx) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if err := lockHierarchy(ctx, tx, tenant); err != nil {
 			return err
 		}
-		a, err := s.affiliateByID(ctx, tx, tenant, id, true, "affiliate")
+		// Under the hierarchy lock no other deletion can remove the affiliate, and its code_id
+		// never changes, so the unlocked read stays true.
+		var codeID uuid.UUID
+		if err := tx.GetContext(ctx, &codeID, codeOf, tenant, id); err != nil {
+			if isNoRows(err) {
+				return referral.NotFound("affiliate")
+			}
+			return fmt.Errorf("get affiliate code: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, lockCode, codeID); err != nil {
+			return fmt.Errorf("lock affiliate code: %w", err)
+		}
+		if err := lockSubtree(ctx, tx, tenant, id); err != nil {
+			return err
+		}
+		a, err := s.affiliateByID(ctx, tx, tenant, id, false, "affiliate")
 		if err != nil {
 			return err
 		}
@@ -361,9 +381,24 @@ func (s *Store) DeleteAffiliate(ctx context.Context, tenant string, id uuid.UUID
 		if _, err := tx.ExecContext(ctx, splice, tenant, id, a.ParentAffiliateID, now); err != nil {
 			return fmt.Errorf("splice downline: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, code, tenant, a.CodeID, now); err != nil {
+		if _, err := tx.ExecContext(ctx, code, tenant, codeID, now); err != nil {
 			return fmt.Errorf("deactivate affiliate code: %w", err)
 		}
 		return nil
 	})
+}
+
+// lockSubtree locks a live affiliate of the tenant and its live descendants FOR NO KEY UPDATE in
+// id order: the order event processing locks affiliates in, so a hierarchy change rewriting the
+// subtree and an event batch paying some of its members never wait on each other in a circle.
+func lockSubtree(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID) error {
+	const q = `
+		SELECT count(*) FROM (
+		    SELECT id FROM affiliates
+		    WHERE tenant_id = $1 AND (id = $2 OR ancestors @> ARRAY[$2]::uuid[]) AND deleted_at IS NULL
+		    ORDER BY id FOR NO KEY UPDATE) locked`
+	if _, err := tx.ExecContext(ctx, q, tenant, id); err != nil {
+		return fmt.Errorf("lock subtree: %w", err)
+	}
+	return nil
 }

@@ -16,40 +16,60 @@ type AttemptLimit struct {
 	Window time.Duration
 }
 
-// CheckAttempts returns RATE_LIMITED with Retry-After when subject has used up its failures in
-// the current window, else nil. A zero Max disables the limit.
-func (s *Store) CheckAttempts(ctx context.Context, lim AttemptLimit, tenant, subject string) error {
+// Attempt is a code attempt holding one slot of its subject's failed-attempt limit while it runs.
+// The slot counts as a failure until Settle says otherwise, so attempts running at once never
+// pass the limit together; an attempt whose process dies before settling stays counted, which
+// errs on the side of the limit.
+type Attempt struct {
+	store *Store
+	id    int64 // 0: nothing reserved (the limit is disabled)
+}
+
+// ReserveAttempt reserves a slot of subject's failed-attempt limit for an attempt about to run,
+// or answers RATE_LIMITED with Retry-After when the failures and the attempts still running in
+// the current window fill the limit. A zero Max disables the limit: the Attempt reserves
+// nothing. Call Settle once the attempt's outcome is known.
+//
+// The reservation is one statement (reserve_code_attempt, migration 00002: the subject's
+// advisory lock, the count and the insert) holding one lock, so it costs one round trip and
+// cannot deadlock; it runs outside transact for that reason.
+func (s *Store) ReserveAttempt(ctx context.Context, lim AttemptLimit, tenant, subject string) (Attempt, error) {
 	if lim.Max <= 0 {
-		return nil
+		return Attempt{}, nil
 	}
-	const q = `
-		SELECT count(*), min(failed_at) FROM (
-		    SELECT failed_at FROM code_attempt_failures
-		    WHERE tenant_id = $1 AND subject = $2 AND failed_at > clock_timestamp() - make_interval(secs => $3)
-		    ORDER BY failed_at DESC LIMIT $4) recent`
+	const q = `SELECT slot, oldest FROM reserve_code_attempt($1, $2, $3, $4, $5)`
 	var row struct {
-		N      int        `db:"count"`
-		Oldest *time.Time `db:"min"`
+		Slot   *int64     `db:"slot"`
+		Oldest *time.Time `db:"oldest"`
 	}
-	if err := s.db.GetContext(ctx, &row, q, tenant, subject, lim.Window.Seconds(), lim.Max); err != nil {
-		return fmt.Errorf("check attempts: %w", err)
+	key := lockKey("code-attempts", tenant, subject)
+	if err := s.db.GetContext(ctx, &row, q, tenant, subject, key, lim.Window.Seconds(), lim.Max); err != nil {
+		return Attempt{}, fmt.Errorf("reserve attempt: %w", err)
 	}
-	if row.N < lim.Max || row.Oldest == nil {
-		return nil
+	if row.Slot != nil {
+		return Attempt{store: s, id: *row.Slot}, nil
 	}
-	wait := time.Until(row.Oldest.Add(lim.Window))
-	return &referral.Error{
+	wait := time.Duration(0)
+	if row.Oldest != nil {
+		wait = time.Until(row.Oldest.Add(lim.Window))
+	}
+	return Attempt{}, &referral.Error{
 		Code:       referral.ERateLimited,
 		Message:    "too many failed code attempts; try again later",
 		RetryAfter: max(1, int(math.Ceil(wait.Seconds()))),
 	}
 }
 
-// RecordFailedAttempt counts one failed code attempt of subject.
-func (s *Store) RecordFailedAttempt(ctx context.Context, tenant, subject string) error {
-	const q = `INSERT INTO code_attempt_failures (tenant_id, subject) VALUES ($1, $2)`
-	if _, err := s.db.ExecContext(ctx, q, tenant, subject); err != nil {
-		return fmt.Errorf("record failed attempt: %w", err)
+// Settle records the attempt's outcome: a failed attempt keeps its slot for the window, any
+// other outcome frees it. Freeing is one single-row statement, which holds no other lock and so
+// cannot deadlock either.
+func (a Attempt) Settle(ctx context.Context, failed bool) error {
+	if a.id == 0 || failed {
+		return nil
+	}
+	const q = `DELETE FROM code_attempt_failures WHERE id = $1`
+	if _, err := a.store.db.ExecContext(ctx, q, a.id); err != nil {
+		return fmt.Errorf("free attempt: %w", err)
 	}
 	return nil
 }

@@ -144,7 +144,7 @@ func (s *Store) CreateCampaign(ctx context.Context, c referral.Campaign) (referr
 // GetCampaign returns a campaign of the tenant. Errors: NOT_FOUND.
 func (s *Store) GetCampaign(ctx context.Context, tenant string, id uuid.UUID) (referral.Campaign, error) {
 	var out referral.Campaign
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
 		out, err = campaignByID(ctx, tx, tenant, id, false)
 		return err
@@ -180,7 +180,7 @@ func (s *Store) ListCampaigns(ctx context.Context, tenant string, f CampaignFilt
 		out   []referral.Campaign
 		total int
 	)
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var rows []storedCampaign
 		if err := tx.SelectContext(ctx, &rows, q, tenant, f.Active, f.Limit, f.Offset); err != nil {
 			return fmt.Errorf("list campaigns: %w", err)

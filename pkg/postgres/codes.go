@@ -163,12 +163,12 @@ func (s *Store) CreatePlayerCode(ctx context.Context, tenant, player, code strin
 // CreateAdminCode creates a promo code from c (c.Code empty: generated). Its campaign, when set,
 // must be a live campaign of the tenant. Errors: CODE_TAKEN, VALIDATION_FAILED (campaign_id).
 func (s *Store) CreateAdminCode(ctx context.Context, c referral.Code) (referral.Code, error) {
+	c.Source = referral.CodeSourceAdmin
 	var out referral.Code
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if err := checkCodeCampaign(ctx, tx, c.TenantID, c.CampaignID); err != nil {
 			return err
 		}
-		c.Source = referral.CodeSourceAdmin
 		var err error
 		out, err = s.insertCode(ctx, tx, c)
 		return err
@@ -196,7 +196,7 @@ func checkCodeCampaign(ctx context.Context, tx *sqlx.Tx, tenant string, id *uuid
 // GetCode returns a live code of the tenant. Errors: NOT_FOUND.
 func (s *Store) GetCode(ctx context.Context, tenant string, id uuid.UUID) (referral.Code, error) {
 	var out referral.Code
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
 		out, err = codeByID(ctx, tx, tenant, id, false)
 		return err
@@ -232,7 +232,7 @@ func (s *Store) ListCodes(ctx context.Context, tenant string, f CodeFilter) ([]r
 		out   []referral.Code
 		total int
 	)
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var rows []storedCode
 		if err := tx.SelectContext(ctx, &rows, q, tenant, f.OwnerUserID, f.CampaignID, f.Active, f.Limit, f.Offset); err != nil {
 			return fmt.Errorf("list codes: %w", err)
@@ -265,11 +265,12 @@ func (s *Store) ReplaceCode(ctx context.Context, c referral.Code) (referral.Code
 		if c.Code != "" && c.Code != cur.Code {
 			fe.Add("code", "cannot change after creation")
 		}
+		owner := c.OwnerUserID
 		if cur.Source == referral.CodeSourceAffiliate {
-			if c.OwnerUserID != nil && (cur.OwnerUserID == nil || *c.OwnerUserID != *cur.OwnerUserID) {
+			if owner != nil && (cur.OwnerUserID == nil || *owner != *cur.OwnerUserID) {
 				fe.Add("owner_user_id", "an affiliate's code keeps its owner")
 			}
-			c.OwnerUserID = cur.OwnerUserID
+			owner = cur.OwnerUserID
 		}
 		if c.UsageLimit != nil && *c.UsageLimit < cur.Uses {
 			fe.Add("usage_limit", fmt.Sprintf("must not be below the current uses (%d)", cur.Uses))
@@ -280,7 +281,7 @@ func (s *Store) ReplaceCode(ctx context.Context, c referral.Code) (referral.Code
 		if err := checkCodeCampaign(ctx, tx, c.TenantID, c.CampaignID); err != nil {
 			return err
 		}
-		cur.OwnerUserID, cur.CampaignID, cur.UsageLimit = c.OwnerUserID, c.CampaignID, c.UsageLimit
+		cur.OwnerUserID, cur.CampaignID, cur.UsageLimit = owner, c.CampaignID, c.UsageLimit
 		cur.ExpiresAt, cur.Active = c.ExpiresAt, c.Active
 		out, err = s.updateCode(ctx, tx, cur)
 		return err
@@ -372,7 +373,7 @@ func (s *Store) CodeClaims(ctx context.Context, tenant string, id uuid.UUID, lim
 		claims []CodeClaim
 		total  int
 	)
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
 		if code, err = codeByID(ctx, tx, tenant, id, false); err != nil {
 			return err

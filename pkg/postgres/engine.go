@@ -30,7 +30,8 @@ func (s *Store) processEvent(ctx context.Context, tx *sqlx.Tx, ev referral.Event
 // returns one outcome per event. The work is set-based so a batch costs a fixed number of
 // statements whatever its size:
 //
-//  1. lock the users' referrals and their referrers' affiliates (FOR NO KEY UPDATE, in id
+//  1. take the users' locks (lockUsers: an apply-code of one of them still committing is waited
+//     for), lock the users' referrals and their referrers' affiliates (FOR NO KEY UPDATE, in id
 //     order), then load the configuration the events need (campaigns, rules, tiers, policy) and
 //     the upline;
 //  2. decide the events one after another in memory (referral.Engine); a repeat of an id inside
@@ -60,6 +61,8 @@ func (s *Store) processEvents(ctx context.Context, tx *sqlx.Tx, tenant string, e
 		if stored, err = loadEventOutcomes(ctx, tx, tenant, fresh); err != nil {
 			return nil, err
 		}
+	} else if err := lockUsers(ctx, tx, tenant, distinctEventKeys(evs, func(e referral.Event) string { return e.UserID })); err != nil {
+		return nil, err
 	}
 	for {
 		outs := make([]referral.EventOutcome, len(evs))

@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -17,10 +15,6 @@ import (
 
 // MaxEventBatch is the largest number of events one batch may carry (§5).
 const MaxEventBatch = 500
-
-// eventAttempts bounds how often a batch is rerun after PostgreSQL aborted it for a deadlock or a
-// serialization failure. Nothing of an aborted attempt was committed, so a rerun is safe.
-const eventAttempts = 5
 
 // ProcessEvent runs one validated event (referral.CheckEvent) through the rules of SPEC §5 in
 // one transaction and returns what it paid, or for a repeated event_id the first outcome with
@@ -42,7 +36,7 @@ func (s *Store) ProcessBatch(ctx context.Context, tenant string, evs []referral.
 		return []referral.EventOutcome{}, nil
 	}
 	var outs []referral.EventOutcome
-	err := s.retryEventTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
 		outs, err = s.processEvents(ctx, tx, tenant, evs, false)
 		return err
@@ -58,7 +52,7 @@ func (s *Store) ProcessBatch(ctx context.Context, tenant string, evs []referral.
 // the first outcome.
 func (s *Store) Simulate(ctx context.Context, ev referral.Event) (referral.EventOutcome, error) {
 	var out referral.EventOutcome
-	err := s.rollbackTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
 		out, err = s.processEvent(ctx, tx, ev, true)
 		return err
@@ -67,34 +61,6 @@ func (s *Store) Simulate(ctx context.Context, ev referral.Event) (referral.Event
 		return referral.EventOutcome{}, translate("simulate event", err)
 	}
 	return out, nil
-}
-
-// retryEventTx is inTx, rerun when PostgreSQL aborts the transaction for a deadlock or a
-// serialization failure (concurrent batches locking shared rows in different orders).
-func (s *Store) retryEventTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	var err error
-	for attempt := 1; attempt <= eventAttempts; attempt++ {
-		err = s.inTx(ctx, fn)
-		if code := pqCode(err); code != pqDeadlock && code != pqSerialization {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
-		case <-time.After(time.Duration(attempt*attempt) * 5 * time.Millisecond):
-		}
-	}
-	return err
-}
-
-// rollbackTx runs fn in a read-only transaction that is always rolled back.
-func (s *Store) rollbackTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback()
-	return fn(tx)
 }
 
 // RewardLedgerFilter selects reward ledger rows (§4.4); nil fields do not filter.
@@ -148,7 +114,7 @@ func (s *Store) ListRewards(ctx context.Context, tenant string, f RewardLedgerFi
 	const cols = `id, tenant_id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, created_at`
 	var rows []ledgerRewardRow
 	var total int
-	err := s.rollbackTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		if err := sqlx.GetContext(ctx, tx, &total, `SELECT count(*) FROM rewards WHERE `+w.sql(), w.args...); err != nil {
 			return fmt.Errorf("count rewards: %w", err)
 		}
@@ -225,7 +191,7 @@ func (s *Store) ListCommissions(ctx context.Context, tenant string, f Commission
 		rate::text AS rate, base_amount, amount, currency_id, created_at`
 	var rows []ledgerCommissionRow
 	var total int
-	err := s.rollbackTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		if err := sqlx.GetContext(ctx, tx, &total, `SELECT count(*) FROM commissions WHERE `+w.sql(), w.args...); err != nil {
 			return fmt.Errorf("count commissions: %w", err)
 		}

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"time"
@@ -26,58 +25,25 @@ func lockHierarchy(ctx context.Context, tx *sqlx.Tx, tenant string) error {
 	return nil
 }
 
-// hierarchyAttempts bounds the runs of a hierarchy change that lost a deadlock.
-const hierarchyAttempts = 3
-
-// inHierarchyTx runs fn in a transaction like inTx, running it again when PostgreSQL broke a
-// deadlock by aborting it. A move or deletion updates a whole subtree in no particular row
-// order, so it can deadlock with event processing, which locks a batch's affiliates in id order;
-// the hierarchy change yields and retries instead of failing the request.
-func (s *Store) inHierarchyTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	for attempt := 1; ; attempt++ {
-		err := s.inTx(ctx, fn)
-		if attempt < hierarchyAttempts && pqCode(err) == pqDeadlock {
-			continue
-		}
-		return err
-	}
-}
-
-// inHierarchySnapshot runs a read-only fn in one REPEATABLE READ transaction, so reads spread
-// over several statements (a node's path, then its downline) see the hierarchy as one moment
-// even while a move commits in between.
-func (s *Store) inHierarchySnapshot(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
 // SetUpline moves affiliate id under parent (nil: it becomes a root), taking its whole downline
 // along, and returns the affiliate. The cycle check reads the parent's path only, so it costs
 // O(depth); the downline's paths are rewritten by one UPDATE.
 // Errors: NOT_FOUND (the affiliate or the parent), HIERARCHY_CYCLE.
 func (s *Store) SetUpline(ctx context.Context, tenant string, id uuid.UUID, parent *uuid.UUID) (referral.Affiliate, error) {
 	var out referral.Affiliate
-	err := s.inHierarchyTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if err := lockHierarchy(ctx, tx, tenant); err != nil {
 			return err
 		}
-		path, err := affiliatePath(ctx, tx, tenant, id, true, "affiliate")
+		// Paths change only under the hierarchy lock, so they are read unlocked; the rows are
+		// locked (lockSubtree) only when they are rewritten.
+		path, err := affiliatePath(ctx, tx, tenant, id, "affiliate")
 		if err != nil {
 			return err
 		}
 		prefix := []uuid.UUID{}
 		if parent != nil {
-			parentPath, err := affiliatePath(ctx, tx, tenant, *parent, false, "parent affiliate")
+			parentPath, err := affiliatePath(ctx, tx, tenant, *parent, "parent affiliate")
 			if err != nil {
 				return err
 			}
@@ -87,6 +53,9 @@ func (s *Store) SetUpline(ctx context.Context, tenant string, id uuid.UUID, pare
 			prefix = referral.AncestorsUnder(parent, parentPath)
 		}
 		if !slices.Equal(prefix, path) {
+			if err := lockSubtree(ctx, tx, tenant, id); err != nil {
+				return err
+			}
 			if err := s.rewritePaths(ctx, tx, tenant, id, parent, len(path), prefix); err != nil {
 				return err
 			}
@@ -116,13 +85,10 @@ func (s *Store) rewritePaths(ctx context.Context, tx *sqlx.Tx, tenant string, id
 	return nil
 }
 
-// affiliatePath returns the path (ancestors, root first) of a live affiliate of the tenant,
-// locking the row FOR NO KEY UPDATE when lock is set. Errors: NOT_FOUND naming what.
-func affiliatePath(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID, lock bool, what string) ([]uuid.UUID, error) {
-	q := `SELECT ancestors::text[] FROM affiliates WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
-	if lock {
-		q += ` FOR NO KEY UPDATE`
-	}
+// affiliatePath returns the path (ancestors, root first) of a live affiliate of the tenant.
+// Errors: NOT_FOUND naming what.
+func affiliatePath(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID, what string) ([]uuid.UUID, error) {
+	const q = `SELECT ancestors::text[] FROM affiliates WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
 	var raw pq.StringArray
 	if err := tx.GetContext(ctx, &raw, q, tenant, id); err != nil {
 		if isNoRows(err) {
@@ -184,8 +150,8 @@ func (s *Store) Downline(ctx context.Context, tenant string, id uuid.UUID, f Dow
 		out   []referral.DownlineMember
 		total int
 	)
-	err := s.inHierarchySnapshot(ctx, func(tx *sqlx.Tx) error {
-		path, err := affiliatePath(ctx, tx, tenant, id, false, "affiliate")
+	err := s.transact(ctx, txSnapshot, func(tx *sqlx.Tx) error {
+		path, err := affiliatePath(ctx, tx, tenant, id, "affiliate")
 		if err != nil {
 			return err
 		}
@@ -259,7 +225,7 @@ func (r storedPolicy) domain() (referral.HierarchyPolicy, error) {
 func (s *Store) GetHierarchyPolicy(ctx context.Context, tenant string) (referral.HierarchyPolicy, error) {
 	const q = `SELECT ` + policyCols + ` FROM hierarchy_policies WHERE tenant_id = $1`
 	var out referral.HierarchyPolicy
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var row storedPolicy
 		if err := tx.GetContext(ctx, &row, q, tenant); err != nil {
 			if isNoRows(err) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
@@ -81,13 +83,22 @@ func (s *Store) Release(ctx context.Context, tenant, caller, key string) error {
 	return nil
 }
 
-// Purge deletes expired idempotency records and code-attempt failures older than window.
+// Purge deletes expired idempotency records and code-attempt failures older than window. Each
+// deletion runs through transact: replicas purging at once delete overlapping rows and may
+// deadlock.
 func (s *Store) Purge(ctx context.Context, attemptWindow time.Duration) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)`, IdempotencyTTL.Seconds()); err != nil {
-		return fmt.Errorf("purge idempotency keys: %w", err)
+	purge := func(what, q string, age time.Duration) error {
+		err := s.transact(ctx, txPrivate, func(tx *sqlx.Tx) error {
+			_, err := tx.ExecContext(ctx, q, age.Seconds())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("purge %s: %w", what, err)
+		}
+		return nil
 	}
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM code_attempt_failures WHERE failed_at < now() - make_interval(secs => $1)`, attemptWindow.Seconds()); err != nil {
-		return fmt.Errorf("purge code attempts: %w", err)
+	if err := purge("idempotency keys", `DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)`, IdempotencyTTL); err != nil {
+		return err
 	}
-	return nil
+	return purge("code attempts", `DELETE FROM code_attempt_failures WHERE failed_at < now() - make_interval(secs => $1)`, attemptWindow)
 }

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
@@ -82,14 +84,19 @@ func (r storedReferral) domain() referral.Referral {
 // order, first failure wins. Errors: CODE_NOT_FOUND, CODE_INACTIVE, CODE_EXPIRED,
 // SELF_REFERRAL, ALREADY_REFERRED, REFERRAL_CYCLE, CODE_EXHAUSTED.
 //
-// Concurrency: the code row is locked (FOR UPDATE) for the whole transaction and its use is
-// counted by a conditional UPDATE (uses < usage_limit), so uses never pass usage_limit; the
-// count and the referral are written by one statement and roll back together, so uses equals
-// the number of referrals made with the code; the unique index on (tenant_id, referee_id)
-// refers a player at most once (a concurrent second insert fails: ALREADY_REFERRED); an
+// Concurrency: the referee's user lock (lockUsers) is taken first, so one player's applies run
+// one after the other and each reads the referrals committed before it: a player's second
+// apply answers ALREADY_REFERRED even when the code has no use left, as the check order says,
+// and the player's events wait for the referral instead of missing it. The code row is then
+// locked (FOR UPDATE) for the whole transaction and its use is counted by a conditional UPDATE
+// (uses < usage_limit), so uses never pass usage_limit; the count and the referral are written
+// by one statement and roll back together, so uses equals the number of referrals made with
+// the code; the unique index on (tenant_id, referee_id) refers a player at most once; an
 // advisory lock on the unordered pair (referee, owner), taken after the row lock, makes two
 // players applying each other's codes run one after the other, so the second reads the first's
-// referral and answers REFERRAL_CYCLE.
+// referral and answers REFERRAL_CYCLE. Locks are taken in the order user, code, pair, then (by
+// the referral.applied event) the owner's affiliate; a deletion of that affiliate takes the
+// code before the affiliate too.
 func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, metadata json.RawMessage) (referral.Referral, referral.EventOutcome, error) {
 	const find = `
 		SELECT c.id, c.code, c.owner_user_id, c.campaign_id, c.usage_limit, c.uses, c.active, c.expires_at,
@@ -119,6 +126,9 @@ func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, met
 		outcome referral.EventOutcome
 	)
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := lockUsers(ctx, tx, tenant, []string{referee}); err != nil {
+			return err
+		}
 		var c struct {
 			ID         uuid.UUID  `db:"id"`
 			Code       string     `db:"code"`
@@ -223,6 +233,27 @@ func lockReferralPair(ctx context.Context, tx *sqlx.Tx, tenant, a, b string) err
 	return nil
 }
 
+// lockUsers takes the transaction-scoped advisory lock of each of the tenant's users, in key
+// order, so transactions locking several users never wait on each other in a circle (a lock
+// already held is taken again at no cost). Apply-code takes its referee's lock before anything
+// else and event processing its events' users' locks before reading their referrals, so one
+// user's apply and events run one after the other: an event meets a referral that was still
+// committing, and a referral made after an event was processed is dated after it.
+func lockUsers(ctx context.Context, tx *sqlx.Tx, tenant string, users []string) error {
+	keys := make([]int64, 0, len(users))
+	for _, u := range users {
+		keys = append(keys, lockKey("user", tenant, u))
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	// unnest yields the keys in array order, so the locks are taken in that order.
+	const q = `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`
+	if _, err := tx.ExecContext(ctx, q, pq.Int64Array(keys)); err != nil {
+		return fmt.Errorf("lock users: %w", err)
+	}
+	return nil
+}
+
 // lockKey hashes parts (FNV-1a, 64 bits) into an advisory lock key.
 func lockKey(parts ...string) int64 {
 	h := fnv.New64a()
@@ -236,7 +267,7 @@ func lockKey(parts ...string) int64 {
 // GetReferral returns a referral of the tenant. Errors: NOT_FOUND.
 func (s *Store) GetReferral(ctx context.Context, tenant string, id uuid.UUID) (referral.Referral, error) {
 	var out referral.Referral
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
 		out, err = referralByID(ctx, tx, tenant, id, false)
 		return err
@@ -277,7 +308,7 @@ func (s *Store) ListReferrals(ctx context.Context, tenant string, f ReferralFilt
 		out   []referral.Referral
 		total int
 	)
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var rows []storedReferral
 		if err := tx.SelectContext(ctx, &rows, q, append(args, f.Limit, f.Offset)...); err != nil {
 			return fmt.Errorf("list referrals: %w", err)
@@ -354,7 +385,7 @@ func (s *Store) ReferralStats(ctx context.Context, tenant string, period time.Du
 		WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR created_at >= $2)
 		  AND ($3::uuid IS NULL OR campaign_id = $3)`
 	var out ReferralStats
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var row struct {
 			Total      int64 `db:"total"`
 			Successful int64 `db:"successful"`
@@ -384,7 +415,7 @@ func (s *Store) Leaderboard(ctx context.Context, tenant string, period time.Dura
 		ORDER BY successful DESC, total DESC, referrer_id COLLATE "C"
 		LIMIT $3`
 	var out []LeaderboardEntry
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var rows []struct {
 			UserID     string `db:"user_id"`
 			Successful int64  `db:"successful"`

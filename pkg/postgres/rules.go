@@ -113,7 +113,7 @@ func (s *Store) ListCommissionRules(ctx context.Context, tenant string, f Commis
 		out   []referral.CommissionRule
 		total int
 	)
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var rows []storedCommissionRule
 		if err := tx.SelectContext(ctx, &rows, q, tenant, f.Active, f.EventType, f.Limit, f.Offset); err != nil {
 			return fmt.Errorf("list commission rules: %w", err)

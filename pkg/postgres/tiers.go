@@ -106,7 +106,7 @@ func (s *Store) ListTiers(ctx context.Context, tenant string, f TierFilter) ([]r
 		out   []referral.Tier
 		total int
 	)
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var rows []storedTier
 		if err := tx.SelectContext(ctx, &rows, q, tenant, f.Limit, f.Offset); err != nil {
 			return fmt.Errorf("list tiers: %w", err)
@@ -152,8 +152,14 @@ func (s *Store) ReplaceTier(ctx context.Context, t referral.Tier) (referral.Tier
 func (s *Store) DeleteTier(ctx context.Context, tenant string, id uuid.UUID) error {
 	const del = `UPDATE affiliate_tiers SET deleted_at = $3, updated_at = $3 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
 	// Runs after the tier row is locked by del: an affiliate write that checked the tier with a
-	// share lock has committed by then, so its override is seen and cleared here.
-	const clear = `UPDATE affiliates SET tier_override_id = NULL, updated_at = $3 WHERE tenant_id = $1 AND tier_override_id = $2`
+	// share lock has committed by then, so its override is seen and cleared here. The rows are
+	// locked in id order first, the order event processing locks affiliates in, so the two
+	// never wait on each other in a circle.
+	const clear = `
+		UPDATE affiliates a SET tier_override_id = NULL, updated_at = $3
+		FROM (SELECT id FROM affiliates WHERE tenant_id = $1 AND tier_override_id = $2
+		      ORDER BY id FOR NO KEY UPDATE) pinned
+		WHERE a.id = pinned.id`
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		now := s.now()
 		res, err := tx.ExecContext(ctx, del, tenant, id, now)

@@ -167,21 +167,19 @@ func (a *API) validate(c echo.Context) error {
 		}
 		defer func() { done(failed) }()
 	}
-	if err := a.store.CheckAttempts(ctx, a.cfg.Attempts, tenant, subject); err != nil {
+	attempt, err := a.store.ReserveAttempt(ctx, a.cfg.Attempts, tenant, subject)
+	if err != nil {
 		return a.unavailable(err)
 	}
 	raw := c.Param("code")
 	out := apishape.Validation{Code: raw, Campaigns: []apishape.PublicCampaign{}}
 	reason, err := a.check(ctx, tenant, p.UserID, raw, &out)
+	failed = err == nil && (reason == referral.ECodeNotFound || reason == referral.ECodeInactive || reason == referral.ECodeExpired)
+	if serr := attempt.Settle(context.WithoutCancel(ctx), failed); serr != nil && err == nil {
+		err = a.unavailable(serr)
+	}
 	if err != nil {
 		return err
-	}
-	switch reason {
-	case referral.ECodeNotFound, referral.ECodeInactive, referral.ECodeExpired:
-		failed = true
-		if err := a.store.RecordFailedAttempt(ctx, tenant, subject); err != nil {
-			return a.unavailable(err)
-		}
 	}
 	if reason != "" {
 		out.Reason = &reason
