@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/cache"
 	"github.com/phoenix-referral/phoenix/pkg/cache/cachetest"
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
@@ -30,7 +31,7 @@ func TestQryPlayerAnswers(t *testing.T) {
 	e, _ := w.serve(Config{ReferralURLTemplate: qryWorldURLTemplate})
 
 	t.Run("campaigns", func(t *testing.T) {
-		var got itemsJSON[struct{ Name string }]
+		var got apishape.Items[struct{ Name string }]
 		w.read(e, "/v1/referral/campaigns", "carol", &got)
 		var names []string
 		for _, c := range got.Items {
@@ -42,7 +43,7 @@ func TestQryPlayerAnswers(t *testing.T) {
 		}
 	})
 	t.Run("codes", func(t *testing.T) {
-		var got itemsJSON[struct {
+		var got apishape.Items[struct {
 			Code        string
 			Uses        int
 			UsageLimit  *int   `json:"usage_limit"`
@@ -106,19 +107,19 @@ func TestQryPlayerAnswers(t *testing.T) {
 	})
 	t.Run("stats", func(t *testing.T) {
 		// 30 days (the default) leave olga's referral out; all time has it.
-		for target, want := range map[string]statsJSON{
-			"/v1/referral/stats": {Period: "30d", TotalReferrals: 3, SuccessfulReferrals: 1, PendingReferrals: 1,
-				RejectedReferrals: 1, ConversionRate: 33.3, Rewards: []amountJSON{{CurrencyID: "USD", Amount: 500}}},
-			"/v1/referral/stats?period=all": {Period: "all", TotalReferrals: 4, SuccessfulReferrals: 1, PendingReferrals: 2,
-				RejectedReferrals: 1, ConversionRate: 25, Rewards: []amountJSON{{CurrencyID: "USD", Amount: 500}}},
+		for target, want := range map[string]apishape.PlayerStats{
+			"/v1/referral/stats": {ReferralStats: apishape.ReferralStats{Period: "30d", TotalReferrals: 3, SuccessfulReferrals: 1, PendingReferrals: 1,
+				RejectedReferrals: 1, ConversionRate: 33.3}, Rewards: []apishape.Amount{{CurrencyID: "USD", Amount: 500}}},
+			"/v1/referral/stats?period=all": {ReferralStats: apishape.ReferralStats{Period: "all", TotalReferrals: 4, SuccessfulReferrals: 1, PendingReferrals: 2,
+				RejectedReferrals: 1, ConversionRate: 25}, Rewards: []apishape.Amount{{CurrencyID: "USD", Amount: 500}}},
 		} {
-			var got statsJSON
+			var got apishape.PlayerStats
 			w.read(e, target, "alice", &got)
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("%s: %+v, want %+v", target, got, want)
 			}
 		}
-		var none statsJSON
+		var none apishape.PlayerStats
 		w.read(e, "/v1/referral/stats?period=7d", "zed", &none)
 		if none.TotalReferrals != 0 || none.ConversionRate != 0 || none.Rewards == nil || len(none.Rewards) != 0 {
 			t.Errorf("a player without referrals: %+v", none)
@@ -149,10 +150,10 @@ func TestQryPlayerAnswers(t *testing.T) {
 	})
 	t.Run("leaderboard", func(t *testing.T) {
 		// Ordered by successful, then total referrals, then user id.
-		var got leaderboardJSON
+		var got apishape.PlayerLeaderboard
 		w.read(e, "/v1/referral/leaderboard?limit=1", "bob", &got)
-		want := leaderboardJSON{Period: "30d", Items: []leaderJSON{{Rank: 1, UserID: "alice", SuccessfulReferrals: 1, TotalReferrals: 3}},
-			Me: &leaderJSON{Rank: 3, UserID: "bob", SuccessfulReferrals: 0, TotalReferrals: 1}}
+		want := apishape.PlayerLeaderboard{Leaderboard: apishape.Leaderboard{Period: "30d", Items: []apishape.LeaderboardRow{{Rank: 1, UserID: "alice", SuccessfulReferrals: 1, TotalReferrals: 3}}},
+			Me: &apishape.LeaderboardRow{Rank: 3, UserID: "bob", SuccessfulReferrals: 0, TotalReferrals: 1}}
 		if fmt.Sprint(got.Period, got.Items, *got.Me) != fmt.Sprint(want.Period, want.Items, *want.Me) {
 			t.Fatalf("leaderboard: %+v %+v, want %+v %+v", got, got.Me, want, want.Me)
 		}
@@ -232,14 +233,14 @@ func TestQryPlayerAnswers(t *testing.T) {
 		}
 	})
 	t.Run("affiliate stats", func(t *testing.T) {
-		for user, want := range map[string]affiliateStatsJSON{
-			"partner": {Period: "30d", Commissions: []amountJSON{{CurrencyID: "USD", Amount: 1000}},
-				ByLevel: []levelAmountJSON{{Level: 0, Amount: 1000, CurrencyID: "USD"}}, ConvertedReferrals: 1, RefereeRevenue: 10000, DownlineSize: 2},
-			"boss": {Period: "30d", Commissions: []amountJSON{{CurrencyID: "USD", Amount: 500}},
-				ByLevel: []levelAmountJSON{{Level: 1, Amount: 500, CurrencyID: "USD"}}, DownlineSize: 3},
-			"subsub": {Period: "30d", Commissions: []amountJSON{}, ByLevel: []levelAmountJSON{}},
+		for user, want := range map[string]apishape.AffiliateStats{
+			"partner": {Period: "30d", Commissions: []apishape.Amount{{CurrencyID: "USD", Amount: 1000}},
+				ByLevel: []apishape.LevelAmount{{Level: 0, Amount: 1000, CurrencyID: "USD"}}, ConvertedReferrals: 1, RefereeRevenue: 10000, DownlineSize: 2},
+			"boss": {Period: "30d", Commissions: []apishape.Amount{{CurrencyID: "USD", Amount: 500}},
+				ByLevel: []apishape.LevelAmount{{Level: 1, Amount: 500, CurrencyID: "USD"}}, DownlineSize: 3},
+			"subsub": {Period: "30d", Commissions: []apishape.Amount{}, ByLevel: []apishape.LevelAmount{}},
 		} {
-			var got affiliateStatsJSON
+			var got apishape.AffiliateStats
 			w.read(e, "/v1/affiliate/stats", user, &got)
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("%s: %+v, want %+v", user, got, want)
@@ -247,7 +248,7 @@ func TestQryPlayerAnswers(t *testing.T) {
 		}
 	})
 	t.Run("tiers", func(t *testing.T) {
-		var got itemsJSON[struct{ Name string }]
+		var got apishape.Items[struct{ Name string }]
 		w.read(e, "/v1/affiliate/tiers", "zed", &got)
 		if len(got.Items) != 2 || got.Items[0].Name != "Silver" || got.Items[1].Name != "Bronze" {
 			t.Fatalf("tiers: %+v, want Silver then Bronze (priority descending)", got.Items)
@@ -355,7 +356,7 @@ func TestQryReadsWithoutRedis(t *testing.T) {
 		t.Errorf("%v reads counted as misses while Redis was down", n)
 	}
 	// Validation works too (its attempt limit lives in PostgreSQL).
-	var v validateJSON
+	var v apishape.Validation
 	w.read(down, "/v1/referral/validate/ALICE1", "zed", &v)
 	if !v.Valid {
 		t.Errorf("validate without Redis: %+v", v)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
@@ -45,7 +46,7 @@ func TestQryValidate(t *testing.T) {
 		if c.user == "" {
 			target += "?tenant_id=" + w.tenant
 		}
-		var got validateJSON
+		var got apishape.Validation
 		w.read(e, target, c.user, &got)
 		reason, referrer := "", ""
 		if got.Reason != nil {
