@@ -1,5 +1,5 @@
 // Package adminapi is the Admin Gateway's HTTP surface: routes.go lists every route; handlers
-// decode request DTOs, call the store, and encode response DTOs (model.go and the area files).
+// decode request DTOs, call the store, and encode the response shapes of package apishape.
 package adminapi
 
 import (
