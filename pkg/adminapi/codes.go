@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
-	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
@@ -170,7 +169,7 @@ func (a *API) createPlayerCode(c echo.Context) error {
 
 func (a *API) listCodes(c echo.Context) error {
 	q := web.NewQuery(c)
-	f := postgres.CodeFilter{OwnerUserID: q.String("owner_user_id"), CampaignID: q.UUID("campaign_id"), Active: q.Bool("active")}
+	f := referral.CodeFilter{OwnerUserID: q.String("owner_user_id"), CampaignID: q.UUID("campaign_id"), Active: q.Bool("active")}
 	page, err := web.PageOf(c)
 	if err := referral.JoinValidation(q.Err(), err); err != nil {
 		return err
@@ -218,7 +217,7 @@ func (a *API) patchCode(c echo.Context) error {
 		return err
 	}
 	fe := referral.FieldErrors{}
-	p := postgres.CodePatch{
+	p := referral.CodePatch{
 		SetUsageLimit: in.UsageLimit.Set, UsageLimit: in.UsageLimit.Ptr(),
 		SetExpiresAt: in.ExpiresAt.Set, SetCampaignID: in.CampaignID.Set, CampaignID: in.CampaignID.Ptr(),
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
-	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
@@ -173,7 +172,7 @@ func (a *API) applyCodeFor(ctx context.Context, tenant, player, raw string, meta
 
 func (a *API) listReferrals(c echo.Context) error {
 	q := web.NewQuery(c)
-	f := postgres.ReferralFilter{
+	f := referral.ReferralFilter{
 		CampaignID: q.UUID("campaign_id"), ReferrerID: q.String("referrer_id"),
 		RefereeID: q.String("referee_id"), CreatedFrom: q.Time("created_from"), CreatedTo: q.Time("created_to"),
 	}

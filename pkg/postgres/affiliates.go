@@ -15,15 +15,6 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
-// AffiliateFilter selects affiliates for ListAffiliates.
-type AffiliateFilter struct {
-	Status   *string
-	ParentID *uuid.UUID
-	UserID   *string
-	Limit    int
-	Offset   int
-}
-
 // affiliateCodeAttempts bounds the retries of a generated affiliate code that collides.
 const affiliateCodeAttempts = 8
 
@@ -249,7 +240,7 @@ func (s *Store) GetAffiliate(ctx context.Context, tenant string, id uuid.UUID) (
 }
 
 // ListAffiliates returns a page of the tenant's affiliates, newest first, and the total count.
-func (s *Store) ListAffiliates(ctx context.Context, tenant string, f AffiliateFilter) ([]referral.Affiliate, int, error) {
+func (s *Store) ListAffiliates(ctx context.Context, tenant string, f referral.AffiliateFilter) ([]referral.Affiliate, int, error) {
 	where := []string{"a.tenant_id = $1", "a.deleted_at IS NULL"}
 	args := []any{tenant}
 	add := func(cond string, v any) {

@@ -63,17 +63,6 @@ func (s *Store) Simulate(ctx context.Context, ev referral.Event) (referral.Event
 	return out, nil
 }
 
-// RewardLedgerFilter selects reward ledger rows (§4.4); nil fields do not filter.
-type RewardLedgerFilter struct {
-	UserID     *string
-	CampaignID *uuid.UUID
-	ReferralID *uuid.UUID
-	EventID    *string
-	Ascending  bool // oldest first (a feed); newest first otherwise
-	Limit      int
-	Offset     int
-}
-
 // ledgerRewardRow is a rewards row.
 type ledgerRewardRow struct {
 	ID         uuid.UUID `db:"id"`
@@ -96,7 +85,7 @@ func (r ledgerRewardRow) domain() referral.Reward {
 
 // ListRewards returns a page of the tenant's reward ledger and the number of rows matching f.
 // Rows are ordered by (created_at, id), newest first unless f.Ascending.
-func (s *Store) ListRewards(ctx context.Context, tenant string, f RewardLedgerFilter) ([]referral.Reward, int, error) {
+func (s *Store) ListRewards(ctx context.Context, tenant string, f referral.RewardLedgerFilter) ([]referral.Reward, int, error) {
 	w := ledgerWhere{}
 	w.add("tenant_id = %s", tenant)
 	if f.UserID != nil {
@@ -134,16 +123,6 @@ func (s *Store) ListRewards(ctx context.Context, tenant string, f RewardLedgerFi
 	return out, total, nil
 }
 
-// CommissionLedgerFilter selects commission ledger rows (§5.5); nil fields do not filter.
-type CommissionLedgerFilter struct {
-	AffiliateID *uuid.UUID
-	EventID     *string
-	Level       *int
-	Ascending   bool // oldest first (a feed); newest first otherwise
-	Limit       int
-	Offset      int
-}
-
 // ledgerCommissionRow is a commissions row; the rate is read as exact text.
 type ledgerCommissionRow struct {
 	ID           uuid.UUID  `db:"id"`
@@ -175,7 +154,7 @@ func (r ledgerCommissionRow) domain() (referral.Commission, error) {
 
 // ListCommissions returns a page of the tenant's commission ledger and the number of rows
 // matching f. Rows are ordered by (created_at, id), newest first unless f.Ascending.
-func (s *Store) ListCommissions(ctx context.Context, tenant string, f CommissionLedgerFilter) ([]referral.Commission, int, error) {
+func (s *Store) ListCommissions(ctx context.Context, tenant string, f referral.CommissionLedgerFilter) ([]referral.Commission, int, error) {
 	w := ledgerWhere{}
 	w.add("tenant_id = %s", tenant)
 	if f.AffiliateID != nil {

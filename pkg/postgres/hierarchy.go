@@ -108,18 +108,10 @@ func uuidArray(ids []uuid.UUID) pq.StringArray {
 	return out
 }
 
-// DownlineFilter pages a downline read.
-type DownlineFilter struct {
-	// Depth is how many levels below the affiliate to include (1 = direct children).
-	Depth  int
-	Limit  int
-	Offset int
-}
-
 // Downline returns a page of the affiliates under affiliate id down to f.Depth levels, each with
 // its level, ordered by level, created_at and id, and the total count.
 // Errors: NOT_FOUND.
-func (s *Store) Downline(ctx context.Context, tenant string, id uuid.UUID, f DownlineFilter) ([]referral.DownlineMember, int, error) {
+func (s *Store) Downline(ctx context.Context, tenant string, id uuid.UUID, f referral.DownlineFilter) ([]referral.DownlineMember, int, error) {
 	// Direct children come straight from the (parent_affiliate_id, created_at, id) index.
 	// Deeper reads find the subtree with the GIN index; level is the path length difference.
 	// Either way one scan yields the page and the total. The inner subquery (OFFSET 0 keeps the

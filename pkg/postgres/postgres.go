@@ -32,6 +32,20 @@ type Store struct {
 	Now func() time.Time
 }
 
+// Store implements every service of the domain.
+var (
+	_ referral.CampaignService       = (*Store)(nil)
+	_ referral.CodeService           = (*Store)(nil)
+	_ referral.ReferralService       = (*Store)(nil)
+	_ referral.AttemptService        = (*Store)(nil)
+	_ referral.AffiliateService      = (*Store)(nil)
+	_ referral.HierarchyService      = (*Store)(nil)
+	_ referral.TierService           = (*Store)(nil)
+	_ referral.CommissionRuleService = (*Store)(nil)
+	_ referral.EventService          = (*Store)(nil)
+	_ referral.LedgerService         = (*Store)(nil)
+)
+
 // NewStore returns a Store over db.
 func NewStore(db *sqlx.DB) *Store {
 	return &Store{db: db, Now: time.Now, changed: make(chan struct{}, 1)}

@@ -16,36 +16,6 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
-// ReferralFilter selects referrals for ListReferrals. CreatedFrom is inclusive, CreatedTo
-// exclusive.
-type ReferralFilter struct {
-	CampaignID  *uuid.UUID
-	Code        *string
-	ReferrerID  *string
-	RefereeID   *string
-	Status      *string
-	CreatedFrom *time.Time
-	CreatedTo   *time.Time
-	Limit       int
-	Offset      int
-}
-
-// ReferralStats counts the referrals created in a period (SPEC §4.4).
-type ReferralStats struct {
-	Total      int64
-	Successful int64
-	Pending    int64
-	Rejected   int64
-}
-
-// LeaderboardEntry is one referrer's standing on the leaderboard.
-type LeaderboardEntry struct {
-	Rank       int
-	UserID     string
-	Successful int64
-	Total      int64
-}
-
 // storedReferral is a referrals row.
 type storedReferral struct {
 	ID          uuid.UUID  `db:"id"`
@@ -292,7 +262,7 @@ func referralByID(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID,
 }
 
 // ListReferrals returns a page of the tenant's referrals, newest first, and the total count.
-func (s *Store) ListReferrals(ctx context.Context, tenant string, f ReferralFilter) ([]referral.Referral, int, error) {
+func (s *Store) ListReferrals(ctx context.Context, tenant string, f referral.ReferralFilter) ([]referral.Referral, int, error) {
 	const where = ` FROM referrals WHERE tenant_id = $1
 		AND ($2::uuid IS NULL OR campaign_id = $2)
 		AND ($3::text IS NULL OR code = $3)
@@ -375,7 +345,7 @@ func (s *Store) periodStart(period time.Duration) *time.Time {
 
 // ReferralStats counts the tenant's referrals created within period of now (0: all time),
 // optionally only those of one campaign.
-func (s *Store) ReferralStats(ctx context.Context, tenant string, period time.Duration, campaignID *uuid.UUID) (ReferralStats, error) {
+func (s *Store) ReferralStats(ctx context.Context, tenant string, period time.Duration, campaignID *uuid.UUID) (referral.ReferralStats, error) {
 	const q = `
 		SELECT count(*) AS total,
 		       count(*) FILTER (WHERE status IN ('converted', 'verified')) AS successful,
@@ -384,7 +354,7 @@ func (s *Store) ReferralStats(ctx context.Context, tenant string, period time.Du
 		FROM referrals
 		WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR created_at >= $2)
 		  AND ($3::uuid IS NULL OR campaign_id = $3)`
-	var out ReferralStats
+	var out referral.ReferralStats
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var row struct {
 			Total      int64 `db:"total"`
@@ -395,7 +365,7 @@ func (s *Store) ReferralStats(ctx context.Context, tenant string, period time.Du
 		if err := tx.GetContext(ctx, &row, q, tenant, s.periodStart(period), campaignID); err != nil {
 			return fmt.Errorf("referral stats: %w", err)
 		}
-		out = ReferralStats(row)
+		out = referral.ReferralStats(row)
 		return nil
 	})
 	return out, err
@@ -404,7 +374,7 @@ func (s *Store) ReferralStats(ctx context.Context, tenant string, period time.Du
 // Leaderboard ranks the referrers of the tenant's referrals created within period of now
 // (0: all time): successful referrals descending, then total descending, then user id in
 // byte order. Referrals without a referrer (admin codes) do not count.
-func (s *Store) Leaderboard(ctx context.Context, tenant string, period time.Duration, limit int) ([]LeaderboardEntry, error) {
+func (s *Store) Leaderboard(ctx context.Context, tenant string, period time.Duration, limit int) ([]referral.LeaderboardEntry, error) {
 	const q = `
 		SELECT referrer_id AS user_id,
 		       count(*) FILTER (WHERE status IN ('converted', 'verified')) AS successful,
@@ -414,7 +384,7 @@ func (s *Store) Leaderboard(ctx context.Context, tenant string, period time.Dura
 		GROUP BY referrer_id
 		ORDER BY successful DESC, total DESC, referrer_id COLLATE "C"
 		LIMIT $3`
-	var out []LeaderboardEntry
+	var out []referral.LeaderboardEntry
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var rows []struct {
 			UserID     string `db:"user_id"`
@@ -424,9 +394,9 @@ func (s *Store) Leaderboard(ctx context.Context, tenant string, period time.Dura
 		if err := tx.SelectContext(ctx, &rows, q, tenant, s.periodStart(period), limit); err != nil {
 			return fmt.Errorf("leaderboard: %w", err)
 		}
-		out = make([]LeaderboardEntry, 0, len(rows))
+		out = make([]referral.LeaderboardEntry, 0, len(rows))
 		for i, r := range rows {
-			out = append(out, LeaderboardEntry{Rank: i + 1, UserID: r.UserID, Successful: r.Successful, Total: r.Total})
+			out = append(out, referral.LeaderboardEntry{Rank: i + 1, UserID: r.UserID, Successful: r.Successful, Total: r.Total})
 		}
 		return nil
 	})

@@ -11,12 +11,6 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
-// TierFilter selects tiers for ListTiers.
-type TierFilter struct {
-	Limit  int
-	Offset int
-}
-
 // storedTier is an affiliate_tiers row. The rate is read as text so it comes back exactly.
 type storedTier struct {
 	ID                uuid.UUID `db:"id"`
@@ -98,7 +92,7 @@ func (s *Store) GetTier(ctx context.Context, tenant string, id uuid.UUID) (refer
 
 // ListTiers returns a page of the tenant's tiers in ladder order (priority descending) and the
 // total count.
-func (s *Store) ListTiers(ctx context.Context, tenant string, f TierFilter) ([]referral.Tier, int, error) {
+func (s *Store) ListTiers(ctx context.Context, tenant string, f referral.TierFilter) ([]referral.Tier, int, error) {
 	const where = ` FROM affiliate_tiers WHERE tenant_id = $1 AND deleted_at IS NULL`
 	const q = `SELECT ` + tierCols + where + tierOrder + ` LIMIT $2 OFFSET $3`
 	const count = `SELECT count(*)` + where

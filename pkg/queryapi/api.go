@@ -34,10 +34,10 @@ type Config struct {
 	// ReferralURLTemplate, when set, adds "referral_url" to code objects.
 	ReferralURLTemplate string
 	// Attempts is the failed code-attempt limit of SPEC §4.3.
-	Attempts postgres.AttemptLimit
+	Attempts referral.AttemptLimit
 	// Visitors limits visitors' failed validations per client address across every tenant,
 	// in memory (SPEC §4.3; Max 0 disables it).
-	Visitors postgres.AttemptLimit
+	Visitors referral.AttemptLimit
 	// VisitorAddresses bounds the addresses the visitor limit tracks (default 50,000).
 	VisitorAddresses int
 	// FallbackConcurrency bounds concurrent PostgreSQL reads on behalf of Redis (default 16).
