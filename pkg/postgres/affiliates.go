@@ -268,7 +268,7 @@ func (s *Store) ListAffiliates(ctx context.Context, tenant string, f referral.Af
 		out   []referral.Affiliate
 		total int
 	)
-	err := s.transact(ctx, txSnapshot, func(tx *sqlx.Tx) error {
+	err := transact(ctx, s.db, txSnapshot, func(tx *sqlx.Tx) error {
 		var rows []storedAffiliate
 		if err := tx.SelectContext(ctx, &rows, q, append(args, f.Limit, f.Offset)...); err != nil {
 			return fmt.Errorf("list affiliates: %w", err)

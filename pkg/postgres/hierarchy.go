@@ -142,7 +142,7 @@ func (s *Store) Downline(ctx context.Context, tenant string, id uuid.UUID, f ref
 		out   []referral.DownlineMember
 		total int
 	)
-	err := s.transact(ctx, txSnapshot, func(tx *sqlx.Tx) error {
+	err := transact(ctx, s.db, txSnapshot, func(tx *sqlx.Tx) error {
 		path, err := affiliatePath(ctx, tx, tenant, id, "affiliate")
 		if err != nil {
 			return err

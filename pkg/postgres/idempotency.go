@@ -92,7 +92,7 @@ func (s *Store) Release(ctx context.Context, tenant, caller, key string) error {
 // deadlock.
 func (s *Store) Purge(ctx context.Context, attemptWindow time.Duration) error {
 	purge := func(what, q string, age time.Duration) error {
-		err := s.transact(ctx, txPrivate, func(tx *sqlx.Tx) error {
+		err := transact(ctx, s.db, txPrivate, func(tx *sqlx.Tx) error {
 			_, err := tx.ExecContext(ctx, q, age.Seconds())
 			return err
 		})

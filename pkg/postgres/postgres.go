@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"strings"
 	"time"
@@ -141,101 +140,6 @@ func DatabaseID(ctx context.Context, db sqlx.QueryerContext) (string, error) {
 		return "", fmt.Errorf("database id: %w", err)
 	}
 	return id, nil
-}
-
-// txAttempts bounds how often one transaction runs: when PostgreSQL aborts it for a deadlock or
-// a serialization failure it is run again from the start, at most this many times in all.
-const txAttempts = 5
-
-// txBackoff is the longest pause before the second run; it doubles before each further run.
-const txBackoff = 8 * time.Millisecond
-
-// txKind says what a transaction does: it decides the transaction's options and whether its
-// commit signals the change notifier.
-type txKind int
-
-const (
-	// txWrite writes tables the read models follow; its commit signals the change notifier.
-	txWrite txKind = iota
-	// txPrivate writes only tables no read model follows (the attempt counter): no signal.
-	txPrivate
-	// txRead only reads (READ ONLY, READ COMMITTED): no signal.
-	txRead
-	// txSnapshot only reads, every statement from one snapshot (READ ONLY, REPEATABLE READ), so
-	// reads spread over several statements see one moment even while writes commit in between.
-	txSnapshot
-)
-
-// transact is the store's one transaction helper: every transaction of the store runs through
-// it (the only writes outside it are single statements holding a single lock, which cannot
-// deadlock: attempt slots and idempotency keys). It runs fn in a transaction of kind k and commits when fn returns nil; the commit error is
-// returned. When PostgreSQL aborts the transaction for a deadlock (40P01) or a serialization
-// failure (40001), at any statement or at commit, nothing of it was committed: fn runs again in a
-// new transaction after a random pause (so transactions aborted together do not collide again in
-// step), at most txAttempts runs in all, and a transaction still aborted after that answers
-// UNAVAILABLE. fn must be safe to rerun: it sets its results (never adds to what an earlier run
-// left) and acts on nothing outside the transaction. A committed txWrite signals the change
-// notifier (see RunNotifier); reads never do.
-func (s *Store) transact(ctx context.Context, k txKind, fn func(tx *sqlx.Tx) error) error {
-	for attempt := 1; ; attempt++ {
-		err := s.runTx(ctx, k, fn)
-		if !isContention(err) {
-			return err
-		}
-		if attempt == txAttempts {
-			return errors.Join(referral.Errorf(referral.EUnavailable, "the request met too much contention; retry it"), err)
-		}
-		// Full jitter: uniform in [0, txBackoff·2^(attempt-1)).
-		pause := time.Duration(rand.Int64N(int64(txBackoff << (attempt - 1))))
-		select {
-		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
-		case <-time.After(pause):
-		}
-	}
-}
-
-// inTx runs fn as a write transaction (see transact).
-func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	return s.transact(ctx, txWrite, fn)
-}
-
-// readTx runs fn as a read-only transaction (see transact).
-func (s *Store) readTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	return s.transact(ctx, txRead, fn)
-}
-
-// runTx is one run of transact.
-func (s *Store) runTx(ctx context.Context, k txKind, fn func(tx *sqlx.Tx) error) error {
-	var opts *sql.TxOptions
-	switch k {
-	case txRead:
-		opts = &sql.TxOptions{ReadOnly: true}
-	case txSnapshot:
-		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
-	}
-	tx, err := s.db.BeginTxx(ctx, opts)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	if k == txWrite {
-		s.signalChange()
-	}
-	return nil
-}
-
-// isContention reports whether err is PostgreSQL aborting a transaction for a deadlock or a
-// serialization failure, after which the transaction may simply run again.
-func isContention(err error) bool {
-	code := pqCode(err)
-	return code == pqDeadlock || code == pqSerialization
 }
 
 // Postgres error codes the store translates.
