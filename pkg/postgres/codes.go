@@ -334,9 +334,7 @@ func (s *Store) DeleteCode(ctx context.Context, tenant string, id uuid.UUID) err
 // CodeClaims returns a live code, a page of the referrals made with it (newest first) and their
 // total count. Errors: NOT_FOUND.
 func (s *Store) CodeClaims(ctx context.Context, tenant string, id uuid.UUID, limit, offset int) (referral.Code, []referral.CodeClaim, int, error) {
-	const q = `
-		SELECT id, referee_id, status, created_at FROM referrals
-		WHERE code_id = $1 AND tenant_id = $2
+	const q = `SELECT ` + referralCols + ` FROM referrals WHERE code_id = $1 AND tenant_id = $2
 		ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4`
 	const count = `SELECT count(*) FROM referrals WHERE code_id = $1 AND tenant_id = $2`
 	var (
@@ -349,12 +347,7 @@ func (s *Store) CodeClaims(ctx context.Context, tenant string, id uuid.UUID, lim
 		if code, err = codeByID(ctx, tx, tenant, id, false); err != nil {
 			return err
 		}
-		var rows []struct {
-			ID        uuid.UUID `db:"id"`
-			RefereeID string    `db:"referee_id"`
-			Status    string    `db:"status"`
-			CreatedAt time.Time `db:"created_at"`
-		}
+		var rows []storedReferral
 		if err := tx.SelectContext(ctx, &rows, q, id, tenant, limit, offset); err != nil {
 			return fmt.Errorf("list claims: %w", err)
 		}

@@ -123,7 +123,7 @@ func (s *Store) Downline(ctx context.Context, tenant string, id uuid.UUID, f ref
 		        SELECT a.id, 1 AS level, a.created_at FROM affiliates a
 		        WHERE a.parent_affiliate_id = $1 AND a.deleted_at IS NULL OFFSET 0) s
 		    ORDER BY s.created_at, s.id LIMIT $2 OFFSET $3)
-		SELECT ` + affiliateCols + `, p.level, p.total FROM page p JOIN affiliates a ON a.id = p.id
+		SELECT ` + affiliateCountedCols + `, p.level, p.total FROM page p JOIN affiliates a ON a.id = p.id
 		ORDER BY p.created_at, p.id`
 	const childCount = `SELECT count(*) FROM affiliates WHERE parent_affiliate_id = $1 AND deleted_at IS NULL`
 	const deep = `
@@ -133,7 +133,7 @@ func (s *Store) Downline(ctx context.Context, tenant string, id uuid.UUID, f ref
 		        WHERE a.ancestors @> ARRAY[$1]::uuid[] AND a.deleted_at IS NULL
 		          AND cardinality(a.ancestors) <= $2::int + $3::int OFFSET 0) s
 		    ORDER BY s.level, s.created_at, s.id LIMIT $4 OFFSET $5)
-		SELECT ` + affiliateCols + `, p.level, p.total FROM page p JOIN affiliates a ON a.id = p.id
+		SELECT ` + affiliateCountedCols + `, p.level, p.total FROM page p JOIN affiliates a ON a.id = p.id
 		ORDER BY p.level, p.created_at, p.id`
 	const deepCount = `
 		SELECT count(*) FROM affiliates
@@ -172,7 +172,7 @@ func (s *Store) Downline(ctx context.Context, tenant string, id uuid.UUID, f ref
 				return fmt.Errorf("count downline: %w", err)
 			}
 		}
-		tiers, err := s.loadTiers(ctx, tx, tenant)
+		tiers, err := loadTiers(ctx, tx, tenant)
 		if err != nil {
 			return err
 		}

@@ -54,7 +54,7 @@ func tiersOf(rows []storedTier) ([]referral.Tier, error) {
 
 // loadTiers returns every live tier of the tenant in ladder order. It runs on q, so callers
 // may use it inside their own transaction.
-func (s *Store) loadTiers(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]referral.Tier, error) {
+func loadTiers(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]referral.Tier, error) {
 	const sel = `SELECT ` + tierCols + ` FROM affiliate_tiers WHERE tenant_id = $1 AND deleted_at IS NULL` + tierOrder
 	var rows []storedTier
 	if err := sqlx.SelectContext(ctx, q, &rows, sel, tenant); err != nil {
