@@ -181,17 +181,24 @@ func (s *Store) ListCampaigns(ctx context.Context, tenant string, f referral.Cam
 		if err := tx.GetContext(ctx, &total, count, tenant, f.Active); err != nil {
 			return fmt.Errorf("count campaigns: %w", err)
 		}
-		out = make([]referral.Campaign, 0, len(rows))
-		for _, r := range rows {
-			c, err := r.domain()
-			if err != nil {
-				return err
-			}
-			out = append(out, c)
-		}
-		return nil
+		var err error
+		out, err = campaignsOf(rows)
+		return err
 	})
 	return out, total, err
+}
+
+// campaignsOf converts rows.
+func campaignsOf(rows []storedCampaign) ([]referral.Campaign, error) {
+	out := make([]referral.Campaign, 0, len(rows))
+	for _, r := range rows {
+		c, err := r.domain()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // ReplaceCampaign overwrites every writable field of the campaign c.ID with c's and returns it.

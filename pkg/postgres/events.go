@@ -77,6 +77,8 @@ type ledgerRewardRow struct {
 	CreatedAt  time.Time `db:"created_at"`
 }
 
+const rewardCols = `id, tenant_id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, created_at`
+
 func (r ledgerRewardRow) domain() referral.Reward {
 	return referral.Reward{ID: r.ID, TenantID: r.TenantID, UserID: r.UserID, Role: r.Role,
 		CampaignID: r.CampaignID, ReferralID: r.ReferralID, EventID: r.EventID, CurrencyID: r.CurrencyID,
@@ -100,14 +102,13 @@ func (s *Store) ListRewards(ctx context.Context, tenant string, f referral.Rewar
 	if f.EventID != nil {
 		w.add("event_id = %s", *f.EventID)
 	}
-	const cols = `id, tenant_id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, created_at`
 	var rows []ledgerRewardRow
 	var total int
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		if err := sqlx.GetContext(ctx, tx, &total, `SELECT count(*) FROM rewards WHERE `+w.sql(), w.args...); err != nil {
 			return fmt.Errorf("count rewards: %w", err)
 		}
-		q := `SELECT ` + cols + ` FROM rewards WHERE ` + w.sql() + ledgerOrder(f.Ascending) + w.page(f.Limit, f.Offset)
+		q := `SELECT ` + rewardCols + ` FROM rewards WHERE ` + w.sql() + ledgerOrder(f.Ascending) + w.page(f.Limit, f.Offset)
 		if err := sqlx.SelectContext(ctx, tx, &rows, q, w.args...); err != nil {
 			return fmt.Errorf("list rewards: %w", err)
 		}
@@ -141,6 +142,9 @@ type ledgerCommissionRow struct {
 	CreatedAt    time.Time  `db:"created_at"`
 }
 
+const commissionCols = `id, tenant_id, affiliate_id, user_id, level, source_user_id, event_id, rule_id, tier_id,
+	rate::text AS rate, base_amount, amount, currency_id, created_at`
+
 func (r ledgerCommissionRow) domain() (referral.Commission, error) {
 	rate, err := referral.ParseRate(r.Rate)
 	if err != nil {
@@ -166,15 +170,13 @@ func (s *Store) ListCommissions(ctx context.Context, tenant string, f referral.C
 	if f.Level != nil {
 		w.add("level = %s", *f.Level)
 	}
-	const cols = `id, tenant_id, affiliate_id, user_id, level, source_user_id, event_id, rule_id, tier_id,
-		rate::text AS rate, base_amount, amount, currency_id, created_at`
 	var rows []ledgerCommissionRow
 	var total int
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		if err := sqlx.GetContext(ctx, tx, &total, `SELECT count(*) FROM commissions WHERE `+w.sql(), w.args...); err != nil {
 			return fmt.Errorf("count commissions: %w", err)
 		}
-		q := `SELECT ` + cols + ` FROM commissions WHERE ` + w.sql() + ledgerOrder(f.Ascending) + w.page(f.Limit, f.Offset)
+		q := `SELECT ` + commissionCols + ` FROM commissions WHERE ` + w.sql() + ledgerOrder(f.Ascending) + w.page(f.Limit, f.Offset)
 		if err := sqlx.SelectContext(ctx, tx, &rows, q, w.args...); err != nil {
 			return fmt.Errorf("list commissions: %w", err)
 		}

@@ -1,6 +1,9 @@
-// Package postgres is Phoenix's storage: the write side of the Admin Gateway and the sources the
-// Query Gateway's read models are built from. It uses sqlx over lib/pq with SQL written by hand;
-// every exported method of Store runs in one transaction.
+// Package postgres is Phoenix's storage. Store implements the domain's services (the
+// interfaces of pkg/referral) for the Admin Gateway: each exported method runs in one
+// transaction (transact, the package's one transaction helper) that locks, loads, lets the
+// domain decide and writes. Source reads what the Query Gateway's read models are built from.
+// SQL is written by hand over sqlx and lib/pq, next to its method; each table has one row type
+// and one column list.
 package postgres
 
 import (

@@ -375,7 +375,19 @@ func (s *Store) ReferralStats(ctx context.Context, tenant string, period time.Du
 // (0: all time): successful referrals descending, then total descending, then user id in
 // byte order. Referrals without a referrer (admin codes) do not count.
 func (s *Store) Leaderboard(ctx context.Context, tenant string, period time.Duration, limit int) ([]referral.LeaderboardEntry, error) {
-	const q = `
+	var out []referral.LeaderboardEntry
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		out, err = leaderboard(ctx, tx, tenant, s.periodStart(period), &limit)
+		return err
+	})
+	return out, err
+}
+
+// leaderboard ranks through q the referrers of the tenant's referrals created at or after since
+// (nil: all time), the first limit of them (nil: all), as Leaderboard says.
+func leaderboard(ctx context.Context, q sqlx.QueryerContext, tenant string, since *time.Time, limit *int) ([]referral.LeaderboardEntry, error) {
+	const sel = `
 		SELECT referrer_id AS user_id,
 		       count(*) FILTER (WHERE status IN ('converted', 'verified')) AS successful,
 		       count(*) AS total
@@ -384,21 +396,17 @@ func (s *Store) Leaderboard(ctx context.Context, tenant string, period time.Dura
 		GROUP BY referrer_id
 		ORDER BY successful DESC, total DESC, referrer_id COLLATE "C"
 		LIMIT $3`
-	var out []referral.LeaderboardEntry
-	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
-		var rows []struct {
-			UserID     string `db:"user_id"`
-			Successful int64  `db:"successful"`
-			Total      int64  `db:"total"`
-		}
-		if err := tx.SelectContext(ctx, &rows, q, tenant, s.periodStart(period), limit); err != nil {
-			return fmt.Errorf("leaderboard: %w", err)
-		}
-		out = make([]referral.LeaderboardEntry, 0, len(rows))
-		for i, r := range rows {
-			out = append(out, referral.LeaderboardEntry{Rank: i + 1, UserID: r.UserID, Successful: r.Successful, Total: r.Total})
-		}
-		return nil
-	})
-	return out, err
+	var rows []struct {
+		UserID     string `db:"user_id"`
+		Successful int64  `db:"successful"`
+		Total      int64  `db:"total"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &rows, sel, tenant, since, limit); err != nil {
+		return nil, fmt.Errorf("leaderboard: %w", err)
+	}
+	out := make([]referral.LeaderboardEntry, 0, len(rows))
+	for i, r := range rows {
+		out = append(out, referral.LeaderboardEntry{Rank: i + 1, UserID: r.UserID, Successful: r.Successful, Total: r.Total})
+	}
+	return out, nil
 }

@@ -73,7 +73,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 	out := make(map[string]any, len(users))
 	switch sec {
 	case cache.SectionCodes:
-		m, err := postgres.ReadUserCodes(ctx, q, tenant, users)
+		m, err := postgres.NewSource(q).UserCodes(ctx, tenant, users)
 		if err != nil {
 			return nil, err
 		}
@@ -85,7 +85,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			out[u] = docs
 		}
 	case cache.SectionMe:
-		m, err := postgres.ReadRefereeReferrals(ctx, q, tenant, users)
+		m, err := postgres.NewSource(q).RefereeReferrals(ctx, tenant, users)
 		if err != nil {
 			return nil, err
 		}
@@ -98,7 +98,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			}
 		}
 	case cache.SectionReferrals:
-		m, err := postgres.ReadReferrerReferrals(ctx, q, tenant, users)
+		m, err := postgres.NewSource(q).ReferrerReferrals(ctx, tenant, users)
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +110,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			out[u] = docs
 		}
 	case cache.SectionReferralStats:
-		m, err := postgres.ReadReferrerReferrals(ctx, q, tenant, users)
+		m, err := postgres.NewSource(q).ReferrerReferrals(ctx, tenant, users)
 		if err != nil {
 			return nil, err
 		}
@@ -122,7 +122,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			out[u] = docs
 		}
 	case cache.SectionRewardStats:
-		m, err := postgres.ReadUserRewards(ctx, q, tenant, users)
+		m, err := postgres.NewSource(q).UserRewards(ctx, tenant, users)
 		if err != nil {
 			return nil, err
 		}
@@ -134,7 +134,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			out[u] = docs
 		}
 	case cache.SectionRewards:
-		m, err := postgres.ReadUserRewards(ctx, q, tenant, users)
+		m, err := postgres.NewSource(q).UserRewards(ctx, tenant, users)
 		if err != nil {
 			return nil, err
 		}
@@ -146,7 +146,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			out[u] = docs
 		}
 	case cache.SectionAffiliate:
-		m, err := postgres.ReadUserAffiliates(ctx, q, tenant, users)
+		m, err := postgres.NewSource(q).UserAffiliates(ctx, tenant, users)
 		if err != nil {
 			return nil, err
 		}
@@ -159,7 +159,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			}
 		}
 	case cache.SectionCommissions:
-		m, err := postgres.ReadUserCommissions(ctx, q, tenant, users)
+		m, err := postgres.NewSource(q).UserCommissions(ctx, tenant, users)
 		if err != nil {
 			return nil, err
 		}
@@ -179,7 +179,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 // CampaignsDoc loads the tenant's active campaigns (whatever their window: the window is
 // checked on read, so the document stays right as time passes).
 func CampaignsDoc(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]byte, error) {
-	cs, err := postgres.ReadCampaigns(ctx, q, tenant)
+	cs, err := postgres.NewSource(q).Campaigns(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +210,7 @@ func (c ActiveCampaign) ActiveAt(now time.Time) bool {
 
 // TiersDoc loads the tenant's tier ladder, priority descending.
 func TiersDoc(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]byte, error) {
-	ts, err := postgres.ReadTiers(ctx, q, tenant)
+	ts, err := postgres.NewSource(q).Tiers(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +223,7 @@ func TiersDoc(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]byte
 
 // CodeDocs loads the live codes with the given strings: code → document ("null" when none).
 func CodeDocs(ctx context.Context, q sqlx.QueryerContext, tenant string, codes []string) (map[string][]byte, error) {
-	m, err := postgres.ReadCodesByString(ctx, q, tenant, codes)
+	m, err := postgres.NewSource(q).CodesByString(ctx, tenant, codes)
 	if err != nil {
 		return nil, err
 	}
@@ -245,13 +245,13 @@ func CodeDocs(ctx context.Context, q sqlx.QueryerContext, tenant string, codes [
 
 // LeaderboardDoc loads the tenant's leaderboard for a period ending at now.
 func LeaderboardDoc(ctx context.Context, q sqlx.QueryerContext, tenant, period string, now time.Time) ([]byte, error) {
-	rows, err := postgres.ReadLeaderboard(ctx, q, tenant, PeriodStart(period, now))
+	rows, err := postgres.NewSource(q).Leaderboard(ctx, tenant, PeriodStart(period, now))
 	if err != nil {
 		return nil, err
 	}
 	docs := make([]cache.LeaderDoc, 0, len(rows))
 	for _, r := range rows {
-		docs = append(docs, cache.LeaderDoc{UserID: r.UserID, Successful: r.Successful, Total: r.Total})
+		docs = append(docs, cache.LeaderDoc{UserID: r.UserID, Successful: int(r.Successful), Total: int(r.Total)})
 	}
 	return json.Marshal(docs)
 }

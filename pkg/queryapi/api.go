@@ -5,7 +5,6 @@ package queryapi
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -182,17 +181,14 @@ func (a *API) sections(ctx context.Context, tenant, user string, secs ...string)
 	key := "u\x00" + tenant + "\x00" + user + "\x00" + strings.Join(secs, ",")
 	v, err := a.fallback(ctx, key, reason, func(ctx context.Context) (any, error) {
 		epoch := a.epoch(ctx, tenant)
-		tx, err := a.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
-		if err != nil {
-			return nil, fmt.Errorf("begin read: %w", err)
-		}
-		defer tx.Rollback()
-		docs, err := projector.UserSections(ctx, tx, tenant, []string{user}, secs)
+		var docs map[string]map[string][]byte
+		err := postgres.InSnapshot(ctx, a.db, func(q sqlx.QueryerContext) error {
+			var err error
+			docs, err = projector.UserSections(ctx, q, tenant, []string{user}, secs)
+			return err
+		})
 		if err != nil {
 			return nil, err
-		}
-		if err := tx.Commit(); err != nil {
-			return nil, fmt.Errorf("end read: %w", err)
 		}
 		if epoch != "" {
 			for _, sec := range missing {
