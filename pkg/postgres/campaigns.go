@@ -182,23 +182,10 @@ func (s *Store) ListCampaigns(ctx context.Context, tenant string, f referral.Cam
 			return fmt.Errorf("count campaigns: %w", err)
 		}
 		var err error
-		out, err = campaignsOf(rows)
+		out, err = domainAll(rows)
 		return err
 	})
 	return out, total, err
-}
-
-// campaignsOf converts rows.
-func campaignsOf(rows []storedCampaign) ([]referral.Campaign, error) {
-	out := make([]referral.Campaign, 0, len(rows))
-	for _, r := range rows {
-		c, err := r.domain()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
 }
 
 // ReplaceCampaign overwrites every writable field of the campaign c.ID with c's and returns it.

@@ -599,15 +599,7 @@ func loadEventCampaigns(ctx context.Context, tx *sqlx.Tx, tenant string, types [
 	if err := sqlx.SelectContext(ctx, tx, &rows, q, tenant, pq.StringArray(types)); err != nil {
 		return nil, fmt.Errorf("load campaigns: %w", err)
 	}
-	out := make([]referral.Campaign, 0, len(rows))
-	for _, r := range rows {
-		c, err := r.domain()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return domainAll(rows)
 }
 
 // loadEventAffiliates returns the live affiliates of users, locked FOR NO KEY UPDATE (in id order)
@@ -688,7 +680,7 @@ func loadEventRules(ctx context.Context, tx *sqlx.Tx, tenant string, types []str
 	if err := sqlx.SelectContext(ctx, tx, &rows, q, tenant, pq.StringArray(types)); err != nil {
 		return nil, fmt.Errorf("load commission rules: %w", err)
 	}
-	return commissionRulesOf(rows)
+	return domainAll(rows)
 }
 
 // loadEventPolicy returns the tenant's hierarchy policy, nil when none was set.

@@ -185,13 +185,9 @@ func (s *Store) ListCommissions(ctx context.Context, tenant string, f referral.C
 	if err != nil {
 		return nil, 0, err
 	}
-	out := make([]referral.Commission, 0, len(rows))
-	for _, r := range rows {
-		c, err := r.domain()
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, c)
+	out, err := domainAll(rows)
+	if err != nil {
+		return nil, 0, err
 	}
 	return out, total, nil
 }

@@ -203,6 +203,19 @@ type converter[T any] interface {
 	domain() (T, error)
 }
 
+// domainAll converts rows to their domain values.
+func domainAll[R converter[T], T any](rows []R) ([]T, error) {
+	out := make([]T, 0, len(rows))
+	for _, r := range rows {
+		v, err := r.domain()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 // getRow reads the one row query selects and converts it; no row is NOT_FOUND naming what.
 func getRow[R converter[T], T any](ctx context.Context, q sqlx.QueryerContext, what, query string, args ...any) (T, error) {
 	var row R

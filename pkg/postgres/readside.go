@@ -235,7 +235,7 @@ func (s Source) Campaigns(ctx context.Context, tenant string) ([]referral.Campai
 	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant); err != nil {
 		return nil, fmt.Errorf("read campaigns: %w", err)
 	}
-	return campaignsOf(rows)
+	return domainAll(rows)
 }
 
 // Tiers returns the tenant's live tiers in ladder order.

@@ -114,23 +114,10 @@ func (s *Store) ListCommissionRules(ctx context.Context, tenant string, f referr
 			return fmt.Errorf("count commission rules: %w", err)
 		}
 		var err error
-		out, err = commissionRulesOf(rows)
+		out, err = domainAll(rows)
 		return err
 	})
 	return out, total, err
-}
-
-// commissionRulesOf converts rows.
-func commissionRulesOf(rows []storedCommissionRule) ([]referral.CommissionRule, error) {
-	out := make([]referral.CommissionRule, 0, len(rows))
-	for _, row := range rows {
-		r, err := row.domain()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
 }
 
 // ReplaceCommissionRule overwrites every writable field of rule r.ID with r's and returns it.

@@ -40,18 +40,6 @@ func (r storedTier) domain() (referral.Tier, error) {
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}, nil
 }
 
-func tiersOf(rows []storedTier) ([]referral.Tier, error) {
-	out := make([]referral.Tier, 0, len(rows))
-	for _, r := range rows {
-		t, err := r.domain()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, nil
-}
-
 // loadTiers returns every live tier of the tenant in ladder order. It runs on q, so callers
 // may use it inside their own transaction.
 func loadTiers(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]referral.Tier, error) {
@@ -60,7 +48,7 @@ func loadTiers(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]ref
 	if err := sqlx.SelectContext(ctx, q, &rows, sel, tenant); err != nil {
 		return nil, fmt.Errorf("load tiers: %w", err)
 	}
-	return tiersOf(rows)
+	return domainAll(rows)
 }
 
 // CreateTier stores a new tier built from t (its id and timestamps are assigned) and returns it.
@@ -109,7 +97,7 @@ func (s *Store) ListTiers(ctx context.Context, tenant string, f referral.TierFil
 			return fmt.Errorf("count tiers: %w", err)
 		}
 		var err error
-		out, err = tiersOf(rows)
+		out, err = domainAll(rows)
 		return err
 	})
 	return out, total, err
