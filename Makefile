@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: run stop test build deps vet fuzz bench bench-quick bench-go clean helm deploy-check
+.PHONY: run stop test build deps vet fuzz sdk bench bench-quick bench-go clean helm deploy-check
 
 build: ## build both gateways into bin/
 	$(GO) build -o $(BIN)/admin-gateway ./cmd/admin-gateway
@@ -15,14 +15,17 @@ deps: ## install and start PostgreSQL and Redis when absent
 run: deps build ## bring the whole system up locally and walk the seed flow
 	BIN=$(BIN) bash scripts/run.sh
 
-test: deps helm ## run every test (race detector on, chart checks included) and a short fuzz pass
+test: deps helm ## run every test (race detector on, chart checks included), a short fuzz pass, and the client SDK checks
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(MAKE) fuzz FUZZTIME=10s
+	bash scripts/sdk.sh check
 
 FUZZTIME ?= 30s
-fuzz: ## fuzz the request decoders
+fuzz: ## fuzz the request decoders: bodies, query strings and event batches
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./pkg/web
+	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) ./pkg/web
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME) ./pkg/adminapi
 
 bench: ## end-to-end benchmark and fault report: rewrites docs/BENCHMARKS.md and docs/bench/*.svg (5-10 min)
 	bash scripts/bench.sh
@@ -41,6 +44,9 @@ stop: ## stop the gateways started by `make run` (and any other running from bin
 
 helm: ## install the Helm CLI into bin/helm for the chart checks in ./deploy (built once per version into ~/.cache/phoenix)
 	bash scripts/helm.sh >/dev/null
+
+sdk: deps ## lint the OpenAPI documents, check the generated clients are current, test both clients end to end
+	bash scripts/sdk.sh check
 
 deploy-check: helm ## lint and render the Helm chart, check docker-compose.yml and the Dockerfile
 	$(GO) test -count=1 ./deploy/

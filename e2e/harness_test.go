@@ -324,14 +324,19 @@ func qryTenant() string {
 	return "qry-" + hex.EncodeToString(b[:])
 }
 
-// qryToken signs a token.
+// qryToken signs a token, failing t if it cannot (from the test's goroutine only).
 func qryToken(t testing.TB, role auth.Role, tenant, sub string) string {
 	t.Helper()
-	tok, err := auth.Sign([]byte(qrySecret), auth.Principal{UserID: sub, Role: role, TenantID: tenant}, time.Hour, time.Now())
+	tok, err := qrySign(role, tenant, sub)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// qrySign signs a token valid for an hour.
+func qrySign(role auth.Role, tenant, sub string) (string, error) {
+	return auth.Sign([]byte(qrySecret), auth.Principal{UserID: sub, Role: role, TenantID: tenant}, time.Hour, time.Now())
 }
 
 // qryResp is an HTTP answer.
@@ -344,20 +349,30 @@ type qryResp struct {
 
 var qryClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
 
-// qryDo sends a request; body is JSON-encoded unless nil.
+// qryDo sends a request; body is JSON-encoded unless nil. It fails t when there is no answer,
+// so it must be called from the test's goroutine (qrySend is for the others).
 func qryDo(t testing.TB, method, url, token string, body any, headers ...string) qryResp {
 	t.Helper()
+	r, err := qrySend(method, url, token, body, headers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// qrySend sends a request and returns the answer, or an error when there is none.
+func qrySend(method, url, token string, body any, headers ...string) (qryResp, error) {
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			t.Fatal(err)
+			return qryResp{}, err
 		}
 		r = bytes.NewReader(b)
 	}
 	req, err := http.NewRequest(method, url, r)
 	if err != nil {
-		t.Fatal(err)
+		return qryResp{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -370,11 +385,14 @@ func qryDo(t testing.TB, method, url, token string, body any, headers ...string)
 	}
 	resp, err := qryClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return qryResp{}, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return qryResp{Req: req, Status: resp.StatusCode, Header: resp.Header, Body: b}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return qryResp{}, fmt.Errorf("%s %s: read answer: %w", method, url, err)
+	}
+	return qryResp{Req: req, Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
 
 // must checks the status and decodes the body into v (when not nil).

@@ -11,11 +11,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/phoenix-referral/phoenix/pkg/auth"
 )
 
 // qryWriter keeps writing through the Admin Gateway: each write either creates a code for a new
 // player or changes the usage limit of one hot code, so that a lost change shows up as a missing
-// code and a stale document as an old usage limit.
+// code and a stale document as an old usage limit. Its goroutine never fails the test itself:
+// it records what went wrong, and finish reports it from the test's goroutine.
 type qryWriter struct {
 	e       *qryTenantEnv
 	hotID   string
@@ -25,7 +28,17 @@ type qryWriter struct {
 	mu      sync.Mutex
 	users   []string
 	limit   int
-	errs    atomic.Int32
+	failed  []string // the writes that were not answered 200 (guarded by mu)
+}
+
+// fail records a write that was not answered 200.
+func (w *qryWriter) fail(r qryResp, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err == nil {
+		err = fmt.Errorf("%s %s: %d %s", r.Req.Method, r.Req.URL.Path, r.Status, r.Body)
+	}
+	w.failed = append(w.failed, err.Error())
 }
 
 func qryStartWriter(t *testing.T, e *qryTenantEnv, interval time.Duration) *qryWriter {
@@ -43,18 +56,23 @@ func qryStartWriter(t *testing.T, e *qryTenantEnv, interval time.Duration) *qryW
 			}
 			if i%2 == 0 {
 				user := fmt.Sprintf("w%d", i)
-				r := qryDo(t, "POST", "http://"+e.s.admin.addr+"/v1/referral/codes", e.player(user), map[string]any{"code": fmt.Sprintf("W%d-%s", i, e.tenant[4:])})
-				if r.Status != 200 {
-					w.errs.Add(1)
+				tok, err := qrySign(auth.RolePlayer, e.tenant, user)
+				if err != nil {
+					w.fail(qryResp{}, err)
+					continue
+				}
+				r, err := qrySend("POST", "http://"+e.s.admin.addr+"/v1/referral/codes", tok, map[string]any{"code": fmt.Sprintf("W%d-%s", i, e.tenant[4:])})
+				if err != nil || r.Status != 200 {
+					w.fail(r, err)
 					continue
 				}
 				w.mu.Lock()
 				w.users = append(w.users, user)
 				w.mu.Unlock()
 			} else {
-				r := qryDo(t, "PATCH", "http://"+e.s.admin.addr+"/v1/referral/codes/"+w.hotID, e.admin, map[string]any{"usage_limit": i})
-				if r.Status != 200 {
-					w.errs.Add(1)
+				r, err := qrySend("PATCH", "http://"+e.s.admin.addr+"/v1/referral/codes/"+w.hotID, e.admin, map[string]any{"usage_limit": i})
+				if err != nil || r.Status != 200 {
+					w.fail(r, err)
 					continue
 				}
 				w.mu.Lock()
@@ -71,8 +89,8 @@ func qryStartWriter(t *testing.T, e *qryTenantEnv, interval time.Duration) *qryW
 func (w *qryWriter) finish(t *testing.T, qg *qryProc) {
 	close(w.stop)
 	<-w.done
-	if n := w.errs.Load(); n > 0 {
-		t.Errorf("%d admin writes failed", n)
+	if n := len(w.failed); n > 0 {
+		t.Errorf("%d admin writes failed, the first: %s", n, w.failed[0])
 	}
 	w.e.s.waitProjected(t, 10*time.Second)
 	w.e.qg = qg

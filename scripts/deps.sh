@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL (127.0.0.1:5432, user postgres) and Redis (127.0.0.1:6379) are running,
-# installing them from Debian's packages when they are absent. Idempotent; needs root (or sudo)
+# installing them from Debian's packages when they are absent, and that Node.js and npm are
+# there for the client SDK checks. Idempotent; needs root (or sudo)
 # only when something must be installed or started.
 set -euo pipefail
 
@@ -47,5 +48,10 @@ if ! redis_up; then
     --dir /var/lib/redis --logfile /var/log/redis/phoenix.log
   for _ in $(seq 1 30); do redis_up && break; sleep 1; done
   redis_up || { echo "deps: Redis did not come up" >&2; exit 1; }
+fi
+# The TypeScript client and the OpenAPI linter (scripts/sdk.sh) need Node.js and npm.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "deps: installing Node.js and npm" >&2
+  apt_install nodejs npm
 fi
 echo "deps: PostgreSQL and Redis are up" >&2

@@ -17,9 +17,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
-	"github.com/phoenix-referral/phoenix/pkg/cache"
-	"github.com/phoenix-referral/phoenix/pkg/web"
 )
 
 // Workload names (keys of the report).
@@ -254,12 +253,12 @@ type codeRow struct {
 }
 
 // codeJSON is a code object as the Query Gateway serves it.
-type codeJSON = cache.CodeDoc
+type codeJSON = apishape.Code
 
 func (r codeRow) json() codeJSON {
 	return codeJSON{ID: r.ID, TenantID: r.TenantID, Code: r.Code, OwnerUserID: r.Owner, CampaignID: r.CampaignID,
-		UsageLimit: r.UsageLimit, Uses: r.Uses, Active: r.Active, ExpiresAt: web.TimePtr(r.ExpiresAt),
-		CreatedAt: web.Time(r.CreatedAt), UpdatedAt: web.Time(r.UpdatedAt)}
+		UsageLimit: r.UsageLimit, Uses: r.Uses, Active: r.Active, ExpiresAt: apishape.TimePtr(r.ExpiresAt),
+		CreatedAt: apishape.Time(r.CreatedAt), UpdatedAt: apishape.Time(r.UpdatedAt)}
 }
 
 // writeWorkloads: plain single-row INSERTs, then the Admin Gateway's write mix.

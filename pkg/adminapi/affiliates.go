@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
@@ -65,29 +66,6 @@ func (in affiliateIn) toAffiliate(tenant string, create bool) (referral.Affiliat
 	return a, fe.Err()
 }
 
-// affiliateJSON is an affiliate as every admin read returns it. tier_id is the effective tier.
-type affiliateJSON struct {
-	ID                 uuid.UUID  `json:"id"`
-	TenantID           string     `json:"tenant_id"`
-	UserID             string     `json:"user_id"`
-	AffiliateCode      string     `json:"affiliate_code"`
-	Status             string     `json:"status"`
-	ParentAffiliateID  *uuid.UUID `json:"parent_affiliate_id"`
-	TierID             *uuid.UUID `json:"tier_id"`
-	TierOverrideID     *uuid.UUID `json:"tier_override_id"`
-	ConvertedReferrals int64      `json:"converted_referrals"`
-	RefereeRevenue     int64      `json:"referee_revenue"`
-	CreatedAt          web.Time   `json:"created_at"`
-	UpdatedAt          web.Time   `json:"updated_at"`
-}
-
-func toAffiliateJSON(a referral.Affiliate) affiliateJSON {
-	return affiliateJSON{ID: a.ID, TenantID: a.TenantID, UserID: a.UserID, AffiliateCode: a.AffiliateCode,
-		Status: a.Status, ParentAffiliateID: a.ParentAffiliateID, TierID: a.TierID,
-		TierOverrideID: a.TierOverrideID, ConvertedReferrals: a.ConvertedReferrals,
-		RefereeRevenue: a.RefereeRevenue, CreatedAt: web.Time(a.CreatedAt), UpdatedAt: web.Time(a.UpdatedAt)}
-}
-
 func (a *API) createAffiliate(c echo.Context) error {
 	var in affiliateIn
 	if err := web.Bind(c, &in, web.RejectReadOnly, affiliateReadOnly...); err != nil {
@@ -101,7 +79,7 @@ func (a *API) createAffiliate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toAffiliateJSON(out))
+	return c.JSON(http.StatusOK, apishape.NewAffiliate(out))
 }
 
 func (a *API) listAffiliates(c echo.Context) error {
@@ -126,11 +104,11 @@ func (a *API) listAffiliates(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return listPage(c, items, total, page, toAffiliateJSON)
+	return listPage(c, items, total, page, apishape.NewAffiliate)
 }
 
 func (a *API) getAffiliate(c echo.Context) error {
-	return getByID(c, "affiliate_id", "affiliate", a.store.GetAffiliate, toAffiliateJSON)
+	return getByID(c, "affiliate_id", "affiliate", a.store.GetAffiliate, apishape.NewAffiliate)
 }
 
 func (a *API) replaceAffiliate(c echo.Context) error {
@@ -139,7 +117,7 @@ func (a *API) replaceAffiliate(c echo.Context) error {
 		v.ID = id
 		return v, err
 	}
-	return replaceByID(c, "affiliate_id", "affiliate", affiliateReadOnly, build, a.store.ReplaceAffiliate, toAffiliateJSON)
+	return replaceByID(c, "affiliate_id", "affiliate", affiliateReadOnly, build, a.store.ReplaceAffiliate, apishape.NewAffiliate)
 }
 
 func (a *API) deleteAffiliate(c echo.Context) error {

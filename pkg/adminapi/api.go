@@ -1,6 +1,6 @@
 // Package adminapi is the Admin Gateway's HTTP surface: routes.go lists every route; handlers
-// decode request DTOs, call the domain's services, and encode response DTOs (model.go and the
-// area files).
+// decode request DTOs, call the domain's services, and encode the response shapes of package
+// apishape.
 package adminapi
 
 import (

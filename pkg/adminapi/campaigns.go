@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
@@ -38,8 +39,8 @@ type campaignIn struct {
 	ReferrerRewards  json.RawMessage `json:"referrer_rewards"`
 	RefereeRewards   json.RawMessage `json:"referee_rewards"`
 	Active           *bool           `json:"active"`
-	StartsAt         *web.Time       `json:"starts_at"`
-	EndsAt           *web.Time       `json:"ends_at"`
+	StartsAt         *apishape.Time  `json:"starts_at"`
+	EndsAt           *apishape.Time  `json:"ends_at"`
 }
 
 // toCampaign validates the body (SPEC §4.1) and fills the defaults of omitted fields:
@@ -158,32 +159,6 @@ func parseRewards(field string, raw json.RawMessage, fe referral.FieldErrors) []
 	return out
 }
 
-// campaignJSON is a campaign as every response shows it.
-type campaignJSON struct {
-	ID               uuid.UUID        `json:"id"`
-	TenantID         string           `json:"tenant_id"`
-	Name             string           `json:"name"`
-	QualifyingEvent  string           `json:"qualifying_event"`
-	QualifyingFilter *referral.Filter `json:"qualifying_filter"`
-	ReferrerRewards  rewardsJSON      `json:"referrer_rewards"`
-	RefereeRewards   rewardsJSON      `json:"referee_rewards"`
-	Active           bool             `json:"active"`
-	StartsAt         *web.Time        `json:"starts_at"`
-	EndsAt           *web.Time        `json:"ends_at"`
-	CreatedAt        web.Time         `json:"created_at"`
-	UpdatedAt        web.Time         `json:"updated_at"`
-}
-
-func toCampaignJSON(c referral.Campaign) campaignJSON {
-	return campaignJSON{
-		ID: c.ID, TenantID: c.TenantID, Name: c.Name, QualifyingEvent: c.QualifyingEvent,
-		QualifyingFilter: c.QualifyingFilter, ReferrerRewards: toRewardsJSON(c.ReferrerRewards),
-		RefereeRewards: toRewardsJSON(c.RefereeRewards), Active: c.Active,
-		StartsAt: web.TimePtr(c.StartsAt), EndsAt: web.TimePtr(c.EndsAt),
-		CreatedAt: web.Time(c.CreatedAt), UpdatedAt: web.Time(c.UpdatedAt),
-	}
-}
-
 func (a *API) createCampaign(c echo.Context) error {
 	var in campaignIn
 	if err := web.Bind(c, &in, web.RejectReadOnly, campaignReadOnly...); err != nil {
@@ -197,7 +172,7 @@ func (a *API) createCampaign(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toCampaignJSON(out))
+	return c.JSON(http.StatusOK, apishape.NewCampaign(out))
 }
 
 func (a *API) listCampaigns(c echo.Context) error {
@@ -212,11 +187,11 @@ func (a *API) listCampaigns(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return listPage(c, items, total, page, toCampaignJSON)
+	return listPage(c, items, total, page, apishape.NewCampaign)
 }
 
 func (a *API) getCampaign(c echo.Context) error {
-	return getByID(c, "campaign_id", "campaign", a.store.GetCampaign, toCampaignJSON)
+	return getByID(c, "campaign_id", "campaign", a.store.GetCampaign, apishape.NewCampaign)
 }
 
 func (a *API) replaceCampaign(c echo.Context) error {
@@ -225,7 +200,7 @@ func (a *API) replaceCampaign(c echo.Context) error {
 		v.ID = id
 		return v, err
 	}
-	return replaceByID(c, "campaign_id", "campaign", campaignReadOnly, build, a.store.ReplaceCampaign, toCampaignJSON)
+	return replaceByID(c, "campaign_id", "campaign", campaignReadOnly, build, a.store.ReplaceCampaign, apishape.NewCampaign)
 }
 
 func (a *API) deleteCampaign(c echo.Context) error {

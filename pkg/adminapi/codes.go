@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
@@ -27,20 +28,20 @@ type playerCodeIn struct {
 
 // adminCodeIn is an admin's POST and PUT /v1/referral/codes body.
 type adminCodeIn struct {
-	Code        *string    `json:"code"`
-	UsageLimit  *int       `json:"usage_limit"`
-	CampaignID  *uuid.UUID `json:"campaign_id"`
-	OwnerUserID *string    `json:"owner_user_id"`
-	ExpiresAt   *web.Time  `json:"expires_at"`
-	Active      *bool      `json:"active"`
+	Code        *string        `json:"code"`
+	UsageLimit  *int           `json:"usage_limit"`
+	CampaignID  *uuid.UUID     `json:"campaign_id"`
+	OwnerUserID *string        `json:"owner_user_id"`
+	ExpiresAt   *apishape.Time `json:"expires_at"`
+	Active      *bool          `json:"active"`
 }
 
 // codePatchIn is the PATCH /v1/referral/codes/{id} body: absent fields stay, null clears.
 type codePatchIn struct {
-	UsageLimit web.Opt[int]       `json:"usage_limit"`
-	Active     web.Opt[bool]      `json:"active"`
-	ExpiresAt  web.Opt[web.Time]  `json:"expires_at"`
-	CampaignID web.Opt[uuid.UUID] `json:"campaign_id"`
+	UsageLimit web.Opt[int]           `json:"usage_limit"`
+	Active     web.Opt[bool]          `json:"active"`
+	ExpiresAt  web.Opt[apishape.Time] `json:"expires_at"`
+	CampaignID web.Opt[uuid.UUID]     `json:"campaign_id"`
 }
 
 // checkCode normalises an optional code; nil or empty stays "" (generate one).
@@ -85,47 +86,9 @@ func (in adminCodeIn) toCode(tenant string) (referral.Code, error) {
 	return c, fe.Err()
 }
 
-// codeJSON is a code as every response shows it.
-type codeJSON struct {
-	ID          uuid.UUID  `json:"id"`
-	TenantID    string     `json:"tenant_id"`
-	Code        string     `json:"code"`
-	OwnerUserID *string    `json:"owner_user_id"`
-	CampaignID  *uuid.UUID `json:"campaign_id"`
-	UsageLimit  *int       `json:"usage_limit"`
-	Uses        int        `json:"uses"`
-	Active      bool       `json:"active"`
-	ExpiresAt   *web.Time  `json:"expires_at"`
-	CreatedAt   web.Time   `json:"created_at"`
-	UpdatedAt   web.Time   `json:"updated_at"`
-	ReferralURL string     `json:"referral_url,omitempty"`
-}
-
-func (a *API) toCodeJSON(c referral.Code) codeJSON {
-	return codeJSON{
-		ID: c.ID, TenantID: c.TenantID, Code: c.Code, OwnerUserID: c.OwnerUserID,
-		CampaignID: c.CampaignID, UsageLimit: c.UsageLimit, Uses: c.Uses, Active: c.Active,
-		ExpiresAt: web.TimePtr(c.ExpiresAt), CreatedAt: web.Time(c.CreatedAt),
-		UpdatedAt:   web.Time(c.UpdatedAt),
-		ReferralURL: referral.ReferralURL(a.cfg.ReferralURLTemplate, c.Code),
-	}
-}
-
-// claimJSON is one referral made with a code, as code stats list it.
-type claimJSON struct {
-	ReferralID uuid.UUID `json:"referral_id"`
-	RefereeID  string    `json:"referee_id"`
-	Status     string    `json:"status"`
-	ClaimedAt  web.Time  `json:"claimed_at"`
-}
-
-// codeStatsJSON is the answer of GET /v1/referral/codes/{id}/stats.
-type codeStatsJSON struct {
-	Code        codeJSON    `json:"code"`
-	TotalClaims int         `json:"total_claims"`
-	Claims      []claimJSON `json:"claims"`
-	Limit       int         `json:"limit"`
-	Offset      int         `json:"offset"`
+// codeJSON renders a code, with its referral_url when the template is set.
+func (a *API) codeJSON(c referral.Code) apishape.Code {
+	return apishape.NewCode(c).WithReferralURL(a.cfg.ReferralURLTemplate)
 }
 
 // createCode serves both callers of POST /v1/referral/codes: a player creates a code it owns,
@@ -146,7 +109,7 @@ func (a *API) createCode(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, a.toCodeJSON(out))
+	return c.JSON(http.StatusOK, a.codeJSON(out))
 }
 
 func (a *API) createPlayerCode(c echo.Context) error {
@@ -164,7 +127,7 @@ func (a *API) createPlayerCode(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, a.toCodeJSON(out))
+	return c.JSON(http.StatusOK, a.codeJSON(out))
 }
 
 func (a *API) listCodes(c echo.Context) error {
@@ -179,11 +142,11 @@ func (a *API) listCodes(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return listPage(c, items, total, page, a.toCodeJSON)
+	return listPage(c, items, total, page, a.codeJSON)
 }
 
 func (a *API) getCode(c echo.Context) error {
-	return getByID(c, "code_id", "code", a.store.GetCode, a.toCodeJSON)
+	return getByID(c, "code_id", "code", a.store.GetCode, a.codeJSON)
 }
 
 func (a *API) replaceCode(c echo.Context) error {
@@ -204,7 +167,7 @@ func (a *API) replaceCode(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, a.toCodeJSON(out))
+	return c.JSON(http.StatusOK, a.codeJSON(out))
 }
 
 func (a *API) patchCode(c echo.Context) error {
@@ -239,7 +202,7 @@ func (a *API) patchCode(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, a.toCodeJSON(out))
+	return c.JSON(http.StatusOK, a.codeJSON(out))
 }
 
 func (a *API) deleteCode(c echo.Context) error {
@@ -259,11 +222,10 @@ func (a *API) codeStats(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := codeStatsJSON{Code: a.toCodeJSON(code), TotalClaims: total, Claims: make([]claimJSON, 0, len(claims)),
-		Limit: page.Limit, Offset: page.Offset}
-	for _, cl := range claims {
-		out.Claims = append(out.Claims, claimJSON{ReferralID: cl.ReferralID, RefereeID: cl.RefereeID,
-			Status: cl.Status, ClaimedAt: web.Time(cl.ClaimedAt)})
-	}
+	out := apishape.CodeStats{Code: a.codeJSON(code), TotalClaims: total, Limit: page.Limit, Offset: page.Offset,
+		Claims: apishape.Slice(claims, func(cl referral.CodeClaim) apishape.Claim {
+			return apishape.Claim{ReferralID: cl.ReferralID, RefereeID: cl.RefereeID, Status: cl.Status,
+				ClaimedAt: apishape.Time(cl.ClaimedAt)}
+		})}
 	return c.JSON(http.StatusOK, out)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
@@ -66,9 +67,5 @@ func replaceByID[I, T, J any](c echo.Context, param, what string, readOnly []str
 
 // listPage answers a list route with the list envelope of SPEC §3.
 func listPage[T, J any](c echo.Context, items []T, total int, page web.Page, enc func(T) J) error {
-	list := web.List[J]{Items: make([]J, 0, len(items)), Total: total, Limit: page.Limit, Offset: page.Offset}
-	for _, it := range items {
-		list.Items = append(list.Items, enc(it))
-	}
-	return c.JSON(http.StatusOK, list)
+	return c.JSON(http.StatusOK, apishape.List[J]{Items: apishape.Slice(items, enc), Total: total, Limit: page.Limit, Offset: page.Offset})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
@@ -74,36 +75,10 @@ func (in eventIn) toEvent(tenant string, now time.Time) (referral.Event, error) 
 	return ev, fe.Err()
 }
 
-// eventOutcomeJSON is the answer for one event.
-type eventOutcomeJSON struct {
-	EventID     string           `json:"event_id"`
-	Status      string           `json:"status"`
-	Rewards     []rewardJSON     `json:"rewards"`
-	Commissions []commissionJSON `json:"commissions"`
-}
-
-func toEventOutcomeJSON(o referral.EventOutcome) eventOutcomeJSON {
-	return eventOutcomeJSON{EventID: o.EventID, Status: o.Status, Rewards: toRewardsList(o.Rewards),
-		Commissions: toCommissionsList(o.Commissions)}
-}
-
-// rejectedEventJSON is a batch item that was not processed.
-type rejectedEventJSON struct {
-	EventID *string         `json:"event_id,omitempty"`
-	Status  string          `json:"status"`
-	Error   web.ErrorDetail `json:"error"`
-}
-
 // eventBatchIn is the body of POST /v1/events/batch; items are decoded one by one so a bad item
 // is rejected alone.
 type eventBatchIn struct {
 	Events *web.Items `json:"events"`
-}
-
-// eventBatchJSON is the answer of POST /v1/events/batch: one result per event, in order, each an
-// eventOutcomeJSON or a rejectedEventJSON.
-type eventBatchJSON struct {
-	Results []any `json:"results"`
 }
 
 // eventBatch is a batch body after validation: the valid events in order, the position of each
@@ -166,7 +141,7 @@ func (a *API) postEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toEventOutcomeJSON(out))
+	return c.JSON(http.StatusOK, apishape.NewEventOutcome(out))
 }
 
 // postEventBatch is POST /v1/events/batch.
@@ -185,20 +160,20 @@ func (a *API) postEventBatch(c echo.Context) error {
 		return err
 	}
 	for k, o := range outs {
-		b.results[b.at[k]] = toEventOutcomeJSON(o)
+		b.results[b.at[k]] = apishape.NewEventOutcome(o)
 	}
-	return c.JSON(http.StatusOK, eventBatchJSON{Results: b.results})
+	return c.JSON(http.StatusOK, apishape.EventBatchResult{Results: b.results})
 }
 
 // rejectedEvent reports a batch item's validation failure, naming its event_id when the item
 // carries one under that exact key that is a string fit to echo (never one U+FFFD altered).
-func rejectedEvent(raw json.RawMessage, err error) rejectedEventJSON {
-	out := rejectedEventJSON{Status: referral.EventRejected}
+func rejectedEvent(raw json.RawMessage, err error) apishape.RejectedEvent {
+	out := apishape.RejectedEvent{Status: referral.EventRejected}
 	var de *referral.Error
 	if !errors.As(err, &de) {
 		de = referral.Errorf(referral.EValidation, "invalid event")
 	}
-	out.Error = web.ErrorDetail{Code: de.Code, Message: de.Message, Fields: de.Fields}
+	out.Error = apishape.NewErrorDetail(de)
 	var probe map[string]json.RawMessage
 	if json.Unmarshal(raw, &probe) != nil || web.CheckJSON(probe["event_id"], "event_id") != nil {
 		return out
@@ -225,7 +200,7 @@ func (a *API) simulateEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toEventOutcomeJSON(out))
+	return c.JSON(http.StatusOK, apishape.NewEventOutcome(out))
 }
 
 // listRewards is GET /v1/referral/rewards: the reward ledger.
@@ -247,7 +222,7 @@ func (a *API) listRewards(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, web.List[rewardJSON]{Items: toRewardsList(items), Total: total, Limit: page.Limit, Offset: page.Offset})
+	return listPage(c, items, total, page, apishape.NewReward)
 }
 
 // listCommissions is GET /v1/affiliate/commissions: the commission ledger.
@@ -268,7 +243,7 @@ func (a *API) listCommissions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, web.List[commissionJSON]{Items: toCommissionsList(items), Total: total, Limit: page.Limit, Offset: page.Offset})
+	return listPage(c, items, total, page, apishape.NewCommission)
 }
 
 // mergeValidation folds the VALIDATION_FAILED errors joined in err into one, so every bad query

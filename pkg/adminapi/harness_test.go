@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/phoenix-referral/phoenix/pkg/adminapi"
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/postgres/pgtest"
@@ -151,9 +152,9 @@ func (r *resp) must(t testing.TB, status int, v any) *resp {
 }
 
 // fail asserts an error answer with the given status and error code.
-func (r *resp) fail(t testing.TB, status int, code string) web.ErrorBody {
+func (r *resp) fail(t testing.TB, status int, code string) apishape.ErrorBody {
 	t.Helper()
-	var eb web.ErrorBody
+	var eb apishape.ErrorBody
 	if r.Status != status {
 		t.Fatalf("status = %d, want %d (%s); body: %s", r.Status, status, code, r.Body)
 	}

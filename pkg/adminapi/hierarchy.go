@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
@@ -33,7 +34,7 @@ func (a *API) setUpline(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toAffiliateJSON(out))
+	return c.JSON(http.StatusOK, apishape.NewAffiliate(out))
 }
 
 func (a *API) clearUpline(c echo.Context) error {
@@ -45,12 +46,6 @@ func (a *API) clearUpline(c echo.Context) error {
 		return err
 	}
 	return noContent(c)
-}
-
-// downlineJSON is an affiliate in a downline with its distance below the node.
-type downlineJSON struct {
-	affiliateJSON
-	Level int `json:"level"`
 }
 
 func (a *API) downline(c echo.Context) error {
@@ -72,11 +67,9 @@ func (a *API) downline(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	list := web.List[downlineJSON]{Items: make([]downlineJSON, 0, len(items)), Total: total, Limit: page.Limit, Offset: page.Offset}
-	for _, m := range items {
-		list.Items = append(list.Items, downlineJSON{affiliateJSON: toAffiliateJSON(m.Affiliate), Level: m.Level})
-	}
-	return c.JSON(http.StatusOK, list)
+	return listPage(c, items, total, page, func(m referral.DownlineMember) apishape.DownlineAffiliate {
+		return apishape.NewDownlineAffiliate(m.Affiliate, m.Level)
+	})
 }
 
 // policyReadOnly are the hierarchy policy fields a client may read but not write.
@@ -84,9 +77,9 @@ var policyReadOnly = []string{"tenant_id", "updated_at"}
 
 // policyIn is the body of PUT /v1/affiliate/hierarchy.
 type policyIn struct {
-	MaxDepth   *int        `json:"max_depth"`
-	LevelRates *[]rateJSON `json:"level_rates"`
-	Active     *bool       `json:"active"`
+	MaxDepth   *int             `json:"max_depth"`
+	LevelRates *[]apishape.Rate `json:"level_rates"`
+	Active     *bool            `json:"active"`
 }
 
 // toPolicy validates the body (SPEC §4.8): max_depth and level_rates are required, active
@@ -115,30 +108,12 @@ func (in policyIn) toPolicy(tenant string) (referral.HierarchyPolicy, error) {
 	return p, p.Validate()
 }
 
-// policyJSON is the hierarchy policy singleton.
-type policyJSON struct {
-	TenantID   string     `json:"tenant_id"`
-	MaxDepth   int        `json:"max_depth"`
-	LevelRates []rateJSON `json:"level_rates"`
-	Active     bool       `json:"active"`
-	UpdatedAt  web.Time   `json:"updated_at"`
-}
-
-func toPolicyJSON(p referral.HierarchyPolicy) policyJSON {
-	rates := make([]rateJSON, 0, len(p.LevelRates))
-	for _, r := range p.LevelRates {
-		rates = append(rates, rateJSON(r))
-	}
-	return policyJSON{TenantID: p.TenantID, MaxDepth: p.MaxDepth, LevelRates: rates, Active: p.Active,
-		UpdatedAt: web.Time(p.UpdatedAt)}
-}
-
 func (a *API) getHierarchyPolicy(c echo.Context) error {
 	p, err := a.store.GetHierarchyPolicy(c.Request().Context(), auth.TenantOf(c))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toPolicyJSON(p))
+	return c.JSON(http.StatusOK, apishape.NewHierarchyPolicy(p))
 }
 
 func (a *API) putHierarchyPolicy(c echo.Context) error {
@@ -154,5 +129,5 @@ func (a *API) putHierarchyPolicy(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toPolicyJSON(out))
+	return c.JSON(http.StatusOK, apishape.NewHierarchyPolicy(out))
 }

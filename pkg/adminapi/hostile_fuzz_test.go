@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -77,7 +78,7 @@ func FuzzDecodeBatch(f *testing.F) {
 			if r == nil && !contains(b.at, i) {
 				t.Fatalf("item %d has no result", i)
 			}
-			if rej, ok := r.(rejectedEventJSON); ok {
+			if rej, ok := r.(apishape.RejectedEvent); ok {
 				if rej.Status != referral.EventRejected || rej.Error.Code == "" {
 					t.Fatalf("item %d rejected without an error: %+v", i, rej)
 				}

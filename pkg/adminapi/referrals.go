@@ -9,9 +9,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
@@ -41,69 +41,6 @@ type applyIn struct {
 type statusIn struct {
 	Status *string `json:"status"`
 	Reason *string `json:"reason"`
-}
-
-// referralJSON is a referral as every response shows it.
-type referralJSON struct {
-	ID          uuid.UUID       `json:"id"`
-	TenantID    string          `json:"tenant_id"`
-	Code        string          `json:"code"`
-	CodeID      uuid.UUID       `json:"code_id"`
-	CampaignID  *uuid.UUID      `json:"campaign_id"`
-	ReferrerID  *string         `json:"referrer_id"`
-	RefereeID   string          `json:"referee_id"`
-	Status      string          `json:"status"`
-	Reason      *string         `json:"reason"`
-	Metadata    json.RawMessage `json:"metadata"`
-	CreatedAt   web.Time        `json:"created_at"`
-	UpdatedAt   web.Time        `json:"updated_at"`
-	ConvertedAt *web.Time       `json:"converted_at"`
-	VerifiedAt  *web.Time       `json:"verified_at"`
-	RejectedAt  *web.Time       `json:"rejected_at"`
-}
-
-func toReferralJSON(r referral.Referral) referralJSON {
-	meta := r.Metadata
-	if len(meta) == 0 {
-		meta = json.RawMessage(`{}`)
-	}
-	return referralJSON{
-		ID: r.ID, TenantID: r.TenantID, Code: r.Code, CodeID: r.CodeID, CampaignID: r.CampaignID,
-		ReferrerID: r.ReferrerID, RefereeID: r.RefereeID, Status: r.Status, Reason: r.Reason,
-		Metadata: meta, CreatedAt: web.Time(r.CreatedAt), UpdatedAt: web.Time(r.UpdatedAt),
-		ConvertedAt: web.TimePtr(r.ConvertedAt), VerifiedAt: web.TimePtr(r.VerifiedAt),
-		RejectedAt: web.TimePtr(r.RejectedAt),
-	}
-}
-
-// appliedJSON is the answer of apply-code: the referral plus what its referral.applied event paid.
-type appliedJSON struct {
-	referralJSON
-	Rewards []rewardJSON `json:"rewards"`
-}
-
-// statsJSON is the answer of GET /v1/referral/stats.
-type statsJSON struct {
-	Period              string  `json:"period"`
-	TotalReferrals      int64   `json:"total_referrals"`
-	SuccessfulReferrals int64   `json:"successful_referrals"`
-	PendingReferrals    int64   `json:"pending_referrals"`
-	RejectedReferrals   int64   `json:"rejected_referrals"`
-	ConversionRate      float64 `json:"conversion_rate"`
-}
-
-// leaderJSON is one leaderboard row.
-type leaderJSON struct {
-	Rank                int    `json:"rank"`
-	UserID              string `json:"user_id"`
-	SuccessfulReferrals int64  `json:"successful_referrals"`
-	TotalReferrals      int64  `json:"total_referrals"`
-}
-
-// leaderboardJSON is the answer of GET /v1/referral/leaderboard.
-type leaderboardJSON struct {
-	Period string       `json:"period"`
-	Items  []leaderJSON `json:"items"`
 }
 
 // failedAttemptCodes are the apply-code answers that count against the attempt limit.
@@ -157,7 +94,7 @@ func (a *API) applyCode(c echo.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, appliedJSON{referralJSON: toReferralJSON(ref), Rewards: toRewardsList(outcome.Rewards)})
+	return c.JSON(http.StatusOK, apishape.NewAppliedReferral(ref, outcome))
 }
 
 // applyCodeFor normalises the code and applies it; a string that cannot be a code is CODE_NOT_FOUND
@@ -195,11 +132,11 @@ func (a *API) listReferrals(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return listPage(c, items, total, page, toReferralJSON)
+	return listPage(c, items, total, page, apishape.NewReferral)
 }
 
 func (a *API) getReferral(c echo.Context) error {
-	return getByID(c, "referral_id", "referral", a.store.GetReferral, toReferralJSON)
+	return getByID(c, "referral_id", "referral", a.store.GetReferral, apishape.NewReferral)
 }
 
 func (a *API) setReferralStatus(c echo.Context) error {
@@ -225,7 +162,7 @@ func (a *API) setReferralStatus(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toReferralJSON(out))
+	return c.JSON(http.StatusOK, apishape.NewReferral(out))
 }
 
 // periodOf reads ?period= (7d|30d|90d|all, default 30d).
@@ -245,7 +182,7 @@ func (a *API) referralStats(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, statsJSON{
+	return c.JSON(http.StatusOK, apishape.ReferralStats{
 		Period: name, TotalReferrals: st.Total, SuccessfulReferrals: st.Successful,
 		PendingReferrals: st.Pending, RejectedReferrals: st.Rejected,
 		ConversionRate: conversionRate(st.Successful, st.Total),
@@ -276,10 +213,8 @@ func (a *API) leaderboard(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := leaderboardJSON{Period: name, Items: make([]leaderJSON, 0, len(rows))}
-	for _, r := range rows {
-		out.Items = append(out.Items, leaderJSON{Rank: r.Rank, UserID: r.UserID,
-			SuccessfulReferrals: r.Successful, TotalReferrals: r.Total})
-	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, apishape.Leaderboard{Period: name,
+		Items: apishape.Slice(rows, func(r referral.LeaderboardEntry) apishape.LeaderboardRow {
+			return apishape.LeaderboardRow{Rank: r.Rank, UserID: r.UserID, SuccessfulReferrals: r.Successful, TotalReferrals: r.Total}
+		})})
 }

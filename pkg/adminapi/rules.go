@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
@@ -35,14 +36,14 @@ const defaultCommissionField = "amount"
 
 // ruleIn is the body of POST and PUT /v1/affiliate/commission-rules.
 type ruleIn struct {
-	Name            *string           `json:"name"`
-	EventType       *string           `json:"event_type"`
-	EventFilter     json.RawMessage   `json:"event_filter"`
-	CommissionField *string           `json:"commission_field"`
-	UseTierRate     *bool             `json:"use_tier_rate"`
-	CustomRate      web.Opt[rateJSON] `json:"custom_rate"`
-	CurrencyID      *string           `json:"currency_id"`
-	Active          *bool             `json:"active"`
+	Name            *string                `json:"name"`
+	EventType       *string                `json:"event_type"`
+	EventFilter     json.RawMessage        `json:"event_filter"`
+	CommissionField *string                `json:"commission_field"`
+	UseTierRate     *bool                  `json:"use_tier_rate"`
+	CustomRate      web.Opt[apishape.Rate] `json:"custom_rate"`
+	CurrencyID      *string                `json:"currency_id"`
+	Active          *bool                  `json:"active"`
 }
 
 // toRule validates the body (SPEC §4.7) and fills defaults: no filter, commission_field
@@ -166,34 +167,6 @@ func fieldReason(err error, field string) string {
 	return err.Error()
 }
 
-// ruleJSON is a commission rule.
-type ruleJSON struct {
-	ID              uuid.UUID        `json:"id"`
-	TenantID        string           `json:"tenant_id"`
-	Name            string           `json:"name"`
-	EventType       string           `json:"event_type"`
-	EventFilter     *referral.Filter `json:"event_filter"`
-	CommissionField string           `json:"commission_field"`
-	UseTierRate     bool             `json:"use_tier_rate"`
-	CustomRate      *rateJSON        `json:"custom_rate"`
-	CurrencyID      string           `json:"currency_id"`
-	Active          bool             `json:"active"`
-	CreatedAt       web.Time         `json:"created_at"`
-	UpdatedAt       web.Time         `json:"updated_at"`
-}
-
-func toRuleJSON(r referral.CommissionRule) ruleJSON {
-	var rate *rateJSON
-	if r.CustomRate != nil {
-		v := rateJSON(*r.CustomRate)
-		rate = &v
-	}
-	return ruleJSON{ID: r.ID, TenantID: r.TenantID, Name: r.Name, EventType: r.EventType,
-		EventFilter: r.EventFilter, CommissionField: r.CommissionField, UseTierRate: r.UseTierRate,
-		CustomRate: rate, CurrencyID: r.CurrencyID, Active: r.Active,
-		CreatedAt: web.Time(r.CreatedAt), UpdatedAt: web.Time(r.UpdatedAt)}
-}
-
 func (a *API) createRule(c echo.Context) error {
 	var in ruleIn
 	if err := web.Bind(c, &in, web.RejectReadOnly, ruleReadOnly...); err != nil {
@@ -207,7 +180,7 @@ func (a *API) createRule(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toRuleJSON(out))
+	return c.JSON(http.StatusOK, apishape.NewCommissionRule(out))
 }
 
 func (a *API) listRules(c echo.Context) error {
@@ -225,11 +198,11 @@ func (a *API) listRules(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return listPage(c, items, total, page, toRuleJSON)
+	return listPage(c, items, total, page, apishape.NewCommissionRule)
 }
 
 func (a *API) getRule(c echo.Context) error {
-	return getByID(c, "rule_id", "commission rule", a.store.GetCommissionRule, toRuleJSON)
+	return getByID(c, "rule_id", "commission rule", a.store.GetCommissionRule, apishape.NewCommissionRule)
 }
 
 func (a *API) replaceRule(c echo.Context) error {
@@ -238,7 +211,7 @@ func (a *API) replaceRule(c echo.Context) error {
 		v.ID = id
 		return v, err
 	}
-	return replaceByID(c, "rule_id", "commission rule", ruleReadOnly, build, a.store.ReplaceCommissionRule, toRuleJSON)
+	return replaceByID(c, "rule_id", "commission rule", ruleReadOnly, build, a.store.ReplaceCommissionRule, apishape.NewCommissionRule)
 }
 
 func (a *API) deleteRule(c echo.Context) error {

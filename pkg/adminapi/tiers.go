@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
@@ -17,11 +18,11 @@ var tierReadOnly = []string{"id", "tenant_id", "created_at", "updated_at"}
 
 // tierIn is the body of POST and PUT /v1/affiliate/tiers.
 type tierIn struct {
-	Name              *string   `json:"name"`
-	CommissionRate    *rateJSON `json:"commission_rate"`
-	MinReferrals      *int64    `json:"min_referrals"`
-	MinRefereeRevenue *int64    `json:"min_referee_revenue"`
-	Priority          *int64    `json:"priority"`
+	Name              *string        `json:"name"`
+	CommissionRate    *apishape.Rate `json:"commission_rate"`
+	MinReferrals      *int64         `json:"min_referrals"`
+	MinRefereeRevenue *int64         `json:"min_referee_revenue"`
+	Priority          *int64         `json:"priority"`
 }
 
 // toTier validates the body (SPEC §4.6). name and commission_rate are required; the thresholds
@@ -64,25 +65,6 @@ func (in tierIn) toTier(tenant string) (referral.Tier, error) {
 	return t, fe.Err()
 }
 
-// tierJSON is a tier of the affiliate ladder.
-type tierJSON struct {
-	ID                uuid.UUID `json:"id"`
-	TenantID          string    `json:"tenant_id"`
-	Name              string    `json:"name"`
-	CommissionRate    rateJSON  `json:"commission_rate"`
-	MinReferrals      int64     `json:"min_referrals"`
-	MinRefereeRevenue int64     `json:"min_referee_revenue"`
-	Priority          int       `json:"priority"`
-	CreatedAt         web.Time  `json:"created_at"`
-	UpdatedAt         web.Time  `json:"updated_at"`
-}
-
-func toTierJSON(t referral.Tier) tierJSON {
-	return tierJSON{ID: t.ID, TenantID: t.TenantID, Name: t.Name, CommissionRate: rateJSON(t.CommissionRate),
-		MinReferrals: t.MinReferrals, MinRefereeRevenue: t.MinRefereeRevenue, Priority: t.Priority,
-		CreatedAt: web.Time(t.CreatedAt), UpdatedAt: web.Time(t.UpdatedAt)}
-}
-
 func (a *API) createTier(c echo.Context) error {
 	var in tierIn
 	if err := web.Bind(c, &in, web.RejectReadOnly, tierReadOnly...); err != nil {
@@ -96,7 +78,7 @@ func (a *API) createTier(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toTierJSON(out))
+	return c.JSON(http.StatusOK, apishape.NewTier(out))
 }
 
 func (a *API) listTiers(c echo.Context) error {
@@ -109,11 +91,11 @@ func (a *API) listTiers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return listPage(c, items, total, page, toTierJSON)
+	return listPage(c, items, total, page, apishape.NewTier)
 }
 
 func (a *API) getTier(c echo.Context) error {
-	return getByID(c, "tier_id", "tier", a.store.GetTier, toTierJSON)
+	return getByID(c, "tier_id", "tier", a.store.GetTier, apishape.NewTier)
 }
 
 func (a *API) replaceTier(c echo.Context) error {
@@ -122,7 +104,7 @@ func (a *API) replaceTier(c echo.Context) error {
 		v.ID = id
 		return v, err
 	}
-	return replaceByID(c, "tier_id", "tier", tierReadOnly, build, a.store.ReplaceTier, toTierJSON)
+	return replaceByID(c, "tier_id", "tier", tierReadOnly, build, a.store.ReplaceTier, apishape.NewTier)
 }
 
 func (a *API) deleteTier(c echo.Context) error {

@@ -17,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
@@ -85,7 +86,7 @@ func TestRefusalReasons(t *testing.T) {
 			}
 			rec := httptest.NewRecorder()
 			e.ServeHTTP(rec, req)
-			var eb web.ErrorBody
+			var eb apishape.ErrorBody
 			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || rec.Code != 401 || eb.Error.Code != referral.EUnauthorized {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}

@@ -18,12 +18,12 @@ import (
 
 // Per-user document sections: fields of the user's hash.
 const (
-	SectionCodes       = "codes"   // []CodeDoc the user owns
-	SectionMe          = "me"      // *ReferralDoc that referred the user (null when none)
-	SectionReferrals   = "refs"    // []ReferralDoc the user made
-	SectionRewards     = "rewards" // []RewardDoc paid to the user
-	SectionAffiliate   = "aff"     // *AffiliateDoc (null when the user is no affiliate)
-	SectionCommissions = "comm"    // []CommissionDoc the user earned
+	SectionCodes       = "codes"   // []apishape.Code the user owns
+	SectionMe          = "me"      // *apishape.Referral that referred the user (null when none)
+	SectionReferrals   = "refs"    // []apishape.Referral the user made
+	SectionRewards     = "rewards" // []apishape.Reward paid to the user
+	SectionAffiliate   = "aff"     // *apishape.Affiliate (null when the user is no affiliate)
+	SectionCommissions = "comm"    // []apishape.Commission the user earned
 	// Compact forms for figures computed at read time (stats over a period that ends now).
 	SectionReferralStats = "rsum" // []ReferralStatDoc of the referrals the user made
 	SectionRewardStats   = "wsum" // []RewardStatDoc of the rewards paid to the user
@@ -101,18 +101,6 @@ func (s *Store) Get(ctx context.Context, key string) (b []byte, ok bool, err err
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("redis get: %w", err)
-	}
-	return b, true, nil
-}
-
-// HGet returns one section of a user's hash; ok is false when it is missing.
-func (s *Store) HGet(ctx context.Context, key, field string) (b []byte, ok bool, err error) {
-	b, err = s.rdb.HGet(ctx, key, field).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("redis hget: %w", err)
 	}
 	return b, true, nil
 }
@@ -199,15 +187,6 @@ func (b *Batch) HSet(key, field string, val []byte) {
 		b.hsets[key] = m
 	}
 	m[field] = val
-}
-
-// Len is the number of documents in the batch.
-func (b *Batch) Len() int {
-	n := len(b.sets)
-	for _, m := range b.hsets {
-		n += len(m)
-	}
-	return n
 }
 
 // Apply writes a batch in one MULTI/EXEC, together with the tenant's epoch, so that readers see

@@ -320,20 +320,7 @@ func TestAffMoveSurvivesDeadlock(t *testing.T) {
 			done <- err
 		}()
 		// Wait until the move is blocked on the first row, then take the second.
-		for i := 0; ; i++ {
-			var waiting int
-			if err := db.Get(&waiting, `SELECT count(*) FROM pg_stat_activity
-				WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR NO KEY UPDATE) locked%'`); err != nil {
-				t.Fatal(err)
-			}
-			if waiting > 0 {
-				break
-			}
-			if i > 500 {
-				t.Fatal("move never waited")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		pgtest.WaitForLock(t, db, "FOR NO KEY UPDATE) locked")
 		_, lockErr := tx.Exec(lock, second.ID)
 		if lockErr != nil {
 			tx.Rollback()

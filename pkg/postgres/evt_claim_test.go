@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/postgres/pgtest"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
@@ -46,12 +48,15 @@ func TestEvtClaimWaitsForOpenTransaction(t *testing.T) {
 				}
 				done <- out
 			}()
+			// The claim waits on the held row: only then does the outcome depend on how the
+			// holder ends.
+			pgtest.WaitForLock(t, db, "INSERT INTO events")
 			select {
 			case out := <-done:
 				t.Fatalf("ProcessEvent returned %+v while the id was held", out)
 			case err := <-errs:
 				t.Fatal(err)
-			case <-time.After(300 * time.Millisecond):
+			default:
 			}
 			if commit {
 				if err := holder.Commit(); err != nil {
@@ -120,11 +125,38 @@ func TestEvtBatchDuplicatesInOrder(t *testing.T) {
 	}
 }
 
+// evtClaimLog creates a fresh database whose events table logs every row inserted and deleted,
+// in order, to event_claims.
+func evtClaimLog(t *testing.T) *sqlx.DB {
+	t.Helper()
+	db := pgtest.MustOpenDB(t)
+	const logging = `
+		CREATE TABLE event_claims (seq bigserial PRIMARY KEY, event_id text NOT NULL, op text NOT NULL,
+		    xid xid8 NOT NULL DEFAULT pg_current_xact_id());
+		CREATE FUNCTION log_event_claim() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+		    IF TG_OP = 'DELETE' THEN
+		        INSERT INTO event_claims (event_id, op) VALUES (OLD.event_id, 'delete');
+		        RETURN OLD;
+		    END IF;
+		    INSERT INTO event_claims (event_id, op) VALUES (NEW.event_id, 'insert');
+		    RETURN NEW;
+		END $$;
+		CREATE TRIGGER events_claims AFTER INSERT OR DELETE ON events
+		    FOR EACH ROW EXECUTE FUNCTION log_event_claim();`
+	if _, err := db.Exec(logging); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // TestEvtBatchPartlyClaimedElsewhere holds one id of a batch in an open transaction that then
-// commits: the batch must give back the row it claimed for its other event, decide that event
-// again, and answer the held id as a duplicate.
+// commits. The batch's claim must block on that row (checked in pg_stat_activity, not assumed
+// after a sleep); once the holder commits, the batch must give back the rows it claimed for its
+// other events, decide them again, and answer the held id as a duplicate — which the database's
+// own log of inserted and deleted rows shows.
 func TestEvtBatchPartlyClaimedElsewhere(t *testing.T) {
-	db := pgtest.DB(t)
+	db := evtClaimLog(t)
 	store := postgres.NewStore(db)
 	ctx := context.Background()
 	tenant := pgtest.Tenant(t)
@@ -138,7 +170,11 @@ func TestEvtBatchPartlyClaimedElsewhere(t *testing.T) {
 	}
 	defer holder.Rollback()
 	if _, err := holder.Exec(`INSERT INTO events (tenant_id, event_id, type, user_id, occurred_at, payload, outcome, created_at)
-		VALUES ($1, 'b', 'x', 'u', now(), '{}', '{"rewards": [], "commissions": []}', now())`, tenant); err != nil {
+		VALUES ($1, 'b', 'held.type', 'u0', now(), '{}', '{"rewards": [], "commissions": []}', now())`, tenant); err != nil {
+		t.Fatal(err)
+	}
+	var holderXID string
+	if err := holder.Get(&holderXID, `SELECT pg_current_xact_id()::text`); err != nil {
 		t.Fatal(err)
 	}
 	type result struct {
@@ -150,7 +186,12 @@ func TestEvtBatchPartlyClaimedElsewhere(t *testing.T) {
 		outs, err := store.ProcessBatch(ctx, tenant, []referral.Event{ev("a"), ev("b"), ev("c")})
 		done <- result{outs, err}
 	}()
-	time.Sleep(300 * time.Millisecond)
+	pgtest.WaitForLock(t, db, "INSERT INTO events")
+	select {
+	case r := <-done:
+		t.Fatalf("ProcessBatch returned %+v, %v while b was held", r.outs, r.err)
+	default:
+	}
 	if err := holder.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -170,8 +211,43 @@ func TestEvtBatchPartlyClaimedElsewhere(t *testing.T) {
 	if want := "a:processed b:duplicate c:processed"; strings.Join(got, " ") != want {
 		t.Fatalf("outcomes = %v, want %s", got, want)
 	}
-	var n int
-	if err := db.Get(&n, `SELECT count(*) FROM events WHERE tenant_id = $1`, tenant); err != nil || n != 3 {
-		t.Fatalf("%d events stored (%v), want 3", n, err)
+	var stored []string
+	if err := db.Select(&stored, `SELECT event_id || ':' || type FROM events WHERE tenant_id = $1 ORDER BY event_id`, tenant); err != nil {
+		t.Fatal(err)
+	}
+	if want := "a:x b:held.type c:x"; strings.Join(stored, " ") != want {
+		t.Fatalf("stored events %v, want %s", stored, want)
+	}
+
+	// The release path: the batch claimed a and c, met the held b, gave a and c back, and
+	// claimed them again — all in one transaction, never touching b's row.
+	var log []struct {
+		EventID string `db:"event_id"`
+		Op      string `db:"op"`
+		XID     string `db:"xid"`
+	}
+	if err := db.Select(&log, `SELECT event_id, op, xid::text AS xid FROM event_claims ORDER BY seq`); err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string][]string{}
+	batchXID := ""
+	for _, l := range log {
+		ops[l.EventID] = append(ops[l.EventID], l.Op)
+		if l.XID == holderXID {
+			if l.EventID != "b" {
+				t.Errorf("the holder wrote %s %s", l.Op, l.EventID)
+			}
+			continue
+		}
+		if batchXID == "" {
+			batchXID = l.XID
+		} else if l.XID != batchXID {
+			t.Errorf("the batch ran in more than one transaction: %+v", log)
+		}
+	}
+	for id, want := range map[string]string{"a": "insert delete insert", "b": "insert", "c": "insert delete insert"} {
+		if got := strings.Join(ops[id], " "); got != want {
+			t.Errorf("row %s: %s, want %s (log %+v)", id, got, want, log)
+		}
 	}
 }

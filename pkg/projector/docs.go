@@ -8,6 +8,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/cache"
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
 )
@@ -78,11 +79,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			return nil, err
 		}
 		for _, u := range users {
-			docs := make([]cache.CodeDoc, 0, len(m[u]))
-			for _, c := range m[u] {
-				docs = append(docs, cache.ToCodeDoc(c))
-			}
-			out[u] = docs
+			out[u] = apishape.Slice(m[u], apishape.NewCode)
 		}
 	case cache.SectionMe:
 		m, err := postgres.NewSource(q).RefereeReferrals(ctx, tenant, users)
@@ -91,10 +88,10 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 		}
 		for _, u := range users {
 			if r, ok := m[u]; ok {
-				d := cache.ToReferralDoc(r)
+				d := apishape.NewReferral(r)
 				out[u] = &d
 			} else {
-				out[u] = (*cache.ReferralDoc)(nil)
+				out[u] = (*apishape.Referral)(nil)
 			}
 		}
 	case cache.SectionReferrals:
@@ -103,11 +100,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			return nil, err
 		}
 		for _, u := range users {
-			docs := make([]cache.ReferralDoc, 0, len(m[u]))
-			for _, r := range m[u] {
-				docs = append(docs, cache.ToReferralDoc(r))
-			}
-			out[u] = docs
+			out[u] = apishape.Slice(m[u], apishape.NewReferral)
 		}
 	case cache.SectionReferralStats:
 		m, err := postgres.NewSource(q).ReferrerReferrals(ctx, tenant, users)
@@ -139,11 +132,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			return nil, err
 		}
 		for _, u := range users {
-			docs := make([]cache.RewardDoc, 0, len(m[u]))
-			for _, r := range m[u] {
-				docs = append(docs, cache.ToRewardDoc(r))
-			}
-			out[u] = docs
+			out[u] = apishape.Slice(m[u], apishape.NewReward)
 		}
 	case cache.SectionAffiliate:
 		m, err := postgres.NewSource(q).UserAffiliates(ctx, tenant, users)
@@ -152,10 +141,11 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 		}
 		for _, u := range users {
 			if a, ok := m[u]; ok {
-				d := cache.ToAffiliateDoc(a)
+				d := apishape.NewAffiliate(a)
+				d.TierID = nil // the effective tier depends on the ladder too: derived on read
 				out[u] = &d
 			} else {
-				out[u] = (*cache.AffiliateDoc)(nil)
+				out[u] = (*apishape.Affiliate)(nil)
 			}
 		}
 	case cache.SectionCommissions:
@@ -164,11 +154,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			return nil, err
 		}
 		for _, u := range users {
-			docs := make([]cache.CommissionDoc, 0, len(m[u]))
-			for _, c := range m[u] {
-				docs = append(docs, cache.ToCommissionDoc(c))
-			}
-			out[u] = docs
+			out[u] = apishape.Slice(m[u], apishape.NewCommission)
 		}
 	default:
 		return nil, fmt.Errorf("unknown section %q", sec)
@@ -186,7 +172,7 @@ func CampaignsDoc(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]
 	docs := make([]ActiveCampaign, 0, len(cs))
 	for _, c := range cs {
 		if c.Active {
-			docs = append(docs, ActiveCampaign{CampaignDoc: cache.ToCampaignDoc(c)})
+			docs = append(docs, ActiveCampaign{PublicCampaign: apishape.NewPublicCampaign(c)})
 		}
 	}
 	return json.Marshal(docs)
@@ -194,7 +180,7 @@ func CampaignsDoc(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]
 
 // ActiveCampaign is an active campaign as the campaigns document stores it.
 type ActiveCampaign struct {
-	cache.CampaignDoc
+	apishape.PublicCampaign
 }
 
 // ActiveAt reports whether now lies inside the campaign's window.
@@ -214,11 +200,7 @@ func TiersDoc(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	docs := make([]cache.TierDoc, 0, len(ts))
-	for _, t := range ts {
-		docs = append(docs, cache.ToTierDoc(t))
-	}
-	return json.Marshal(docs)
+	return json.Marshal(apishape.Slice(ts, apishape.NewTier))
 }
 
 // CodeDocs loads the live codes with the given strings: code → document ("null" when none).
@@ -231,7 +213,7 @@ func CodeDocs(ctx context.Context, q sqlx.QueryerContext, tenant string, codes [
 	for _, code := range codes {
 		var b []byte
 		if c, ok := m[code]; ok {
-			b, err = json.Marshal(cache.ToCodeDoc(c))
+			b, err = json.Marshal(apishape.NewCode(c))
 		} else {
 			b, err = json.Marshal(nil)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/labstack/echo/v4"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/cache"
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
@@ -68,12 +69,8 @@ func (a *API) activeCampaigns(ctx context.Context, tenant string) ([]projector.A
 	return out, nil
 }
 
-func publicCampaigns(cs []projector.ActiveCampaign) []cache.CampaignDoc {
-	out := make([]cache.CampaignDoc, 0, len(cs))
-	for _, c := range cs {
-		out = append(out, c.CampaignDoc)
-	}
-	return out
+func publicCampaigns(cs []projector.ActiveCampaign) []apishape.PublicCampaign {
+	return apishape.Slice(cs, func(c projector.ActiveCampaign) apishape.PublicCampaign { return c.PublicCampaign })
 }
 
 // campaigns: GET /v1/referral/campaigns.
@@ -83,7 +80,7 @@ func (a *API) campaigns(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return send(c, itemsJSON[cache.CampaignDoc]{Items: publicCampaigns(cs)})
+	return send(c, apishape.Items[apishape.PublicCampaign]{Items: publicCampaigns(cs)})
 }
 
 // codes: GET /v1/referral/codes.
@@ -97,14 +94,14 @@ func (a *API) codes(c echo.Context) error {
 		// The stored list is the answer's items as they are.
 		return sendRaw(c, append(append([]byte(`{"items":`), docs[0]...), '}'))
 	}
-	var codes []cache.CodeDoc
+	var codes []apishape.Code
 	if err := decode(docs[0], &codes); err != nil {
 		return err
 	}
 	for i := range codes {
-		codes[i].ReferralURL = referral.ReferralURL(a.cfg.ReferralURLTemplate, codes[i].Code)
+		codes[i] = codes[i].WithReferralURL(a.cfg.ReferralURLTemplate)
 	}
-	return send(c, itemsJSON[cache.CodeDoc]{Items: nonNil(codes)})
+	return send(c, apishape.Items[apishape.Code]{Items: nonNil(codes)})
 }
 
 // rawList returns a stored JSON array as raw elements without decoding them (empty, not null).
@@ -124,7 +121,7 @@ func nonNil[T any](s []T) []T {
 }
 
 // code loads the live code with a normalised string (nil when none).
-func (a *API) code(ctx context.Context, tenant, code string) (*cache.CodeDoc, error) {
+func (a *API) code(ctx context.Context, tenant, code string) (*apishape.Code, error) {
 	b, err := a.doc(ctx, tenant, cache.CodeKey(tenant, code), 0, func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
 		m, err := projector.CodeDocs(ctx, q, tenant, []string{code})
 		return m[code], err
@@ -132,7 +129,7 @@ func (a *API) code(ctx context.Context, tenant, code string) (*cache.CodeDoc, er
 	if err != nil {
 		return nil, err
 	}
-	var d *cache.CodeDoc
+	var d *apishape.Code
 	if err := decode(b, &d); err != nil {
 		return nil, err
 	}
@@ -140,12 +137,12 @@ func (a *API) code(ctx context.Context, tenant, code string) (*cache.CodeDoc, er
 }
 
 // referredBy returns the referral that referred user (nil when none).
-func (a *API) referredBy(ctx context.Context, tenant, user string) (*cache.ReferralDoc, error) {
+func (a *API) referredBy(ctx context.Context, tenant, user string) (*apishape.Referral, error) {
 	docs, err := a.sections(ctx, tenant, user, cache.SectionMe)
 	if err != nil {
 		return nil, err
 	}
-	var r *cache.ReferralDoc
+	var r *apishape.Referral
 	if err := decode(docs[0], &r); err != nil {
 		return nil, err
 	}
@@ -175,7 +172,7 @@ func (a *API) validate(c echo.Context) error {
 		return a.unavailable(err)
 	}
 	raw := c.Param("code")
-	out := validateJSON{Code: raw, Campaigns: []cache.CampaignDoc{}}
+	out := apishape.Validation{Code: raw, Campaigns: []apishape.PublicCampaign{}}
 	reason, err := a.check(ctx, tenant, p.UserID, raw, &out)
 	failed = err == nil && (reason == referral.ECodeNotFound || reason == referral.ECodeInactive || reason == referral.ECodeExpired)
 	if serr := attempt.Settle(context.WithoutCancel(ctx), failed); serr != nil && err == nil {
@@ -204,7 +201,7 @@ func (a *API) unavailable(err error) error {
 }
 
 // check runs the checks of §4.3 and returns the first failing code ("" when valid), filling out.
-func (a *API) check(ctx context.Context, tenant, player, raw string, out *validateJSON) (string, error) {
+func (a *API) check(ctx context.Context, tenant, player, raw string, out *apishape.Validation) (string, error) {
 	code, err := referral.NormalizeCode("code", raw)
 	if err != nil {
 		return referral.ECodeNotFound, nil
@@ -255,7 +252,7 @@ func (a *API) check(ctx context.Context, tenant, player, raw string, out *valida
 	if d.CampaignID != nil {
 		for _, c := range cs {
 			if c.ID == *d.CampaignID {
-				out.Campaigns = append(out.Campaigns, c.CampaignDoc)
+				out.Campaigns = append(out.Campaigns, c.PublicCampaign)
 			}
 		}
 	} else {
@@ -271,7 +268,7 @@ func (a *API) me(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return send(c, meJSON{UserID: user, Referral: r})
+	return send(c, apishape.Me{UserID: user, Referral: r})
 }
 
 // The defaults of the query parameters (SPEC §4.4, §4.8); the in-process cache's keys fill them in.
@@ -300,7 +297,7 @@ func (a *API) referrals(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var all []cache.ReferralDoc
+	var all []apishape.Referral
 	if err := decode(docs[0], &all); err != nil {
 		return err
 	}
@@ -317,12 +314,12 @@ func (a *API) referrals(c echo.Context) error {
 }
 
 // paginate cuts one page out of a full, ordered list.
-func paginate[T any](all []T, p web.Page) web.List[T] {
+func paginate[T any](all []T, p web.Page) apishape.List[T] {
 	lo := min(p.Offset, len(all))
 	hi := min(lo+p.Limit, len(all))
 	items := make([]T, hi-lo)
 	copy(items, all[lo:hi])
-	return web.List[T]{Items: items, Total: len(all), Limit: p.Limit, Offset: p.Offset}
+	return apishape.List[T]{Items: items, Total: len(all), Limit: p.Limit, Offset: p.Offset}
 }
 
 // period parses ?period= (default 30d).
@@ -356,7 +353,7 @@ func (a *API) stats(c echo.Context) error {
 	if t := projector.PeriodStart(per, a.Now()); t != nil {
 		since = t.UnixMicro()
 	}
-	out := statsJSON{Period: per, Rewards: []amountJSON{}}
+	out := apishape.PlayerStats{ReferralStats: apishape.ReferralStats{Period: per}, Rewards: []apishape.Amount{}}
 	for _, r := range refs {
 		if r.CreatedAt < since {
 			continue
@@ -385,10 +382,10 @@ func (a *API) stats(c echo.Context) error {
 	return send(c, out)
 }
 
-func sortedAmounts(totals map[string]int64) []amountJSON {
-	out := make([]amountJSON, 0, len(totals))
+func sortedAmounts(totals map[string]int64) []apishape.Amount {
+	out := make([]apishape.Amount, 0, len(totals))
 	for cur, n := range totals {
-		out = append(out, amountJSON{CurrencyID: cur, Amount: n})
+		out = append(out, apishape.Amount{CurrencyID: cur, Amount: n})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CurrencyID < out[j].CurrencyID })
 	return out
@@ -425,13 +422,14 @@ func (a *API) leaderboard(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := leaderboardJSON{Period: per, Items: make([]leaderJSON, 0, min(n, len(board.rows)))}
-	for i, r := range board.rows[:min(n, len(board.rows))] {
-		out.Items = append(out.Items, leaderJSON{Rank: i + 1, UserID: r.UserID, SuccessfulReferrals: r.Successful, TotalReferrals: r.Total})
+	out := apishape.PlayerLeaderboard{Leaderboard: apishape.Leaderboard{Period: per,
+		Items: make([]apishape.LeaderboardRow, 0, min(n, len(board.rows)))}}
+	for i := range board.rows[:min(n, len(board.rows))] {
+		out.Items = append(out.Items, board.row(i))
 	}
 	if i, ok := board.rank[user]; ok {
-		r := board.rows[i]
-		out.Me = &leaderJSON{Rank: i + 1, UserID: r.UserID, SuccessfulReferrals: r.Successful, TotalReferrals: r.Total}
+		me := board.row(i)
+		out.Me = &me
 	}
 	return send(c, out)
 }
@@ -444,6 +442,13 @@ const leaderRowCost = 96
 type leaderboard struct {
 	rows []cache.LeaderDoc
 	rank map[string]int // user → index in rows
+}
+
+// row renders the row at index i (rank i+1).
+func (b *leaderboard) row(i int) apishape.LeaderboardRow {
+	r := b.rows[i]
+	return apishape.LeaderboardRow{Rank: i + 1, UserID: r.UserID, SuccessfulReferrals: int64(r.Successful),
+		TotalReferrals: int64(r.Total)}
 }
 
 // leaderboardOf returns a tenant's leaderboard for a period. A big tenant's ranking is one large
@@ -489,14 +494,14 @@ func (a *API) leaderboardOf(ctx context.Context, tenant, per string) (*leaderboa
 }
 
 // tierLadder returns the tenant's tiers, priority descending.
-func (a *API) tierLadder(ctx context.Context, tenant string) ([]cache.TierDoc, error) {
+func (a *API) tierLadder(ctx context.Context, tenant string) ([]apishape.Tier, error) {
 	b, err := a.doc(ctx, tenant, cache.TiersKey(tenant), 0, func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
 		return projector.TiersDoc(ctx, q, tenant)
 	})
 	if err != nil {
 		return nil, err
 	}
-	var ts []cache.TierDoc
+	var ts []apishape.Tier
 	if err := decode(b, &ts); err != nil {
 		return nil, err
 	}
@@ -510,16 +515,16 @@ func (a *API) tiers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return send(c, itemsJSON[cache.TierDoc]{Items: ts})
+	return send(c, apishape.Items[apishape.Tier]{Items: ts})
 }
 
 // affiliate returns the caller's affiliate with its effective tier, or NOT_AN_AFFILIATE.
-func (a *API) affiliate(ctx context.Context, tenant, user string) (*cache.AffiliateDoc, []cache.TierDoc, error) {
+func (a *API) affiliate(ctx context.Context, tenant, user string) (*apishape.Affiliate, []apishape.Tier, error) {
 	docs, err := a.sections(ctx, tenant, user, cache.SectionAffiliate)
 	if err != nil {
 		return nil, nil, err
 	}
-	var d *cache.AffiliateDoc
+	var d *apishape.Affiliate
 	if err := decode(docs[0], &d); err != nil {
 		return nil, nil, err
 	}
@@ -537,15 +542,11 @@ func (a *API) affiliate(ctx context.Context, tenant, user string) (*cache.Affili
 	return d, ts, nil
 }
 
-func domainTiers(ts []cache.TierDoc) []referral.Tier {
-	out := make([]referral.Tier, len(ts))
-	for i, t := range ts {
-		out[i] = t.Tier()
-	}
-	return out
+func domainTiers(ts []apishape.Tier) []referral.Tier {
+	return apishape.Slice(ts, apishape.Tier.Domain)
 }
 
-func tierByID(ts []cache.TierDoc, id uuid.UUID) *cache.TierDoc {
+func tierByID(ts []apishape.Tier, id uuid.UUID) *apishape.Tier {
 	for i := range ts {
 		if ts[i].ID == id {
 			return &ts[i]
@@ -561,7 +562,7 @@ func (a *API) affiliateMe(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := affiliateMeJSON{AffiliateDoc: *d}
+	out := apishape.AffiliateMe{Affiliate: *d}
 	dts := domainTiers(ts)
 	var cur *referral.Tier
 	if d.TierID != nil {
@@ -573,7 +574,7 @@ func (a *API) affiliateMe(c echo.Context) error {
 		}
 	}
 	if next, refs, rev := referral.NextTier(dts, cur, d.ConvertedReferrals, d.RefereeRevenue); next != nil {
-		out.NextTier = &nextTierJSON{TierDoc: *tierByID(ts, next.ID), RemainingReferrals: refs, RemainingRevenue: rev}
+		out.NextTier = &apishape.NextTier{Tier: *tierByID(ts, next.ID), RemainingReferrals: refs, RemainingRevenue: rev}
 	}
 	return send(c, out)
 }
@@ -605,16 +606,15 @@ func (a *API) downline(c echo.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		out := web.List[downlineJSON]{Items: make([]downlineJSON, 0, len(items)), Total: total, Limit: page.Limit, Offset: page.Offset}
-		for _, it := range items {
-			out.Items = append(out.Items, downlineJSON{AffiliateDoc: cache.ToAffiliateDoc(it.Affiliate), Level: it.Level})
-		}
-		return json.Marshal(out)
+		return json.Marshal(apishape.List[apishape.DownlineAffiliate]{Total: total, Limit: page.Limit, Offset: page.Offset,
+			Items: apishape.Slice(items, func(it referral.DownlineMember) apishape.DownlineAffiliate {
+				return apishape.NewDownlineAffiliate(it.Affiliate, it.Level)
+			})})
 	})
 	if err != nil {
 		return err
 	}
-	var out web.List[downlineJSON]
+	var out apishape.List[apishape.DownlineAffiliate]
 	if err := decode(b, &out); err != nil {
 		return err
 	}
@@ -658,7 +658,7 @@ func (a *API) affiliateStats(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var aff *cache.AffiliateDoc
+	var aff *apishape.Affiliate
 	if err := decode(docs[0], &aff); err != nil {
 		return err
 	}
@@ -666,10 +666,10 @@ func (a *API) affiliateStats(c echo.Context) error {
 		return referral.Errorf(referral.ENotAnAffiliate, "caller is not an affiliate")
 	}
 	var rows []struct {
-		Level      int      `json:"level"`
-		CurrencyID string   `json:"currency_id"`
-		Amount     int64    `json:"amount"`
-		CreatedAt  web.Time `json:"created_at"`
+		Level      int           `json:"level"`
+		CurrencyID string        `json:"currency_id"`
+		Amount     int64         `json:"amount"`
+		CreatedAt  apishape.Time `json:"created_at"`
 	}
 	if err := decode(docs[1], &rows); err != nil {
 		return err
@@ -688,10 +688,10 @@ func (a *API) affiliateStats(c echo.Context) error {
 		totals[r.CurrencyID] += r.Amount
 		byLevel[lc{r.Level, r.CurrencyID}] += r.Amount
 	}
-	out := affiliateStatsJSON{Period: per, Commissions: sortedAmounts(totals), ByLevel: []levelAmountJSON{},
+	out := apishape.AffiliateStats{Period: per, Commissions: sortedAmounts(totals), ByLevel: []apishape.LevelAmount{},
 		ConvertedReferrals: aff.ConvertedReferrals, RefereeRevenue: aff.RefereeRevenue}
 	for k, n := range byLevel {
-		out.ByLevel = append(out.ByLevel, levelAmountJSON{Level: k.level, Amount: n, CurrencyID: k.cur})
+		out.ByLevel = append(out.ByLevel, apishape.LevelAmount{Level: k.level, Amount: n, CurrencyID: k.cur})
 	}
 	sort.Slice(out.ByLevel, func(i, j int) bool {
 		if out.ByLevel[i].Level != out.ByLevel[j].Level {

@@ -15,6 +15,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/labstack/echo/v4"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/cache"
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
@@ -72,7 +73,7 @@ func TestQryVisitorLimitAcrossTenants(t *testing.T) {
 	}
 	for i, tenant := range tenants[:5] {
 		rec := qryVisit(e, addr+":4000", tenant, "NOPE"+strconv.Itoa(i))
-		var got validateJSON
+		var got apishape.Validation
 		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &got) != nil || got.Valid || got.Reason == nil {
 			t.Fatalf("attempt %d: %d %s", i, rec.Code, rec.Body)
 		}

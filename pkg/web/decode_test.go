@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -22,14 +23,14 @@ type sampleWallet struct {
 }
 
 type sampleRequest struct {
-	Name       string          `json:"name"`
-	Limit      Opt[int]        `json:"usage_limit"`
-	Active     *bool           `json:"active"`
-	ExpiresAt  Opt[Time]       `json:"expires_at"`
-	Wallet     []sampleWallet  `json:"wallet"`
-	Filter     json.RawMessage `json:"filter"`
-	Metadata   map[string]any  `json:"metadata"`
-	CampaignID Opt[string]     `json:"campaign_id"`
+	Name       string             `json:"name"`
+	Limit      Opt[int]           `json:"usage_limit"`
+	Active     *bool              `json:"active"`
+	ExpiresAt  Opt[apishape.Time] `json:"expires_at"`
+	Wallet     []sampleWallet     `json:"wallet"`
+	Filter     json.RawMessage    `json:"filter"`
+	Metadata   map[string]any     `json:"metadata"`
+	CampaignID Opt[string]        `json:"campaign_id"`
 }
 
 func codeOf(err error) string { return referral.ErrorCode(err) }
@@ -94,16 +95,9 @@ func TestOptPresence(t *testing.T) {
 	if r.CampaignID.Set {
 		t.Errorf("absent campaign_id reported present")
 	}
-	got := FormatTime(time.Time(r.ExpiresAt.Value))
+	got := apishape.FormatTime(time.Time(r.ExpiresAt.Value))
 	if got != "2026-01-02T02:04:05.123456Z" {
 		t.Errorf("time = %s", got)
-	}
-}
-
-func TestFormatTime(t *testing.T) {
-	ts := time.Date(2026, 3, 4, 5, 6, 7, 0, time.FixedZone("x", 3600))
-	if got := FormatTime(ts); got != "2026-03-04T04:06:07Z" {
-		t.Errorf("FormatTime = %s", got)
 	}
 }
 
@@ -140,7 +134,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body)
 		}
 		if rec.Code != http.StatusOK {
-			var eb ErrorBody
+			var eb apishape.ErrorBody
 			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.Error.Code == "" {
 				t.Fatalf("status %d without envelope: %s", rec.Code, rec.Body)
 			}

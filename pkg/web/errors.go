@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -52,18 +53,6 @@ func Status(code string) int {
 	return http.StatusInternalServerError
 }
 
-// ErrorBody is the error envelope of SPEC §3.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail is the inside of the error envelope.
-type ErrorDetail struct {
-	Code    string            `json:"code"`
-	Message string            `json:"message"`
-	Fields  map[string]string `json:"fields,omitempty"`
-}
-
 // ErrorHandler returns Echo's HTTP error handler: domain errors keep their code, Echo's own
 // errors are mapped (404, 405, 413), anything else is logged once and answered as INTERNAL
 // without its text. methodNotAllowed selects 405 METHOD_NOT_ALLOWED (Admin Gateway) or 404
@@ -100,7 +89,7 @@ func ErrorHandler(log *slog.Logger, methodNotAllowed bool, errorsTotal *promethe
 				h.Set(echo.HeaderWWWAuthenticate, "Bearer")
 			}
 		}
-		body := ErrorBody{Error: ErrorDetail{Code: de.Code, Message: de.Message, Fields: de.Fields}}
+		body := apishape.ErrorBody{Error: apishape.NewErrorDetail(de)}
 		status := Status(de.Code)
 		if c.Request().Method == http.MethodHead {
 			err = c.NoContent(status)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -111,7 +112,7 @@ func TestStrictParams(t *testing.T) {
 			if tt.code == "" {
 				return
 			}
-			var eb ErrorBody
+			var eb apishape.ErrorBody
 			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.Error.Code != tt.code {
 				t.Fatalf("body %.300s, want %s", rec.Body, tt.code)
 			}
@@ -130,7 +131,7 @@ func TestStrictParams(t *testing.T) {
 		}
 		rec := httptest.NewRecorder()
 		e.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/items?"+strings.Join(q, "&"), nil))
-		var eb ErrorBody
+		var eb apishape.ErrorBody
 		if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || rec.Code != 400 || len(eb.Error.Fields) > maxParamFields {
 			t.Fatalf("status %d, %d fields", rec.Code, len(eb.Error.Fields))
 		}
@@ -172,7 +173,7 @@ func FuzzQuery(f *testing.F) {
 				}
 			}
 		case http.StatusBadRequest:
-			var eb ErrorBody
+			var eb apishape.ErrorBody
 			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.Error.Code != referral.EValidation || len(eb.Error.Fields) == 0 {
 				t.Fatalf("400 without a field: %s", rec.Body)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -118,7 +119,7 @@ func NewServer(log *slog.Logger, opts Options) *Server {
 	}
 
 	e.GET("/healthz", func(c echo.Context) error {
-		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+		return c.JSON(http.StatusOK, apishape.Health{Status: "ok"})
 	})
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})))
@@ -127,17 +128,17 @@ func NewServer(log *slog.Logger, opts Options) *Server {
 
 func (s *Server) readyz(c echo.Context) error {
 	if s.draining.Load() {
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		return c.JSON(http.StatusServiceUnavailable, apishape.Health{Status: "draining"})
 	}
 	if s.ready != nil {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
 		if err := s.ready(ctx); err != nil {
 			s.log.Warn("not_ready", "err", err)
-			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			return c.JSON(http.StatusServiceUnavailable, apishape.Health{Status: "unavailable"})
 		}
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	return c.JSON(http.StatusOK, apishape.Health{Status: "ready"})
 }
 
 // Serve listens on addr and serves until ctx ends; then readiness flips to 503, the server waits

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -53,7 +54,7 @@ func send(t *testing.T, req *http.Request) (*http.Response, []byte) {
 
 func errorCode(t *testing.T, body []byte) string {
 	t.Helper()
-	var eb ErrorBody
+	var eb apishape.ErrorBody
 	if err := json.Unmarshal(body, &eb); err != nil {
 		t.Fatalf("not the error envelope: %s", body)
 	}

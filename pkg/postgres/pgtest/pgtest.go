@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq" // the postgres driver
@@ -75,6 +77,36 @@ func EmptyDatabase(tb testing.TB) string {
 	return u.String()
 }
 
+// MustOpenDB creates a fresh database (as NewDatabase) and returns a pool on it; when the test
+// ends the pool is closed and the database dropped. Use it where a test must own its database:
+// it watches pg_stat_activity, changes the schema, or counts rows across tenants.
+func MustOpenDB(tb testing.TB) *sqlx.DB {
+	tb.Helper()
+	u := NewDatabase(tb)
+	db, err := postgres.Open(context.Background(), u, "pgtest", 16)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	tb.Cleanup(func() {
+		db.Close()
+		drop(path.Base(u))
+	})
+	return db
+}
+
+// drop drops a database created by NewDatabase, reporting a failure on stderr.
+func drop(name string) {
+	admin, err := sqlx.Open("postgres", AdminURL())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: drop %s: %v\n", name, err)
+		return
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: drop %s: %v\n", name, err)
+	}
+}
+
 var (
 	shared     *sqlx.DB
 	sharedURL  string
@@ -122,13 +154,29 @@ func Main(m *testing.M) {
 	if shared != nil {
 		shared.Close()
 	}
-	if admin, err := sqlx.Open("postgres", AdminURL()); err == nil {
-		for _, name := range created {
-			if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-				fmt.Fprintf(os.Stderr, "pgtest: drop %s: %v\n", name, err)
-			}
-		}
-		admin.Close()
+	for _, name := range created {
+		drop(name)
 	}
 	os.Exit(code)
+}
+
+// WaitForLock waits until a backend of db's database waits for a lock while it runs a statement
+// whose text contains query, so that a test knows a concurrent call is blocked where it means it
+// to be (instead of sleeping and assuming so). It fails tb after 10 s.
+func WaitForLock(tb testing.TB, db *sqlx.DB, query string) {
+	tb.Helper()
+	const q = `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event_type = 'Lock' AND strpos(query, $1) > 0`
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var waiting int
+		if err := db.Get(&waiting, q, query); err != nil {
+			tb.Fatalf("pgtest: %v", err)
+		}
+		if waiting > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("pgtest: no statement containing %q waited for a lock within 10 s", query)
+		}
+	}
 }
