@@ -168,11 +168,11 @@ func TestQryLoad(t *testing.T) {
 	direct.GET("/v1/referral/stats", func(c echo.Context) error {
 		ctx := c.Request().Context()
 		tenant, u := auth.TenantOf(c), auth.PrincipalOf(c).UserID
-		refs, err := postgres.ReadReferrerReferrals(ctx, db, tenant, []string{u})
+		refs, err := postgres.NewSource(db).ReferrerReferrals(ctx, tenant, []string{u})
 		if err != nil {
 			return err
 		}
-		rewards, err := postgres.ReadUserRewards(ctx, db, tenant, []string{u})
+		rewards, err := postgres.NewSource(db).UserRewards(ctx, tenant, []string{u})
 		if err != nil {
 			return err
 		}

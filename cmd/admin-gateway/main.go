@@ -19,6 +19,7 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/config"
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
 
@@ -89,7 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	store := postgres.NewStore(db)
 	api := adminapi.New(store, verifier, adminapi.Config{
 		ReferralURLTemplate: cfg.ReferralURLTemplate,
-		Attempts:            postgres.AttemptLimit{Max: cfg.CodeAttemptLimit, Window: cfg.CodeAttemptWindow},
+		Attempts:            referral.AttemptLimit{Max: cfg.CodeAttemptLimit, Window: cfg.CodeAttemptWindow},
 	}, log)
 
 	// Background work: change notifications for the Query Gateway, and upkeep of expired

@@ -21,6 +21,7 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/projector"
 	"github.com/phoenix-referral/phoenix/pkg/queryapi"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
 
@@ -90,8 +91,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	api := queryapi.New(store, db, verifier, queryapi.Config{
 		ReferralURLTemplate: cfg.ReferralURLTemplate,
-		Attempts:            postgres.AttemptLimit{Max: cfg.CodeAttemptLimit, Window: cfg.CodeAttemptWindow},
-		Visitors:            postgres.AttemptLimit{Max: cfg.VisitorLimit, Window: cfg.CodeAttemptWindow},
+		Attempts:            referral.AttemptLimit{Max: cfg.CodeAttemptLimit, Window: cfg.CodeAttemptWindow},
+		Visitors:            referral.AttemptLimit{Max: cfg.VisitorLimit, Window: cfg.CodeAttemptWindow},
 		FallbackConcurrency: cfg.FallbackConcurrency,
 		LocalTTL:            cfg.LocalCacheTTL,
 	}, log, srv.Registry)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
-	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
@@ -82,7 +81,7 @@ func (a *API) createAffiliate(c echo.Context) error {
 
 func (a *API) listAffiliates(c echo.Context) error {
 	q := web.NewQuery(c)
-	f := postgres.AffiliateFilter{
+	f := referral.AffiliateFilter{
 		Status:   q.String("status"),
 		ParentID: q.UUID("parent_affiliate_id"),
 		UserID:   q.String("user_id"),

@@ -1,35 +1,56 @@
 // Package adminapi is the Admin Gateway's HTTP surface: routes.go lists every route; handlers
-// decode request DTOs, call the store, and encode the response shapes of package apishape.
+// decode request DTOs, call the domain's services, and encode the response shapes of package
+// apishape.
 package adminapi
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
-	"github.com/phoenix-referral/phoenix/pkg/postgres"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
+	"github.com/phoenix-referral/phoenix/pkg/web"
 )
 
-// Config is what the handlers need beyond the store.
+// Config is what the handlers need beyond the services.
 type Config struct {
 	// ReferralURLTemplate renders "referral_url" on code objects when set ({code} is replaced).
 	ReferralURLTemplate string
 	// Attempts limits failed apply-code attempts per tenant and player.
-	Attempts postgres.AttemptLimit
+	Attempts referral.AttemptLimit
+}
+
+// Services is everything the Admin Gateway asks of storage: the domain's services and the
+// Idempotency-Key store (pkg/postgres's Store implements them all).
+type Services interface {
+	referral.CampaignService
+	referral.CodeService
+	referral.ReferralService
+	referral.AttemptService
+	referral.AffiliateService
+	referral.HierarchyService
+	referral.TierService
+	referral.CommissionRuleService
+	referral.EventService
+	referral.LedgerService
+	web.IdempotencyStore
 }
 
 // API holds the Admin Gateway's dependencies.
 type API struct {
-	store    *postgres.Store
+	store    Services
 	verifier *auth.Verifier
 	cfg      Config
 	log      *slog.Logger
+	// Now is the clock (tests may replace it); received events default to it.
+	Now func() time.Time
 }
 
 // New returns the Admin Gateway API over store.
-func New(store *postgres.Store, verifier *auth.Verifier, cfg Config, log *slog.Logger) *API {
-	return &API{store: store, verifier: verifier, cfg: cfg, log: log}
+func New(store Services, verifier *auth.Verifier, cfg Config, log *slog.Logger) *API {
+	return &API{store: store, verifier: verifier, cfg: cfg, log: log, Now: time.Now}
 }
 
 // callerOf scopes Idempotency-Keys: the same sub under another role is another caller.

@@ -16,7 +16,6 @@ import (
 
 	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
-	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
@@ -180,7 +179,7 @@ func (a *API) listCampaigns(c echo.Context) error {
 		return err
 	}
 	items, total, err := a.store.ListCampaigns(c.Request().Context(), auth.TenantOf(c),
-		postgres.CampaignFilter{Active: active, Limit: page.Limit, Offset: page.Offset})
+		referral.CampaignFilter{Active: active, Limit: page.Limit, Offset: page.Offset})
 	if err != nil {
 		return err
 	}

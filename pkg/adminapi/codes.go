@@ -10,7 +10,6 @@ import (
 
 	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
-	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
@@ -130,7 +129,7 @@ func (a *API) createPlayerCode(c echo.Context) error {
 
 func (a *API) listCodes(c echo.Context) error {
 	q := web.NewQuery(c)
-	f := postgres.CodeFilter{OwnerUserID: q.String("owner_user_id"), CampaignID: q.UUID("campaign_id"), Active: q.Bool("active")}
+	f := referral.CodeFilter{OwnerUserID: q.String("owner_user_id"), CampaignID: q.UUID("campaign_id"), Active: q.Bool("active")}
 	page, err := web.PageOf(c)
 	if err := referral.JoinValidation(q.Err(), err); err != nil {
 		return err
@@ -178,7 +177,7 @@ func (a *API) patchCode(c echo.Context) error {
 		return err
 	}
 	fe := referral.FieldErrors{}
-	p := postgres.CodePatch{
+	p := referral.CodePatch{
 		SetUsageLimit: in.UsageLimit.Set, UsageLimit: in.UsageLimit.Ptr(),
 		SetExpiresAt: in.ExpiresAt.Set, SetCampaignID: in.CampaignID.Set, CampaignID: in.CampaignID.Ptr(),
 	}
@@ -221,7 +220,7 @@ func (a *API) codeStats(c echo.Context) error {
 		return err
 	}
 	out := apishape.CodeStats{Code: a.codeJSON(code), TotalClaims: total, Limit: page.Limit, Offset: page.Offset,
-		Claims: apishape.Slice(claims, func(cl postgres.CodeClaim) apishape.Claim {
+		Claims: apishape.Slice(claims, func(cl referral.CodeClaim) apishape.Claim {
 			return apishape.Claim{ReferralID: cl.ReferralID, RefereeID: cl.RefereeID, Status: cl.Status,
 				ClaimedAt: apishape.Time(cl.ClaimedAt)}
 		})}

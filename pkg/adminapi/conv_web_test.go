@@ -14,9 +14,9 @@ import (
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/cache"
-	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/postgres/pgtest"
 	"github.com/phoenix-referral/phoenix/pkg/queryapi"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 	"github.com/phoenix-referral/phoenix/pkg/web/contract"
 )
@@ -139,7 +139,7 @@ func TestWebQueryGatewayParameters(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	qs := web.NewServer(log, web.Options{Name: "query-gateway"})
 	queryapi.New(cache.New(rdb), pgtest.DB(t), verifier, queryapi.Config{
-		Attempts: postgres.AttemptLimit{Max: 20, Window: time.Minute}, LocalTTL: time.Minute,
+		Attempts: referral.AttemptLimit{Max: 20, Window: time.Minute}, LocalTTL: time.Minute,
 	}, log, nil).Register(qs.Echo)
 	qsrv := httptest.NewServer(qs.Echo)
 	t.Cleanup(qsrv.Close)

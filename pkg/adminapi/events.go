@@ -12,7 +12,6 @@ import (
 
 	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
-	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
@@ -124,7 +123,7 @@ func decodeBatch(body []byte, tenant string, now time.Time) (eventBatch, error) 
 
 // receivedAt is when the request arrived, the default occurred_at.
 func (a *API) receivedAt() time.Time {
-	return a.store.Now().UTC().Truncate(time.Microsecond)
+	return a.Now().UTC().Truncate(time.Microsecond)
 }
 
 // postEvent is POST /v1/events.
@@ -206,7 +205,7 @@ func (a *API) simulateEvent(c echo.Context) error {
 // listRewards is GET /v1/referral/rewards: the reward ledger.
 func (a *API) listRewards(c echo.Context) error {
 	q := web.NewQuery(c)
-	f := postgres.RewardLedgerFilter{
+	f := referral.RewardLedgerFilter{
 		UserID:     q.String("user_id"),
 		CampaignID: q.UUID("campaign_id"),
 		ReferralID: q.UUID("referral_id"),
@@ -228,7 +227,7 @@ func (a *API) listRewards(c echo.Context) error {
 // listCommissions is GET /v1/affiliate/commissions: the commission ledger.
 func (a *API) listCommissions(c echo.Context) error {
 	q := web.NewQuery(c)
-	f := postgres.CommissionLedgerFilter{
+	f := referral.CommissionLedgerFilter{
 		AffiliateID: q.UUID("affiliate_id"),
 		EventID:     q.String("event_id"),
 		Level:       q.Int("level", 0, referral.MaxPolicyDepth),

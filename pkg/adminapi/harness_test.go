@@ -17,6 +17,7 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/postgres/pgtest"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 	"github.com/phoenix-referral/phoenix/pkg/web/contract"
 )
@@ -44,7 +45,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := adminapi.Config{Attempts: postgres.AttemptLimit{Max: 20, Window: 10 * time.Minute}}
+	cfg := adminapi.Config{Attempts: referral.AttemptLimit{Max: 20, Window: 10 * time.Minute}}
 	for _, o := range opts {
 		o(&cfg)
 	}

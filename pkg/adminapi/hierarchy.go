@@ -8,7 +8,6 @@ import (
 
 	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
-	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
@@ -64,7 +63,7 @@ func (a *API) downline(c echo.Context) error {
 		return err
 	}
 	items, total, err := a.store.Downline(c.Request().Context(), auth.TenantOf(c), id,
-		postgres.DownlineFilter{Depth: depth, Limit: page.Limit, Offset: page.Offset})
+		referral.DownlineFilter{Depth: depth, Limit: page.Limit, Offset: page.Offset})
 	if err != nil {
 		return err
 	}

@@ -19,9 +19,9 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/adminapi"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/cache"
-	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/postgres/pgtest"
 	"github.com/phoenix-referral/phoenix/pkg/queryapi"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 	"github.com/phoenix-referral/phoenix/pkg/web/contract"
 )
@@ -223,7 +223,7 @@ func TestOASQueryContract(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	qs := web.NewServer(log, web.Options{Name: "query-gateway"})
 	queryapi.New(cache.New(rdb), pgtest.DB(t), verifier, queryapi.Config{
-		Attempts: postgres.AttemptLimit{Max: 3, Window: time.Minute},
+		Attempts: referral.AttemptLimit{Max: 3, Window: time.Minute},
 	}, log, nil).Register(qs.Echo)
 	if err := web.ServeOpenAPI(qs.Echo, queryapi.OpenAPI); err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
-	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
@@ -88,7 +87,7 @@ func (a *API) applyCodeFor(ctx context.Context, tenant, player, raw string, meta
 
 func (a *API) listReferrals(c echo.Context) error {
 	q := web.NewQuery(c)
-	f := postgres.ReferralFilter{
+	f := referral.ReferralFilter{
 		CampaignID: q.UUID("campaign_id"), ReferrerID: q.String("referrer_id"),
 		RefereeID: q.String("referee_id"), CreatedFrom: q.Time("created_from"), CreatedTo: q.Time("created_to"),
 	}
@@ -182,7 +181,7 @@ func (a *API) leaderboard(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, apishape.Leaderboard{Period: string(period),
-		Items: apishape.Slice(rows, func(r postgres.LeaderboardEntry) apishape.LeaderboardRow {
+		Items: apishape.Slice(rows, func(r referral.LeaderboardEntry) apishape.LeaderboardRow {
 			return apishape.LeaderboardRow{Rank: r.Rank, UserID: r.UserID, SuccessfulReferrals: r.Successful, TotalReferrals: r.Total}
 		})})
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
-	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
@@ -182,7 +181,7 @@ func (a *API) createRule(c echo.Context) error {
 
 func (a *API) listRules(c echo.Context) error {
 	q := web.NewQuery(c)
-	f := postgres.CommissionRuleFilter{Active: q.Bool("active"), EventType: q.String("event_type")}
+	f := referral.CommissionRuleFilter{Active: q.Bool("active"), EventType: q.String("event_type")}
 	if f.EventType != nil && !referral.ValidEventType(*f.EventType) {
 		q.Errors.Add("event_type", "must be 1-100 characters of a-z, 0-9, '.', '_' and '-'")
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
-	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 )
@@ -88,7 +87,7 @@ func (a *API) listTiers(c echo.Context) error {
 		return err
 	}
 	items, total, err := a.store.ListTiers(c.Request().Context(), auth.TenantOf(c),
-		postgres.TierFilter{Limit: page.Limit, Offset: page.Offset})
+		referral.TierFilter{Limit: page.Limit, Offset: page.Offset})
 	if err != nil {
 		return err
 	}

@@ -204,7 +204,7 @@ func BenchmarkAffHierarchy(b *testing.B) {
 					for _, depth := range []int{50, 1} {
 						id, offset := pick(mode, depth)
 						t0 := time.Now()
-						if _, _, err := tr.store.Downline(ctx, tr.tenant, id, postgres.DownlineFilter{Depth: depth, Limit: 50, Offset: offset}); err != nil {
+						if _, _, err := tr.store.Downline(ctx, tr.tenant, id, referral.DownlineFilter{Depth: depth, Limit: 50, Offset: offset}); err != nil {
 							b.Fatal(err)
 						}
 						if depth == 50 {
@@ -232,7 +232,7 @@ func BenchmarkAffHierarchy(b *testing.B) {
 				}
 				base = append(base, time.Since(t0))
 				t0 = time.Now()
-				if _, total, err := tr.store.Downline(ctx, tr.tenant, tr.ids[n%affBenchTrees][0], postgres.DownlineFilter{Depth: 50, Limit: 50}); err != nil || total != affBenchTreeSize-1 {
+				if _, total, err := tr.store.Downline(ctx, tr.tenant, tr.ids[n%affBenchTrees][0], referral.DownlineFilter{Depth: 50, Limit: 50}); err != nil || total != affBenchTreeSize-1 {
 					b.Fatalf("root downline: total %d, %v", total, err)
 				}
 				samples = append(samples, time.Since(t0))

@@ -10,7 +10,7 @@ import (
 // external tests.
 
 func (s *Store) AffLoadTiers(ctx context.Context, tenant string) ([]referral.Tier, error) {
-	return s.loadTiers(ctx, s.db, tenant)
+	return loadTiers(ctx, s.db, tenant)
 }
 
 func (s *Store) AffConvertedReferrals(ctx context.Context, tenant, userID string) (int64, error) {

@@ -207,7 +207,7 @@ func TestAffSetUplineRewritesDeepPaths(t *testing.T) {
 		t.Fatalf("moved %+v", moved)
 	}
 	affConsistent(t, pgtest.DB(t), tenant)
-	members, total, err := s.Downline(ctx, tenant, r.ID, postgres.DownlineFilter{Depth: 50, Limit: 100})
+	members, total, err := s.Downline(ctx, tenant, r.ID, referral.DownlineFilter{Depth: 50, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestAffSetUplineRewritesDeepPaths(t *testing.T) {
 		}
 	}
 	// Depth limits the levels read.
-	if _, total, err = s.Downline(ctx, tenant, r.ID, postgres.DownlineFilter{Depth: 2, Limit: 100}); err != nil || total != 2 {
+	if _, total, err = s.Downline(ctx, tenant, r.ID, referral.DownlineFilter{Depth: 2, Limit: 100}); err != nil || total != 2 {
 		t.Fatalf("depth 2: total %d, %v", total, err)
 	}
 	// Cycle through the deep chain.

@@ -15,19 +15,11 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
-// AffiliateFilter selects affiliates for ListAffiliates.
-type AffiliateFilter struct {
-	Status   *string
-	ParentID *uuid.UUID
-	UserID   *string
-	Limit    int
-	Offset   int
-}
-
 // affiliateCodeAttempts bounds the retries of a generated affiliate code that collides.
 const affiliateCodeAttempts = 8
 
-// storedAffiliate is an affiliates row plus its converted-referral count, computed on read.
+// storedAffiliate is an affiliates row, with its converted-referral count when the query
+// computes it (affiliateCountedCols) and, for downline reads, the level and the total.
 type storedAffiliate struct {
 	ID                 uuid.UUID      `db:"id"`
 	TenantID           string         `db:"tenant_id"`
@@ -35,9 +27,9 @@ type storedAffiliate struct {
 	AffiliateCode      string         `db:"affiliate_code"`
 	CodeID             uuid.UUID      `db:"code_id"`
 	Status             string         `db:"status"`
-	ParentAffiliateID  uuid.NullUUID  `db:"parent_affiliate_id"`
+	ParentAffiliateID  *uuid.UUID     `db:"parent_affiliate_id"`
 	Ancestors          pq.StringArray `db:"ancestors"`
-	TierOverrideID     uuid.NullUUID  `db:"tier_override_id"`
+	TierOverrideID     *uuid.UUID     `db:"tier_override_id"`
 	RefereeRevenue     int64          `db:"referee_revenue"`
 	ConvertedReferrals int64          `db:"converted_referrals"`
 	CreatedAt          time.Time      `db:"created_at"`
@@ -46,11 +38,14 @@ type storedAffiliate struct {
 	Total              int            `db:"total"` // downline reads only
 }
 
-// affiliateCols selects an affiliate aliased a. converted_referrals follows SPEC §5.4: the
-// user's referrals that are converted or verified now (a later rejection stops counting).
+// affiliateCols selects an affiliate aliased a.
 const affiliateCols = `a.id, a.tenant_id, a.user_id, a.affiliate_code, a.code_id, a.status,
 	a.parent_affiliate_id, a.ancestors::text[] AS ancestors, a.tier_override_id, a.referee_revenue,
-	a.created_at, a.updated_at,
+	a.created_at, a.updated_at`
+
+// affiliateCountedCols is affiliateCols with converted_referrals, which follows SPEC §5.4: the
+// user's referrals that are converted or verified now (a later rejection stops counting).
+const affiliateCountedCols = affiliateCols + `,
 	(SELECT count(*) FROM referrals r WHERE r.tenant_id = a.tenant_id AND r.referrer_id = a.user_id
 	    AND phoenix_successful(r.status)) AS converted_referrals`
 
@@ -62,8 +57,8 @@ func (r storedAffiliate) domain(tiers []referral.Tier) (referral.Affiliate, erro
 	}
 	a := referral.Affiliate{ID: r.ID, TenantID: r.TenantID, UserID: r.UserID,
 		AffiliateCode: r.AffiliateCode, CodeID: r.CodeID, Status: r.Status,
-		ParentAffiliateID: nullUUID(r.ParentAffiliateID), Ancestors: anc,
-		TierOverrideID: nullUUID(r.TierOverrideID), ConvertedReferrals: r.ConvertedReferrals,
+		ParentAffiliateID: r.ParentAffiliateID, Ancestors: anc,
+		TierOverrideID: r.TierOverrideID, ConvertedReferrals: r.ConvertedReferrals,
 		RefereeRevenue: r.RefereeRevenue, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
 	if tiers != nil {
 		if t := referral.EffectiveTier(tiers, a.TierOverrideID, a.ConvertedReferrals, a.RefereeRevenue); t != nil {
@@ -85,14 +80,6 @@ func parsePath(id uuid.UUID, raw []string) ([]uuid.UUID, error) {
 		out = append(out, a)
 	}
 	return out, nil
-}
-
-func nullUUID(n uuid.NullUUID) *uuid.UUID {
-	if !n.Valid {
-		return nil
-	}
-	id := n.UUID
-	return &id
 }
 
 // affiliatesOf converts rows, deriving each effective tier from tiers.
@@ -125,7 +112,7 @@ func (s *Store) convertedReferrals(ctx context.Context, q sqlx.QueryerContext, t
 // change, so callers derive it with referral.EffectiveTier over loadTiers. It runs on q, so
 // callers may use it inside their own transaction.
 func (s *Store) loadAffiliateByUser(ctx context.Context, q sqlx.QueryerContext, tenant, userID string) (*referral.Affiliate, error) {
-	const sel = `SELECT ` + affiliateCols + ` FROM affiliates a
+	const sel = `SELECT ` + affiliateCountedCols + ` FROM affiliates a
 		WHERE a.tenant_id = $1 AND a.user_id = $2 AND a.deleted_at IS NULL`
 	var row storedAffiliate
 	if err := sqlx.GetContext(ctx, q, &row, sel, tenant, userID); err != nil {
@@ -145,7 +132,7 @@ func (s *Store) loadAffiliateByUser(ctx context.Context, q sqlx.QueryerContext, 
 // is locked FOR NO KEY UPDATE (its key never changes, so commission inserts referencing it are not
 // blocked). Errors: NOT_FOUND naming what.
 func (s *Store) affiliateByID(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID, lock bool, what string) (referral.Affiliate, error) {
-	q := `SELECT ` + affiliateCols + ` FROM affiliates a WHERE a.tenant_id = $1 AND a.id = $2 AND a.deleted_at IS NULL`
+	q := `SELECT ` + affiliateCountedCols + ` FROM affiliates a WHERE a.tenant_id = $1 AND a.id = $2 AND a.deleted_at IS NULL`
 	if lock {
 		q += ` FOR NO KEY UPDATE OF a`
 	}
@@ -156,7 +143,7 @@ func (s *Store) affiliateByID(ctx context.Context, tx *sqlx.Tx, tenant string, i
 		}
 		return referral.Affiliate{}, fmt.Errorf("get affiliate: %w", err)
 	}
-	tiers, err := s.loadTiers(ctx, tx, tenant)
+	tiers, err := loadTiers(ctx, tx, tenant)
 	if err != nil {
 		return referral.Affiliate{}, err
 	}
@@ -249,7 +236,7 @@ func (s *Store) GetAffiliate(ctx context.Context, tenant string, id uuid.UUID) (
 }
 
 // ListAffiliates returns a page of the tenant's affiliates, newest first, and the total count.
-func (s *Store) ListAffiliates(ctx context.Context, tenant string, f AffiliateFilter) ([]referral.Affiliate, int, error) {
+func (s *Store) ListAffiliates(ctx context.Context, tenant string, f referral.AffiliateFilter) ([]referral.Affiliate, int, error) {
 	where := []string{"a.tenant_id = $1", "a.deleted_at IS NULL"}
 	args := []any{tenant}
 	add := func(cond string, v any) {
@@ -271,13 +258,13 @@ func (s *Store) ListAffiliates(ctx context.Context, tenant string, f AffiliateFi
 	q := `WITH page AS (
 		    SELECT a.* FROM affiliates a WHERE ` + cond + `
 		    ORDER BY a.created_at DESC, a.id DESC LIMIT $` + strconv.Itoa(n+1) + ` OFFSET $` + strconv.Itoa(n+2) + `)
-		SELECT ` + affiliateCols + ` FROM page a ORDER BY a.created_at DESC, a.id DESC`
+		SELECT ` + affiliateCountedCols + ` FROM page a ORDER BY a.created_at DESC, a.id DESC`
 	count := `SELECT count(*) FROM affiliates a WHERE ` + cond
 	var (
 		out   []referral.Affiliate
 		total int
 	)
-	err := s.transact(ctx, txSnapshot, func(tx *sqlx.Tx) error {
+	err := transact(ctx, s.db, txSnapshot, func(tx *sqlx.Tx) error {
 		var rows []storedAffiliate
 		if err := tx.SelectContext(ctx, &rows, q, append(args, f.Limit, f.Offset)...); err != nil {
 			return fmt.Errorf("list affiliates: %w", err)
@@ -285,7 +272,7 @@ func (s *Store) ListAffiliates(ctx context.Context, tenant string, f AffiliateFi
 		if err := tx.GetContext(ctx, &total, count, args...); err != nil {
 			return fmt.Errorf("count affiliates: %w", err)
 		}
-		tiers, err := s.loadTiers(ctx, tx, tenant)
+		tiers, err := loadTiers(ctx, tx, tenant)
 		if err != nil {
 			return err
 		}

@@ -9,18 +9,9 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
-// AttemptLimit is the failed code-attempt limit of SPEC §4.3: at most Max failures per Window,
-// per tenant and subject (a player id or, for visitors, a client address).
-type AttemptLimit struct {
-	Max    int
-	Window time.Duration
-}
-
-// Attempt is a code attempt holding one slot of its subject's failed-attempt limit while it runs.
-// The slot counts as a failure until Settle says otherwise, so attempts running at once never
-// pass the limit together; an attempt whose process dies before settling stays counted, which
-// errs on the side of the limit.
-type Attempt struct {
+// attempt is the referral.Attempt of ReserveAttempt: a row of code_attempt_failures. An attempt
+// whose process dies before settling stays counted, which errs on the side of the limit.
+type attempt struct {
 	store *Store
 	id    int64 // 0: nothing reserved (the limit is disabled)
 }
@@ -33,9 +24,9 @@ type Attempt struct {
 // The reservation is one statement (reserve_code_attempt, migration 00002: the subject's
 // advisory lock, the count and the insert) holding one lock, so it costs one round trip and
 // cannot deadlock; it runs outside transact for that reason.
-func (s *Store) ReserveAttempt(ctx context.Context, lim AttemptLimit, tenant, subject string) (Attempt, error) {
+func (s *Store) ReserveAttempt(ctx context.Context, lim referral.AttemptLimit, tenant, subject string) (referral.Attempt, error) {
 	if lim.Max <= 0 {
-		return Attempt{}, nil
+		return attempt{}, nil
 	}
 	const q = `SELECT slot, oldest FROM reserve_code_attempt($1, $2, $3, $4, $5)`
 	var row struct {
@@ -44,16 +35,16 @@ func (s *Store) ReserveAttempt(ctx context.Context, lim AttemptLimit, tenant, su
 	}
 	key := lockKey("code-attempts", tenant, subject)
 	if err := s.db.GetContext(ctx, &row, q, tenant, subject, key, lim.Window.Seconds(), lim.Max); err != nil {
-		return Attempt{}, fmt.Errorf("reserve attempt: %w", err)
+		return nil, fmt.Errorf("reserve attempt: %w", err)
 	}
 	if row.Slot != nil {
-		return Attempt{store: s, id: *row.Slot}, nil
+		return attempt{store: s, id: *row.Slot}, nil
 	}
 	wait := time.Duration(0)
 	if row.Oldest != nil {
 		wait = time.Until(row.Oldest.Add(lim.Window))
 	}
-	return Attempt{}, &referral.Error{
+	return nil, &referral.Error{
 		Code:       referral.ERateLimited,
 		Message:    "too many failed code attempts; try again later",
 		RetryAfter: max(1, int(math.Ceil(wait.Seconds()))),
@@ -63,7 +54,7 @@ func (s *Store) ReserveAttempt(ctx context.Context, lim AttemptLimit, tenant, su
 // Settle records the attempt's outcome: a failed attempt keeps its slot for the window, any
 // other outcome frees it. Freeing is one single-row statement, which holds no other lock and so
 // cannot deadlock either.
-func (a Attempt) Settle(ctx context.Context, failed bool) error {
+func (a attempt) Settle(ctx context.Context, failed bool) error {
 	if a.id == 0 || failed {
 		return nil
 	}

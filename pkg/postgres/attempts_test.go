@@ -19,9 +19,9 @@ func TestReserveAttemptExact(t *testing.T) {
 	s := postgres.NewStore(pgtest.DB(t))
 	ctx := context.Background()
 	tenant := pgtest.Tenant(t)
-	lim := postgres.AttemptLimit{Max: 20, Window: 10 * time.Minute}
+	lim := referral.AttemptLimit{Max: 20, Window: 10 * time.Minute}
 	const n = 150
-	slots := make(chan postgres.Attempt, n)
+	slots := make(chan referral.Attempt, n)
 	var wg sync.WaitGroup
 	for range n {
 		wg.Add(1)
@@ -41,7 +41,7 @@ func TestReserveAttemptExact(t *testing.T) {
 	}
 	wg.Wait()
 	close(slots)
-	var got []postgres.Attempt
+	var got []referral.Attempt
 	for a := range slots {
 		got = append(got, a)
 	}
@@ -67,7 +67,7 @@ func TestReserveAttemptExact(t *testing.T) {
 	if _, err := s.ReserveAttempt(ctx, lim, pgtest.Tenant(t), "player:guesser"); err != nil {
 		t.Fatal(err)
 	}
-	off, err := s.ReserveAttempt(ctx, postgres.AttemptLimit{}, tenant, "player:guesser")
+	off, err := s.ReserveAttempt(ctx, referral.AttemptLimit{}, tenant, "player:guesser")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,13 +12,6 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
-// CampaignFilter selects campaigns for ListCampaigns.
-type CampaignFilter struct {
-	Active *bool
-	Limit  int
-	Offset int
-}
-
 // storedCampaign is a campaigns row. Rewards are stored as the API's rewards object
 // ({"wallet": [{"currency_id", "amount"}]}) and the filter as written, both reparsed on load.
 type storedCampaign struct {
@@ -172,7 +165,7 @@ func liveCampaignExists(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid
 }
 
 // ListCampaigns returns a page of the tenant's campaigns, newest first, and the total count.
-func (s *Store) ListCampaigns(ctx context.Context, tenant string, f CampaignFilter) ([]referral.Campaign, int, error) {
+func (s *Store) ListCampaigns(ctx context.Context, tenant string, f referral.CampaignFilter) ([]referral.Campaign, int, error) {
 	const where = ` FROM campaigns WHERE tenant_id = $1 AND deleted_at IS NULL AND ($2::boolean IS NULL OR active = $2)`
 	const q = `SELECT ` + campaignCols + where + ` ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4`
 	const count = `SELECT count(*)` + where
@@ -188,15 +181,9 @@ func (s *Store) ListCampaigns(ctx context.Context, tenant string, f CampaignFilt
 		if err := tx.GetContext(ctx, &total, count, tenant, f.Active); err != nil {
 			return fmt.Errorf("count campaigns: %w", err)
 		}
-		out = make([]referral.Campaign, 0, len(rows))
-		for _, r := range rows {
-			c, err := r.domain()
-			if err != nil {
-				return err
-			}
-			out = append(out, c)
-		}
-		return nil
+		var err error
+		out, err = domainAll(rows)
+		return err
 	})
 	return out, total, err
 }

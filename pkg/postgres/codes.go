@@ -17,35 +17,6 @@ import (
 // 32^8 possible codes a second collision in a row is already improbable.
 const generateAttempts = 8
 
-// CodeFilter selects codes for ListCodes.
-type CodeFilter struct {
-	OwnerUserID *string
-	CampaignID  *uuid.UUID
-	Active      *bool
-	Limit       int
-	Offset      int
-}
-
-// CodePatch is a partial update of a code: a field is changed only when its Set flag is true
-// (a nil value then clears it).
-type CodePatch struct {
-	SetUsageLimit bool
-	UsageLimit    *int
-	Active        *bool
-	SetExpiresAt  bool
-	ExpiresAt     *time.Time
-	SetCampaignID bool
-	CampaignID    *uuid.UUID
-}
-
-// CodeClaim is one referral made with a code, as code stats list it.
-type CodeClaim struct {
-	ReferralID uuid.UUID
-	RefereeID  string
-	Status     string
-	ClaimedAt  time.Time
-}
-
 // storedCode is a referral_codes row.
 type storedCode struct {
 	ID          uuid.UUID  `db:"id"`
@@ -218,7 +189,7 @@ func codeByID(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID, loc
 }
 
 // ListCodes returns a page of the tenant's live codes, newest first, and the total count.
-func (s *Store) ListCodes(ctx context.Context, tenant string, f CodeFilter) ([]referral.Code, int, error) {
+func (s *Store) ListCodes(ctx context.Context, tenant string, f referral.CodeFilter) ([]referral.Code, int, error) {
 	const where = ` FROM referral_codes WHERE tenant_id = $1 AND deleted_at IS NULL
 		AND ($2::text IS NULL OR owner_user_id = $2)
 		AND ($3::uuid IS NULL OR campaign_id = $3)
@@ -288,7 +259,7 @@ func (s *Store) ReplaceCode(ctx context.Context, c referral.Code) (referral.Code
 
 // PatchCode changes the fields p sets. Errors: NOT_FOUND, VALIDATION_FAILED (usage_limit below
 // uses, campaign_id).
-func (s *Store) PatchCode(ctx context.Context, tenant string, id uuid.UUID, p CodePatch) (referral.Code, error) {
+func (s *Store) PatchCode(ctx context.Context, tenant string, id uuid.UUID, p referral.CodePatch) (referral.Code, error) {
 	var out referral.Code
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		cur, err := codeByID(ctx, tx, tenant, id, true)
@@ -359,15 +330,13 @@ func (s *Store) DeleteCode(ctx context.Context, tenant string, id uuid.UUID) err
 
 // CodeClaims returns a live code, a page of the referrals made with it (newest first) and their
 // total count. Errors: NOT_FOUND.
-func (s *Store) CodeClaims(ctx context.Context, tenant string, id uuid.UUID, limit, offset int) (referral.Code, []CodeClaim, int, error) {
-	const q = `
-		SELECT id, referee_id, status, created_at FROM referrals
-		WHERE code_id = $1 AND tenant_id = $2
+func (s *Store) CodeClaims(ctx context.Context, tenant string, id uuid.UUID, limit, offset int) (referral.Code, []referral.CodeClaim, int, error) {
+	const q = `SELECT ` + referralCols + ` FROM referrals WHERE code_id = $1 AND tenant_id = $2
 		ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4`
 	const count = `SELECT count(*) FROM referrals WHERE code_id = $1 AND tenant_id = $2`
 	var (
 		code   referral.Code
-		claims []CodeClaim
+		claims []referral.CodeClaim
 		total  int
 	)
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
@@ -375,21 +344,16 @@ func (s *Store) CodeClaims(ctx context.Context, tenant string, id uuid.UUID, lim
 		if code, err = codeByID(ctx, tx, tenant, id, false); err != nil {
 			return err
 		}
-		var rows []struct {
-			ID        uuid.UUID `db:"id"`
-			RefereeID string    `db:"referee_id"`
-			Status    string    `db:"status"`
-			CreatedAt time.Time `db:"created_at"`
-		}
+		var rows []storedReferral
 		if err := tx.SelectContext(ctx, &rows, q, id, tenant, limit, offset); err != nil {
 			return fmt.Errorf("list claims: %w", err)
 		}
 		if err := tx.GetContext(ctx, &total, count, id, tenant); err != nil {
 			return fmt.Errorf("count claims: %w", err)
 		}
-		claims = make([]CodeClaim, 0, len(rows))
+		claims = make([]referral.CodeClaim, 0, len(rows))
 		for _, r := range rows {
-			claims = append(claims, CodeClaim{ReferralID: r.ID, RefereeID: r.RefereeID, Status: r.Status, ClaimedAt: r.CreatedAt.UTC()})
+			claims = append(claims, referral.CodeClaim{ReferralID: r.ID, RefereeID: r.RefereeID, Status: r.Status, ClaimedAt: r.CreatedAt.UTC()})
 		}
 		return nil
 	})

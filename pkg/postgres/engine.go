@@ -476,7 +476,7 @@ func (s *Store) loadEngine(ctx context.Context, tx *sqlx.Tx, tenant string, evs 
 		eng.Affiliates[a.UserID] = a
 		affUsers = append(affUsers, a.UserID)
 	}
-	if eng.Tiers, err = s.loadTiers(ctx, tx, tenant); err != nil {
+	if eng.Tiers, err = loadTiers(ctx, tx, tenant); err != nil {
 		return nil, err
 	}
 	// converted_referrals only matters through the tiers' min_referrals thresholds, so counting
@@ -529,23 +529,15 @@ func distinctEventKeys(evs []referral.Event, key func(referral.Event) string) []
 
 // eventReferralRow is a referral with its code's bound campaign.
 type eventReferralRow struct {
-	ID            uuid.UUID  `db:"id"`
-	CodeID        uuid.UUID  `db:"code_id"`
-	Code          string     `db:"code"`
-	CampaignID    *uuid.UUID `db:"campaign_id"`
-	ReferrerID    *string    `db:"referrer_id"`
-	RefereeID     string     `db:"referee_id"`
-	Status        string     `db:"status"`
-	CreatedAt     time.Time  `db:"created_at"`
-	ConvertedAt   *time.Time `db:"converted_at"`
+	storedReferral
 	BoundCampaign *uuid.UUID `db:"bound_campaign_id"`
 }
 
 func loadEventReferrals(ctx context.Context, tx *sqlx.Tx, tenant string, users []string, lock bool) ([]*referral.ReferralState, error) {
 	q := `
-		SELECT r.id, r.code_id, r.code, r.campaign_id, r.referrer_id, r.referee_id, r.status,
-		       r.created_at, r.converted_at, c.campaign_id AS bound_campaign_id
-		FROM referrals r JOIN referral_codes c ON c.id = r.code_id
+		SELECT ` + referralCols + `,
+		       (SELECT c.campaign_id FROM referral_codes c WHERE c.id = r.code_id) AS bound_campaign_id
+		FROM referrals r
 		WHERE r.tenant_id = $1 AND r.referee_id = ANY($2)
 		ORDER BY r.id`
 	if lock {
@@ -558,9 +550,7 @@ func loadEventReferrals(ctx context.Context, tx *sqlx.Tx, tenant string, users [
 	out := make([]*referral.ReferralState, 0, len(rows))
 	for _, r := range rows {
 		out = append(out, &referral.ReferralState{
-			Referral: referral.Referral{ID: r.ID, TenantID: tenant, Code: r.Code, CodeID: r.CodeID,
-				CampaignID: r.CampaignID, ReferrerID: r.ReferrerID, RefereeID: r.RefereeID, Status: r.Status,
-				CreatedAt: r.CreatedAt.UTC(), ConvertedAt: utcTimePtr(r.ConvertedAt)},
+			Referral:      r.domain(),
 			BoundCampaign: r.BoundCampaign,
 			Qualified:     map[uuid.UUID]bool{},
 		})
@@ -602,62 +592,30 @@ func loadEventCampaigns(ctx context.Context, tx *sqlx.Tx, tenant string, types [
 	if err := sqlx.SelectContext(ctx, tx, &rows, q, tenant, pq.StringArray(types)); err != nil {
 		return nil, fmt.Errorf("load campaigns: %w", err)
 	}
-	out := make([]referral.Campaign, 0, len(rows))
-	for _, r := range rows {
-		c, err := r.domain()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
-}
-
-// eventAffiliateRow is the part of an affiliate the engine needs.
-type eventAffiliateRow struct {
-	ID             uuid.UUID      `db:"id"`
-	UserID         string         `db:"user_id"`
-	Status         string         `db:"status"`
-	Ancestors      pq.StringArray `db:"ancestors"`
-	TierOverrideID *uuid.UUID     `db:"tier_override_id"`
-	RefereeRevenue int64          `db:"referee_revenue"`
-}
-
-func (r eventAffiliateRow) domain(tenant string) (*referral.Affiliate, error) {
-	anc := make([]uuid.UUID, 0, len(r.Ancestors))
-	for _, s := range r.Ancestors {
-		id, err := uuid.Parse(s)
-		if err != nil {
-			return nil, fmt.Errorf("affiliate %s: ancestor %q: %w", r.ID, s, err)
-		}
-		anc = append(anc, id)
-	}
-	return &referral.Affiliate{ID: r.ID, TenantID: tenant, UserID: r.UserID, Status: r.Status,
-		Ancestors: anc, TierOverrideID: r.TierOverrideID, RefereeRevenue: r.RefereeRevenue}, nil
+	return domainAll(rows)
 }
 
 // loadEventAffiliates returns the live affiliates of users, locked FOR NO KEY UPDATE (in id order)
-// when lock is set so their counters move one transaction at a time.
+// when lock is set so their counters move one transaction at a time. ConvertedReferrals is left
+// 0: countEventConversions counts only as far as the tiers need.
 func loadEventAffiliates(ctx context.Context, tx *sqlx.Tx, tenant string, users []string, lock bool) ([]*referral.Affiliate, error) {
-	q := `
-		SELECT id, user_id, status, ancestors::text[] AS ancestors, tier_override_id, referee_revenue
-		FROM affiliates
-		WHERE tenant_id = $1 AND user_id = ANY($2) AND deleted_at IS NULL
-		ORDER BY id`
+	q := `SELECT ` + affiliateCols + ` FROM affiliates a
+		WHERE a.tenant_id = $1 AND a.user_id = ANY($2) AND a.deleted_at IS NULL
+		ORDER BY a.id`
 	if lock {
 		q += ` FOR NO KEY UPDATE`
 	}
-	var rows []eventAffiliateRow
+	var rows []storedAffiliate
 	if err := sqlx.SelectContext(ctx, tx, &rows, q, tenant, pq.StringArray(users)); err != nil {
 		return nil, fmt.Errorf("load affiliates: %w", err)
 	}
 	out := make([]*referral.Affiliate, 0, len(rows))
 	for _, r := range rows {
-		a, err := r.domain(tenant)
+		a, err := r.domain(nil)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, a)
+		out = append(out, &a)
 	}
 	return out, nil
 }
@@ -665,21 +623,19 @@ func loadEventAffiliates(ctx context.Context, tx *sqlx.Tx, tenant string, users 
 // loadEventUpline returns the live affiliates among ids (deleted ones are left out: they earn
 // nothing).
 func loadEventUpline(ctx context.Context, tx *sqlx.Tx, tenant string, ids []string) (map[uuid.UUID]*referral.Affiliate, error) {
-	const q = `
-		SELECT id, user_id, status, ancestors::text[] AS ancestors, tier_override_id, referee_revenue
-		FROM affiliates
-		WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND deleted_at IS NULL`
-	var rows []eventAffiliateRow
+	const q = `SELECT ` + affiliateCols + ` FROM affiliates a
+		WHERE a.tenant_id = $1 AND a.id = ANY($2::uuid[]) AND a.deleted_at IS NULL`
+	var rows []storedAffiliate
 	if err := sqlx.SelectContext(ctx, tx, &rows, q, tenant, pq.StringArray(ids)); err != nil {
 		return nil, fmt.Errorf("load upline: %w", err)
 	}
 	out := make(map[uuid.UUID]*referral.Affiliate, len(rows))
 	for _, r := range rows {
-		a, err := r.domain(tenant)
+		a, err := r.domain(nil)
 		if err != nil {
 			return nil, err
 		}
-		out[a.ID] = a
+		out[a.ID] = &a
 	}
 	return out, nil
 }
@@ -708,76 +664,33 @@ func countEventConversions(ctx context.Context, tx *sqlx.Tx, tenant string, user
 	return out, nil
 }
 
-// eventRuleRow is a commission rule as the engine reads it; rates come back as exact text.
-type eventRuleRow struct {
-	ID              uuid.UUID `db:"id"`
-	EventType       string    `db:"event_type"`
-	EventFilter     []byte    `db:"event_filter"`
-	CommissionField string    `db:"commission_field"`
-	UseTierRate     bool      `db:"use_tier_rate"`
-	CustomRate      *string   `db:"custom_rate"`
-	CurrencyID      string    `db:"currency_id"`
-	Active          bool      `db:"active"`
-	CreatedAt       time.Time `db:"created_at"`
-}
-
 // loadEventRules returns the tenant's live, active commission rules for types, oldest first.
 func loadEventRules(ctx context.Context, tx *sqlx.Tx, tenant string, types []string) ([]referral.CommissionRule, error) {
-	const q = `
-		SELECT id, event_type, event_filter, commission_field, use_tier_rate, custom_rate::text AS custom_rate,
-		       currency_id, active, created_at
-		FROM commission_rules
+	const q = `SELECT ` + commissionRuleCols + ` FROM commission_rules
 		WHERE tenant_id = $1 AND deleted_at IS NULL AND active AND event_type = ANY($2)
 		ORDER BY created_at, id`
-	var rows []eventRuleRow
+	var rows []storedCommissionRule
 	if err := sqlx.SelectContext(ctx, tx, &rows, q, tenant, pq.StringArray(types)); err != nil {
 		return nil, fmt.Errorf("load commission rules: %w", err)
 	}
-	out := make([]referral.CommissionRule, 0, len(rows))
-	for _, r := range rows {
-		f, err := referral.ParseFilter("event_filter", r.EventFilter)
-		if err != nil {
-			return nil, fmt.Errorf("rule %s: stored filter: %w", r.ID, err)
-		}
-		rule := referral.CommissionRule{ID: r.ID, TenantID: tenant, EventType: r.EventType, EventFilter: f,
-			CommissionField: r.CommissionField, UseTierRate: r.UseTierRate, CurrencyID: r.CurrencyID,
-			Active: r.Active, CreatedAt: r.CreatedAt.UTC()}
-		if r.CustomRate != nil {
-			rate, err := referral.ParseRate(*r.CustomRate)
-			if err != nil {
-				return nil, fmt.Errorf("rule %s: stored rate %q: %w", r.ID, *r.CustomRate, err)
-			}
-			rule.CustomRate = &rate
-		}
-		out = append(out, rule)
-	}
-	return out, nil
+	return domainAll(rows)
 }
 
 // loadEventPolicy returns the tenant's hierarchy policy, nil when none was set.
 func loadEventPolicy(ctx context.Context, tx *sqlx.Tx, tenant string) (*referral.HierarchyPolicy, error) {
-	const q = `SELECT max_depth, level_rates::text[] AS level_rates, active, updated_at FROM hierarchy_policies WHERE tenant_id = $1`
-	var row struct {
-		MaxDepth   int            `db:"max_depth"`
-		LevelRates pq.StringArray `db:"level_rates"`
-		Active     bool           `db:"active"`
-		UpdatedAt  time.Time      `db:"updated_at"`
-	}
+	const q = `SELECT ` + policyCols + ` FROM hierarchy_policies WHERE tenant_id = $1`
+	var row storedPolicy
 	if err := sqlx.GetContext(ctx, tx, &row, q, tenant); err != nil {
 		if isNoRows(err) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("load hierarchy policy: %w", err)
 	}
-	p := &referral.HierarchyPolicy{TenantID: tenant, MaxDepth: row.MaxDepth, Active: row.Active, UpdatedAt: row.UpdatedAt.UTC()}
-	for _, s := range row.LevelRates {
-		r, err := referral.ParseRate(s)
-		if err != nil {
-			return nil, fmt.Errorf("hierarchy policy: stored rate %q: %w", s, err)
-		}
-		p.LevelRates = append(p.LevelRates, r)
+	p, err := row.domain()
+	if err != nil {
+		return nil, err
 	}
-	return p, nil
+	return &p, nil
 }
 
 // loadEventOutcomes returns the stored outcomes of events by id.

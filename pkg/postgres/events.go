@@ -60,17 +60,6 @@ func (s *Store) Simulate(ctx context.Context, ev referral.Event) (referral.Event
 	return out, nil
 }
 
-// RewardLedgerFilter selects reward ledger rows (§4.4); nil fields do not filter.
-type RewardLedgerFilter struct {
-	UserID     *string
-	CampaignID *uuid.UUID
-	ReferralID *uuid.UUID
-	EventID    *string
-	Ascending  bool // oldest first (a feed); newest first otherwise
-	Limit      int
-	Offset     int
-}
-
 // ledgerRewardRow is a rewards row.
 type ledgerRewardRow struct {
 	ID         uuid.UUID `db:"id"`
@@ -85,6 +74,8 @@ type ledgerRewardRow struct {
 	CreatedAt  time.Time `db:"created_at"`
 }
 
+const rewardCols = `id, tenant_id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, created_at`
+
 func (r ledgerRewardRow) domain() referral.Reward {
 	return referral.Reward{ID: r.ID, TenantID: r.TenantID, UserID: r.UserID, Role: r.Role,
 		CampaignID: r.CampaignID, ReferralID: r.ReferralID, EventID: r.EventID, CurrencyID: r.CurrencyID,
@@ -93,7 +84,7 @@ func (r ledgerRewardRow) domain() referral.Reward {
 
 // ListRewards returns a page of the tenant's reward ledger and the number of rows matching f.
 // Rows are ordered by (created_at, id), newest first unless f.Ascending.
-func (s *Store) ListRewards(ctx context.Context, tenant string, f RewardLedgerFilter) ([]referral.Reward, int, error) {
+func (s *Store) ListRewards(ctx context.Context, tenant string, f referral.RewardLedgerFilter) ([]referral.Reward, int, error) {
 	w := ledgerWhere{}
 	w.add("tenant_id = %s", tenant)
 	if f.UserID != nil {
@@ -108,14 +99,13 @@ func (s *Store) ListRewards(ctx context.Context, tenant string, f RewardLedgerFi
 	if f.EventID != nil {
 		w.add("event_id = %s", *f.EventID)
 	}
-	const cols = `id, tenant_id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, created_at`
 	var rows []ledgerRewardRow
 	var total int
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		if err := sqlx.GetContext(ctx, tx, &total, `SELECT count(*) FROM rewards WHERE `+w.sql(), w.args...); err != nil {
 			return fmt.Errorf("count rewards: %w", err)
 		}
-		q := `SELECT ` + cols + ` FROM rewards WHERE ` + w.sql() + ledgerOrder(f.Ascending) + w.page(f.Limit, f.Offset)
+		q := `SELECT ` + rewardCols + ` FROM rewards WHERE ` + w.sql() + ledgerOrder(f.Ascending) + w.page(f.Limit, f.Offset)
 		if err := sqlx.SelectContext(ctx, tx, &rows, q, w.args...); err != nil {
 			return fmt.Errorf("list rewards: %w", err)
 		}
@@ -129,16 +119,6 @@ func (s *Store) ListRewards(ctx context.Context, tenant string, f RewardLedgerFi
 		out = append(out, r.domain())
 	}
 	return out, total, nil
-}
-
-// CommissionLedgerFilter selects commission ledger rows (§5.5); nil fields do not filter.
-type CommissionLedgerFilter struct {
-	AffiliateID *uuid.UUID
-	EventID     *string
-	Level       *int
-	Ascending   bool // oldest first (a feed); newest first otherwise
-	Limit       int
-	Offset      int
 }
 
 // ledgerCommissionRow is a commissions row; the rate is read as exact text.
@@ -159,6 +139,9 @@ type ledgerCommissionRow struct {
 	CreatedAt    time.Time  `db:"created_at"`
 }
 
+const commissionCols = `id, tenant_id, affiliate_id, user_id, level, source_user_id, event_id, rule_id, tier_id,
+	rate::text AS rate, base_amount, amount, currency_id, created_at`
+
 func (r ledgerCommissionRow) domain() (referral.Commission, error) {
 	rate, err := referral.ParseRate(r.Rate)
 	if err != nil {
@@ -172,7 +155,7 @@ func (r ledgerCommissionRow) domain() (referral.Commission, error) {
 
 // ListCommissions returns a page of the tenant's commission ledger and the number of rows
 // matching f. Rows are ordered by (created_at, id), newest first unless f.Ascending.
-func (s *Store) ListCommissions(ctx context.Context, tenant string, f CommissionLedgerFilter) ([]referral.Commission, int, error) {
+func (s *Store) ListCommissions(ctx context.Context, tenant string, f referral.CommissionLedgerFilter) ([]referral.Commission, int, error) {
 	w := ledgerWhere{}
 	w.add("tenant_id = %s", tenant)
 	if f.AffiliateID != nil {
@@ -184,15 +167,13 @@ func (s *Store) ListCommissions(ctx context.Context, tenant string, f Commission
 	if f.Level != nil {
 		w.add("level = %s", *f.Level)
 	}
-	const cols = `id, tenant_id, affiliate_id, user_id, level, source_user_id, event_id, rule_id, tier_id,
-		rate::text AS rate, base_amount, amount, currency_id, created_at`
 	var rows []ledgerCommissionRow
 	var total int
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		if err := sqlx.GetContext(ctx, tx, &total, `SELECT count(*) FROM commissions WHERE `+w.sql(), w.args...); err != nil {
 			return fmt.Errorf("count commissions: %w", err)
 		}
-		q := `SELECT ` + cols + ` FROM commissions WHERE ` + w.sql() + ledgerOrder(f.Ascending) + w.page(f.Limit, f.Offset)
+		q := `SELECT ` + commissionCols + ` FROM commissions WHERE ` + w.sql() + ledgerOrder(f.Ascending) + w.page(f.Limit, f.Offset)
 		if err := sqlx.SelectContext(ctx, tx, &rows, q, w.args...); err != nil {
 			return fmt.Errorf("list commissions: %w", err)
 		}
@@ -201,13 +182,9 @@ func (s *Store) ListCommissions(ctx context.Context, tenant string, f Commission
 	if err != nil {
 		return nil, 0, err
 	}
-	out := make([]referral.Commission, 0, len(rows))
-	for _, r := range rows {
-		c, err := r.domain()
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, c)
+	out, err := domainAll(rows)
+	if err != nil {
+		return nil, 0, err
 	}
 	return out, total, nil
 }

@@ -87,10 +87,10 @@ func (s *Store) rewritePaths(ctx context.Context, tx *sqlx.Tx, tenant string, id
 
 // affiliatePath returns the path (ancestors, root first) of a live affiliate of the tenant.
 // Errors: NOT_FOUND naming what.
-func affiliatePath(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID, what string) ([]uuid.UUID, error) {
-	const q = `SELECT ancestors::text[] FROM affiliates WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
+func affiliatePath(ctx context.Context, q sqlx.QueryerContext, tenant string, id uuid.UUID, what string) ([]uuid.UUID, error) {
+	const sel = `SELECT ancestors::text[] FROM affiliates WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
 	var raw pq.StringArray
-	if err := tx.GetContext(ctx, &raw, q, tenant, id); err != nil {
+	if err := sqlx.GetContext(ctx, q, &raw, sel, tenant, id); err != nil {
 		if isNoRows(err) {
 			return nil, referral.NotFound(what)
 		}
@@ -108,18 +108,25 @@ func uuidArray(ids []uuid.UUID) pq.StringArray {
 	return out
 }
 
-// DownlineFilter pages a downline read.
-type DownlineFilter struct {
-	// Depth is how many levels below the affiliate to include (1 = direct children).
-	Depth  int
-	Limit  int
-	Offset int
+// Downline returns a page of the affiliates under affiliate id down to f.Depth levels, each with
+// its level and effective tier, ordered by level, created_at and id, and the total count.
+// Errors: NOT_FOUND.
+func (s *Store) Downline(ctx context.Context, tenant string, id uuid.UUID, f referral.DownlineFilter) ([]referral.DownlineMember, int, error) {
+	var (
+		out   []referral.DownlineMember
+		total int
+	)
+	err := transact(ctx, s.db, txSnapshot, func(tx *sqlx.Tx) error {
+		var err error
+		out, total, err = downline(ctx, tx, tenant, id, f, true)
+		return err
+	})
+	return out, total, err
 }
 
-// Downline returns a page of the affiliates under affiliate id down to f.Depth levels, each with
-// its level, ordered by level, created_at and id, and the total count.
-// Errors: NOT_FOUND.
-func (s *Store) Downline(ctx context.Context, tenant string, id uuid.UUID, f DownlineFilter) ([]referral.DownlineMember, int, error) {
+// downline reads a page of the downline of live affiliate id (NOT_FOUND otherwise) through q,
+// with the members' effective tiers when tiered. Run it in a snapshot: it reads several times.
+func downline(ctx context.Context, q sqlx.QueryerContext, tenant string, id uuid.UUID, f referral.DownlineFilter, tiered bool) ([]referral.DownlineMember, int, error) {
 	// Direct children come straight from the (parent_affiliate_id, created_at, id) index.
 	// Deeper reads find the subtree with the GIN index; level is the path length difference.
 	// Either way one scan yields the page and the total. The inner subquery (OFFSET 0 keeps the
@@ -131,7 +138,7 @@ func (s *Store) Downline(ctx context.Context, tenant string, id uuid.UUID, f Dow
 		        SELECT a.id, 1 AS level, a.created_at FROM affiliates a
 		        WHERE a.parent_affiliate_id = $1 AND a.deleted_at IS NULL OFFSET 0) s
 		    ORDER BY s.created_at, s.id LIMIT $2 OFFSET $3)
-		SELECT ` + affiliateCols + `, p.level, p.total FROM page p JOIN affiliates a ON a.id = p.id
+		SELECT ` + affiliateCountedCols + `, p.level, p.total FROM page p JOIN affiliates a ON a.id = p.id
 		ORDER BY p.created_at, p.id`
 	const childCount = `SELECT count(*) FROM affiliates WHERE parent_affiliate_id = $1 AND deleted_at IS NULL`
 	const deep = `
@@ -141,60 +148,56 @@ func (s *Store) Downline(ctx context.Context, tenant string, id uuid.UUID, f Dow
 		        WHERE a.ancestors @> ARRAY[$1]::uuid[] AND a.deleted_at IS NULL
 		          AND cardinality(a.ancestors) <= $2::int + $3::int OFFSET 0) s
 		    ORDER BY s.level, s.created_at, s.id LIMIT $4 OFFSET $5)
-		SELECT ` + affiliateCols + `, p.level, p.total FROM page p JOIN affiliates a ON a.id = p.id
+		SELECT ` + affiliateCountedCols + `, p.level, p.total FROM page p JOIN affiliates a ON a.id = p.id
 		ORDER BY p.level, p.created_at, p.id`
 	const deepCount = `
 		SELECT count(*) FROM affiliates
 		WHERE ancestors @> ARRAY[$1]::uuid[] AND deleted_at IS NULL AND cardinality(ancestors) <= $2::int + $3::int`
-	var (
-		out   []referral.DownlineMember
-		total int
-	)
-	err := s.transact(ctx, txSnapshot, func(tx *sqlx.Tx) error {
-		path, err := affiliatePath(ctx, tx, tenant, id, "affiliate")
-		if err != nil {
-			return err
-		}
-		var rows []storedAffiliate
-		k := len(path)
+	path, err := affiliatePath(ctx, q, tenant, id, "affiliate")
+	if err != nil {
+		return nil, 0, err
+	}
+	var rows []storedAffiliate
+	k := len(path)
+	if f.Depth <= 1 {
+		err = sqlx.SelectContext(ctx, q, &rows, children, id, f.Limit, f.Offset)
+	} else {
+		err = sqlx.SelectContext(ctx, q, &rows, deep, id, k, f.Depth, f.Limit, f.Offset)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("list downline: %w", err)
+	}
+	var total int
+	switch {
+	case len(rows) > 0:
+		total = rows[0].Total
+	case f.Offset == 0:
+		total = 0
+	default: // a page past the end carries no total: count apart
 		if f.Depth <= 1 {
-			err = tx.SelectContext(ctx, &rows, children, id, f.Limit, f.Offset)
+			err = sqlx.GetContext(ctx, q, &total, childCount, id)
 		} else {
-			err = tx.SelectContext(ctx, &rows, deep, id, k, f.Depth, f.Limit, f.Offset)
+			err = sqlx.GetContext(ctx, q, &total, deepCount, id, k, f.Depth)
 		}
 		if err != nil {
-			return fmt.Errorf("list downline: %w", err)
+			return nil, 0, fmt.Errorf("count downline: %w", err)
 		}
-		switch {
-		case len(rows) > 0:
-			total = rows[0].Total
-		case f.Offset == 0:
-			total = 0
-		default: // a page past the end carries no total: count apart
-			if f.Depth <= 1 {
-				err = tx.GetContext(ctx, &total, childCount, id)
-			} else {
-				err = tx.GetContext(ctx, &total, deepCount, id, k, f.Depth)
-			}
-			if err != nil {
-				return fmt.Errorf("count downline: %w", err)
-			}
+	}
+	var tiers []referral.Tier
+	if tiered {
+		if tiers, err = loadTiers(ctx, q, tenant); err != nil {
+			return nil, 0, err
 		}
-		tiers, err := s.loadTiers(ctx, tx, tenant)
+	}
+	out := make([]referral.DownlineMember, 0, len(rows))
+	for _, r := range rows {
+		m, err := r.domain(tiers)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
-		out = make([]referral.DownlineMember, 0, len(rows))
-		for _, r := range rows {
-			m, err := r.domain(tiers)
-			if err != nil {
-				return err
-			}
-			out = append(out, referral.DownlineMember{Affiliate: m, Level: r.Level})
-		}
-		return nil
-	})
-	return out, total, err
+		out = append(out, referral.DownlineMember{Affiliate: m, Level: r.Level})
+	}
+	return out, total, nil
 }
 
 // storedPolicy is a hierarchy_policies row; rates are read as text to stay exact.

@@ -9,7 +9,6 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/phoenix-referral/phoenix/pkg/referral"
-	"github.com/phoenix-referral/phoenix/pkg/web"
 )
 
 // IdempotencyTTL is how long an Idempotency-Key answer is replayed.
@@ -19,8 +18,13 @@ const IdempotencyTTL = 24 * time.Hour
 // take it over (its holder crashed).
 const idempotencyAbandonAfter = 2 * time.Minute
 
-// Claim implements web.IdempotencyStore.
-func (s *Store) Claim(ctx context.Context, tenant, caller, key string, hash []byte) (*web.StoredResponse, error) {
+// Claim registers an Idempotency-Key of a tenant's caller for the request hash (the Admin
+// Gateway's idempotency middleware is its client). It returns status 0 when the caller now owns
+// the key and must run the request, the stored status and body when a request with the same key
+// and hash completed, and IDEMPOTENCY_KEY_REUSED when the key was used with another hash; while
+// another request holds the key it waits for that one. A claim older than the TTL, or one left
+// unanswered past idempotencyAbandonAfter, is taken over.
+func (s *Store) Claim(ctx context.Context, tenant, caller, key string, hash []byte) (status int, body []byte, err error) {
 	const insert = `
 		INSERT INTO idempotency_keys (tenant_id, caller, key, request_hash)
 		VALUES ($1, $2, $3, $4)
@@ -35,10 +39,10 @@ func (s *Store) Claim(ctx context.Context, tenant, caller, key string, hash []by
 		err := s.db.GetContext(ctx, &claimed, insert, tenant, caller, key, hash,
 			IdempotencyTTL.Seconds(), idempotencyAbandonAfter.Seconds())
 		if err == nil {
-			return nil, nil
+			return 0, nil, nil
 		}
 		if !isNoRows(err) {
-			return nil, fmt.Errorf("claim idempotency key: %w", err)
+			return 0, nil, fmt.Errorf("claim idempotency key: %w", err)
 		}
 		var row struct {
 			Hash   []byte `db:"request_hash"`
@@ -49,32 +53,32 @@ func (s *Store) Claim(ctx context.Context, tenant, caller, key string, hash []by
 			if isNoRows(err) {
 				continue // released meanwhile: try to claim again
 			}
-			return nil, fmt.Errorf("read idempotency key: %w", err)
+			return 0, nil, fmt.Errorf("read idempotency key: %w", err)
 		}
 		if !bytes.Equal(row.Hash, hash) {
-			return nil, referral.Errorf(referral.EIdempotencyKeyReused, "Idempotency-Key was used with a different request")
+			return 0, nil, referral.Errorf(referral.EIdempotencyKeyReused, "Idempotency-Key was used with a different request")
 		}
 		if row.Status != 0 {
-			return &web.StoredResponse{Status: row.Status, Body: row.Body}, nil
+			return row.Status, row.Body, nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return 0, nil, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
 
-// Complete implements web.IdempotencyStore.
-func (s *Store) Complete(ctx context.Context, tenant, caller, key string, resp web.StoredResponse) error {
+// Complete stores the answer (status, body) of a claimed Idempotency-Key.
+func (s *Store) Complete(ctx context.Context, tenant, caller, key string, status int, body []byte) error {
 	const q = `UPDATE idempotency_keys SET status = $4, body = $5 WHERE tenant_id = $1 AND caller = $2 AND key = $3`
-	if _, err := s.db.ExecContext(ctx, q, tenant, caller, key, resp.Status, resp.Body); err != nil {
+	if _, err := s.db.ExecContext(ctx, q, tenant, caller, key, status, body); err != nil {
 		return fmt.Errorf("complete idempotency key: %w", err)
 	}
 	return nil
 }
 
-// Release implements web.IdempotencyStore.
+// Release gives a claimed Idempotency-Key up without an answer.
 func (s *Store) Release(ctx context.Context, tenant, caller, key string) error {
 	const q = `DELETE FROM idempotency_keys WHERE tenant_id = $1 AND caller = $2 AND key = $3 AND status = 0`
 	if _, err := s.db.ExecContext(ctx, q, tenant, caller, key); err != nil {
@@ -88,7 +92,7 @@ func (s *Store) Release(ctx context.Context, tenant, caller, key string) error {
 // deadlock.
 func (s *Store) Purge(ctx context.Context, attemptWindow time.Duration) error {
 	purge := func(what, q string, age time.Duration) error {
-		err := s.transact(ctx, txPrivate, func(tx *sqlx.Tx) error {
+		err := transact(ctx, s.db, txPrivate, func(tx *sqlx.Tx) error {
 			_, err := tx.ExecContext(ctx, q, age.Seconds())
 			return err
 		})

@@ -1,6 +1,9 @@
-// Package postgres is Phoenix's storage: the write side of the Admin Gateway and the sources the
-// Query Gateway's read models are built from. It uses sqlx over lib/pq with SQL written by hand;
-// every exported method of Store runs in one transaction.
+// Package postgres is Phoenix's storage. Store implements the domain's services (the
+// interfaces of pkg/referral) for the Admin Gateway: each exported method runs in one
+// transaction (transact, the package's one transaction helper) that locks, loads, lets the
+// domain decide and writes. Source reads what the Query Gateway's read models are built from.
+// SQL is written by hand over sqlx and lib/pq, next to its method; each table has one row type
+// and one column list.
 package postgres
 
 import (
@@ -9,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"strings"
 	"time"
@@ -31,6 +33,20 @@ type Store struct {
 	// the precision PostgreSQL stores.
 	Now func() time.Time
 }
+
+// Store implements every service of the domain.
+var (
+	_ referral.CampaignService       = (*Store)(nil)
+	_ referral.CodeService           = (*Store)(nil)
+	_ referral.ReferralService       = (*Store)(nil)
+	_ referral.AttemptService        = (*Store)(nil)
+	_ referral.AffiliateService      = (*Store)(nil)
+	_ referral.HierarchyService      = (*Store)(nil)
+	_ referral.TierService           = (*Store)(nil)
+	_ referral.CommissionRuleService = (*Store)(nil)
+	_ referral.EventService          = (*Store)(nil)
+	_ referral.LedgerService         = (*Store)(nil)
+)
 
 // NewStore returns a Store over db.
 func NewStore(db *sqlx.DB) *Store {
@@ -129,101 +145,6 @@ func DatabaseID(ctx context.Context, db sqlx.QueryerContext) (string, error) {
 	return id, nil
 }
 
-// txAttempts bounds how often one transaction runs: when PostgreSQL aborts it for a deadlock or
-// a serialization failure it is run again from the start, at most this many times in all.
-const txAttempts = 5
-
-// txBackoff is the longest pause before the second run; it doubles before each further run.
-const txBackoff = 8 * time.Millisecond
-
-// txKind says what a transaction does: it decides the transaction's options and whether its
-// commit signals the change notifier.
-type txKind int
-
-const (
-	// txWrite writes tables the read models follow; its commit signals the change notifier.
-	txWrite txKind = iota
-	// txPrivate writes only tables no read model follows (the attempt counter): no signal.
-	txPrivate
-	// txRead only reads (READ ONLY, READ COMMITTED): no signal.
-	txRead
-	// txSnapshot only reads, every statement from one snapshot (READ ONLY, REPEATABLE READ), so
-	// reads spread over several statements see one moment even while writes commit in between.
-	txSnapshot
-)
-
-// transact is the store's one transaction helper: every transaction of the store runs through
-// it (the only writes outside it are single statements holding a single lock, which cannot
-// deadlock: attempt slots and idempotency keys). It runs fn in a transaction of kind k and commits when fn returns nil; the commit error is
-// returned. When PostgreSQL aborts the transaction for a deadlock (40P01) or a serialization
-// failure (40001), at any statement or at commit, nothing of it was committed: fn runs again in a
-// new transaction after a random pause (so transactions aborted together do not collide again in
-// step), at most txAttempts runs in all, and a transaction still aborted after that answers
-// UNAVAILABLE. fn must be safe to rerun: it sets its results (never adds to what an earlier run
-// left) and acts on nothing outside the transaction. A committed txWrite signals the change
-// notifier (see RunNotifier); reads never do.
-func (s *Store) transact(ctx context.Context, k txKind, fn func(tx *sqlx.Tx) error) error {
-	for attempt := 1; ; attempt++ {
-		err := s.runTx(ctx, k, fn)
-		if !isContention(err) {
-			return err
-		}
-		if attempt == txAttempts {
-			return errors.Join(referral.Errorf(referral.EUnavailable, "the request met too much contention; retry it"), err)
-		}
-		// Full jitter: uniform in [0, txBackoff·2^(attempt-1)).
-		pause := time.Duration(rand.Int64N(int64(txBackoff << (attempt - 1))))
-		select {
-		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
-		case <-time.After(pause):
-		}
-	}
-}
-
-// inTx runs fn as a write transaction (see transact).
-func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	return s.transact(ctx, txWrite, fn)
-}
-
-// readTx runs fn as a read-only transaction (see transact).
-func (s *Store) readTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	return s.transact(ctx, txRead, fn)
-}
-
-// runTx is one run of transact.
-func (s *Store) runTx(ctx context.Context, k txKind, fn func(tx *sqlx.Tx) error) error {
-	var opts *sql.TxOptions
-	switch k {
-	case txRead:
-		opts = &sql.TxOptions{ReadOnly: true}
-	case txSnapshot:
-		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
-	}
-	tx, err := s.db.BeginTxx(ctx, opts)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	if k == txWrite {
-		s.signalChange()
-	}
-	return nil
-}
-
-// isContention reports whether err is PostgreSQL aborting a transaction for a deadlock or a
-// serialization failure, after which the transaction may simply run again.
-func isContention(err error) bool {
-	code := pqCode(err)
-	return code == pqDeadlock || code == pqSerialization
-}
-
 // Postgres error codes the store translates.
 const (
 	pqUniqueViolation     = "23505"
@@ -280,6 +201,19 @@ func translate(op string, err error) error {
 // converter is a database row type that converts itself to its domain type.
 type converter[T any] interface {
 	domain() (T, error)
+}
+
+// domainAll converts rows to their domain values.
+func domainAll[R converter[T], T any](rows []R) ([]T, error) {
+	out := make([]T, 0, len(rows))
+	for _, r := range rows {
+		v, err := r.domain()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // getRow reads the one row query selects and converts it; no row is NOT_FOUND naming what.

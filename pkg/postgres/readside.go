@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -15,22 +13,29 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
-// The read side: the sources the Query Gateway's projector and its read-through fallback load
-// read models from. Every function takes a sqlx.QueryerContext so that the projector can run a
-// whole round inside one REPEATABLE READ snapshot (ReadSnapshot) while the fallback uses the pool.
-// Functions that load per-user data take a batch of users and return a map keyed by user id.
+// The read side: what the Query Gateway's projector and its read-through fallback build read
+// models from. Source reads through a sqlx.QueryerContext, so that the projector can run a whole
+// round inside one REPEATABLE READ snapshot (OpenSnapshot) and the fallback a read of several
+// documents inside another (InSnapshot), while single reads use the pool. Methods that load
+// per-user data take a batch of users and return a map keyed by user id.
 
-// ReadChange is one distinct (tenant, entity, id) named by the change log in a catch-up window.
-type ReadChange struct {
+// Source reads the rows the read models are built from, through the queryer it was made over.
+type Source struct{ q sqlx.QueryerContext }
+
+// NewSource returns the Source reading through q: the pool, or a snapshot transaction.
+func NewSource(q sqlx.QueryerContext) Source { return Source{q: q} }
+
+// Change is one distinct (tenant, entity, id) named by the change log in a catch-up window.
+type Change struct {
 	TenantID string
 	Entity   string
 	EntityID string
 }
 
-// ReadWindow is what one catch-up round read from the change log.
-type ReadWindow struct {
+// ChangeWindow is what one catch-up round read from the change log.
+type ChangeWindow struct {
 	// Changes are the distinct entities changed in the window.
-	Changes []ReadChange
+	Changes []Change
 	// Rows is the number of change rows in the window.
 	Rows int
 	// MaxSeq is the highest seq in the window (0 when empty).
@@ -39,13 +44,15 @@ type ReadWindow struct {
 	Age time.Duration
 }
 
-// ReadSnapshot begins a REPEATABLE READ, read-only transaction and returns it with its snapshot
+// OpenSnapshot begins a REPEATABLE READ, read-only transaction and returns it with its snapshot
 // (pg_snapshot text "xmin:xmax:xip,…") and the snapshot's xmin. The rows the transaction sees
-// are exactly those of the transactions the snapshot shows as completed.
-func ReadSnapshot(ctx context.Context, db *sqlx.DB) (*sqlx.Tx, string, uint64, error) {
-	tx, err := db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+// are exactly those of the transactions the snapshot shows as completed. The caller ends it; it
+// does not run through transact because the projector writes Redis while holding it, so a
+// round cannot simply run again.
+func OpenSnapshot(ctx context.Context, db *sqlx.DB) (*sqlx.Tx, string, uint64, error) {
+	tx, err := begin(ctx, db, txSnapshot)
 	if err != nil {
-		return nil, "", 0, fmt.Errorf("begin snapshot: %w", err)
+		return nil, "", 0, fmt.Errorf("snapshot: %w", err)
 	}
 	var row struct {
 		Snap string `db:"snap"`
@@ -64,11 +71,17 @@ func ReadSnapshot(ctx context.Context, db *sqlx.DB) (*sqlx.Tx, string, uint64, e
 	return tx, row.Snap, x, nil
 }
 
-// ReadChangeWindow returns, deduplicated, the changes visible to q (a ReadSnapshot transaction)
-// whose transactions had not completed in the earlier snapshot prev: exactly the changes that
-// committed between the two snapshots. Transactions below prev's xmin had completed in prev, so
-// only xid ≥ xmin(prev) is scanned.
-func ReadChangeWindow(ctx context.Context, q sqlx.QueryerContext, prev string) (ReadWindow, error) {
+// InSnapshot runs fn in a REPEATABLE READ, read-only transaction through transact, so every
+// read fn makes through q sees one moment. fn must only read.
+func InSnapshot(ctx context.Context, db *sqlx.DB, fn func(q sqlx.QueryerContext) error) error {
+	return transact(ctx, db, txSnapshot, func(tx *sqlx.Tx) error { return fn(tx) })
+}
+
+// ChangeWindow returns, deduplicated, the changes visible to the Source (an OpenSnapshot
+// transaction) whose transactions had not completed in the earlier snapshot prev: exactly the
+// changes that committed between the two snapshots. Transactions below prev's xmin had
+// completed in prev, so only xid ≥ xmin(prev) is scanned.
+func (s Source) ChangeWindow(ctx context.Context, prev string) (ChangeWindow, error) {
 	const q1 = `
 		SELECT tenant_id, entity, entity_id, count(*) AS n, max(seq) AS max_seq,
 		    extract(epoch FROM clock_timestamp() - min(changed_at))::float8 AS age
@@ -83,12 +96,12 @@ func ReadChangeWindow(ctx context.Context, q sqlx.QueryerContext, prev string) (
 		MaxSeq   int64   `db:"max_seq"`
 		Age      float64 `db:"age"`
 	}
-	var w ReadWindow
-	if err := sqlx.SelectContext(ctx, q, &rows, q1, prev); err != nil {
+	var w ChangeWindow
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, prev); err != nil {
 		return w, fmt.Errorf("read changes: %w", err)
 	}
 	for _, r := range rows {
-		w.Changes = append(w.Changes, ReadChange{TenantID: r.TenantID, Entity: r.Entity, EntityID: r.EntityID})
+		w.Changes = append(w.Changes, Change{TenantID: r.TenantID, Entity: r.Entity, EntityID: r.EntityID})
 		w.Rows += r.N
 		w.MaxSeq = max(w.MaxSeq, r.MaxSeq)
 		w.Age = max(w.Age, time.Duration(r.Age*float64(time.Second)))
@@ -96,31 +109,38 @@ func ReadChangeWindow(ctx context.Context, q sqlx.QueryerContext, prev string) (
 	return w, nil
 }
 
-// ReadMaxSeq returns the highest change seq (0 for an empty log).
-func ReadMaxSeq(ctx context.Context, q sqlx.QueryerContext) (int64, error) {
+// MaxSeq returns the highest change seq (0 for an empty log).
+func (s Source) MaxSeq(ctx context.Context) (int64, error) {
 	var n int64
-	if err := sqlx.GetContext(ctx, q, &n, `SELECT coalesce(max(seq), 0) FROM changes`); err != nil {
+	if err := sqlx.GetContext(ctx, s.q, &n, `SELECT coalesce(max(seq), 0) FROM changes`); err != nil {
 		return 0, fmt.Errorf("max seq: %w", err)
 	}
 	return n, nil
 }
 
-// ReadPruneChanges deletes changes recorded before before whose transactions had completed in
-// the snapshot snap (so a reader positioned at snap has applied them), and returns how many it
+// PruneChanges deletes changes recorded before before whose transactions had completed in the
+// snapshot snap (so a reader positioned at snap has applied them), and returns how many it
 // deleted.
-func ReadPruneChanges(ctx context.Context, db *sqlx.DB, before time.Time, snap string) (int64, error) {
+func PruneChanges(ctx context.Context, db *sqlx.DB, before time.Time, snap string) (int64, error) {
 	const q = `DELETE FROM changes WHERE changed_at < $1 AND pg_visible_in_snapshot(xid, $2::pg_snapshot)`
-	res, err := db.ExecContext(ctx, q, before, snap)
+	var n int64
+	err := transact(ctx, db, txPrivate, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, q, before, snap)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("prune changes: %w", err)
 	}
-	n, _ := res.RowsAffected()
 	return n, nil
 }
 
-// ReadTenantUsers returns, per tenant, every user id that owns any projected per-user data
+// TenantUsers returns, per tenant, every user id that owns any projected per-user data
 // (codes, referrals on either side, rewards, affiliates, commissions), deleted rows included.
-func ReadTenantUsers(ctx context.Context, q sqlx.QueryerContext) (map[string][]string, error) {
+func (s Source) TenantUsers(ctx context.Context) (map[string][]string, error) {
 	const q1 = `
 		SELECT tenant_id, owner_user_id AS user_id FROM referral_codes WHERE owner_user_id IS NOT NULL
 		UNION SELECT tenant_id, referee_id FROM referrals
@@ -132,7 +152,7 @@ func ReadTenantUsers(ctx context.Context, q sqlx.QueryerContext) (map[string][]s
 		TenantID string `db:"tenant_id"`
 		UserID   string `db:"user_id"`
 	}
-	if err := sqlx.SelectContext(ctx, q, &rows, q1); err != nil {
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1); err != nil {
 		return nil, fmt.Errorf("tenant users: %w", err)
 	}
 	out := map[string][]string{}
@@ -142,31 +162,31 @@ func ReadTenantUsers(ctx context.Context, q sqlx.QueryerContext) (map[string][]s
 	return out, nil
 }
 
-// ReadTenants returns every tenant that has any projected tenant-wide data.
-func ReadTenants(ctx context.Context, q sqlx.QueryerContext) ([]string, error) {
+// Tenants returns every tenant that has any projected tenant-wide data.
+func (s Source) Tenants(ctx context.Context) ([]string, error) {
 	const q1 = `
 		SELECT tenant_id FROM campaigns UNION SELECT tenant_id FROM affiliate_tiers
 		UNION SELECT tenant_id FROM referral_codes UNION SELECT tenant_id FROM referrals
 		UNION SELECT tenant_id FROM affiliates`
 	var out []string
-	if err := sqlx.SelectContext(ctx, q, &out, q1); err != nil {
+	if err := sqlx.SelectContext(ctx, s.q, &out, q1); err != nil {
 		return nil, fmt.Errorf("tenants: %w", err)
 	}
 	return out, nil
 }
 
-// ReadOwner is what one entity row touches: the users whose per-user read models hold it and,
-// for codes and affiliates, its code string.
-type ReadOwner struct {
+// Owner is what one entity row touches: the users whose per-user read models hold it and, for
+// codes and affiliates, its code string.
+type Owner struct {
 	Users []string
 	Codes []string
 }
 
-// ReadOwners returns, per entity id, the users whose per-user read models the entity's current
+// Owners returns, per entity id, the users whose per-user read models the entity's current
 // row touches (for referrals both sides; for rewards and commissions the beneficiary; for codes
 // the owner; for affiliates the user) and the code strings of codes and affiliates. Rows that no
 // longer exist are absent from the map; soft-deleted rows are present.
-func ReadOwners(ctx context.Context, q sqlx.QueryerContext, tenant, entity string, ids []string) (map[string]ReadOwner, error) {
+func (s Source) Owners(ctx context.Context, tenant, entity string, ids []string) (map[string]Owner, error) {
 	var q1 string
 	switch entity {
 	case "code":
@@ -180,19 +200,19 @@ func ReadOwners(ctx context.Context, q sqlx.QueryerContext, tenant, entity strin
 	case "affiliate":
 		q1 = `SELECT id::text AS id, user_id AS a, affiliate_code AS b FROM affiliates WHERE tenant_id = $1 AND id::text = ANY($2)`
 	default:
-		return map[string]ReadOwner{}, nil
+		return map[string]Owner{}, nil
 	}
 	var rows []struct {
 		ID string `db:"id"`
 		A  string `db:"a"`
 		B  string `db:"b"`
 	}
-	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant, pq.StringArray(ids)); err != nil {
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, pq.StringArray(ids)); err != nil {
 		return nil, fmt.Errorf("owners of %s: %w", entity, err)
 	}
-	out := make(map[string]ReadOwner, len(rows))
+	out := make(map[string]Owner, len(rows))
 	for _, r := range rows {
-		var o ReadOwner
+		var o Owner
 		if r.A != "" {
 			o.Users = append(o.Users, r.A)
 		}
@@ -207,117 +227,28 @@ func ReadOwners(ctx context.Context, q sqlx.QueryerContext, tenant, entity strin
 	return out, nil
 }
 
-// readCampaignRow is a campaigns row as the read side loads it.
-type readCampaignRow struct {
-	ID               uuid.UUID  `db:"id"`
-	TenantID         string     `db:"tenant_id"`
-	Name             string     `db:"name"`
-	QualifyingEvent  string     `db:"qualifying_event"`
-	QualifyingFilter []byte     `db:"qualifying_filter"`
-	ReferrerRewards  []byte     `db:"referrer_rewards"`
-	RefereeRewards   []byte     `db:"referee_rewards"`
-	Active           bool       `db:"active"`
-	StartsAt         *time.Time `db:"starts_at"`
-	EndsAt           *time.Time `db:"ends_at"`
-	CreatedAt        time.Time  `db:"created_at"`
-	UpdatedAt        time.Time  `db:"updated_at"`
-}
-
-// readWalletDoc is the stored rewards object of a campaign.
-type readWalletDoc struct {
-	Wallet []struct {
-		CurrencyID string `json:"currency_id"`
-		Amount     int64  `json:"amount"`
-	} `json:"wallet"`
-}
-
-func readWallets(raw []byte) ([]referral.Wallet, error) {
-	var d readWalletDoc
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &d); err != nil {
-			return nil, fmt.Errorf("decode stored rewards: %w", err)
-		}
-	}
-	out := make([]referral.Wallet, 0, len(d.Wallet))
-	for _, w := range d.Wallet {
-		out = append(out, referral.Wallet{CurrencyID: w.CurrencyID, Amount: w.Amount})
-	}
-	return out, nil
-}
-
-// ReadCampaigns returns the tenant's live campaigns (active or not), newest first.
-func ReadCampaigns(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]referral.Campaign, error) {
-	const q1 = `
-		SELECT id, tenant_id, name, qualifying_event, qualifying_filter, referrer_rewards,
-		    referee_rewards, active, starts_at, ends_at, created_at, updated_at
-		FROM campaigns WHERE tenant_id = $1 AND deleted_at IS NULL
+// Campaigns returns the tenant's live campaigns (active or not), newest first.
+func (s Source) Campaigns(ctx context.Context, tenant string) ([]referral.Campaign, error) {
+	const q1 = `SELECT ` + campaignCols + ` FROM campaigns WHERE tenant_id = $1 AND deleted_at IS NULL
 		ORDER BY created_at DESC, id DESC`
-	var rows []readCampaignRow
-	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant); err != nil {
+	var rows []storedCampaign
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant); err != nil {
 		return nil, fmt.Errorf("read campaigns: %w", err)
 	}
-	out := make([]referral.Campaign, 0, len(rows))
-	for _, r := range rows {
-		referrer, err := readWallets(r.ReferrerRewards)
-		if err != nil {
-			return nil, err
-		}
-		referee, err := readWallets(r.RefereeRewards)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, referral.Campaign{ID: r.ID, TenantID: r.TenantID, Name: r.Name,
-			QualifyingEvent: r.QualifyingEvent, ReferrerRewards: referrer, RefereeRewards: referee,
-			Active: r.Active, StartsAt: utcTimePtr(r.StartsAt), EndsAt: utcTimePtr(r.EndsAt),
-			CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()})
-	}
-	return out, nil
+	return domainAll(rows)
 }
 
-// readTierRow is an affiliate_tiers row.
-type readTierRow struct {
-	ID                uuid.UUID `db:"id"`
-	TenantID          string    `db:"tenant_id"`
-	Name              string    `db:"name"`
-	CommissionRate    string    `db:"commission_rate"`
-	MinReferrals      int64     `db:"min_referrals"`
-	MinRefereeRevenue int64     `db:"min_referee_revenue"`
-	Priority          int       `db:"priority"`
-	CreatedAt         time.Time `db:"created_at"`
-	UpdatedAt         time.Time `db:"updated_at"`
+// Tiers returns the tenant's live tiers in ladder order.
+func (s Source) Tiers(ctx context.Context, tenant string) ([]referral.Tier, error) {
+	return loadTiers(ctx, s.q, tenant)
 }
 
-// ReadTiers returns the tenant's live tiers ordered by priority descending (then commission rate
-// descending, then oldest first).
-func ReadTiers(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]referral.Tier, error) {
-	const q1 = `
-		SELECT id, tenant_id, name, commission_rate::text AS commission_rate, min_referrals,
-		    min_referee_revenue, priority, created_at, updated_at
-		FROM affiliate_tiers WHERE tenant_id = $1 AND deleted_at IS NULL
-		ORDER BY priority DESC, commission_rate DESC, created_at, id`
-	var rows []readTierRow
-	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant); err != nil {
-		return nil, fmt.Errorf("read tiers: %w", err)
-	}
-	out := make([]referral.Tier, 0, len(rows))
-	for _, r := range rows {
-		rate, err := referral.ParseRate(r.CommissionRate)
-		if err != nil {
-			return nil, fmt.Errorf("tier %s rate %q: %w", r.ID, r.CommissionRate, err)
-		}
-		out = append(out, referral.Tier{ID: r.ID, TenantID: r.TenantID, Name: r.Name,
-			CommissionRate: rate, MinReferrals: r.MinReferrals, MinRefereeRevenue: r.MinRefereeRevenue,
-			Priority: r.Priority, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()})
-	}
-	return out, nil
-}
-
-// ReadCodesByString returns the tenant's live codes among codes (normalised strings), keyed by code.
-func ReadCodesByString(ctx context.Context, q sqlx.QueryerContext, tenant string, codes []string) (map[string]referral.Code, error) {
+// CodesByString returns the tenant's live codes among codes (normalised strings), keyed by code.
+func (s Source) CodesByString(ctx context.Context, tenant string, codes []string) (map[string]referral.Code, error) {
 	q1 := `SELECT ` + codeCols + ` FROM referral_codes
 		WHERE tenant_id = $1 AND code = ANY($2) AND deleted_at IS NULL`
 	var rows []storedCode
-	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant, pq.StringArray(codes)); err != nil {
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, pq.StringArray(codes)); err != nil {
 		return nil, fmt.Errorf("read codes: %w", err)
 	}
 	out := make(map[string]referral.Code, len(rows))
@@ -327,13 +258,13 @@ func ReadCodesByString(ctx context.Context, q sqlx.QueryerContext, tenant string
 	return out, nil
 }
 
-// ReadUserCodes returns each user's live codes, newest first.
-func ReadUserCodes(ctx context.Context, q sqlx.QueryerContext, tenant string, users []string) (map[string][]referral.Code, error) {
+// UserCodes returns each user's live codes, newest first.
+func (s Source) UserCodes(ctx context.Context, tenant string, users []string) (map[string][]referral.Code, error) {
 	q1 := `SELECT ` + codeCols + ` FROM referral_codes
 		WHERE tenant_id = $1 AND owner_user_id = ANY($2) AND deleted_at IS NULL
 		ORDER BY created_at DESC, id DESC`
 	var rows []storedCode
-	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant, pq.StringArray(users)); err != nil {
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, pq.StringArray(users)); err != nil {
 		return nil, fmt.Errorf("read user codes: %w", err)
 	}
 	out := make(map[string][]referral.Code, len(users))
@@ -343,11 +274,11 @@ func ReadUserCodes(ctx context.Context, q sqlx.QueryerContext, tenant string, us
 	return out, nil
 }
 
-// ReadRefereeReferrals returns, for each user that was referred, the referral that referred it.
-func ReadRefereeReferrals(ctx context.Context, q sqlx.QueryerContext, tenant string, users []string) (map[string]referral.Referral, error) {
+// RefereeReferrals returns, for each user that was referred, the referral that referred it.
+func (s Source) RefereeReferrals(ctx context.Context, tenant string, users []string) (map[string]referral.Referral, error) {
 	q1 := `SELECT ` + referralCols + ` FROM referrals WHERE tenant_id = $1 AND referee_id = ANY($2)`
 	var rows []storedReferral
-	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant, pq.StringArray(users)); err != nil {
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, pq.StringArray(users)); err != nil {
 		return nil, fmt.Errorf("read referee referrals: %w", err)
 	}
 	out := make(map[string]referral.Referral, len(rows))
@@ -357,12 +288,12 @@ func ReadRefereeReferrals(ctx context.Context, q sqlx.QueryerContext, tenant str
 	return out, nil
 }
 
-// ReadReferrerReferrals returns the referrals each user made, newest first.
-func ReadReferrerReferrals(ctx context.Context, q sqlx.QueryerContext, tenant string, users []string) (map[string][]referral.Referral, error) {
+// ReferrerReferrals returns the referrals each user made, newest first.
+func (s Source) ReferrerReferrals(ctx context.Context, tenant string, users []string) (map[string][]referral.Referral, error) {
 	q1 := `SELECT ` + referralCols + ` FROM referrals WHERE tenant_id = $1 AND referrer_id = ANY($2)
 		ORDER BY created_at DESC, id DESC`
 	var rows []storedReferral
-	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant, pq.StringArray(users)); err != nil {
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, pq.StringArray(users)); err != nil {
 		return nil, fmt.Errorf("read referrer referrals: %w", err)
 	}
 	out := make(map[string][]referral.Referral, len(users))
@@ -372,14 +303,12 @@ func ReadReferrerReferrals(ctx context.Context, q sqlx.QueryerContext, tenant st
 	return out, nil
 }
 
-// ReadUserRewards returns each user's reward ledger rows, newest first.
-func ReadUserRewards(ctx context.Context, q sqlx.QueryerContext, tenant string, users []string) (map[string][]referral.Reward, error) {
-	const q1 = `
-		SELECT id, tenant_id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, created_at
-		FROM rewards WHERE tenant_id = $1 AND user_id = ANY($2)
+// UserRewards returns each user's reward ledger rows, newest first.
+func (s Source) UserRewards(ctx context.Context, tenant string, users []string) (map[string][]referral.Reward, error) {
+	const q1 = `SELECT ` + rewardCols + ` FROM rewards WHERE tenant_id = $1 AND user_id = ANY($2)
 		ORDER BY created_at DESC, id DESC`
 	var rows []ledgerRewardRow
-	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant, pq.StringArray(users)); err != nil {
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, pq.StringArray(users)); err != nil {
 		return nil, fmt.Errorf("read rewards: %w", err)
 	}
 	out := make(map[string][]referral.Reward, len(users))
@@ -389,15 +318,12 @@ func ReadUserRewards(ctx context.Context, q sqlx.QueryerContext, tenant string, 
 	return out, nil
 }
 
-// ReadUserCommissions returns the commission rows each user earned, newest first.
-func ReadUserCommissions(ctx context.Context, q sqlx.QueryerContext, tenant string, users []string) (map[string][]referral.Commission, error) {
-	const q1 = `
-		SELECT id, tenant_id, affiliate_id, user_id, level, source_user_id, event_id, rule_id, tier_id,
-		    rate::text AS rate, base_amount, amount, currency_id, created_at
-		FROM commissions WHERE tenant_id = $1 AND user_id = ANY($2)
+// UserCommissions returns the commission rows each user earned, newest first.
+func (s Source) UserCommissions(ctx context.Context, tenant string, users []string) (map[string][]referral.Commission, error) {
+	const q1 = `SELECT ` + commissionCols + ` FROM commissions WHERE tenant_id = $1 AND user_id = ANY($2)
 		ORDER BY created_at DESC, id DESC`
 	var rows []ledgerCommissionRow
-	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant, pq.StringArray(users)); err != nil {
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, pq.StringArray(users)); err != nil {
 		return nil, fmt.Errorf("read commissions: %w", err)
 	}
 	out := make(map[string][]referral.Commission, len(users))
@@ -411,59 +337,18 @@ func ReadUserCommissions(ctx context.Context, q sqlx.QueryerContext, tenant stri
 	return out, nil
 }
 
-// readAffiliateRow is an affiliates row with its converted-referral count.
-type readAffiliateRow struct {
-	ID                 uuid.UUID      `db:"id"`
-	TenantID           string         `db:"tenant_id"`
-	UserID             string         `db:"user_id"`
-	AffiliateCode      string         `db:"affiliate_code"`
-	CodeID             uuid.UUID      `db:"code_id"`
-	Status             string         `db:"status"`
-	ParentAffiliateID  *uuid.UUID     `db:"parent_affiliate_id"`
-	Ancestors          pq.StringArray `db:"ancestors"`
-	TierOverrideID     *uuid.UUID     `db:"tier_override_id"`
-	RefereeRevenue     int64          `db:"referee_revenue"`
-	ConvertedReferrals int64          `db:"converted_referrals"`
-	CreatedAt          time.Time      `db:"created_at"`
-	UpdatedAt          time.Time      `db:"updated_at"`
-	Level              int            `db:"level"`
-}
-
-func (r readAffiliateRow) affiliate() (referral.Affiliate, error) {
-	anc := make([]uuid.UUID, 0, len(r.Ancestors))
-	for _, s := range r.Ancestors {
-		id, err := uuid.Parse(s)
-		if err != nil {
-			return referral.Affiliate{}, fmt.Errorf("affiliate %s ancestors: %w", r.ID, err)
-		}
-		anc = append(anc, id)
-	}
-	return referral.Affiliate{ID: r.ID, TenantID: r.TenantID, UserID: r.UserID,
-		AffiliateCode: r.AffiliateCode, CodeID: r.CodeID, Status: r.Status,
-		ParentAffiliateID: r.ParentAffiliateID, Ancestors: anc, TierOverrideID: r.TierOverrideID,
-		ConvertedReferrals: r.ConvertedReferrals, RefereeRevenue: r.RefereeRevenue,
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}, nil
-}
-
-// readAffiliateCols selects an affiliate a with its converted referrals (§5.4).
-const readAffiliateCols = `a.id, a.tenant_id, a.user_id, a.affiliate_code, a.code_id, a.status,
-	a.parent_affiliate_id, a.ancestors::text[] AS ancestors, a.tier_override_id, a.referee_revenue,
-	(SELECT count(*) FROM referrals r WHERE r.tenant_id = a.tenant_id AND r.referrer_id = a.user_id
-	    AND phoenix_successful(r.status)) AS converted_referrals,
-	a.created_at, a.updated_at`
-
-// ReadUserAffiliates returns each user's live affiliate (without its effective tier, which
+// UserAffiliates returns each user's live affiliate (without its effective tier, which
 // depends on the tier ladder and is derived on read).
-func ReadUserAffiliates(ctx context.Context, q sqlx.QueryerContext, tenant string, users []string) (map[string]referral.Affiliate, error) {
-	q1 := `SELECT ` + readAffiliateCols + `, 0 AS level FROM affiliates a
+func (s Source) UserAffiliates(ctx context.Context, tenant string, users []string) (map[string]referral.Affiliate, error) {
+	const q1 = `SELECT ` + affiliateCountedCols + ` FROM affiliates a
 		WHERE a.tenant_id = $1 AND a.user_id = ANY($2) AND a.deleted_at IS NULL`
-	var rows []readAffiliateRow
-	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant, pq.StringArray(users)); err != nil {
+	var rows []storedAffiliate
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, pq.StringArray(users)); err != nil {
 		return nil, fmt.Errorf("read affiliates: %w", err)
 	}
 	out := make(map[string]referral.Affiliate, len(rows))
 	for _, r := range rows {
-		a, err := r.affiliate()
+		a, err := r.domain(nil)
 		if err != nil {
 			return nil, err
 		}
@@ -472,81 +357,29 @@ func ReadUserAffiliates(ctx context.Context, q sqlx.QueryerContext, tenant strin
 	return out, nil
 }
 
-// ReadDownlineItem is an affiliate under a node, with its distance from it (1 = direct child).
-type ReadDownlineItem struct {
-	Affiliate referral.Affiliate
-	Level     int
+// Downline returns one page of the live affiliates under node down to f.Depth levels (without
+// their effective tiers, derived on read), ordered by level, created_at and id, and how many
+// there are in all. A node that is gone has an empty downline.
+func (s Source) Downline(ctx context.Context, tenant string, node uuid.UUID, f referral.DownlineFilter) ([]referral.DownlineMember, int, error) {
+	out, total, err := downline(ctx, s.q, tenant, node, f, false)
+	if referral.ErrorCode(err) == referral.ENotFound {
+		return []referral.DownlineMember{}, 0, nil
+	}
+	return out, total, err
 }
 
-// ReadDownline returns one page of the affiliates under node down to depth levels, ordered by
-// level, created_at and id, and how many there are in all.
-func ReadDownline(ctx context.Context, q sqlx.QueryerContext, tenant string, node uuid.UUID, depth, limit, offset int) ([]ReadDownlineItem, int, error) {
-	// The node's depth is the length of its own ancestors; a descendant's level is the
-	// difference.
-	const where = `
-		FROM affiliates a, (SELECT cardinality(ancestors) AS d FROM affiliates
-		                    WHERE id = $2 AND tenant_id = $1) n
-		WHERE a.tenant_id = $1 AND a.deleted_at IS NULL AND a.ancestors @> ARRAY[$2::uuid]
-		  AND cardinality(a.ancestors) - n.d <= $3`
-	var total int
-	if err := sqlx.GetContext(ctx, q, &total, `SELECT count(*) `+where, tenant, node, depth); err != nil {
-		return nil, 0, fmt.Errorf("downline count: %w", err)
-	}
-	q1 := `SELECT ` + readAffiliateCols + `, cardinality(a.ancestors) - n.d AS level ` + where + `
-		ORDER BY level, a.created_at, a.id LIMIT $4 OFFSET $5`
-	var rows []readAffiliateRow
-	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant, node, depth, limit, offset); err != nil {
-		return nil, 0, fmt.Errorf("downline: %w", err)
-	}
-	out := make([]ReadDownlineItem, 0, len(rows))
-	for _, r := range rows {
-		a, err := r.affiliate()
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, ReadDownlineItem{Affiliate: a, Level: r.Level})
-	}
-	return out, total, nil
-}
-
-// ReadDownlineSize returns how many live affiliates are under node at any depth.
-func ReadDownlineSize(ctx context.Context, q sqlx.QueryerContext, tenant string, node uuid.UUID) (int, error) {
+// DownlineSize returns how many live affiliates are under node at any depth.
+func (s Source) DownlineSize(ctx context.Context, tenant string, node uuid.UUID) (int, error) {
 	const q1 = `SELECT count(*) FROM affiliates WHERE tenant_id = $1 AND deleted_at IS NULL AND ancestors @> ARRAY[$2::uuid]`
 	var n int
-	if err := sqlx.GetContext(ctx, q, &n, q1, tenant, node); err != nil {
+	if err := sqlx.GetContext(ctx, s.q, &n, q1, tenant, node); err != nil {
 		return 0, fmt.Errorf("downline size: %w", err)
 	}
 	return n, nil
 }
 
-// ReadLeaderRow is one referrer's counts for a leaderboard.
-type ReadLeaderRow struct {
-	UserID     string
-	Successful int
-	Total      int
-}
-
-// ReadLeaderboard returns every referrer with at least one referral created at or after since
-// (nil: all time), ordered by successful desc, total desc, user id asc.
-func ReadLeaderboard(ctx context.Context, q sqlx.QueryerContext, tenant string, since *time.Time) ([]ReadLeaderRow, error) {
-	const q1 = `
-		SELECT referrer_id, count(*) FILTER (WHERE phoenix_successful(status)) AS successful,
-		    count(*) AS total
-		FROM referrals
-		WHERE tenant_id = $1 AND referrer_id IS NOT NULL AND ($2::timestamptz IS NULL OR created_at >= $2)
-		GROUP BY referrer_id
-		ORDER BY successful DESC, total DESC, referrer_id COLLATE "C"`
-	var rows []struct {
-		UserID     string `db:"referrer_id"`
-		Successful int    `db:"successful"`
-		Total      int    `db:"total"`
-	}
-	if err := sqlx.SelectContext(ctx, q, &rows, q1, tenant, since); err != nil {
-		return nil, fmt.Errorf("leaderboard: %w", err)
-	}
-	out := make([]ReadLeaderRow, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, ReadLeaderRow{UserID: r.UserID, Successful: r.Successful, Total: r.Total})
-	}
-	return out, nil
+// Leaderboard returns every referrer with at least one referral created at or after since
+// (nil: all time), ordered and ranked as ReferralService.Leaderboard ranks them.
+func (s Source) Leaderboard(ctx context.Context, tenant string, since *time.Time) ([]referral.LeaderboardEntry, error) {
+	return leaderboard(ctx, s.q, tenant, since, nil)
 }

@@ -79,11 +79,11 @@ func TestRefStoreStatsPeriods(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(board) != 1 || board[0] != (postgres.LeaderboardEntry{Rank: 1, UserID: "owner", Total: tt.want}) {
+		if len(board) != 1 || board[0] != (referral.LeaderboardEntry{Rank: 1, UserID: "owner", Total: tt.want}) {
 			t.Errorf("period %v: leaderboard %+v", tt.period, board)
 		}
 	}
-	codes, total, err := s.ListCodes(ctx, tenant, postgres.CodeFilter{Limit: 10})
+	codes, total, err := s.ListCodes(ctx, tenant, referral.CodeFilter{Limit: 10})
 	if err != nil || total != 1 {
 		t.Fatalf("ListCodes: %v, %d", err, total)
 	}

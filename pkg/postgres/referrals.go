@@ -16,36 +16,6 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
-// ReferralFilter selects referrals for ListReferrals. CreatedFrom is inclusive, CreatedTo
-// exclusive.
-type ReferralFilter struct {
-	CampaignID  *uuid.UUID
-	Code        *string
-	ReferrerID  *string
-	RefereeID   *string
-	Status      *string
-	CreatedFrom *time.Time
-	CreatedTo   *time.Time
-	Limit       int
-	Offset      int
-}
-
-// ReferralStats counts the referrals created in a period (SPEC §4.4).
-type ReferralStats struct {
-	Total      int64
-	Successful int64
-	Pending    int64
-	Rejected   int64
-}
-
-// LeaderboardEntry is one referrer's standing on the leaderboard.
-type LeaderboardEntry struct {
-	Rank       int
-	UserID     string
-	Successful int64
-	Total      int64
-}
-
 // storedReferral is a referrals row.
 type storedReferral struct {
 	ID          uuid.UUID  `db:"id"`
@@ -261,7 +231,7 @@ func referralByID(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID,
 }
 
 // ListReferrals returns a page of the tenant's referrals, newest first, and the total count.
-func (s *Store) ListReferrals(ctx context.Context, tenant string, f ReferralFilter) ([]referral.Referral, int, error) {
+func (s *Store) ListReferrals(ctx context.Context, tenant string, f referral.ReferralFilter) ([]referral.Referral, int, error) {
 	const where = ` FROM referrals WHERE tenant_id = $1
 		AND ($2::uuid IS NULL OR campaign_id = $2)
 		AND ($3::text IS NULL OR code = $3)
@@ -324,7 +294,7 @@ func (s *Store) SetReferralStatus(ctx context.Context, tenant string, id uuid.UU
 
 // ReferralStats counts the tenant's referrals created within period, up to now, optionally only
 // those of one campaign.
-func (s *Store) ReferralStats(ctx context.Context, tenant string, period referral.Period, campaignID *uuid.UUID) (ReferralStats, error) {
+func (s *Store) ReferralStats(ctx context.Context, tenant string, period referral.Period, campaignID *uuid.UUID) (referral.ReferralStats, error) {
 	const q = `
 		SELECT count(*) AS total,
 		       count(*) FILTER (WHERE phoenix_successful(status)) AS successful,
@@ -333,7 +303,7 @@ func (s *Store) ReferralStats(ctx context.Context, tenant string, period referra
 		FROM referrals
 		WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR created_at >= $2)
 		  AND ($3::uuid IS NULL OR campaign_id = $3)`
-	var out ReferralStats
+	var out referral.ReferralStats
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
 		var row struct {
 			Total      int64 `db:"total"`
@@ -344,7 +314,7 @@ func (s *Store) ReferralStats(ctx context.Context, tenant string, period referra
 		if err := tx.GetContext(ctx, &row, q, tenant, period.Start(s.now()), campaignID); err != nil {
 			return fmt.Errorf("referral stats: %w", err)
 		}
-		out = ReferralStats(row)
+		out = referral.ReferralStats(row)
 		return nil
 	})
 	return out, err
@@ -353,8 +323,20 @@ func (s *Store) ReferralStats(ctx context.Context, tenant string, period referra
 // Leaderboard ranks the referrers of the tenant's referrals created within period, up to now:
 // successful referrals descending, then total descending, then user id in byte order. Referrals
 // without a referrer (admin codes) do not count.
-func (s *Store) Leaderboard(ctx context.Context, tenant string, period referral.Period, limit int) ([]LeaderboardEntry, error) {
-	const q = `
+func (s *Store) Leaderboard(ctx context.Context, tenant string, period referral.Period, limit int) ([]referral.LeaderboardEntry, error) {
+	var out []referral.LeaderboardEntry
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		out, err = leaderboard(ctx, tx, tenant, period.Start(s.now()), &limit)
+		return err
+	})
+	return out, err
+}
+
+// leaderboard ranks through q the referrers of the tenant's referrals created at or after since
+// (nil: all time), the first limit of them (nil: all), as Leaderboard says.
+func leaderboard(ctx context.Context, q sqlx.QueryerContext, tenant string, since *time.Time, limit *int) ([]referral.LeaderboardEntry, error) {
+	const sel = `
 		SELECT referrer_id AS user_id,
 		       count(*) FILTER (WHERE phoenix_successful(status)) AS successful,
 		       count(*) AS total
@@ -363,21 +345,17 @@ func (s *Store) Leaderboard(ctx context.Context, tenant string, period referral.
 		GROUP BY referrer_id
 		ORDER BY successful DESC, total DESC, referrer_id COLLATE "C"
 		LIMIT $3`
-	var out []LeaderboardEntry
-	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
-		var rows []struct {
-			UserID     string `db:"user_id"`
-			Successful int64  `db:"successful"`
-			Total      int64  `db:"total"`
-		}
-		if err := tx.SelectContext(ctx, &rows, q, tenant, period.Start(s.now()), limit); err != nil {
-			return fmt.Errorf("leaderboard: %w", err)
-		}
-		out = make([]LeaderboardEntry, 0, len(rows))
-		for i, r := range rows {
-			out = append(out, LeaderboardEntry{Rank: i + 1, UserID: r.UserID, Successful: r.Successful, Total: r.Total})
-		}
-		return nil
-	})
-	return out, err
+	var rows []struct {
+		UserID     string `db:"user_id"`
+		Successful int64  `db:"successful"`
+		Total      int64  `db:"total"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &rows, sel, tenant, since, limit); err != nil {
+		return nil, fmt.Errorf("leaderboard: %w", err)
+	}
+	out := make([]referral.LeaderboardEntry, 0, len(rows))
+	for i, r := range rows {
+		out = append(out, referral.LeaderboardEntry{Rank: i + 1, UserID: r.UserID, Successful: r.Successful, Total: r.Total})
+	}
+	return out, nil
 }

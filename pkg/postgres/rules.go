@@ -11,14 +11,6 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
-// CommissionRuleFilter selects commission rules for ListCommissionRules.
-type CommissionRuleFilter struct {
-	Active    *bool
-	EventType *string
-	Limit     int
-	Offset    int
-}
-
 // storedCommissionRule is a commission_rules row; the rate is read as text to stay exact.
 type storedCommissionRule struct {
 	ID              uuid.UUID `db:"id"`
@@ -104,7 +96,7 @@ func (s *Store) GetCommissionRule(ctx context.Context, tenant string, id uuid.UU
 }
 
 // ListCommissionRules returns a page of the tenant's rules, newest first, and the total count.
-func (s *Store) ListCommissionRules(ctx context.Context, tenant string, f CommissionRuleFilter) ([]referral.CommissionRule, int, error) {
+func (s *Store) ListCommissionRules(ctx context.Context, tenant string, f referral.CommissionRuleFilter) ([]referral.CommissionRule, int, error) {
 	const where = ` FROM commission_rules WHERE tenant_id = $1 AND deleted_at IS NULL
 		AND ($2::boolean IS NULL OR active = $2) AND ($3::text IS NULL OR event_type = $3)`
 	const q = `SELECT ` + commissionRuleCols + where + ` ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5`
@@ -121,15 +113,9 @@ func (s *Store) ListCommissionRules(ctx context.Context, tenant string, f Commis
 		if err := tx.GetContext(ctx, &total, count, tenant, f.Active, f.EventType); err != nil {
 			return fmt.Errorf("count commission rules: %w", err)
 		}
-		out = make([]referral.CommissionRule, 0, len(rows))
-		for _, row := range rows {
-			r, err := row.domain()
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		return nil
+		var err error
+		out, err = domainAll(rows)
+		return err
 	})
 	return out, total, err
 }

@@ -11,12 +11,6 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
-// TierFilter selects tiers for ListTiers.
-type TierFilter struct {
-	Limit  int
-	Offset int
-}
-
 // storedTier is an affiliate_tiers row. The rate is read as text so it comes back exactly.
 type storedTier struct {
 	ID                uuid.UUID `db:"id"`
@@ -46,27 +40,15 @@ func (r storedTier) domain() (referral.Tier, error) {
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}, nil
 }
 
-func tiersOf(rows []storedTier) ([]referral.Tier, error) {
-	out := make([]referral.Tier, 0, len(rows))
-	for _, r := range rows {
-		t, err := r.domain()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, nil
-}
-
 // loadTiers returns every live tier of the tenant in ladder order. It runs on q, so callers
 // may use it inside their own transaction.
-func (s *Store) loadTiers(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]referral.Tier, error) {
+func loadTiers(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]referral.Tier, error) {
 	const sel = `SELECT ` + tierCols + ` FROM affiliate_tiers WHERE tenant_id = $1 AND deleted_at IS NULL` + tierOrder
 	var rows []storedTier
 	if err := sqlx.SelectContext(ctx, q, &rows, sel, tenant); err != nil {
 		return nil, fmt.Errorf("load tiers: %w", err)
 	}
-	return tiersOf(rows)
+	return domainAll(rows)
 }
 
 // CreateTier stores a new tier built from t (its id and timestamps are assigned) and returns it.
@@ -98,7 +80,7 @@ func (s *Store) GetTier(ctx context.Context, tenant string, id uuid.UUID) (refer
 
 // ListTiers returns a page of the tenant's tiers in ladder order (priority descending) and the
 // total count.
-func (s *Store) ListTiers(ctx context.Context, tenant string, f TierFilter) ([]referral.Tier, int, error) {
+func (s *Store) ListTiers(ctx context.Context, tenant string, f referral.TierFilter) ([]referral.Tier, int, error) {
 	const where = ` FROM affiliate_tiers WHERE tenant_id = $1 AND deleted_at IS NULL`
 	const q = `SELECT ` + tierCols + where + tierOrder + ` LIMIT $2 OFFSET $3`
 	const count = `SELECT count(*)` + where
@@ -115,7 +97,7 @@ func (s *Store) ListTiers(ctx context.Context, tenant string, f TierFilter) ([]r
 			return fmt.Errorf("count tiers: %w", err)
 		}
 		var err error
-		out, err = tiersOf(rows)
+		out, err = domainAll(rows)
 		return err
 	})
 	return out, total, err

@@ -106,7 +106,7 @@ func TestTxSignalsWritesOnly(t *testing.T) {
 	reads := map[string]func() error{
 		"GetCode": func() error { _, err := s.GetCode(ctx, tenant, code.ID); return err },
 		"ListCodes": func() error {
-			_, _, err := s.ListCodes(ctx, tenant, postgres.CodeFilter{Limit: 10})
+			_, _, err := s.ListCodes(ctx, tenant, referral.CodeFilter{Limit: 10})
 			return err
 		},
 		"CodeClaims": func() error { _, _, _, err := s.CodeClaims(ctx, tenant, code.ID, 10, 0); return err },
@@ -115,36 +115,36 @@ func TestTxSignalsWritesOnly(t *testing.T) {
 			return ignoreNotFound(err)
 		},
 		"ListCampaigns": func() error {
-			_, _, err := s.ListCampaigns(ctx, tenant, postgres.CampaignFilter{Limit: 10})
+			_, _, err := s.ListCampaigns(ctx, tenant, referral.CampaignFilter{Limit: 10})
 			return err
 		},
 		"GetAffiliate": func() error { _, err := s.GetAffiliate(ctx, tenant, uuid.New()); return ignoreNotFound(err) },
 		"ListAffiliates": func() error {
-			_, _, err := s.ListAffiliates(ctx, tenant, postgres.AffiliateFilter{Limit: 10})
+			_, _, err := s.ListAffiliates(ctx, tenant, referral.AffiliateFilter{Limit: 10})
 			return err
 		},
 		"GetReferral": func() error { _, err := s.GetReferral(ctx, tenant, uuid.New()); return ignoreNotFound(err) },
 		"ListReferrals": func() error {
-			_, _, err := s.ListReferrals(ctx, tenant, postgres.ReferralFilter{Limit: 10})
+			_, _, err := s.ListReferrals(ctx, tenant, referral.ReferralFilter{Limit: 10})
 			return err
 		},
 		"ReferralStats": func() error { _, err := s.ReferralStats(ctx, tenant, referral.PeriodAll, nil); return err },
 		"Leaderboard":   func() error { _, err := s.Leaderboard(ctx, tenant, referral.PeriodAll, 10); return err },
 		"ListTiers": func() error {
-			_, _, err := s.ListTiers(ctx, tenant, postgres.TierFilter{Limit: 10})
+			_, _, err := s.ListTiers(ctx, tenant, referral.TierFilter{Limit: 10})
 			return err
 		},
 		"ListCommissionRules": func() error {
-			_, _, err := s.ListCommissionRules(ctx, tenant, postgres.CommissionRuleFilter{Limit: 10})
+			_, _, err := s.ListCommissionRules(ctx, tenant, referral.CommissionRuleFilter{Limit: 10})
 			return err
 		},
 		"GetHierarchyPolicy": func() error { _, err := s.GetHierarchyPolicy(ctx, tenant); return ignoreNotFound(err) },
 		"ListRewards": func() error {
-			_, _, err := s.ListRewards(ctx, tenant, postgres.RewardLedgerFilter{Limit: 10})
+			_, _, err := s.ListRewards(ctx, tenant, referral.RewardLedgerFilter{Limit: 10})
 			return err
 		},
 		"ListCommissions": func() error {
-			_, _, err := s.ListCommissions(ctx, tenant, postgres.CommissionLedgerFilter{Limit: 10})
+			_, _, err := s.ListCommissions(ctx, tenant, referral.CommissionLedgerFilter{Limit: 10})
 			return err
 		},
 		"Simulate": func() error {

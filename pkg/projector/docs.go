@@ -55,7 +55,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 	out := make(map[string]any, len(users))
 	switch sec {
 	case cache.SectionCodes:
-		m, err := postgres.ReadUserCodes(ctx, q, tenant, users)
+		m, err := postgres.NewSource(q).UserCodes(ctx, tenant, users)
 		if err != nil {
 			return nil, err
 		}
@@ -63,7 +63,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			out[u] = apishape.Slice(m[u], apishape.NewCode)
 		}
 	case cache.SectionMe:
-		m, err := postgres.ReadRefereeReferrals(ctx, q, tenant, users)
+		m, err := postgres.NewSource(q).RefereeReferrals(ctx, tenant, users)
 		if err != nil {
 			return nil, err
 		}
@@ -76,7 +76,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			}
 		}
 	case cache.SectionReferrals:
-		m, err := postgres.ReadReferrerReferrals(ctx, q, tenant, users)
+		m, err := postgres.NewSource(q).ReferrerReferrals(ctx, tenant, users)
 		if err != nil {
 			return nil, err
 		}
@@ -84,7 +84,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			out[u] = apishape.Slice(m[u], apishape.NewReferral)
 		}
 	case cache.SectionReferralStats:
-		m, err := postgres.ReadReferrerReferrals(ctx, q, tenant, users)
+		m, err := postgres.NewSource(q).ReferrerReferrals(ctx, tenant, users)
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +96,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			out[u] = docs
 		}
 	case cache.SectionRewardStats:
-		m, err := postgres.ReadUserRewards(ctx, q, tenant, users)
+		m, err := postgres.NewSource(q).UserRewards(ctx, tenant, users)
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +108,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			out[u] = docs
 		}
 	case cache.SectionRewards:
-		m, err := postgres.ReadUserRewards(ctx, q, tenant, users)
+		m, err := postgres.NewSource(q).UserRewards(ctx, tenant, users)
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +116,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			out[u] = apishape.Slice(m[u], apishape.NewReward)
 		}
 	case cache.SectionAffiliate:
-		m, err := postgres.ReadUserAffiliates(ctx, q, tenant, users)
+		m, err := postgres.NewSource(q).UserAffiliates(ctx, tenant, users)
 		if err != nil {
 			return nil, err
 		}
@@ -130,7 +130,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 			}
 		}
 	case cache.SectionCommissions:
-		m, err := postgres.ReadUserCommissions(ctx, q, tenant, users)
+		m, err := postgres.NewSource(q).UserCommissions(ctx, tenant, users)
 		if err != nil {
 			return nil, err
 		}
@@ -146,7 +146,7 @@ func loadSection(ctx context.Context, q sqlx.QueryerContext, tenant string, user
 // CampaignsDoc loads the tenant's active campaigns (whatever their window: the window is
 // checked on read, so the document stays right as time passes).
 func CampaignsDoc(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]byte, error) {
-	cs, err := postgres.ReadCampaigns(ctx, q, tenant)
+	cs, err := postgres.NewSource(q).Campaigns(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func (c ActiveCampaign) ActiveAt(now time.Time) bool {
 
 // TiersDoc loads the tenant's tier ladder, priority descending.
 func TiersDoc(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]byte, error) {
-	ts, err := postgres.ReadTiers(ctx, q, tenant)
+	ts, err := postgres.NewSource(q).Tiers(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +180,7 @@ func TiersDoc(ctx context.Context, q sqlx.QueryerContext, tenant string) ([]byte
 
 // CodeDocs loads the live codes with the given strings: code → document ("null" when none).
 func CodeDocs(ctx context.Context, q sqlx.QueryerContext, tenant string, codes []string) (map[string][]byte, error) {
-	m, err := postgres.ReadCodesByString(ctx, q, tenant, codes)
+	m, err := postgres.NewSource(q).CodesByString(ctx, tenant, codes)
 	if err != nil {
 		return nil, err
 	}
@@ -202,13 +202,13 @@ func CodeDocs(ctx context.Context, q sqlx.QueryerContext, tenant string, codes [
 
 // LeaderboardDoc loads the tenant's leaderboard for a period ending at now.
 func LeaderboardDoc(ctx context.Context, q sqlx.QueryerContext, tenant, period string, now time.Time) ([]byte, error) {
-	rows, err := postgres.ReadLeaderboard(ctx, q, tenant, referral.Period(period).Start(now))
+	rows, err := postgres.NewSource(q).Leaderboard(ctx, tenant, referral.Period(period).Start(now))
 	if err != nil {
 		return nil, err
 	}
 	docs := make([]cache.LeaderDoc, 0, len(rows))
 	for _, r := range rows {
-		docs = append(docs, cache.LeaderDoc{UserID: r.UserID, Successful: r.Successful, Total: r.Total})
+		docs = append(docs, cache.LeaderDoc{UserID: r.UserID, Successful: int(r.Successful), Total: int(r.Total)})
 	}
 	return json.Marshal(docs)
 }

@@ -299,7 +299,7 @@ func (p *Projector) prune(ctx context.Context) {
 	if err != nil || !ok || pos.Snapshot == "" {
 		return
 	}
-	n, err := postgres.ReadPruneChanges(ctx, p.db, p.Now().Add(-p.cfg.Retention), pos.Snapshot)
+	n, err := postgres.PruneChanges(ctx, p.db, p.Now().Add(-p.cfg.Retention), pos.Snapshot)
 	if err != nil {
 		p.log.Warn("prune_failed", "err", err)
 		return
@@ -320,7 +320,7 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	tx, snap, x, err := postgres.ReadSnapshot(ctx, p.db)
+	tx, snap, x, err := postgres.OpenSnapshot(ctx, p.db)
 	if err != nil {
 		return false, err
 	}
@@ -337,7 +337,7 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 	case p.Now().Sub(pos.SavedAt) > p.cfg.Retention/2:
 		return true, p.rebuild(ctx, tx, snap, x, dbID, "position older than the change retention")
 	}
-	win, err := postgres.ReadChangeWindow(ctx, tx, pos.Snapshot)
+	win, err := postgres.NewSource(tx).ChangeWindow(ctx, pos.Snapshot)
 	if err != nil {
 		return false, err
 	}
@@ -427,7 +427,7 @@ func sectionsOf(entity string) []string {
 
 // plan maps the changed entities to the documents they affect and recomputes those documents
 // from the snapshot q, returning one batch per tenant.
-func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.ReadChange) ([]*cache.Batch, error) {
+func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Change) ([]*cache.Batch, error) {
 	byTenant := map[string]map[string][]string{} // tenant → entity → ids
 	for _, c := range changes {
 		m := byTenant[c.TenantID]
@@ -458,7 +458,7 @@ func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Rea
 			if secs == nil {
 				continue // commission rules and hierarchy policies are not served
 			}
-			cur, err := postgres.ReadOwners(ctx, q, tenant, entity, ids)
+			cur, err := postgres.NewSource(q).Owners(ctx, tenant, entity, ids)
 			if err != nil {
 				return nil, err
 			}
@@ -576,11 +576,11 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 		return err
 	}
 	epoch := newToken()
-	users, err := postgres.ReadTenantUsers(ctx, q)
+	users, err := postgres.NewSource(q).TenantUsers(ctx)
 	if err != nil {
 		return err
 	}
-	tenants, err := postgres.ReadTenants(ctx, q)
+	tenants, err := postgres.NewSource(q).Tenants(ctx)
 	if err != nil {
 		return err
 	}
@@ -589,7 +589,7 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 			tenants = append(tenants, t)
 		}
 	}
-	seq, err := postgres.ReadMaxSeq(ctx, q)
+	seq, err := postgres.NewSource(q).MaxSeq(ctx)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ package queryapi
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,10 +33,10 @@ type Config struct {
 	// ReferralURLTemplate, when set, adds "referral_url" to code objects.
 	ReferralURLTemplate string
 	// Attempts is the failed code-attempt limit of SPEC §4.3.
-	Attempts postgres.AttemptLimit
+	Attempts referral.AttemptLimit
 	// Visitors limits visitors' failed validations per client address across every tenant,
 	// in memory (SPEC §4.3; Max 0 disables it).
-	Visitors postgres.AttemptLimit
+	Visitors referral.AttemptLimit
 	// VisitorAddresses bounds the addresses the visitor limit tracks (default 50,000).
 	VisitorAddresses int
 	// FallbackConcurrency bounds concurrent PostgreSQL reads on behalf of Redis (default 16).
@@ -182,17 +181,14 @@ func (a *API) sections(ctx context.Context, tenant, user string, secs ...string)
 	key := "u\x00" + tenant + "\x00" + user + "\x00" + strings.Join(secs, ",")
 	v, err := a.fallback(ctx, key, reason, func(ctx context.Context) (any, error) {
 		epoch := a.epoch(ctx, tenant)
-		tx, err := a.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
-		if err != nil {
-			return nil, fmt.Errorf("begin read: %w", err)
-		}
-		defer tx.Rollback()
-		docs, err := projector.UserSections(ctx, tx, tenant, []string{user}, secs)
+		var docs map[string]map[string][]byte
+		err := postgres.InSnapshot(ctx, a.db, func(q sqlx.QueryerContext) error {
+			var err error
+			docs, err = projector.UserSections(ctx, q, tenant, []string{user}, secs)
+			return err
+		})
 		if err != nil {
 			return nil, err
-		}
-		if err := tx.Commit(); err != nil {
-			return nil, fmt.Errorf("end read: %w", err)
 		}
 		if epoch != "" {
 			for _, sec := range missing {

@@ -600,12 +600,12 @@ func (a *API) downline(c echo.Context) error {
 	}
 	name := "dl:" + aff.ID.String() + ":" + strconv.Itoa(d) + ":" + strconv.Itoa(page.Limit) + ":" + strconv.Itoa(page.Offset)
 	b, err := a.generational(ctx, tenant, name, func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
-		items, total, err := postgres.ReadDownline(ctx, q, tenant, aff.ID, d, page.Limit, page.Offset)
+		items, total, err := postgres.NewSource(q).Downline(ctx, tenant, aff.ID, referral.DownlineFilter{Depth: d, Limit: page.Limit, Offset: page.Offset})
 		if err != nil {
 			return nil, err
 		}
 		return json.Marshal(apishape.List[apishape.DownlineAffiliate]{Total: total, Limit: page.Limit, Offset: page.Offset,
-			Items: apishape.Slice(items, func(it postgres.ReadDownlineItem) apishape.DownlineAffiliate {
+			Items: apishape.Slice(items, func(it referral.DownlineMember) apishape.DownlineAffiliate {
 				return apishape.NewDownlineAffiliate(it.Affiliate, it.Level)
 			})})
 	})
@@ -698,7 +698,7 @@ func (a *API) affiliateStats(c echo.Context) error {
 		return out.ByLevel[i].CurrencyID < out.ByLevel[j].CurrencyID
 	})
 	b, err := a.generational(ctx, tenant, "dlsize:"+aff.ID.String(), func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
-		n, err := postgres.ReadDownlineSize(ctx, q, tenant, aff.ID)
+		n, err := postgres.NewSource(q).DownlineSize(ctx, tenant, aff.ID)
 		if err != nil {
 			return nil, err
 		}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/phoenix-referral/phoenix/pkg/apishape"
-	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -17,8 +16,8 @@ import (
 // exhaustion only), and checks which failures count against the caller's attempt limit.
 func TestQryValidate(t *testing.T) {
 	w := qryNewWorld(t)
-	e, _ := w.serve(Config{Attempts: postgres.AttemptLimit{Max: 3, Window: time.Minute},
-		Visitors: postgres.AttemptLimit{Max: 100, Window: time.Minute}})
+	e, _ := w.serve(Config{Attempts: referral.AttemptLimit{Max: 3, Window: time.Minute},
+		Visitors: referral.AttemptLimit{Max: 100, Window: time.Minute}})
 	for _, c := range []struct {
 		user, code string // user "" is a visitor
 		answered   string // the code as answered: normalised when it can be

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -20,7 +19,7 @@ import (
 // its memory stays bounded whoever chooses the addresses (behind a trusted proxy, the client
 // does). IPv6 addresses count per /64, the block one subscriber usually holds.
 type visitorLimit struct {
-	lim      postgres.AttemptLimit
+	lim      referral.AttemptLimit
 	maxAddrs int
 	now      func() time.Time
 
@@ -36,7 +35,7 @@ type visitorSlot struct {
 	pending  int       // attempts whose outcome is not known yet
 }
 
-func newVisitorLimit(lim postgres.AttemptLimit, maxAddrs int) *visitorLimit {
+func newVisitorLimit(lim referral.AttemptLimit, maxAddrs int) *visitorLimit {
 	return &visitorLimit{lim: lim, maxAddrs: maxAddrs, now: time.Now, addrs: map[string]*visitorSlot{}}
 }
 

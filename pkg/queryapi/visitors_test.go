@@ -34,8 +34,8 @@ func qryVisitorServer(t *testing.T, lim int) (*API, *echo.Echo, *sqlx.DB) {
 	}
 	db := pgtest.DB(t)
 	a := New(cache.New(qryRedis(t)), db, v, Config{
-		Attempts: postgres.AttemptLimit{Max: 3, Window: time.Minute},
-		Visitors: postgres.AttemptLimit{Max: lim, Window: time.Minute},
+		Attempts: referral.AttemptLimit{Max: 3, Window: time.Minute},
+		Visitors: referral.AttemptLimit{Max: lim, Window: time.Minute},
 		LocalTTL: time.Second,
 	}, qryLog, nil)
 	s := web.NewServer(qryLog, web.Options{Name: "query-gateway"})
@@ -152,7 +152,7 @@ func TestQryVisitorLimitExactUnderConcurrency(t *testing.T) {
 // an address is admitted again once its window has passed.
 func TestQryVisitorTableBounded(t *testing.T) {
 	clock := time.Now()
-	v := newVisitorLimit(postgres.AttemptLimit{Max: 2, Window: time.Minute}, 100)
+	v := newVisitorLimit(referral.AttemptLimit{Max: 2, Window: time.Minute}, 100)
 	v.now = func() time.Time { return clock }
 	fail := func(addr string) error {
 		done, err := v.reserve(addr)

@@ -18,21 +18,16 @@ const HeaderIdempotencyKey = "Idempotency-Key"
 // HeaderIdempotentReplay marks an answer replayed for a repeated Idempotency-Key.
 const HeaderIdempotentReplay = "Idempotent-Replay"
 
-// StoredResponse is a completed request's answer kept for replay.
-type StoredResponse struct {
-	Status int
-	Body   []byte
-}
-
-// IdempotencyStore persists Idempotency-Key claims and their answers.
+// IdempotencyStore persists Idempotency-Key claims and their answers. Its methods take and
+// return plain values, so storage implements it without importing this package.
 type IdempotencyStore interface {
-	// Claim registers the key for the request hash. It returns (nil, nil) when the caller now
-	// owns the key and must run the request; the stored answer when a request with the same key
-	// and hash completed; IDEMPOTENCY_KEY_REUSED when the key was used with another request. While
-	// another request holds the key it waits for that one to finish.
-	Claim(ctx context.Context, tenant, caller, key string, hash []byte) (*StoredResponse, error)
-	// Complete stores the answer of a claimed key.
-	Complete(ctx context.Context, tenant, caller, key string, resp StoredResponse) error
+	// Claim registers the key for the request hash. It returns status 0 when the caller now owns
+	// the key and must run the request; the stored status and body when a request with the same
+	// key and hash completed; IDEMPOTENCY_KEY_REUSED when the key was used with another request.
+	// While another request holds the key it waits for that one to finish.
+	Claim(ctx context.Context, tenant, caller, key string, hash []byte) (status int, body []byte, err error)
+	// Complete stores the answer (status, body) of a claimed key.
+	Complete(ctx context.Context, tenant, caller, key string, status int, body []byte) error
 	// Release gives a claimed key up without an answer (5xx answers are not stored).
 	Release(ctx context.Context, tenant, caller, key string) error
 }
@@ -60,13 +55,13 @@ func Idempotency(store IdempotencyStore, tenantOf, callerOf func(echo.Context) s
 			h.Write(body)
 			tenant, caller := tenantOf(c), callerOf(c)
 			ctx := req.Context()
-			stored, err := store.Claim(ctx, tenant, caller, key, h.Sum(nil))
+			stored, body, err := store.Claim(ctx, tenant, caller, key, h.Sum(nil))
 			if err != nil {
 				return err
 			}
-			if stored != nil {
+			if stored != 0 {
 				c.Response().Header().Set(HeaderIdempotentReplay, "true")
-				return c.JSONBlob(stored.Status, stored.Body)
+				return c.JSONBlob(stored, body)
 			}
 			rec := &recorder{ResponseWriter: c.Response().Writer}
 			c.Response().Writer = rec
@@ -79,7 +74,7 @@ func Idempotency(store IdempotencyStore, tenantOf, callerOf func(echo.Context) s
 			if status >= 500 {
 				return store.Release(sctx, tenant, caller, key)
 			}
-			return store.Complete(sctx, tenant, caller, key, StoredResponse{Status: status, Body: rec.body.Bytes()})
+			return store.Complete(sctx, tenant, caller, key, status, rec.body.Bytes())
 		}
 	}
 }
