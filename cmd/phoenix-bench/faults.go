@@ -335,7 +335,7 @@ func (b *Bench) agrees(ctx context.Context, qg, tenant, user string) (string, er
 		Total int64 `db:"total"`
 		Succ  int64 `db:"succ"`
 	}
-	const qs = `SELECT count(*) AS total, count(*) FILTER (WHERE status IN ('converted', 'verified')) AS succ
+	const qs = `SELECT count(*) AS total, count(*) FILTER (WHERE phoenix_successful(status)) AS succ
 		FROM referrals WHERE tenant_id = $1 AND referrer_id = $2`
 	if err := b.db.GetContext(ctx, &want, qs, tenant, user); err != nil {
 		return "", err

@@ -197,7 +197,7 @@ func (b *Bench) pgReadServer(ctx context.Context) (string, func(), error) {
 		p := auth.PrincipalOf(c)
 		tenant := auth.TenantOf(c)
 		const q = `SELECT count(*) AS total,
-			count(*) FILTER (WHERE status IN ('converted', 'verified')) AS succ,
+			count(*) FILTER (WHERE phoenix_successful(status)) AS succ,
 			count(*) FILTER (WHERE status = 'pending') AS pending,
 			count(*) FILTER (WHERE status = 'rejected') AS rejected
 			FROM referrals WHERE tenant_id = $1 AND referrer_id = $2 AND created_at >= now() - interval '30 days'`
