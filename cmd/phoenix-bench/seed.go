@@ -9,6 +9,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
 // CodeRef is a seeded referral code.
@@ -347,7 +349,7 @@ func (b *Bench) seedTenant(ctx context.Context, tenant string, players, affiliat
 				codeID, code = playerCode[h], fmt.Sprintf("PLR%d", h)
 			}
 			var camp, conv, ver, rej any
-			if r.status == "converted" || r.status == "verified" {
+			if referral.Successful(r.status) {
 				camp, conv = c1, r.at.Add(time.Hour)
 			}
 			if r.status == "verified" {
@@ -369,7 +371,7 @@ func (b *Bench) seedTenant(ctx context.Context, tenant string, players, affiliat
 	// Conversions paid the welcome rewards.
 	_, err = copyInto(ctx, tx, "campaign_qualifications", []string{"tenant_id", "campaign_id", "referral_id", "event_id", "created_at"}, func(c *copier) error {
 		for _, r := range refs {
-			if r.status == "converted" || r.status == "verified" {
+			if referral.Successful(r.status) {
 				if err := c.row(tenant, c1, r.id, "conv_"+r.id.String(), r.at.Add(time.Hour)); err != nil {
 					return err
 				}
@@ -383,7 +385,7 @@ func (b *Bench) seedTenant(ctx context.Context, tenant string, players, affiliat
 	nRewards, err := copyInto(ctx, tx, "rewards", []string{"id", "tenant_id", "user_id", "role", "campaign_id", "referral_id",
 		"event_id", "currency_id", "amount", "created_at"}, func(c *copier) error {
 		for _, r := range refs {
-			if r.status == "converted" || r.status == "verified" {
+			if referral.Successful(r.status) {
 				at := r.at.Add(time.Hour)
 				if err := c.row(uuid.New(), tenant, r.referrer, "referrer", c1, r.id, "conv_"+r.id.String(), "points", 100, at); err != nil {
 					return err
