@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/phoenix-referral/phoenix/pkg/referral"
@@ -44,11 +43,7 @@ func (s *Store) ReserveAttempt(ctx context.Context, lim referral.AttemptLimit, t
 	if row.Oldest != nil {
 		wait = time.Until(row.Oldest.Add(lim.Window))
 	}
-	return nil, &referral.Error{
-		Code:       referral.ERateLimited,
-		Message:    "too many failed code attempts; try again later",
-		RetryAfter: max(1, int(math.Ceil(wait.Seconds()))),
-	}
+	return nil, referral.RateLimited("too many failed code attempts; try again later", wait)
 }
 
 // Settle records the attempt's outcome: a failed attempt keeps its slot for the window, any

@@ -1,7 +1,6 @@
 package queryapi
 
 import (
-	"math"
 	"net/netip"
 	"sync"
 	"time"
@@ -54,8 +53,7 @@ func (v *visitorLimit) reserve(addr string) (done func(failed bool), err error) 
 	}
 	if s.failures+s.pending >= v.lim.Max {
 		wait := s.start.Add(v.lim.Window).Sub(now)
-		return nil, &referral.Error{Code: referral.ERateLimited, Message: "too many failed code attempts from this address; try again later",
-			RetryAfter: max(1, int(math.Ceil(wait.Seconds())))}
+		return nil, referral.RateLimited("too many failed code attempts from this address; try again later", wait)
 	}
 	s.pending++
 	return func(failed bool) {

@@ -6,6 +6,8 @@ package referral
 import (
 	"errors"
 	"fmt"
+	"math"
+	"time"
 )
 
 // Error codes of the product contract. Each maps to exactly one HTTP status in the web layer.
@@ -94,6 +96,12 @@ func (f FieldErrors) Err() error {
 		return nil
 	}
 	return &Error{Code: EValidation, Message: "request validation failed", Fields: map[string]string(f)}
+}
+
+// RateLimited returns a RATE_LIMITED error whose Retry-After is wait rounded up to whole
+// seconds, at least one.
+func RateLimited(message string, wait time.Duration) *Error {
+	return &Error{Code: ERateLimited, Message: message, RetryAfter: max(1, int(math.Ceil(wait.Seconds())))}
 }
 
 // Invalid returns a VALIDATION_FAILED error for a single field.
