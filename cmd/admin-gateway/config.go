@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 
 	"github.com/phoenix-referral/phoenix/pkg/config"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
 // Config is the Admin Gateway's configuration.
@@ -12,7 +15,13 @@ type Config struct {
 	config.Common
 	AutoMigrate         bool
 	ReferralURLTemplate string
+	// AddressHashKey keys referral.AddressHash (PHOENIX_ADDRESS_HASH_KEY): risk signals and
+	// impressions store client addresses only under it.
+	AddressHashKey string
 }
+
+// devAddressHashKey is the address hash key PHOENIX_DEV=true uses when none is configured.
+const devAddressHashKey = "phoenix-development-address-key-not-for-production"
 
 const usage = `admin-gateway: the write side of Phoenix Referral.
 
@@ -29,10 +38,21 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Conf
 	c.RegisterCommon(s, ":8080")
 	s.Bool(&c.AutoMigrate, "auto-migrate", "PHOENIX_AUTO_MIGRATE", false, "apply migrations at start")
 	s.String(&c.ReferralURLTemplate, "referral-url-template", "PHOENIX_REFERRAL_URL_TEMPLATE", "", "referral link template, e.g. https://play.example.com/join?ref={code}")
+	s.Secret(&c.AddressHashKey, "address-hash-key", "PHOENIX_ADDRESS_HASH_KEY", "key of the hash under which client addresses are stored (risk signals, impressions), at least 32 bytes; required outside development")
 	if err := s.Parse(args); err != nil {
 		return nil, s, err
 	}
 	return &c, s, nil
 }
 
-func (c *Config) validate(log *slog.Logger) error { return c.Common.Validate(log) }
+func (c *Config) validate(log *slog.Logger) error {
+	err := c.Common.Validate(log)
+	switch {
+	case c.AddressHashKey == "" && c.Dev:
+		c.AddressHashKey = devAddressHashKey
+		log.Warn("DEVELOPMENT MODE: using the fixed, public address hash key; stored address hashes can be reversed by anyone. Never run this in production.")
+	case len(c.AddressHashKey) < referral.MinAddressHashKey:
+		err = errors.Join(err, fmt.Errorf("PHOENIX_ADDRESS_HASH_KEY must be at least %d bytes", referral.MinAddressHashKey))
+	}
+	return err
+}
