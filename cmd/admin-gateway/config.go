@@ -51,7 +51,7 @@ func (c *Config) validate(log *slog.Logger) error {
 	case c.AddressHashKey == "" && c.Dev:
 		c.AddressHashKey = devAddressHashKey
 		log.Warn("DEVELOPMENT MODE: using the fixed, public address hash key; stored address hashes can be reversed by anyone. Never run this in production.")
-	case len(c.AddressHashKey) < referral.MinAddressHashKey:
+	case c.AddressHashKey != "" && len(c.AddressHashKey) < referral.MinAddressHashKey:
 		err = errors.Join(err, fmt.Errorf("PHOENIX_ADDRESS_HASH_KEY must be at least %d bytes", referral.MinAddressHashKey))
 	}
 	return err
