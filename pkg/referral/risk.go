@@ -1,11 +1,14 @@
 package referral
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 )
 
 // Risk actions (§12), from the mildest to the strictest.
@@ -248,4 +251,21 @@ func ParseAddress(s string) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return a.Unmap(), true
+}
+
+// RiskService records risk signals and holds the tenant's risk policy and the reviews of held
+// referrals (§12). Apply-code's risk check runs inside ReferralService.ApplyCode.
+type RiskService interface {
+	// RecordSignals stores sightings of users' devices and addresses, keeping per user and
+	// value the latest time seen.
+	RecordSignals(ctx context.Context, sigs []Signal) error
+	// GetRiskPolicy returns the tenant's policy, DefaultRiskPolicy when none was set.
+	GetRiskPolicy(ctx context.Context, tenant string) (RiskPolicy, error)
+	// PutRiskPolicy creates or replaces the tenant's policy and returns it. Errors:
+	// VALIDATION_FAILED (RiskPolicy.Validate).
+	PutRiskPolicy(ctx context.Context, p RiskPolicy) (RiskPolicy, error)
+	// ReviewReferral approves (DecisionApprove: its deferred events are processed) or rejects
+	// (DecisionReject: it becomes rejected, its deferred events earn nothing) a held referral.
+	// Errors: NOT_FOUND, INVALID_TRANSITION (not held).
+	ReviewReferral(ctx context.Context, tenant string, id uuid.UUID, decision string, note *string) (Referral, error)
 }

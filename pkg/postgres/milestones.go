@@ -1,0 +1,153 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/phoenix-referral/phoenix/pkg/referral"
+)
+
+// milestoneKey is one referrer's progress in one campaign.
+type milestoneKey struct {
+	campaign string
+	referrer string
+}
+
+// milestoneProgress is a referrer's count of successful referrals attributed to a campaign
+// (capped at the largest threshold, which is all a threshold compares with) and the thresholds
+// paid so far.
+type milestoneProgress struct {
+	count int64
+	paid  map[int]bool
+}
+
+// milestonePayment is a threshold paid by an event of a batch.
+type milestonePayment struct {
+	key       milestoneKey
+	threshold int
+	referral  string
+	event     string
+}
+
+// milestoneBook pays milestones (§13) inside the event engine's conversion path: when an event
+// converts a referral, its referrer's count for the referral's campaign grows by one, and every
+// threshold the count reached that was not yet paid pays the referrer once, in the event's
+// transaction.
+//
+// Exactly once under concurrency: the first time a batch meets a (campaign, referrer) it takes
+// that pair's transaction-scoped advisory lock and only then counts the committed successful
+// referrals and reads the paid thresholds, so conversions of one referrer's referrals decide
+// their milestones one transaction at a time, each seeing every earlier one committed (the
+// primary key of milestone_payments backs this up). The conversions of the batch itself are
+// not written yet when it counts: the book adds them as it goes.
+type milestoneBook struct {
+	tenant   string
+	progress map[milestoneKey]*milestoneProgress
+	payments []milestonePayment
+}
+
+func newMilestoneBook(tenant string) *milestoneBook {
+	return &milestoneBook{tenant: tenant, progress: map[milestoneKey]*milestoneProgress{}}
+}
+
+// reach counts the conversion decision d made for event ev and returns d's rewards followed by
+// the milestone rewards it earned (nothing when the referral has no referrer, or its campaign
+// has no milestones or is not active). With lock unset (a dry run) the pair is not locked.
+func (b *milestoneBook) reach(ctx context.Context, tx *sqlx.Tx, eng *referral.Engine, ev referral.Event, d referral.Decision, lock bool) ([]referral.Reward, error) {
+	ref := d.Referral.Referral
+	if ref.ReferrerID == nil || ref.CampaignID == nil {
+		return d.Rewards, nil
+	}
+	var campaign *referral.Campaign
+	for i := range eng.Campaigns {
+		if eng.Campaigns[i].ID == *ref.CampaignID {
+			campaign = &eng.Campaigns[i]
+		}
+	}
+	if campaign == nil || !campaign.Active || len(campaign.Milestones) == 0 {
+		return d.Rewards, nil
+	}
+	key := milestoneKey{campaign: campaign.ID.String(), referrer: *ref.ReferrerID}
+	p := b.progress[key]
+	if p == nil {
+		var err error
+		largest := campaign.Milestones[len(campaign.Milestones)-1].SuccessfulReferrals
+		if p, err = b.load(ctx, tx, key, int64(largest), lock); err != nil {
+			return nil, err
+		}
+		b.progress[key] = p
+	}
+	p.count++
+	rewards := d.Rewards
+	for _, m := range referral.MilestonesReached(campaign.Milestones, p.count, p.paid) {
+		p.paid[m.SuccessfulReferrals] = true
+		b.payments = append(b.payments, milestonePayment{key: key, threshold: m.SuccessfulReferrals,
+			referral: ref.ID.String(), event: ev.EventID})
+		n := m.SuccessfulReferrals
+		for _, w := range referral.SumByCurrency(m.Rewards) {
+			rewards = append(rewards, referral.Reward{TenantID: ev.TenantID, UserID: *ref.ReferrerID,
+				Role: referral.RoleMilestone, CampaignID: campaign.ID, ReferralID: ref.ID, EventID: ev.EventID,
+				CurrencyID: w.CurrencyID, Amount: w.Amount, Milestone: &n})
+		}
+		// outbound event milestone.reached: written here, one per threshold paid.
+	}
+	return rewards, nil
+}
+
+// load locks the pair (when lock is set), then counts its committed successful referrals (up
+// to limit) and reads its paid thresholds.
+func (b *milestoneBook) load(ctx context.Context, tx *sqlx.Tx, key milestoneKey, limit int64, lock bool) (*milestoneProgress, error) {
+	if lock {
+		k := lockKey("milestone", b.tenant, key.campaign, key.referrer)
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock("+strconv.FormatInt(k, 10)+")"); err != nil {
+			return nil, fmt.Errorf("lock milestones: %w", err)
+		}
+	}
+	const q = `
+		SELECT (SELECT count(*) FROM (
+		            SELECT 1 FROM referrals
+		            WHERE campaign_id = $1 AND referrer_id = $2 AND phoenix_successful(status) AND tenant_id = $4
+		            LIMIT $3) AS c) AS count,
+		       ARRAY(SELECT threshold FROM milestone_payments WHERE campaign_id = $1 AND referrer_id = $2) AS paid`
+	var row struct {
+		Count int64         `db:"count"`
+		Paid  pq.Int64Array `db:"paid"`
+	}
+	if err := tx.GetContext(ctx, &row, q, key.campaign, key.referrer, limit, b.tenant); err != nil {
+		return nil, fmt.Errorf("load milestone progress: %w", err)
+	}
+	p := &milestoneProgress{count: row.Count, paid: make(map[int]bool, len(row.Paid))}
+	for _, n := range row.Paid {
+		p.paid[int(n)] = true
+	}
+	return p, nil
+}
+
+// write records the thresholds the batch paid.
+func (b *milestoneBook) write(ctx context.Context, tx *sqlx.Tx, now time.Time) error {
+	if len(b.payments) == 0 {
+		return nil
+	}
+	n := len(b.payments)
+	campaigns, referrers, refs, events := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	thresholds := make([]int64, n)
+	for i, p := range b.payments {
+		campaigns[i], referrers[i], refs[i], events[i] = p.key.campaign, p.key.referrer, p.referral, p.event
+		thresholds[i] = int64(p.threshold)
+	}
+	const q = `
+		INSERT INTO milestone_payments (tenant_id, campaign_id, referrer_id, threshold, referral_id, event_id, created_at)
+		SELECT $1, t.campaign_id, t.referrer_id, t.threshold, t.referral_id, t.event_id, $2
+		FROM unnest($3::uuid[], $4::text[], $5::int[], $6::uuid[], $7::text[])
+		     AS t(campaign_id, referrer_id, threshold, referral_id, event_id)`
+	if _, err := tx.ExecContext(ctx, q, b.tenant, now, pq.StringArray(campaigns), pq.StringArray(referrers),
+		pq.Int64Array(thresholds), pq.StringArray(refs), pq.StringArray(events)); err != nil {
+		return fmt.Errorf("record milestones: %w", err)
+	}
+	return nil
+}
