@@ -88,9 +88,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	store := postgres.NewStore(db)
+	store.SignalRetention = cfg.SignalRetention
 	api := adminapi.New(store, verifier, adminapi.Config{
 		ReferralURLTemplate: cfg.ReferralURLTemplate,
 		Attempts:            referral.AttemptLimit{Max: cfg.CodeAttemptLimit, Window: cfg.CodeAttemptWindow},
+		AddressHashKey:      []byte(cfg.AddressHashKey),
 	}, log)
 
 	// Background work: change notifications for the Query Gateway, and upkeep of expired
@@ -107,6 +109,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				if err := store.Purge(ctx, cfg.CodeAttemptWindow); err != nil && ctx.Err() == nil {
 					log.Warn("purge_failed", "err", err)
 				}
+				// Risk signals past their retention (§12), in bounded batches.
+				if _, err := store.PruneSignals(ctx, cfg.SignalRetention); err != nil && ctx.Err() == nil {
+					log.Warn("prune_signals_failed", "err", err)
+				}
 			}
 		}
 	}()
@@ -120,6 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		TrustedProxies:   cfg.Proxies,
 	})
 	api.Register(srv.Echo)
+	srv.Registry.MustRegister(api.Collectors()...)
 	return srv.Serve(ctx, cfg.HTTPAddr, cfg.DrainDelay, cfg.ShutdownTimeout, listening)
 }
 
