@@ -182,7 +182,7 @@ func (s *Store) PutRiskPolicy(ctx context.Context, p referral.RiskPolicy) (refer
 // decides. A reject is returned as a *referral.RiskRejection. Each fact is one walk of an index:
 // the referee's signals are a range of risk_signals' primary key and each is probed in the
 // referrer's range; the velocity count walks (tenant_id, referrer_id, created_at) and stops at
-// max_referrals.
+// max_referrals. An inactive policy looks nothing up (EvaluateRisk allows whatever the facts).
 func (s *Store) assessRisk(ctx context.Context, tx *sqlx.Tx, tenant, referee string, referrer *string, now time.Time) (referral.RiskDecision, error) {
 	const q = `
 		WITH stored AS (
@@ -194,20 +194,20 @@ func (s *Store) assessRisk(ctx context.Context, tx *sqlx.Tx, tenant, referee str
 		           SELECT $6::boolean, $7::text, $8::text, $9::int, NULL::int, NULL::int, NULL::text
 		           WHERE NOT EXISTS (SELECT 1 FROM stored))
 		SELECT p.*,
-		    EXISTS (SELECT 1 FROM risk_signals a JOIN risk_signals b
+		    p.active AND EXISTS (SELECT 1 FROM risk_signals a JOIN risk_signals b
 		                ON b.tenant_id = a.tenant_id AND b.user_id = $3 AND b.kind = a.kind AND b.value = a.value
 		            WHERE a.tenant_id = $1 AND a.user_id = $2 AND a.kind = 1
 		              AND a.seen_at >= $5 AND b.seen_at >= $5) AS found_device,
-		    EXISTS (SELECT 1 FROM risk_signals a JOIN risk_signals b
+		    p.active AND EXISTS (SELECT 1 FROM risk_signals a JOIN risk_signals b
 		                ON b.tenant_id = a.tenant_id AND b.user_id = $3 AND b.kind = a.kind AND b.value = a.value
 		            WHERE a.tenant_id = $1 AND a.user_id = $2 AND a.kind = 2
 		              AND a.seen_at >= $4::timestamptz - make_interval(hours => p.address_window_hours)
 		              AND b.seen_at >= $4::timestamptz - make_interval(hours => p.address_window_hours)) AS found_address,
-		    (SELECT count(*) FROM (
+		    CASE WHEN p.active THEN (SELECT count(*) FROM (
 		         SELECT 1 FROM referrals r
 		         WHERE r.tenant_id = $1 AND r.referrer_id = $3
 		           AND r.created_at >= $4::timestamptz - make_interval(hours => p.velocity_hours)
-		         LIMIT p.velocity_max) AS v) AS recent_referrals
+		         LIMIT p.velocity_max) AS v) ELSE 0 END AS recent_referrals
 		FROM p`
 	var row struct {
 		storedRiskPolicy

@@ -1,0 +1,192 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/phoenix-referral/phoenix/pkg/postgres"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
+)
+
+// heldFixture is a tenant where bob's apply of alice's code is held (same device): a campaign
+// pays 5 coins to the referee on referral.applied, another 100/50 points on deposit.completed.
+type heldFixture struct {
+	s       *postgres.Store
+	clock   *refClock
+	tenant  string
+	ref     referral.Referral
+	applied referral.EventOutcome
+}
+
+func newHeldFixture(t *testing.T) heldFixture {
+	t.Helper()
+	s, clock, tenant := refStore(t)
+	ctx := context.Background()
+	for _, c := range []referral.Campaign{
+		{TenantID: tenant, Name: "Instant", QualifyingEvent: referral.ReferralAppliedEvent, Active: true,
+			RefereeRewards: []referral.Wallet{{CurrencyID: "coins", Amount: 5}}},
+		{TenantID: tenant, Name: "Deposit", QualifyingEvent: "deposit.completed", Active: true,
+			ReferrerRewards: []referral.Wallet{{CurrencyID: "points", Amount: 100}},
+			RefereeRewards:  []referral.Wallet{{CurrencyID: "points", Amount: 50}}},
+	} {
+		if _, err := s.CreateCampaign(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.CreatePlayerCode(ctx, tenant, "alice", "ALICE1", nil); err != nil {
+		t.Fatal(err)
+	}
+	recordRiskSignals(t, s, tenant, clock.t, riskSignal{user: "alice", device: "phone"}, riskSignal{user: "bob", device: "phone"})
+	ref, out, err := s.ApplyCode(ctx, tenant, "bob", "ALICE1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ref.Held() || out.Status != referral.EventDeferred || len(out.Rewards) != 0 {
+		t.Fatalf("apply: referral %+v, outcome %+v; want held with referral.applied deferred", ref.Review, out)
+	}
+	return heldFixture{s: s, clock: clock, tenant: tenant, ref: ref, applied: out}
+}
+
+func (f heldFixture) event(t *testing.T, id string, at time.Time) referral.EventOutcome {
+	t.Helper()
+	out, err := f.s.ProcessEvent(context.Background(), referral.Event{TenantID: f.tenant, EventID: id,
+		Type: "deposit.completed", UserID: "bob", OccurredAt: at, Payload: json.RawMessage(`{"amount": 10}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func (f heldFixture) rewards(t *testing.T) []referral.Reward {
+	t.Helper()
+	rs, _, err := f.s.ListRewards(context.Background(), f.tenant, referral.RewardLedgerFilter{Ascending: true, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// TestReviewApproveReplaysOnce: a held referral's events are deferred (and their repeats
+// answer deferred); eight concurrent approvals process them exactly once, in occurred_at order
+// with their own occurred_at (referral.applied converts it as of its creation; the earlier
+// deposit, received second, is the one the deposit campaign pays), and the others answer INVALID_TRANSITION; afterwards repeats are
+// duplicates and new events pay as usual.
+func TestReviewApproveReplaysOnce(t *testing.T) {
+	f := newHeldFixture(t)
+	ctx := context.Background()
+	created := f.ref.CreatedAt
+	late, early := created.Add(2*time.Minute), created.Add(time.Minute)
+	f.clock.t = created.Add(3 * time.Minute)
+	// Received late first, early second: the replay goes by occurred_at.
+	for _, ev := range []struct {
+		id string
+		at time.Time
+	}{{"dep_late", late}, {"dep_early", early}, {"dep_late", late}} {
+		if out := f.event(t, ev.id, ev.at); out.Status != referral.EventDeferred || len(out.Rewards) != 0 {
+			t.Fatalf("%s: %+v, want deferred with nothing paid", ev.id, out)
+		}
+	}
+	if rs := f.rewards(t); len(rs) != 0 {
+		t.Fatalf("a held referral earned %+v", rs)
+	}
+	held, _, err := f.s.ListReferrals(ctx, f.tenant, referral.ReferralFilter{Review: ptr(referral.ReviewHeld), Limit: 10})
+	if err != nil || len(held) != 1 || held[0].ID != f.ref.ID {
+		t.Fatalf("review=held lists %+v (%v)", held, err)
+	}
+
+	const approvers = 8
+	var wg sync.WaitGroup
+	errs := make([]error, approvers)
+	outs := make([]referral.Referral, approvers)
+	for i := range approvers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i], errs[i] = f.s.ReviewReferral(ctx, f.tenant, f.ref.ID, referral.DecisionApprove, ptr("checked"))
+		}()
+	}
+	wg.Wait()
+	approved := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			approved++
+			if r := outs[i]; r.Review.State != referral.ReviewApproved || *r.Review.Note != "checked" || r.Status != referral.StatusConverted ||
+				!r.ConvertedAt.Equal(created) || r.Review.ReviewedAt == nil {
+				t.Errorf("approved referral %+v review %+v", r, r.Review)
+			}
+		case referral.ErrorCode(err) != referral.EInvalidTransition:
+			t.Errorf("approval %d: %v", i, err)
+		}
+	}
+	if approved != 1 {
+		t.Fatalf("%d approvals succeeded, want 1", approved)
+	}
+	type row struct {
+		event, user, role, currency string
+		amount                      int64
+	}
+	var got []row
+	for _, r := range f.rewards(t) {
+		got = append(got, row{r.EventID, r.UserID, r.Role, r.CurrencyID, r.Amount})
+	}
+	applied := "referral.applied:" + f.ref.ID.String()
+	want := []row{
+		{applied, "bob", referral.RoleReferee, "coins", 5},
+		{"dep_early", "bob", referral.RoleReferee, "points", 50},
+		{"dep_early", "alice", referral.RoleReferrer, "points", 100},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ledger after approval\n got %v\nwant %v", got, want)
+	}
+	if out := f.event(t, "dep_early", early); out.Status != referral.EventDuplicate || len(out.Rewards) != 2 {
+		t.Fatalf("repeat after approval: %+v, want duplicate of the replayed outcome", out)
+	}
+	if out := f.event(t, "dep_late", late); out.Status != referral.EventDuplicate || len(out.Rewards) != 0 {
+		t.Fatalf("repeat of the second deposit: %+v, want duplicate paying nothing (campaign paid once)", out)
+	}
+	if out := f.event(t, "dep_new", f.clock.t); out.Status != referral.EventProcessed {
+		t.Fatalf("new event after approval: %+v", out)
+	}
+}
+
+// TestReviewRejectPaysNothing: rejecting a held referral makes it rejected, its deferred events
+// (referral.applied included) earn nothing, their repeats are plain duplicates, and a second
+// review is refused.
+func TestReviewRejectPaysNothing(t *testing.T) {
+	f := newHeldFixture(t)
+	ctx := context.Background()
+	at := f.ref.CreatedAt.Add(time.Minute)
+	f.clock.t = at
+	if out := f.event(t, "dep_1", at); out.Status != referral.EventDeferred {
+		t.Fatalf("deposit: %+v, want deferred", out)
+	}
+	r, err := f.s.ReviewReferral(ctx, f.tenant, f.ref.ID, referral.DecisionReject, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != referral.StatusRejected || r.Review.State != referral.ReviewRejected || r.RejectedAt == nil {
+		t.Fatalf("rejected referral %+v review %+v", r, r.Review)
+	}
+	for _, id := range []string{"dep_1", "dep_2"} {
+		if out := f.event(t, id, at); len(out.Rewards) != 0 || out.Status == referral.EventDeferred {
+			t.Fatalf("%s after the rejection: %+v", id, out)
+		}
+	}
+	if out := f.event(t, "dep_1", at); out.Status != referral.EventDuplicate {
+		t.Fatalf("repeat of a deferred event after rejection: %s, want duplicate", out.Status)
+	}
+	if rs := f.rewards(t); len(rs) != 0 {
+		t.Fatalf("a rejected referral earned %+v", rs)
+	}
+	if _, err := f.s.ReviewReferral(ctx, f.tenant, f.ref.ID, referral.DecisionApprove, nil); referral.ErrorCode(err) != referral.EInvalidTransition {
+		t.Fatalf("second review: %v, want INVALID_TRANSITION", err)
+	}
+	if _, err := f.s.ReviewReferral(ctx, "other-"+f.tenant, f.ref.ID, referral.DecisionApprove, nil); referral.ErrorCode(err) != referral.ENotFound {
+		t.Fatalf("review from another tenant: %v, want NOT_FOUND", err)
+	}
+}
