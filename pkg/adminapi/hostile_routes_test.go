@@ -81,10 +81,12 @@ func hostileRoutes(e *env, f hostileFixture) []hostileRoute {
 		"qualifying_filter": {"amount": {"gte": 1000}, "currency": "EUR"},
 		"referrer_rewards": {"wallet": [{"currency_id": "points", "amount": 100}]},
 		"referee_rewards": {"wallet": [{"currency_id": "points", "amount": 50}]},
-		"active": true, "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2027-01-01T00:00:00Z"}`
+		"active": true, "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2027-01-01T00:00:00Z",
+		"milestones": [{"successful_referrals": 5, "rewards": {"wallet": [{"currency_id": "points", "amount": 500}]}}]}`
 	campaignFields := []string{"name", "qualifying_event", "qualifying_filter.amount.gte", "qualifying_filter.currency",
 		"qualifying_filter.*", "referrer_rewards.wallet[0].currency_id", "referrer_rewards.wallet[0].amount",
-		"referee_rewards.wallet[0].amount", "active", "starts_at", "ends_at"}
+		"referee_rewards.wallet[0].amount", "active", "starts_at", "ends_at",
+		"milestones[0].successful_referrals", "milestones[0].rewards.wallet[0].amount"}
 	campaignLong := map[string]longOutcome{"qualifying_filter.currency": longAccepted, "qualifying_filter.*": longAccepted}
 	code := func(s string) string {
 		return `{"code": "` + s + `", "usage_limit": 10, "campaign_id": "` + f.campaign + `", "owner_user_id": "owner_1",
@@ -134,6 +136,14 @@ func hostileRoutes(e *env, f hostileFixture) []hostileRoute {
 		{"hierarchy policy", "PUT", "/v1/affiliate/hierarchy", admin, policy, policyFields, nil},
 		{"hierarchy policy alias", "PUT", "/v1/affiliate/hierarchy-config", admin, policy, policyFields, nil},
 		{"event", "POST", "/v1/events", service, event, hostileEventFields, eventLong},
+		{"signal", "POST", "/v1/referral/signals", service,
+			`{"user_id": "sig_user", "address": "203.0.113.7", "device_id": "dev-1", "seen_at": "2026-01-01T00:00:00Z"}`,
+			[]string{"user_id", "address", "device_id", "seen_at"}, nil},
+		{"risk policy", "PUT", "/v1/referral/risk-policy", admin,
+			`{"active": true, "same_device": "hold", "same_address": "allow", "address_window_hours": 24,
+			  "velocity": {"max_referrals": 5, "per_hours": 24, "action": "hold"}}`,
+			[]string{"active", "same_device", "same_address", "address_window_hours", "velocity.max_referrals",
+				"velocity.per_hours", "velocity.action"}, nil},
 		{"simulate", "POST", "/v1/affiliate/simulate", admin, event, hostileEventFields, eventLong},
 	}
 }
