@@ -259,13 +259,16 @@ func (e ReferralStatus) Valid() bool {
 
 // Defines values for RewardRole.
 const (
-	RewardRoleReferee  RewardRole = "referee"
-	RewardRoleReferrer RewardRole = "referrer"
+	RewardRoleMilestone RewardRole = "milestone"
+	RewardRoleReferee   RewardRole = "referee"
+	RewardRoleReferrer  RewardRole = "referrer"
 )
 
 // Valid indicates whether the value is a known member of the RewardRole enum.
 func (e RewardRole) Valid() bool {
 	switch e {
+	case RewardRoleMilestone:
+		return true
 	case RewardRoleReferee:
 		return true
 	case RewardRoleReferrer:
@@ -840,6 +843,9 @@ type Reward struct {
 	CurrencyID string             `json:"currency_id"`
 	EventID    string             `json:"event_id"`
 	ID         openapi_types.UUID `json:"id"`
+
+	// Milestone the threshold a milestone reward pays (role milestone only)
+	Milestone  *int               `json:"milestone,omitempty"`
 	ReferralID openapi_types.UUID `json:"referral_id"`
 	Role       RewardRole         `json:"role"`
 	UserID     string             `json:"user_id"`

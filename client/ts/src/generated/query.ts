@@ -532,7 +532,9 @@ export interface components {
             id: string;
             user_id: string;
             /** @enum {string} */
-            role: "referrer" | "referee";
+            role: "referrer" | "referee" | "milestone";
+            /** @description the threshold a milestone reward pays (role milestone only) */
+            milestone?: number;
             /** Format: uuid */
             campaign_id: string;
             /** Format: uuid */
