@@ -88,6 +88,7 @@ var queryShapes = map[string]any{
 	"Me":                  apishape.Me{},
 	"ReferralList":        apishape.List[apishape.Referral]{},
 	"PlayerStats":         apishape.PlayerStats{},
+	"MilestoneProgress":   apishape.MilestoneProgress{},
 	"Reward":              apishape.Reward{},
 	"RewardList":          apishape.List[apishape.Reward]{},
 	"LeaderboardRow":      apishape.LeaderboardRow{},

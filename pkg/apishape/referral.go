@@ -231,6 +231,9 @@ type ReferralStats struct {
 type PlayerStats struct {
 	ReferralStats
 	Rewards []Amount `json:"rewards"`
+	// Milestones is the caller's progress towards the milestones of the active campaigns (all
+	// time, whatever the period; SPEC §13).
+	Milestones []MilestoneProgress `json:"milestones"`
 }
 
 // Amount is a total in one currency.

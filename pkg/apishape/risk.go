@@ -3,6 +3,8 @@ package apishape
 import (
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -94,4 +96,19 @@ func NewMilestones(ms []referral.Milestone) []Milestone {
 	return Slice(ms, func(m referral.Milestone) Milestone {
 		return Milestone{SuccessfulReferrals: m.SuccessfulReferrals, Rewards: NewRewards(m.Rewards)}
 	})
+}
+
+// MilestoneProgress is one milestone in a player's stats (SPEC §13): the campaign, the
+// threshold, when it was paid to the player (null: not yet) and the player's current count.
+type MilestoneProgress struct {
+	CampaignID          uuid.UUID `json:"campaign_id"`
+	SuccessfulReferrals int       `json:"successful_referrals"`
+	ReachedAt           *Time     `json:"reached_at"`
+	Progress            int64     `json:"progress"`
+}
+
+// NewMilestoneProgress converts a milestone's progress.
+func NewMilestoneProgress(m referral.MilestoneProgress) MilestoneProgress {
+	return MilestoneProgress{CampaignID: m.CampaignID, SuccessfulReferrals: m.SuccessfulReferrals,
+		ReachedAt: TimePtr(m.ReachedAt), Progress: m.Progress}
 }

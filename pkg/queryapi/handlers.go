@@ -377,6 +377,9 @@ func (a *API) stats(c echo.Context) error {
 		totals[r.CurrencyID] += r.Amount
 	}
 	out.Rewards = sortedAmounts(totals)
+	if out.Milestones, err = a.milestones(c.Request().Context(), tenant, user); err != nil {
+		return err
+	}
 	return send(c, out)
 }
 

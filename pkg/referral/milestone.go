@@ -3,6 +3,9 @@ package referral
 import (
 	"fmt"
 	"math"
+	"time"
+
+	"github.com/google/uuid"
 )
 
 // MaxMilestones bounds how many milestones one campaign may define (§13).
@@ -48,4 +51,14 @@ func MilestonesReached(ms []Milestone, count int64, paid map[int]bool) []Milesto
 		}
 	}
 	return out
+}
+
+// MilestoneProgress is one milestone as a referrer's stats show it (§13): the campaign and the
+// threshold, when it was paid to the referrer (nil: not yet) and the referrer's current count of
+// successful referrals attributed to the campaign.
+type MilestoneProgress struct {
+	CampaignID          uuid.UUID
+	SuccessfulReferrals int
+	ReachedAt           *time.Time
+	Progress            int64
 }

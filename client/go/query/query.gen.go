@@ -696,6 +696,20 @@ type Me struct {
 // Metadata Any JSON object of at most 4 KiB, as given to apply-code.
 type Metadata map[string]interface{}
 
+// MilestoneProgress defines model for MilestoneProgress.
+type MilestoneProgress struct {
+	CampaignID openapi_types.UUID `json:"campaign_id"`
+
+	// Progress the caller's successful referrals attributed to the campaign
+	Progress int `json:"progress"`
+
+	// ReachedAt when it was paid; null: not yet
+	ReachedAt *time.Time `json:"reached_at"`
+
+	// SuccessfulReferrals the threshold
+	SuccessfulReferrals int `json:"successful_referrals"`
+}
+
 // NextTier The tier the affiliate reaches next, with what it still needs.
 type NextTier struct {
 	// CommissionRate A rate from 0 to 1 with at most 6 decimal places.
@@ -742,10 +756,13 @@ type NullableTimestamp = time.Time
 // PlayerStats defines model for PlayerStats.
 type PlayerStats struct {
 	// ConversionRate percent, one decimal
-	ConversionRate    float64           `json:"conversion_rate"`
-	PendingReferrals  int               `json:"pending_referrals"`
-	Period            PlayerStatsPeriod `json:"period"`
-	RejectedReferrals int               `json:"rejected_referrals"`
+	ConversionRate float64 `json:"conversion_rate"`
+
+	// Milestones progress towards the milestones of the active campaigns (all time, whatever the period; §13), oldest campaign first, thresholds in order
+	Milestones        []MilestoneProgress `json:"milestones"`
+	PendingReferrals  int                 `json:"pending_referrals"`
+	Period            PlayerStatsPeriod   `json:"period"`
+	RejectedReferrals int                 `json:"rejected_referrals"`
 
 	// Rewards rewards earned in the period, per currency (sorted by currency_id)
 	Rewards             []Amount `json:"rewards"`
