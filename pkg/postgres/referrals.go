@@ -304,7 +304,7 @@ func (s *Store) SetReferralStatus(ctx context.Context, tenant string, id uuid.UU
 		if err != nil {
 			return err
 		}
-		if err := referral.CheckTransition(cur.Status, status); err != nil {
+		if err := referral.CheckStatusChange(cur, status); err != nil {
 			return err
 		}
 		var row storedReferral

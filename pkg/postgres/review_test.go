@@ -165,6 +165,9 @@ func TestReviewRejectPaysNothing(t *testing.T) {
 	if out := f.event(t, "dep_1", at); out.Status != referral.EventDeferred {
 		t.Fatalf("deposit: %+v, want deferred", out)
 	}
+	if _, err := f.s.SetReferralStatus(ctx, f.tenant, f.ref.ID, referral.StatusRejected, nil); referral.ErrorCode(err) != referral.EInvalidTransition {
+		t.Fatalf("status change of a held referral: %v, want INVALID_TRANSITION (the review decides)", err)
+	}
 	r, err := f.s.ReviewReferral(ctx, f.tenant, f.ref.ID, referral.DecisionReject, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -229,7 +229,7 @@ func (s *Store) assessRisk(ctx context.Context, tx *sqlx.Tx, tenant, referee str
 }
 
 // holdReferral puts a referral just made on hold when d says so (§12): it earns nothing until
-// an admin reviews it.
+// an admin reviews it. Outbound event referral.held: written here, with the reasons.
 func holdReferral(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID, d referral.RiskDecision) error {
 	if d.Action != referral.RiskHold {
 		return nil

@@ -219,6 +219,16 @@ func CheckReview(r Referral) error {
 	return nil
 }
 
+// CheckStatusChange reports whether an admin may move referral r to status to (§4.4): a held
+// referral is decided by its review only (its deferred events would otherwise wait forever),
+// any other follows CheckTransition. Errors: INVALID_TRANSITION.
+func CheckStatusChange(r Referral, to string) error {
+	if r.Held() {
+		return Errorf(EInvalidTransition, "a held referral is decided by its review (PUT .../review)")
+	}
+	return CheckTransition(r.Status, to)
+}
+
 // Signal is one sighting of a user's device or address (§12); at least one of them is set.
 // AddressHash is AddressHash(key, address): the address itself is never stored.
 type Signal struct {

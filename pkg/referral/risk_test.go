@@ -129,6 +129,20 @@ func TestReviewStates(t *testing.T) {
 	}
 }
 
+func TestCheckStatusChange(t *testing.T) {
+	held := Referral{Status: StatusPending, Review: &Review{State: ReviewHeld}}
+	if ErrorCode(CheckStatusChange(held, StatusRejected)) != EInvalidTransition {
+		t.Error("a held referral's status changed outside its review")
+	}
+	approved := Referral{Status: StatusConverted, Review: &Review{State: ReviewApproved}}
+	if err := CheckStatusChange(approved, StatusVerified); err != nil {
+		t.Errorf("approved converted → verified: %v", err)
+	}
+	if ErrorCode(CheckStatusChange(Referral{Status: StatusPending}, StatusVerified)) != EInvalidTransition {
+		t.Error("pending → verified allowed")
+	}
+}
+
 func TestValidDeviceID(t *testing.T) {
 	long := string(make([]rune, 129))
 	for s, want := range map[string]bool{"dev-1": true, "": false, "a\x00b": false, "a\nb": false,

@@ -3497,7 +3497,8 @@ type ClientInterface interface {
 	// SetReferralStatusWithBody Verify or reject a referral
 	//
 	// Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-	// anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+	// anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+	// review (its review decides it). A rejected referral earns nothing further.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3507,7 +3508,8 @@ type ClientInterface interface {
 	// SetReferralStatus Verify or reject a referral
 	//
 	// Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-	// anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+	// anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+	// review (its review decides it). A rejected referral earns nothing further.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4801,7 +4803,8 @@ func (c *Client) ReviewReferral(ctx context.Context, referralID openapi_types.UU
 // SetReferralStatusWithBody Verify or reject a referral
 //
 // Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-// anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+// anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+// review (its review decides it). A rejected referral earns nothing further.
 //
 // Takes any type of body and a specified content type.
 //
@@ -4821,7 +4824,8 @@ func (c *Client) SetReferralStatusWithBody(ctx context.Context, referralID opena
 // SetReferralStatus Verify or reject a referral
 //
 // Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-// anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+// anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+// review (its review decides it). A rejected referral earns nothing further.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -9836,7 +9840,8 @@ type ClientWithResponsesInterface interface {
 	// SetReferralStatusWithBodyWithResponse Verify or reject a referral
 	//
 	// Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-	// anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+	// anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+	// review (its review decides it). A rejected referral earns nothing further.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9846,7 +9851,8 @@ type ClientWithResponsesInterface interface {
 	// SetReferralStatusWithResponse Verify or reject a referral
 	//
 	// Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-	// anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+	// anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+	// review (its review decides it). A rejected referral earns nothing further.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -17963,7 +17969,8 @@ func (c *ClientWithResponses) ReviewReferralWithResponse(ctx context.Context, re
 // SetReferralStatusWithBodyWithResponse Verify or reject a referral
 //
 // Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-// anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+// anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+// review (its review decides it). A rejected referral earns nothing further.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17979,7 +17986,8 @@ func (c *ClientWithResponses) SetReferralStatusWithBodyWithResponse(ctx context.
 // SetReferralStatusWithResponse Verify or reject a referral
 //
 // Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-// anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+// anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+// review (its review decides it). A rejected referral earns nothing further.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -319,7 +319,8 @@ export interface paths {
         /**
          * Verify or reject a referral
          * @description Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-         *     anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+         *     anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+         *     review (its review decides it). A rejected referral earns nothing further.
          */
         put: operations["setReferralStatus"];
         post?: never;
