@@ -10,18 +10,26 @@ const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 const bar = document.getElementById("session");
 const devSignIn = document.querySelector('meta[name="phoenix-dev-sign-in"]') !== null;
+// notice says why the tab was signed out; it stays on the sign-in page until a sign-in.
 let notice = "";
+// generation counts renders, so a screen still loading when another replaced it stays quiet.
+let generation = 0;
 
 whenUnauthorized((err) => {
   session.signOut();
   notice = `Signed out: ${err.message}. Sign in again.`;
-  location.hash = "#/sign-in";
   route();
 });
 
 /** route renders the screen the location's hash names. */
 async function route() {
+  const mine = ++generation;
   const [name = "", ...rest] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const claims = session.claims();
+  if (claims && problemOf(claims)) {
+    session.signOut();
+    notice = `Signed out: ${problemOf(claims)}. Sign in again.`;
+  }
   if (!session.signedIn()) {
     renderSignIn();
     return;
@@ -29,15 +37,17 @@ async function route() {
   const screen = screens.find((s) => s.id === name) || screens[0];
   renderChrome(screen);
   clear(main);
+  main.focus({ preventScroll: true });
   document.title = `${screen.title} · Phoenix Referral console`;
   try {
     await screen.render(main, rest);
   } catch (err) {
+    if (mine !== generation) return;
     const box = errorBox();
+    box.id = "screen-error";
     main.append(box);
     showError(box, err);
   }
-  main.focus({ preventScroll: true });
 }
 
 function renderChrome(current) {
@@ -69,7 +79,7 @@ function renderSignIn() {
   bar.hidden = true;
   document.title = "Sign in · Phoenix Referral console";
   const box = errorBox();
-  if (notice) { box.textContent = notice; notice = ""; }
+  box.textContent = notice;
   const tokenField = field("Admin JWT", "token", { kind: "textarea", hint: "A tenant_admin, client_admin or super_admin token. It is kept in this tab only." });
   const tenantSlot = h("div", { class: "fields" });
   let picked = null;
@@ -125,6 +135,7 @@ async function enter(token, tenant, f) {
     session.signOut();
     throw err;
   }
+  notice = "";
   if (!location.hash || location.hash === "#/sign-in") location.hash = "#/overview";
   else route();
 }

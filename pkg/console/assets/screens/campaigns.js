@@ -61,7 +61,7 @@ function simulateForm(c) {
   ], "Simulate", async (form) => {
     const v = values(form);
     const res = await api("POST", "/v1/affiliate/simulate", { body: { event_id: `console-sim-${Date.now()}`, type: v.type, user_id: v.user_id, payload: parseJSON(form, "payload", {}) } });
-    clear(out, h("p", { text: `Status: ${res.status}. ${res.rewards.length} reward(s), ${res.commissions.length} commission(s) would be paid.` }),
+    clear(out, h("p", { id: "simulate-result", text: `Status: ${res.status}. ${res.rewards.length} reward(s), ${res.commissions.length} commission(s) would be paid.` }),
       table([
         { label: "Beneficiary", value: (r) => r.user_id, mono: true },
         { label: "Role", value: (r) => r.role },
