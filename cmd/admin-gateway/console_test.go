@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -644,5 +646,124 @@ func TestConsoleInChromium(t *testing.T) {
 			t.Errorf("the overview scrolls sideways at 390 px")
 		}
 		p.shot("overview-narrow")
+	})
+}
+
+// consolePaths are the API paths the console's modules call, read from their source: every
+// quoted or templated string starting with /v1/, with each ${…} as a UUID.
+func consolePaths(t *testing.T) []string {
+	t.Helper()
+	lit := regexp.MustCompile("[\"`](/v1/[^\"`?]*)[\"`]")
+	param := regexp.MustCompile(`\$\{[^}]*\}`)
+	seen := map[string]bool{}
+	var paths []string
+	err := filepath.WalkDir(filepath.Join("..", "..", "pkg", "console", "assets"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(path) != ".js" {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range lit.FindAllStringSubmatch(string(src), -1) {
+			p := param.ReplaceAllString(m[1], "00000000-0000-4000-8000-000000000000")
+			if !seen[p] {
+				seen[p] = true
+				paths = append(paths, p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) < 15 {
+		t.Fatalf("found only %d API paths in the console's modules: %v", len(paths), paths)
+	}
+	return paths
+}
+
+// TestConsoleNeedsAnAdminToken: without PHOENIX_DEV the console is its page and static files
+// only, and every API path it calls answers 401 without a token (and 403 to a player); the
+// development sign-in exists only with PHOENIX_DEV; PHOENIX_CONSOLE=false removes the console.
+func TestConsoleNeedsAnAdminToken(t *testing.T) {
+	s := startStack(t, nil)
+	get := func(path string) (*http.Response, string) {
+		res, err := http.Get(s.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+	for _, path := range []string{"/console/", "/console/app.js", "/console/console.css", "/console/screens/index.js"} {
+		res, body := get(path)
+		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Security-Policy") == "" {
+			t.Errorf("GET %s: %d, CSP %q", path, res.StatusCode, res.Header.Get("Content-Security-Policy"))
+		}
+		if path == "/console/" && strings.Contains(body, "phoenix-dev-sign-in") {
+			t.Errorf("GET %s offers the development sign-in without PHOENIX_DEV", path)
+		}
+	}
+	if res, _ := get("/console/index.html"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("the page's template is served raw: %d", res.StatusCode)
+	}
+	if st := s.call("POST", "/console/dev-token", "", map[string]any{"tenant_id": "t1"}, nil); st == http.StatusOK {
+		t.Errorf("POST /console/dev-token without PHOENIX_DEV = %d", st)
+	}
+	player := s.token(auth.RolePlayer, "alice", "t1")
+	for _, path := range consolePaths(t) {
+		unauthorized := false
+		for _, method := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+			var out struct {
+				Error struct{ Code string } `json:"error"`
+			}
+			st := s.call(method, path+"?tenant_id=t1", "", map[string]any{}, &out)
+			switch st {
+			case http.StatusUnauthorized:
+				unauthorized = true
+				// Players create their own codes (SPEC §2); every other route is an admin's.
+				playerRoute := method == "POST" && path == "/v1/referral/codes"
+				if st := s.call(method, path+"?tenant_id=t1", player, map[string]any{}, nil); !playerRoute && st != http.StatusForbidden {
+					t.Errorf("%s %s as a player: %d, want 403", method, path, st)
+				}
+			case http.StatusMethodNotAllowed:
+			default:
+				t.Errorf("%s %s without a token: %d %s", method, path, st, out.Error.Code)
+			}
+		}
+		if !unauthorized {
+			t.Errorf("%s is no route of the API", path)
+		}
+	}
+
+	t.Run("dev", func(t *testing.T) {
+		d := startStack(t, map[string]string{"PHOENIX_DEV": "true"})
+		var minted struct {
+			Token     string    `json:"token"`
+			ExpiresAt time.Time `json:"expires_at"`
+		}
+		if st := d.call("POST", "/console/dev-token", "", map[string]any{"tenant_id": "t-dev"}, &minted); st != http.StatusOK {
+			t.Fatalf("dev-token: %d", st)
+		}
+		if d.call("GET", "/v1/referral/stats", minted.Token, nil, nil) != http.StatusOK ||
+			d.call("GET", "/v1/referral/stats?tenant_id=other", minted.Token, nil, nil) != http.StatusForbidden {
+			t.Error("the minted token is not a tenant_admin of t-dev only")
+		}
+		if d := time.Until(minted.ExpiresAt); d < 7*time.Hour || d > 8*time.Hour+time.Minute {
+			t.Errorf("minted token expires in %v", d)
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		off := startStack(t, map[string]string{"PHOENIX_CONSOLE": "false", "PHOENIX_DEV": "true"})
+		for _, path := range []string{"/console/", "/console/app.js"} {
+			if st := off.call("GET", path, "", nil, nil); st != http.StatusNotFound {
+				t.Errorf("GET %s with PHOENIX_CONSOLE=false: %d", path, st)
+			}
+		}
+		if st := off.call("POST", "/console/dev-token", "", map[string]any{"tenant_id": "t1"}, nil); st != http.StatusNotFound {
+			t.Errorf("dev-token with PHOENIX_CONSOLE=false: %d", st)
+		}
 	})
 }
