@@ -554,12 +554,18 @@ func TestConsoleInChromium(t *testing.T) {
 		p.fill(in("Move in the hierarchy", "select[name=parent_affiliate_id]"), "")
 		p.submit("Move in the hierarchy")
 		p.waitText("#affiliate-parent", "none (a root)")
+		// Suspending it through the detail form (a PUT of what was read).
+		p.fill(in("Status and tier", "select[name=status]"), "suspended")
+		p.submit("Status and tier")
+		p.waitText("main .kv", "suspended")
+		p.waitText("#affiliate-parent", "none (a root)")
 		var leaf struct {
 			Parent *string `json:"parent_affiliate_id"`
+			Status string  `json:"status"`
 		}
 		s.call("GET", "/v1/affiliates/"+ids["leaf"], admin, nil, &leaf)
-		if leaf.Parent != nil {
-			t.Errorf("leaf's parent = %v, want none", *leaf.Parent)
+		if leaf.Parent != nil || leaf.Status != "suspended" {
+			t.Errorf("leaf = %+v, want a suspended root", leaf)
 		}
 	})
 
@@ -574,6 +580,12 @@ func TestConsoleInChromium(t *testing.T) {
 		p.fill(in("New tier", "input[name=priority]"), "5")
 		p.submit("New tier")
 		p.waitText(`section[aria-label=Tiers] table`, "Gold")
+		// Editing it: the form takes the tier's values, the PUT its changes.
+		p.click(`button[aria-label="Edit Gold"]`)
+		p.fill(in("Edit tier Gold", "input[name=priority]"), "7")
+		p.submit("Edit tier Gold")
+		p.waitText(`section[aria-label=Tiers] table`, "7")
+		p.waitText(`section[aria-label=Tiers] form h2`, "New tier")
 		// A rule without the tier's rate needs a custom rate: the API's field error is shown there.
 		p.fill(in("New rule", "input[name=name]"), "Deposits")
 		p.fill(in("New rule", "input[name=use_tier_rate]"), "false")
