@@ -255,7 +255,9 @@ func (p *tab) click(sel string) {
 }
 
 // submit presses the submit button of the form labelled label.
-func (p *tab) submit(label string) { p.click(fmt.Sprintf(`form[aria-label=%q] button[type=submit]`, label)) }
+func (p *tab) submit(label string) {
+	p.click(fmt.Sprintf(`form[aria-label=%q] button[type=submit]`, label))
+}
 
 // in is a selector inside the form labelled label.
 func in(label, sel string) string { return fmt.Sprintf(`form[aria-label=%q] %s`, label, sel) }

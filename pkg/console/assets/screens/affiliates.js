@@ -8,7 +8,7 @@ const STATUSES = [["pending", "pending"], ["active", "active"], ["suspended", "s
 
 /** node is one affiliate of the downline tree; its children load when it is expanded. */
 function node(a, tierName) {
-  const kids = h("ul", { role: "group", hidden: true });
+  const kids = h("ul", { hidden: true });
   const toggle = h("button", { type: "button", class: "toggle", "aria-expanded": "false", "aria-label": `Show the downline of ${a.user_id}`, text: "+" });
   let loaded = false;
   toggle.addEventListener("click", async () => {
@@ -22,7 +22,7 @@ function node(a, tierName) {
     toggle.setAttribute("aria-expanded", String(open));
     toggle.textContent = open ? "−" : "+";
   });
-  return h("li", { role: "treeitem", "data-user": a.user_id }, toggle, " ", link(`#/affiliates/${a.id}`, a.user_id), " ", badge(a.status),
+  return h("li", { "data-user": a.user_id }, toggle, " ", link(`#/affiliates/${a.id}`, a.user_id), " ", badge(a.status),
     h("span", { class: "muted", text: ` ${a.converted_referrals} converted · tier ${tierName(a.tier_id)}` }), kids);
 }
 
@@ -70,7 +70,7 @@ async function detail(main, id) {
       return moved;
     }),
     h("h2", { text: "Downline" }),
-    h("ul", { class: "tree", role: "tree", "aria-label": `Downline of ${a.user_id}` }, rootNode),
+    h("ul", { class: "tree", "aria-label": `Downline of ${a.user_id}` }, rootNode),
     box,
     h("div", { class: "actions" }, confirmButton("Delete affiliate", async () => {
       try { await api("DELETE", `/v1/affiliates/${a.id}`); location.hash = "#/affiliates"; } catch (err) { showError(box, err); }
