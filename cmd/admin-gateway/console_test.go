@@ -545,7 +545,10 @@ func TestConsoleInChromium(t *testing.T) {
 		p.click(`.tree li[data-user=mid] > button.toggle`)
 		p.waitText(`.tree li[data-user=mid]`, "leaf")
 		// Moving top under leaf (its own descendant) is the API's 422, shown plainly.
-		p.fill(in("Move in the hierarchy", "select[name=parent_affiliate_id]"), ids["leaf"])
+		p.fill(in("Move in the hierarchy", "input[name=parent_affiliate_id]"), "nobody")
+		p.submit("Move in the hierarchy")
+		p.waitText(in("Move in the hierarchy", "[data-field=parent_affiliate_id] .field-error"), "no affiliate has user id nobody")
+		p.fill(in("Move in the hierarchy", "input[name=parent_affiliate_id]"), "leaf")
 		p.submit("Move in the hierarchy")
 		p.waitText(in("Move in the hierarchy", ".notice.error"), "HIERARCHY_CYCLE")
 		p.shot("hierarchy-cycle")
@@ -553,7 +556,7 @@ func TestConsoleInChromium(t *testing.T) {
 		p.click(`.tree li[data-user=leaf] > a`)
 		p.waitText("main h1", "Affiliate leaf")
 		p.waitText("#affiliate-parent", "mid")
-		p.fill(in("Move in the hierarchy", "select[name=parent_affiliate_id]"), "")
+		p.fill(in("Move in the hierarchy", "input[name=parent_affiliate_id]"), "")
 		p.submit("Move in the hierarchy")
 		p.waitText("#affiliate-parent", "none (a root)")
 		// Suspending it through the detail form (a PUT of what was read).
@@ -649,6 +652,15 @@ func TestConsoleInChromium(t *testing.T) {
 			t.Errorf("rewards filtered to alice: %q", got)
 		}
 		p.shot("ledger")
+		// The export holds every row the filters match, as CSV.
+		p.js(`window.exported = new Promise((done) => { const make = URL.createObjectURL; URL.createObjectURL = (b) => { b.text().then(done); return make(b); }; }), true`)
+		p.click(`section[aria-label=Rewards] form button[type=button]`)
+		csv, _ := p.js(`window.exported`).(string)
+		lines := strings.Split(strings.TrimSpace(csv), "\r\n")
+		if len(lines) != 2 || lines[0] != "id,created_at,user_id,role,campaign_id,referral_id,event_id,currency_id,amount" ||
+			!strings.Contains(lines[1], ",alice,referrer,") || !strings.HasSuffix(lines[1], ",dep-bob,points,100") {
+			t.Errorf("exported rewards:\n%s", csv)
+		}
 		// The CSV export defuses spreadsheet formulas and quotes what needs quoting.
 		if got := p.js(`import("./ui.js").then((m) => [m.csvCell("=HYPERLINK(\"x\")"), m.csvCell("-5"), m.csvCell("a,b")].join("|"))`); got != `"'=HYPERLINK(""x"")"|-5|"a,b"` {
 			t.Errorf("csv cells = %v", got)

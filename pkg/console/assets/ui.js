@@ -232,3 +232,17 @@ export function confirmButton(label, action) {
   b.addEventListener("blur", () => { armed = false; b.textContent = label; });
   return b;
 }
+
+/**
+ * latest makes a loader whose answers may arrive out of order safe: step fetches and returns
+ * the function that shows what it fetched, and only the last call's is run (a list reloaded
+ * after a write is not overwritten by the slower first load).
+ */
+export function latest(step) {
+  let calls = 0;
+  return async (...args) => {
+    const mine = ++calls;
+    const show = await step(...args);
+    if (mine === calls) show();
+  };
+}

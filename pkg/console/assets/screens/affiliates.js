@@ -1,8 +1,8 @@
 // Affiliates (§4.5, §4.8): list, create, detail with counters and effective tier, status and
 // tier override, the downline as a navigable tree, and moving an affiliate under another.
 
-import { api, all } from "../api.js";
-import { h, clear, field, form, values, table, pager, badge, when, link, errorBox, showError, confirmButton } from "../ui.js";
+import { api, ApiError } from "../api.js";
+import { h, latest, clear, field, form, values, table, pager, badge, when, link, errorBox, showError, confirmButton } from "../ui.js";
 
 const STATUSES = [["pending", "pending"], ["active", "active"], ["suspended", "suspended"]];
 
@@ -27,14 +27,11 @@ function node(a, tierName) {
 }
 
 async function detail(main, id) {
-  const [a, tiers, everyone] = await Promise.all([
-    api("GET", `/v1/affiliates/${id}`), api("GET", "/v1/affiliate/tiers", { query: { limit: 100 } }), all("/v1/affiliates"),
-  ]);
+  const [a, tiers] = await Promise.all([api("GET", `/v1/affiliates/${id}`), api("GET", "/v1/affiliate/tiers", { query: { limit: 100 } })]);
   const tierName = (tid) => (tid ? (tiers.items.find((t) => t.id === tid) || { name: tid }).name : "none");
-  const byId = new Map(everyone.map((x) => [x.id, x]));
   const tierOptions = [["", "none (computed from the counters)"], ...tiers.items.map((t) => [t.id, `${t.name} (${t.commission_rate})`])];
   const box = errorBox();
-  const parent = a.parent_affiliate_id ? byId.get(a.parent_affiliate_id) : null;
+  const parent = a.parent_affiliate_id ? await api("GET", `/v1/affiliates/${a.parent_affiliate_id}`) : null;
   const rootNode = node(a, tierName);
   main.append(
     h("p", {}, link("#/affiliates", "← All affiliates")),
@@ -59,13 +56,19 @@ async function detail(main, id) {
       return saved;
     }),
     form("Move in the hierarchy", [
-      field("New upline", "parent_affiliate_id", { kind: "select", value: a.parent_affiliate_id ?? "",
-        options: [["", "none: make it a root"], ...everyone.filter((x) => x.id !== a.id).map((x) => [x.id, `${x.user_id} (${x.affiliate_code})`])] }),
+      field("New upline's user id", "parent_affiliate_id", { value: parent ? parent.user_id : "", hint: "empty: make it a root" }),
     ], "Move affiliate", async (f) => {
-      const p = values(f).parent_affiliate_id;
-      const moved = p
-        ? await api("PUT", `/v1/affiliates/${a.id}/hierarchy`, { body: { parent_affiliate_id: p } })
-        : await api("DELETE", `/v1/affiliates/${a.id}/hierarchy`);
+      const user = values(f).parent_affiliate_id;
+      let moved;
+      if (user) {
+        const found = await api("GET", "/v1/affiliates", { query: { user_id: user, limit: 1 } });
+        if (!found.items.length) {
+          throw new ApiError(404, { error: { code: "NOT_FOUND", message: "no such affiliate", fields: { parent_affiliate_id: `no affiliate has user id ${user}` } } });
+        }
+        moved = await api("PUT", `/v1/affiliates/${a.id}/hierarchy`, { body: { parent_affiliate_id: found.items[0].id } });
+      } else {
+        moved = await api("DELETE", `/v1/affiliates/${a.id}/hierarchy`);
+      }
       window.dispatchEvent(new HashChangeEvent("hashchange"));
       return moved;
     }),
@@ -84,9 +87,9 @@ async function list(main) {
   const tierName = (tid) => (tid ? (tiers.items.find((t) => t.id === tid) || { name: tid }).name : "none");
   const listing = h("div");
   const status = h("select", { id: "affiliate-status" }, [["", "any"], ...STATUSES].map(([v, l]) => h("option", { value: v, text: l })));
-  const load = async (offset = 0) => {
+  const load = latest(async (offset = 0) => {
     const page = await api("GET", "/v1/affiliates", { query: { status: status.value, offset, limit: 20 } });
-    clear(listing, table([
+    return () => clear(listing, table([
       { label: "User", value: (a) => link(`#/affiliates/${a.id}`, a.user_id), mono: true },
       { label: "Code", value: (a) => a.affiliate_code, mono: true },
       { label: "Status", value: (a) => badge(a.status) },
@@ -95,7 +98,7 @@ async function list(main) {
       { label: "Tier", value: (a) => tierName(a.tier_id) },
       { label: "Upline", value: (a) => (a.parent_affiliate_id ? link(`#/affiliates/${a.parent_affiliate_id}`, "upline") : "root") },
     ], page.items, { empty: "No affiliates yet." }), pager(page, load));
-  };
+  });
   status.addEventListener("change", () => load());
   main.append(h("h1", { text: "Affiliates" }),
     h("div", { class: "field" }, h("label", { for: "affiliate-status", text: "Show" }), status),

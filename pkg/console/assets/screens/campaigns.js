@@ -2,7 +2,7 @@
 // event through simulate (§5.5).
 
 import { api } from "../api.js";
-import { h, clear, field, form, values, parseJSON, table, pager, badge, when, wallet, link, errorBox, showError, confirmButton } from "../ui.js";
+import { h, latest, clear, field, form, values, parseJSON, table, pager, badge, when, wallet, link, errorBox, showError, confirmButton } from "../ui.js";
 
 const FILTER_HINT = 'Dotted payload paths → a literal or an operator object (eq, ne, gt, gte, lt, lte, in). Example: {"amount": {"gte": 1000}, "currency": {"in": ["EUR", "USD"]}}. Empty matches every event.';
 
@@ -102,9 +102,9 @@ async function detail(main, id) {
 async function list(main) {
   const listing = h("div");
   const active = h("select", { id: "campaign-active" }, [["", "any"], ["true", "active"], ["false", "inactive"]].map(([v, l]) => h("option", { value: v, text: l })));
-  const load = async (offset = 0) => {
+  const load = latest(async (offset = 0) => {
     const page = await api("GET", "/v1/referral/campaigns", { query: { active: active.value, offset, limit: 20 } });
-    clear(listing, table([
+    return () => clear(listing, table([
       { label: "Name", value: (c) => link(`#/campaigns/${c.id}`, c.name) },
       { label: "Event", value: (c) => c.qualifying_event, mono: true },
       { label: "Filter", value: (c) => (c.qualifying_filter ? JSON.stringify(c.qualifying_filter) : "any event"), mono: true },
@@ -112,7 +112,7 @@ async function list(main) {
       { label: "Referee gets", value: (c) => wallet(c.referee_rewards) },
       { label: "Status", value: (c) => badge(c.active ? "active" : "inactive") },
     ], page.items, { empty: "No campaigns yet." }), pager(page, load));
-  };
+  });
   active.addEventListener("change", () => load());
   main.append(h("h1", { text: "Campaigns" }),
     h("div", { class: "field" }, h("label", { for: "campaign-active", text: "Show" }), active),

@@ -2,7 +2,7 @@
 // expiry), delete, and a code's stats with its claims.
 
 import { api } from "../api.js";
-import { h, clear, field, form, values, table, pager, badge, when, link, errorBox, showError, confirmButton } from "../ui.js";
+import { h, latest, clear, field, form, values, table, pager, badge, when, link, errorBox, showError, confirmButton } from "../ui.js";
 
 function optional(v) { return v === "" ? undefined : v; }
 
@@ -62,20 +62,22 @@ async function list(main) {
     field("Active", "active", { kind: "select", options: [["", "any"], ["true", "active"], ["false", "inactive"]] })),
     h("div", { class: "actions" }, h("button", { type: "submit", text: "Apply filters" })));
   const box = errorBox();
-  const load = async (offset = 0) => {
+  const load = latest(async (offset = 0) => {
     try {
       const page = await api("GET", "/v1/referral/codes", { query: { ...values(filters), offset, limit: 20 } });
-      clear(box);
-      clear(listing, table([
-        { label: "Code", value: (c) => link(`#/codes/${c.id}`, c.code), mono: true },
-        { label: "Owner", value: (c) => c.owner_user_id ?? "admin", mono: true },
-        { label: "Uses", value: (c) => `${c.uses} / ${c.usage_limit ?? "∞"}`, num: true },
-        { label: "Status", value: (c) => badge(c.active ? "active" : "inactive") },
-        { label: "Expires", value: (c) => when(c.expires_at) ?? "never" },
-        { label: "Created", value: (c) => when(c.created_at) },
-      ], page.items, { empty: "No codes match." }), pager(page, load));
-    } catch (err) { showError(box, err, filters); }
-  };
+      return () => {
+        clear(box);
+        clear(listing, table([
+          { label: "Code", value: (c) => link(`#/codes/${c.id}`, c.code), mono: true },
+          { label: "Owner", value: (c) => c.owner_user_id ?? "admin", mono: true },
+          { label: "Uses", value: (c) => `${c.uses} / ${c.usage_limit ?? "∞"}`, num: true },
+          { label: "Status", value: (c) => badge(c.active ? "active" : "inactive") },
+          { label: "Expires", value: (c) => when(c.expires_at) ?? "never" },
+          { label: "Created", value: (c) => when(c.created_at) },
+        ], page.items, { empty: "No codes match." }), pager(page, load));
+      };
+    } catch (err) { return () => showError(box, err, filters); }
+  });
   filters.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
   main.append(h("h1", { text: "Codes" }), filters, box, listing, form("New code", [
     field("Code", "code", { hint: "3–32 of A–Z, 0–9, '_' and '-'; empty: generated" }),

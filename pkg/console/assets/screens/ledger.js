@@ -1,7 +1,7 @@
 // The ledgers (§5.5): rewards and commissions with filters, paged, and exported as CSV.
 
 import { api, all } from "../api.js";
-import { h, clear, field, values, table, pager, when, errorBox, showError, downloadCSV } from "../ui.js";
+import { h, latest, clear, field, values, table, pager, when, errorBox, showError, downloadCSV } from "../ui.js";
 
 const ORDER = [["desc", "newest first"], ["asc", "oldest first"]];
 
@@ -14,13 +14,15 @@ function ledger({ title, path, filters, columns, keys, file }) {
       h("button", { type: "button", text: `Export ${title.toLowerCase()} as CSV`, onclick: async () => {
         try { downloadCSV(file, keys, await all(path, values(f))); } catch (err) { showError(box, err, f); }
       } })));
-  const load = async (offset = 0) => {
+  const load = latest(async (offset = 0) => {
     try {
       const page = await api("GET", path, { query: { ...values(f), offset, limit: 20 } });
-      clear(box);
-      clear(listing, table(columns, page.items, { empty: "No rows match." }), pager(page, load));
-    } catch (err) { showError(box, err, f); }
-  };
+      return () => {
+        clear(box);
+        clear(listing, table(columns, page.items, { empty: "No rows match." }), pager(page, load));
+      };
+    } catch (err) { return () => showError(box, err, f); }
+  });
   f.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
   return { section: h("section", { "aria-label": title }, f, box, listing), load };
 }

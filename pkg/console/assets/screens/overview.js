@@ -1,7 +1,7 @@
 // Overview: referral stats by period with a chart, the leaderboard and recent referrals (§4.4).
 
 import { api } from "../api.js";
-import { h, clear, table, badge, when, link } from "../ui.js";
+import { h, latest, clear, table, badge, when, link } from "../ui.js";
 
 const PERIODS = ["7d", "30d", "90d", "all"];
 const SVG = "http://www.w3.org/2000/svg";
@@ -44,15 +44,15 @@ export default {
     const period = h("select", { id: "lb-period" }, PERIODS.map((p) => h("option", { value: p, text: p })));
     period.value = "30d";
     const board = h("div");
-    const loadBoard = async () => {
+    const loadBoard = latest(async () => {
       const lb = await api("GET", "/v1/referral/leaderboard", { query: { period: period.value, limit: 10 } });
-      clear(board, table([
+      return () => clear(board, table([
         { label: "Rank", value: (r) => r.rank, num: true },
         { label: "User", value: (r) => r.user_id, mono: true },
         { label: "Successful", value: (r) => r.successful_referrals, num: true },
         { label: "Total", value: (r) => r.total_referrals, num: true },
       ], lb.items, { empty: "No referrals in this period." }));
-    };
+    });
     period.addEventListener("change", loadBoard);
     const recent = await api("GET", "/v1/referral/referrals", { query: { limit: 10 } });
     main.append(

@@ -1,7 +1,7 @@
 // The affiliate programme (§4.6–§4.8): tiers, commission rules and the hierarchy policy.
 
 import { api, ApiError } from "../api.js";
-import { h, clear, field, form, values, parseJSON, table, errorBox, showError, confirmButton } from "../ui.js";
+import { h, latest, clear, field, form, values, parseJSON, table, errorBox, showError, confirmButton } from "../ui.js";
 
 /**
  * resource is a list of one resource with a form that creates one, or edits the one whose
@@ -24,14 +24,14 @@ function resource({ title, noun, path, columns, fields, body }) {
     clear(formSlot, f);
     if (obj) f.querySelector("input, select, textarea").focus();
   };
-  const load = async () => {
+  const load = latest(async () => {
     const page = await api("GET", path, { query: { limit: 100 } });
-    clear(listing, table([...columns, { label: "", value: (o) => h("span", { class: "actions" },
+    return () => clear(listing, table([...columns, { label: "", value: (o) => h("span", { class: "actions" },
       h("button", { type: "button", text: "Edit", "aria-label": `Edit ${o.name}`, onclick: () => edit(o) }),
       confirmButton("Delete", async () => {
         try { await api("DELETE", `${path}/${o.id}`); clear(box); await load(); } catch (err) { showError(box, err); }
       })) }], page.items, { empty: `No ${noun}s yet.` }));
-  };
+  });
   section.append(h("h2", { text: title }), box, listing, formSlot);
   edit(null);
   return { section, load };

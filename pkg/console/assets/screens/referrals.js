@@ -1,7 +1,7 @@
 // Referrals (§4.4): filters, a referral's detail and its status changes.
 
 import { api } from "../api.js";
-import { h, clear, field, form, values, table, pager, badge, when, link, errorBox, showError, jsonText } from "../ui.js";
+import { h, latest, clear, field, form, values, table, pager, badge, when, link, errorBox, showError, jsonText } from "../ui.js";
 
 const STATUSES = [["", "any"], ["pending", "pending"], ["converted", "converted"], ["verified", "verified"], ["rejected", "rejected"]];
 
@@ -46,20 +46,22 @@ async function list(main) {
     field("Created from", "created_from", { kind: "datetime" }),
     field("Created to", "created_to", { kind: "datetime" })),
     h("div", { class: "actions" }, h("button", { type: "submit", text: "Apply filters" })));
-  const load = async (offset = 0) => {
+  const load = latest(async (offset = 0) => {
     try {
       const page = await api("GET", "/v1/referral/referrals", { query: { ...values(filters), offset, limit: 20 } });
-      clear(box);
-      clear(listing, table([
-        { label: "Created", value: (r) => when(r.created_at) },
-        { label: "Code", value: (r) => r.code, mono: true },
-        { label: "Referrer", value: (r) => r.referrer_id, mono: true },
-        { label: "Referee", value: (r) => r.referee_id, mono: true },
-        { label: "Status", value: (r) => badge(r.status) },
-        { label: "", value: (r) => link(`#/referrals/${r.id}`, `Open ${r.referee_id}`) },
-      ], page.items, { empty: "No referrals match." }), pager(page, load));
-    } catch (err) { showError(box, err, filters); }
-  };
+      return () => {
+        clear(box);
+        clear(listing, table([
+          { label: "Created", value: (r) => when(r.created_at) },
+          { label: "Code", value: (r) => r.code, mono: true },
+          { label: "Referrer", value: (r) => r.referrer_id, mono: true },
+          { label: "Referee", value: (r) => r.referee_id, mono: true },
+          { label: "Status", value: (r) => badge(r.status) },
+          { label: "", value: (r) => link(`#/referrals/${r.id}`, `Open ${r.referee_id}`) },
+        ], page.items, { empty: "No referrals match." }), pager(page, load));
+      };
+    } catch (err) { return () => showError(box, err, filters); }
+  });
   filters.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
   main.append(h("h1", { text: "Referrals" }), filters, box, listing);
   await load();
