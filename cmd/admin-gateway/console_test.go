@@ -262,11 +262,25 @@ func (p *tab) submit(label string) {
 // in is a selector inside the form labelled label.
 func in(label, sel string) string { return fmt.Sprintf(`form[aria-label=%q] %s`, label, sel) }
 
-// visit opens a console route (#/…) and waits for its heading.
+// visit opens a console route (#/…), waits for its heading and checks its controls are
+// labelled.
 func (p *tab) visit(hash, heading string) {
 	p.t.Helper()
 	p.js(`location.hash = %s`, hash)
 	p.waitText("main h1", heading)
+	p.labelled()
+}
+
+// labelled fails the test for a form control without a label or a button without a name:
+// a screen reader would announce them as nothing.
+func (p *tab) labelled() {
+	p.t.Helper()
+	bad := p.js(`[...document.querySelectorAll("input, select, textarea, button")]
+		.filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label") && !(el.tagName === "BUTTON" && el.textContent.trim()))
+		.map((el) => el.outerHTML).join("\n")`)
+	if bad != "" {
+		p.t.Errorf("controls without a label:\n%s", bad)
+	}
 }
 
 // signIn pastes a token into the sign-in form (and picks tenant when asked) and waits for
@@ -343,12 +357,16 @@ func TestConsoleInChromium(t *testing.T) {
 		p.fill(in("Development sign-in", "input[name=tenant_id]"), "")
 		p.do(chromedp.Focus(chromedp.CSS(in("Development sign-in", "input[name=tenant_id]"))), chromedp.KeyEvent("t-sign\r"))
 		p.waitText("main h1", "Overview")
+		p.labelled()
+		// The navigation by keyboard: focus a link, press Enter.
+		p.do(chromedp.Focus(chromedp.CSS(`nav a[href="#/campaigns"]`)), chromedp.KeyEvent("\r"))
+		p.waitText("main h1", "Campaigns")
 		if got := p.text("#session"); !strings.Contains(got, "console_admin (tenant_admin)") || !strings.Contains(got, "Tenant t-sign") {
 			t.Errorf("header after development sign-in = %q", got)
 		}
 		// A token the API refuses (here: signed with another key) signs the tab out with the reason.
 		forged, _ := auth.Sign([]byte("another-secret-that-is-at-least-32-bytes"), auth.Principal{UserID: "x", Role: auth.RoleTenantAdmin, TenantID: "t-sign"}, time.Hour, time.Now())
-		p.js(`sessionStorage.setItem("phoenix.console.token", %s); location.hash = "#/campaigns"`, forged)
+		p.js(`sessionStorage.setItem("phoenix.console.token", %s); location.hash = "#/codes"`, forged)
 		p.waitText("main", "Signed out:")
 		p.waitText("main", "Sign in again")
 		// An expired token is sent back to sign-in too.
