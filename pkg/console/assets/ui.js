@@ -91,7 +91,7 @@ export function parseJSON(form, name, fallback = null) {
 export function errorBox() { return h("div", { class: "notice error", role: "alert", "aria-live": "assertive" }); }
 
 /** okBox is a live region for success notes. */
-export function okBox() { return h("div", { class: "notice ok", role: "status", "aria-live": "polite" }); }
+function okBox() { return h("div", { class: "notice ok", role: "status", "aria-live": "polite" }); }
 
 /** showError shows err in box and, for a validation error, each field's reason next to it. */
 export function showError(box, err, form) {
@@ -126,7 +126,7 @@ function fieldFor(form, key) {
 }
 
 /** clearErrors removes the field errors of a form. */
-export function clearErrors(form) {
+function clearErrors(form) {
   for (const slot of form.querySelectorAll(".field.invalid")) {
     slot.classList.remove("invalid");
     slot.control && slot.control.removeAttribute("aria-invalid");
