@@ -21,6 +21,8 @@ type Config struct {
 	AddressHashKey string
 	// SignalRetention is how long risk signals are kept and count (PHOENIX_SIGNAL_RETENTION).
 	SignalRetention time.Duration
+	// Console serves the back-office console at /console/ (PHOENIX_CONSOLE).
+	Console bool
 }
 
 // devAddressHashKey is the address hash key PHOENIX_DEV=true uses when none is configured.
@@ -41,6 +43,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Conf
 	c.RegisterCommon(s, ":8080")
 	s.Bool(&c.AutoMigrate, "auto-migrate", "PHOENIX_AUTO_MIGRATE", false, "apply migrations at start")
 	s.String(&c.ReferralURLTemplate, "referral-url-template", "PHOENIX_REFERRAL_URL_TEMPLATE", "", "referral link template, e.g. https://play.example.com/join?ref={code}")
+	s.Bool(&c.Console, "console", "PHOENIX_CONSOLE", true, "serve the back-office console at /console/ (with PHOENIX_DEV=true it offers a development sign-in)")
 	s.Secret(&c.AddressHashKey, "address-hash-key", "PHOENIX_ADDRESS_HASH_KEY", "key of the hash under which client addresses are stored (risk signals, impressions), at least 32 bytes; required outside development")
 	s.Duration(&c.SignalRetention, "signal-retention", "PHOENIX_SIGNAL_RETENTION", referral.DefaultSignalRetention, "how long risk signals (devices and address hashes of players) are kept and matched, e.g. 2160h")
 	if err := s.Parse(args); err != nil {

@@ -45,8 +45,10 @@ func (s *Store) RecordSignals(ctx context.Context, sigs []referral.Signal) error
 	if len(kinds) == 0 {
 		return nil
 	}
-	// Rows are upserted in key order, so concurrent recorders lock them in one order. Only a
-	// later sighting moves seen_at: a late report never makes a signal look older.
+	// One autocommitted statement (a player's every request records its signals, so a
+	// transaction's BEGIN and COMMIT would triple the round trips): its rows are upserted in key
+	// order, so concurrent recorders lock them in one order and cannot deadlock. Only a later
+	// sighting moves seen_at: a late report never makes a signal look older.
 	const q = `
 		INSERT INTO risk_signals (tenant_id, user_id, kind, value, seen_at)
 		SELECT t.tenant_id, t.user_id, t.kind, t.value, max(t.seen_at)
@@ -56,14 +58,12 @@ func (s *Store) RecordSignals(ctx context.Context, sigs []referral.Signal) error
 		ORDER BY 1, 2, 3, 4
 		ON CONFLICT (tenant_id, user_id, kind, value) DO UPDATE SET seen_at = EXCLUDED.seen_at
 		WHERE risk_signals.seen_at < EXCLUDED.seen_at`
-	return transact(ctx, s.db, txPrivate, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, q, pq.StringArray(tenants), pq.StringArray(users), pq.Int64Array(kinds),
-			pq.StringArray(values), pq.StringArray(seen))
-		if err != nil {
-			return fmt.Errorf("record signals: %w", err)
-		}
-		return nil
-	})
+	_, err := s.db.ExecContext(ctx, q, pq.StringArray(tenants), pq.StringArray(users), pq.Int64Array(kinds),
+		pq.StringArray(values), pq.StringArray(seen))
+	if err != nil {
+		return fmt.Errorf("record signals: %w", err)
+	}
+	return nil
 }
 
 // PruneSignals deletes the signals last seen longer than retention ago, pruneBatch rows per
