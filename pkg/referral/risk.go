@@ -168,18 +168,6 @@ func EvaluateRisk(p RiskPolicy, f RiskFacts) RiskDecision {
 	return d
 }
 
-// ChecksDevice reports whether the policy can act on a shared device, so storage may skip the
-// lookup when it cannot; ChecksAddress and ChecksVelocity likewise.
-func (p RiskPolicy) ChecksDevice() bool { return p.Active && riskRank(p.SameDevice) > 0 }
-
-// ChecksAddress reports whether the policy can act on a shared address.
-func (p RiskPolicy) ChecksAddress() bool { return p.Active && riskRank(p.SameAddress) > 0 }
-
-// ChecksVelocity reports whether the policy can act on the referrer's velocity.
-func (p RiskPolicy) ChecksVelocity() bool {
-	return p.Active && p.Velocity != nil && riskRank(p.Velocity.Action) > 0
-}
-
 // RiskRejection is the error of an apply the risk policy rejected. The client sees only the
 // generic RISK_REJECTED (Unwrap); Reasons are for logs and metrics.
 type RiskRejection struct {

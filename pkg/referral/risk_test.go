@@ -46,18 +46,6 @@ func TestEvaluateRisk(t *testing.T) {
 	}
 }
 
-func TestRiskPolicyChecks(t *testing.T) {
-	def := DefaultRiskPolicy("t")
-	if !def.ChecksDevice() || def.ChecksAddress() || def.ChecksVelocity() {
-		t.Errorf("default policy checks device %v address %v velocity %v, want true false false",
-			def.ChecksDevice(), def.ChecksAddress(), def.ChecksVelocity())
-	}
-	def.Active = false
-	if def.ChecksDevice() {
-		t.Error("an inactive policy checks the device")
-	}
-}
-
 func TestRiskPolicyValidate(t *testing.T) {
 	ok := DefaultRiskPolicy("t")
 	if err := ok.Validate(); err != nil {
