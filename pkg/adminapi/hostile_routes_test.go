@@ -51,7 +51,7 @@ const (
 
 // hostileFixture seeds one tenant with one object of each kind for the routes that take an id.
 type hostileFixture struct {
-	campaign, code, codeString, referral, affiliate, affUser, affCode, parent, tier, rule string
+	campaign, code, codeString, referral, held, affiliate, affUser, affCode, parent, tier, rule string
 }
 
 func hostileSeed(t *testing.T, e *env) hostileFixture {
@@ -63,6 +63,14 @@ func hostileSeed(t *testing.T, e *env) hostileFixture {
 	var r refReferral
 	refApply(e, "bob", owned.Code).must(t, 200, &r)
 	f.referral = r.ID
+	// A referral held for review (a shared device under the default policy, §12).
+	for _, u := range []string{"held_owner", "held_guest"} {
+		e.do(http.MethodPost, "/v1/referral/signals", e.admin(), map[string]any{"user_id": u, "device_id": "shared-phone"}).must(t, 200, nil)
+	}
+	heldCode := refPlayerCode(t, e, "held_owner", map[string]any{"code": "HELDHOST"})
+	var held refReferral
+	refApply(e, "held_guest", heldCode.Code).must(t, 200, &held)
+	f.held = held.ID
 	a := affNew(t, e, "aff_fixture")
 	f.affiliate, f.affUser, f.affCode = a.ID, a.UserID, a.AffiliateCode
 	f.parent = affNew(t, e, "aff_parent").ID
@@ -123,6 +131,8 @@ func hostileRoutes(e *env, f hostileFixture) []hostileRoute {
 			map[string]longOutcome{"code": longGuess}},
 		{"referral status", "PUT", "/v1/referral/referrals/" + f.referral + "/status", admin,
 			`{"status": "rejected", "reason": "fraud"}`, []string{"status", "reason"}, nil},
+		{"review", "PUT", "/v1/referral/referrals/" + f.held + "/review", admin,
+			`{"decision": "approve", "note": "checked"}`, []string{"decision", "note"}, nil},
 		{"create affiliate", "POST", "/v1/affiliates", admin, affiliate("aff_new", "AFFNEW"), affiliateFields, nil},
 		{"replace affiliate", "PUT", "/v1/affiliates/" + f.affiliate, admin, affiliate(f.affUser, f.affCode), affiliateFields, nil},
 		{"upline", "PUT", "/v1/affiliates/" + f.affiliate + "/hierarchy", admin,
