@@ -193,3 +193,48 @@ func TestReviewRejectPaysNothing(t *testing.T) {
 		t.Fatalf("review from another tenant: %v, want NOT_FOUND", err)
 	}
 }
+
+// TestReviewBatchDefersOnlyTheHeld: in one batch, the held referee's event is deferred (and so
+// is its repeat inside the batch) while another referee's event is processed; simulating the
+// held referee's event answers deferred and writes nothing.
+func TestReviewBatchDefersOnlyTheHeld(t *testing.T) {
+	f := newHeldFixture(t)
+	ctx := context.Background()
+	if _, _, err := f.s.ApplyCode(ctx, f.tenant, "carol", "ALICE1", nil); err != nil {
+		t.Fatal(err)
+	}
+	at := f.clock.t.Add(time.Minute)
+	f.clock.t = at
+	dep := func(id, user string) referral.Event {
+		return referral.Event{TenantID: f.tenant, EventID: id, Type: "deposit.completed", UserID: user, OccurredAt: at,
+			Payload: json.RawMessage(`{}`)}
+	}
+	sim, err := f.s.Simulate(ctx, dep("sim_bob", "bob"))
+	if err != nil || sim.Status != referral.EventDeferred || len(sim.Rewards) != 0 {
+		t.Fatalf("simulate for bob: %+v (%v), want deferred", sim, err)
+	}
+	outs, err := f.s.ProcessBatch(ctx, f.tenant, []referral.Event{dep("b1", "bob"), dep("c1", "carol"), dep("b1", "bob")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{outs[0].Status, outs[1].Status, outs[2].Status}
+	if !slices.Equal(got, []string{referral.EventDeferred, referral.EventProcessed, referral.EventDeferred}) || len(outs[1].Rewards) == 0 {
+		t.Fatalf("batch statuses %v (carol's rewards %d)", got, len(outs[1].Rewards))
+	}
+	r, err := f.s.ReviewReferral(ctx, f.tenant, f.ref.ID, referral.DecisionApprove, nil)
+	if err != nil || r.Status != referral.StatusConverted {
+		t.Fatalf("approve: %+v, %v", r, err)
+	}
+	var bob int
+	for _, rw := range f.rewards(t) {
+		if rw.UserID == "bob" && rw.EventID == "b1" {
+			bob++
+		}
+		if rw.EventID == "sim_bob" {
+			t.Fatalf("the simulated event was replayed: %+v", rw)
+		}
+	}
+	if bob != 1 {
+		t.Fatalf("bob has %d rewards for b1 after approval, want 1", bob)
+	}
+}
