@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -236,5 +237,72 @@ func TestReviewBatchDefersOnlyTheHeld(t *testing.T) {
 	}
 	if bob != 1 {
 		t.Fatalf("bob has %d rewards for b1 after approval, want 1", bob)
+	}
+}
+
+// TestReviewEventsDuringApproval: events of the held referee arrive while an approval runs
+// (and repeats of them); afterwards none is left deferred, each was processed exactly once —
+// replayed by the approval or processed after it — and the deposit campaign paid once.
+func TestReviewEventsDuringApproval(t *testing.T) {
+	f := newHeldFixture(t)
+	ctx := context.Background()
+	at := f.ref.CreatedAt.Add(time.Minute)
+	f.clock.t = at.Add(time.Minute)
+	const events = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*events+1)
+	start := make(chan struct{})
+	for i := range events {
+		for range 2 { // each event twice, concurrently
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, err := f.s.ProcessEvent(ctx, referral.Event{TenantID: f.tenant, EventID: "dep_" + strconv.Itoa(i),
+					Type: "deposit.completed", UserID: "bob", OccurredAt: at.Add(time.Duration(i) * time.Millisecond), Payload: json.RawMessage(`{}`)})
+				errs <- err
+			}()
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-start
+		_, err := f.s.ReviewReferral(ctx, f.tenant, f.ref.ID, referral.DecisionApprove, nil)
+		errs <- err
+	}()
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var left, deferred int
+	if err := f.s.DB().GetContext(ctx, &left, `SELECT count(*) FROM events WHERE tenant_id = $1 AND outcome ? 'deferred'`, f.tenant); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.DB().GetContext(ctx, &deferred, `SELECT count(*) FROM deferred_events WHERE tenant_id = $1`, f.tenant); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 || deferred != 0 {
+		t.Fatalf("%d events still deferred (%d waiting) after the approval", left, deferred)
+	}
+	var points int
+	for _, r := range f.rewards(t) {
+		if r.CurrencyID == "points" {
+			points++
+		}
+	}
+	if points != 2 {
+		t.Fatalf("%d points rows, want the deposit campaign's two, once", points)
+	}
+	for i := range events {
+		out, err := f.s.ProcessEvent(ctx, referral.Event{TenantID: f.tenant, EventID: "dep_" + strconv.Itoa(i),
+			Type: "deposit.completed", UserID: "bob", OccurredAt: at, Payload: json.RawMessage(`{}`)})
+		if err != nil || out.Status != referral.EventDuplicate {
+			t.Fatalf("repeat of dep_%d: %+v, %v", i, out, err)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -230,5 +231,46 @@ func TestRiskSignalsPrune(t *testing.T) {
 	}
 	if !slices.Equal(left, []string{"u"}) {
 		t.Fatalf("left %v, want the recent signal only", left)
+	}
+}
+
+// TestRiskSignalsConcurrentRecorders: 50 goroutines record overlapping signals of the same
+// users at once (each request's device and address, in different orders) without a deadlock or
+// an error; each (user, value) is one row holding the latest sighting.
+func TestRiskSignalsConcurrentRecorders(t *testing.T) {
+	s, clock, tenant := refStore(t)
+	ctx := context.Background()
+	const workers = 50
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var sigs []referral.Signal
+			for k := range 4 {
+				u := (w + k) % 4 // overlapping users, each worker in another order
+				sigs = append(sigs, referral.Signal{TenantID: tenant, UserID: fmt.Sprintf("u%d", u), DeviceID: "shared",
+					AddressHash: referral.AddressHash(riskKey, netip.MustParseAddr("192.0.2.1")),
+					SeenAt:      clock.t.Add(-time.Duration(w) * time.Second)})
+			}
+			errs[w] = s.RecordSignals(ctx, sigs)
+		}()
+	}
+	wg.Wait()
+	for w, err := range errs {
+		if err != nil {
+			t.Fatalf("worker %d: %v", w, err)
+		}
+	}
+	var got struct {
+		N      int       `db:"n"`
+		Oldest time.Time `db:"oldest"`
+	}
+	if err := s.DB().GetContext(ctx, &got, `SELECT count(*) AS n, min(seen_at) AS oldest FROM risk_signals WHERE tenant_id = $1`, tenant); err != nil {
+		t.Fatal(err)
+	}
+	if got.N != 8 || !got.Oldest.Equal(clock.t) {
+		t.Fatalf("%d rows, oldest seen_at %v; want 8 rows (4 users × device and address) all at the latest sighting %v", got.N, got.Oldest, clock.t)
 	}
 }
