@@ -176,6 +176,34 @@ func (s *Store) PutRiskPolicy(ctx context.Context, p referral.RiskPolicy) (refer
 	return out, err
 }
 
+// assessRiskQuery loads a tenant's risk policy ($1; the defaults $6–$9 when none is stored) and
+// the facts of referee $2 applying to referrer $3's code at $4 with signals counting from $5.
+const assessRiskQuery = `
+	WITH stored AS (
+	         SELECT active, same_device, same_address, address_window_hours, velocity_max,
+	                velocity_hours, velocity_action
+	         FROM risk_policies WHERE tenant_id = $1),
+	     p AS (SELECT * FROM stored
+	           UNION ALL
+	           SELECT $6::boolean, $7::text, $8::text, $9::int, NULL::int, NULL::int, NULL::text
+	           WHERE NOT EXISTS (SELECT 1 FROM stored))
+	SELECT p.*,
+	    p.active AND EXISTS (SELECT 1 FROM risk_signals a JOIN risk_signals b
+	                ON b.tenant_id = a.tenant_id AND b.user_id = $3 AND b.kind = a.kind AND b.value = a.value
+	            WHERE a.tenant_id = $1 AND a.user_id = $2 AND a.kind = 1
+	              AND a.seen_at >= $5 AND b.seen_at >= $5) AS found_device,
+	    p.active AND EXISTS (SELECT 1 FROM risk_signals a JOIN risk_signals b
+	                ON b.tenant_id = a.tenant_id AND b.user_id = $3 AND b.kind = a.kind AND b.value = a.value
+	            WHERE a.tenant_id = $1 AND a.user_id = $2 AND a.kind = 2
+	              AND a.seen_at >= $4::timestamptz - make_interval(hours => p.address_window_hours)
+	              AND b.seen_at >= $4::timestamptz - make_interval(hours => p.address_window_hours)) AS found_address,
+	    CASE WHEN p.active THEN (SELECT count(*) FROM (
+	         SELECT 1 FROM referrals r
+	         WHERE r.tenant_id = $1 AND r.referrer_id = $3
+	           AND r.created_at >= $4::timestamptz - make_interval(hours => p.velocity_hours)
+	         LIMIT p.velocity_max) AS v) ELSE 0 END AS recent_referrals
+	FROM p`
+
 // assessRisk decides an apply of referee to a code owned by referrer (nil: an admin code) at
 // now, under the tenant's risk policy (§12): one statement loads the policy (the defaults of
 // referral.DefaultRiskPolicy when none is stored) and the facts, and referral.EvaluateRisk
@@ -184,31 +212,6 @@ func (s *Store) PutRiskPolicy(ctx context.Context, p referral.RiskPolicy) (refer
 // referrer's range; the velocity count walks (tenant_id, referrer_id, created_at) and stops at
 // max_referrals. An inactive policy looks nothing up (EvaluateRisk allows whatever the facts).
 func (s *Store) assessRisk(ctx context.Context, tx *sqlx.Tx, tenant, referee string, referrer *string, now time.Time) (referral.RiskDecision, error) {
-	const q = `
-		WITH stored AS (
-		         SELECT active, same_device, same_address, address_window_hours, velocity_max,
-		                velocity_hours, velocity_action
-		         FROM risk_policies WHERE tenant_id = $1),
-		     p AS (SELECT * FROM stored
-		           UNION ALL
-		           SELECT $6::boolean, $7::text, $8::text, $9::int, NULL::int, NULL::int, NULL::text
-		           WHERE NOT EXISTS (SELECT 1 FROM stored))
-		SELECT p.*,
-		    p.active AND EXISTS (SELECT 1 FROM risk_signals a JOIN risk_signals b
-		                ON b.tenant_id = a.tenant_id AND b.user_id = $3 AND b.kind = a.kind AND b.value = a.value
-		            WHERE a.tenant_id = $1 AND a.user_id = $2 AND a.kind = 1
-		              AND a.seen_at >= $5 AND b.seen_at >= $5) AS found_device,
-		    p.active AND EXISTS (SELECT 1 FROM risk_signals a JOIN risk_signals b
-		                ON b.tenant_id = a.tenant_id AND b.user_id = $3 AND b.kind = a.kind AND b.value = a.value
-		            WHERE a.tenant_id = $1 AND a.user_id = $2 AND a.kind = 2
-		              AND a.seen_at >= $4::timestamptz - make_interval(hours => p.address_window_hours)
-		              AND b.seen_at >= $4::timestamptz - make_interval(hours => p.address_window_hours)) AS found_address,
-		    CASE WHEN p.active THEN (SELECT count(*) FROM (
-		         SELECT 1 FROM referrals r
-		         WHERE r.tenant_id = $1 AND r.referrer_id = $3
-		           AND r.created_at >= $4::timestamptz - make_interval(hours => p.velocity_hours)
-		         LIMIT p.velocity_max) AS v) ELSE 0 END AS recent_referrals
-		FROM p`
 	var row struct {
 		storedRiskPolicy
 		FoundDevice     bool `db:"found_device"`
@@ -216,7 +219,7 @@ func (s *Store) assessRisk(ctx context.Context, tx *sqlx.Tx, tenant, referee str
 		RecentReferrals int  `db:"recent_referrals"`
 	}
 	def := referral.DefaultRiskPolicy(tenant)
-	if err := tx.GetContext(ctx, &row, q, tenant, referee, referrer, now, now.Add(-s.SignalRetention),
+	if err := tx.GetContext(ctx, &row, assessRiskQuery, tenant, referee, referrer, now, now.Add(-s.SignalRetention),
 		def.Active, def.SameDevice, def.SameAddress, def.AddressWindowHours); err != nil {
 		return referral.RiskDecision{}, fmt.Errorf("assess risk: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -272,5 +273,51 @@ func TestRiskSignalsConcurrentRecorders(t *testing.T) {
 	}
 	if got.N != 8 || !got.Oldest.Equal(clock.t) {
 		t.Fatalf("%d rows, oldest seen_at %v; want 8 rows (4 users × device and address) all at the latest sighting %v", got.N, got.Oldest, clock.t)
+	}
+}
+
+// TestRiskCheckUsesIndexes: over 40,000 signals and 2,000 referrals (analysed), the apply-code
+// risk statement reads risk_signals and referrals through indexes only, so its cost grows
+// with the log of the tables, not their size.
+func TestRiskCheckUsesIndexes(t *testing.T) {
+	s := postgres.NewStore(pgtest.MustOpenDB(t))
+	tenant := pgtest.Tenant(t)
+	ctx := context.Background()
+	db := s.DB()
+	for _, q := range []string{
+		`INSERT INTO risk_signals (tenant_id, user_id, kind, value, seen_at)
+		 SELECT $1, 'u' || (g % 20000), 1 + g % 2, convert_to(g::text, 'UTF8'), now() FROM generate_series(1, 40000) g`,
+		`INSERT INTO referral_codes (id, tenant_id, code, owner_user_id, active, source, created_at, updated_at)
+		 VALUES (gen_random_uuid(), $1, 'OWNER', 'u1', true, 'player', now(), now())`,
+		`INSERT INTO referrals (id, tenant_id, code_id, code, referrer_id, referee_id, status, created_at, updated_at)
+		 SELECT gen_random_uuid(), $1, c.id, 'OWNER', 'u' || (g % 100), 'r' || g, 'pending', now() - g * interval '1 minute', now()
+		 FROM generate_series(1, 2000) g, referral_codes c WHERE c.tenant_id = $1`,
+	} {
+		if _, err := db.ExecContext(ctx, q, tenant); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := referral.RiskPolicy{TenantID: tenant, Active: true, SameDevice: referral.RiskHold, SameAddress: referral.RiskHold,
+		AddressWindowHours: 24, Velocity: &referral.Velocity{MaxReferrals: 5, PerHours: 24, Action: referral.RiskHold}}
+	if _, err := s.PutRiskPolicy(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `ANALYZE risk_signals; ANALYZE referrals; ANALYZE risk_policies`); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	var lines []string
+	if err := db.SelectContext(ctx, &lines, `EXPLAIN `+postgres.AssessRiskQuery, tenant, "u2", "u1", now,
+		now.Add(-90*24*time.Hour), true, "hold", "allow", 24); err != nil {
+		t.Fatal(err)
+	}
+	plan := strings.Join(lines, "\n")
+	for _, table := range []string{"risk_signals", "referrals"} {
+		if strings.Contains(plan, "Seq Scan on "+table) {
+			t.Errorf("the risk check scans %s:\n%s", table, plan)
+		}
+	}
+	if !strings.Contains(plan, "risk_signals_pkey") || !strings.Contains(plan, "referrals_referrer_created") {
+		t.Errorf("the risk check does not use the signal key and the referrer index:\n%s", plan)
 	}
 }
