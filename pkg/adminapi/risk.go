@@ -2,7 +2,6 @@ package adminapi
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,8 +88,8 @@ func (a *API) captureSignals(next echo.HandlerFunc) echo.HandlerFunc {
 		if addr, ok := referral.ParseAddress(c.RealIP()); ok {
 			sig.AddressHash = referral.AddressHash(a.cfg.AddressHashKey, addr)
 		}
-		ctx := c.Request().Context()
-		if err := a.store.RecordSignals(context.WithoutCancel(ctx), []referral.Signal{sig}); err != nil {
+		// The request's context: a signal is not worth outliving the request's deadline.
+		if err := a.store.RecordSignals(c.Request().Context(), []referral.Signal{sig}); err != nil {
 			a.log.Warn("record_signals", "request_id", web.RequestID(c), "err", err)
 		}
 		return next(c)
