@@ -50,6 +50,10 @@ func TestStatsMilestones(t *testing.T) {
 	if second.CampaignID != welcome || second.SuccessfulReferrals != 3 || second.ReachedAt != nil || second.Progress != 2 {
 		t.Errorf("threshold 3: %+v, want not reached with progress 2", second)
 	}
+	// The same user in another tenant sees none of this tenant's milestones.
+	if other, err := s.PlayerMilestones(ctx, "other-"+w.tenant, "alice"); err != nil || len(other) != 0 {
+		t.Errorf("another tenant's alice: %+v, %v", other, err)
+	}
 	var bob apishape.PlayerStats
 	w.read(e, "/v1/referral/stats", "bob", &bob)
 	if len(bob.Milestones) != 2 || bob.Milestones[0].Progress != 0 || bob.Milestones[0].ReachedAt != nil {
