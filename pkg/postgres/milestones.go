@@ -152,13 +152,29 @@ func (b *milestoneBook) write(ctx context.Context, tx *sqlx.Tx, now time.Time) e
 	return nil
 }
 
-// PlayerMilestones returns the milestones of the tenant's campaigns active now, oldest campaign
-// first and each campaign's thresholds in order, with when each was paid to referrer and the
-// referrer's count of successful referrals attributed to the campaign (all time, §13).
-func (s *Store) PlayerMilestones(ctx context.Context, tenant, referrer string) ([]referral.MilestoneProgress, error) {
-	const campaigns = `SELECT ` + campaignCols + ` FROM campaigns
+// MilestoneCampaigns returns the tenant's live, active campaigns that have milestones, oldest
+// first (§13). Whether each is in its window now is the caller's to ask (Campaign.ActiveAt).
+func (s *Store) MilestoneCampaigns(ctx context.Context, tenant string) ([]referral.Campaign, error) {
+	const q = `SELECT ` + campaignCols + ` FROM campaigns
 		WHERE tenant_id = $1 AND deleted_at IS NULL AND active AND milestones <> '[]'::jsonb
 		ORDER BY created_at, id`
+	var out []referral.Campaign
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
+		var rows []storedCampaign
+		if err := tx.SelectContext(ctx, &rows, q, tenant); err != nil {
+			return fmt.Errorf("load milestone campaigns: %w", err)
+		}
+		var err error
+		out, err = domainAll(rows)
+		return err
+	})
+	return out, err
+}
+
+// PlayerMilestones returns each milestone of campaigns, in order, with when it was paid to
+// referrer and the referrer's count of successful referrals attributed to its campaign (all
+// time, §13), read in one snapshot.
+func (s *Store) PlayerMilestones(ctx context.Context, tenant, referrer string, campaigns []referral.Campaign) ([]referral.MilestoneProgress, error) {
 	const progress = `
 		SELECT c.id AS campaign_id,
 		       (SELECT count(*) FROM referrals r
@@ -166,29 +182,24 @@ func (s *Store) PlayerMilestones(ctx context.Context, tenant, referrer string) (
 		FROM unnest($3::uuid[]) AS c(id)`
 	const paid = `SELECT campaign_id, threshold, created_at FROM milestone_payments
 		WHERE campaign_id = ANY($3::uuid[]) AND referrer_id = $2 AND tenant_id = $1`
-	var out []referral.MilestoneProgress
+	out := []referral.MilestoneProgress{}
+	if len(campaigns) == 0 {
+		return out, nil
+	}
+	ids := make([]string, 0, len(campaigns))
+	for _, c := range campaigns {
+		ids = append(ids, c.ID.String())
+	}
+	type threshold struct {
+		campaign string
+		n        int
+	}
+	var (
+		count   map[string]int64
+		reached map[threshold]time.Time
+	)
 	err := transact(ctx, s.db, txSnapshot, func(tx *sqlx.Tx) error {
-		var rows []storedCampaign
-		if err := tx.SelectContext(ctx, &rows, campaigns, tenant); err != nil {
-			return fmt.Errorf("load milestone campaigns: %w", err)
-		}
-		all, err := domainAll(rows)
-		if err != nil {
-			return err
-		}
-		now := s.now()
-		var live []referral.Campaign
-		var ids []string
-		for _, c := range all {
-			if c.ActiveAt(now) {
-				live = append(live, c)
-				ids = append(ids, c.ID.String())
-			}
-		}
-		out = []referral.MilestoneProgress{}
-		if len(live) == 0 {
-			return nil
-		}
+		count, reached = map[string]int64{}, map[threshold]time.Time{}
 		var counts []struct {
 			CampaignID string `db:"campaign_id"`
 			Progress   int64  `db:"progress"`
@@ -204,28 +215,25 @@ func (s *Store) PlayerMilestones(ctx context.Context, tenant, referrer string) (
 		if err := tx.SelectContext(ctx, &payments, paid, tenant, referrer, pq.StringArray(ids)); err != nil {
 			return fmt.Errorf("load milestone payments: %w", err)
 		}
-		count := map[string]int64{}
 		for _, c := range counts {
 			count[c.CampaignID] = c.Progress
 		}
-		type threshold struct {
-			campaign string
-			n        int
-		}
-		reached := map[threshold]time.Time{}
 		for _, p := range payments {
 			reached[threshold{p.CampaignID, p.Threshold}] = p.CreatedAt.UTC()
 		}
-		for _, c := range live {
-			for _, m := range c.Milestones {
-				mp := referral.MilestoneProgress{CampaignID: c.ID, SuccessfulReferrals: m.SuccessfulReferrals, Progress: count[c.ID.String()]}
-				if at, ok := reached[threshold{c.ID.String(), m.SuccessfulReferrals}]; ok {
-					mp.ReachedAt = &at
-				}
-				out = append(out, mp)
-			}
-		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range campaigns {
+		for _, m := range c.Milestones {
+			mp := referral.MilestoneProgress{CampaignID: c.ID, SuccessfulReferrals: m.SuccessfulReferrals, Progress: count[c.ID.String()]}
+			if at, ok := reached[threshold{c.ID.String(), m.SuccessfulReferrals}]; ok {
+				mp.ReachedAt = &at
+			}
+			out = append(out, mp)
+		}
+	}
+	return out, nil
 }
