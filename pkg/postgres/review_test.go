@@ -306,3 +306,47 @@ func TestReviewEventsDuringApproval(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewDefersCommissionsAndCounters: the referrer is an active affiliate; a held referee's
+// deposit moves no counter and earns no commission until the approval, which earns both once.
+func TestReviewDefersCommissionsAndCounters(t *testing.T) {
+	s, clock, tenant := refStore(t)
+	ctx := context.Background()
+	aff, err := s.CreateAffiliate(ctx, referral.Affiliate{TenantID: tenant, UserID: "partner", AffiliateCode: "PARTNER1",
+		Status: referral.AffiliateActive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rate, _ := referral.ParseRate("0.1")
+	if _, err := s.CreateCommissionRule(ctx, referral.CommissionRule{TenantID: tenant, Name: "Deposits", EventType: "deposit.completed",
+		CommissionField: "amount", CustomRate: &rate, CurrencyID: "EUR", Active: true}); err != nil {
+		t.Fatal(err)
+	}
+	recordRiskSignals(t, s, tenant, clock.t, riskSignal{user: "partner", device: "pc"}, riskSignal{user: "gus", device: "pc"})
+	ref, _, err := s.ApplyCode(ctx, tenant, "gus", "PARTNER1", nil)
+	if err != nil || !ref.Held() {
+		t.Fatalf("apply: %+v, %v; want held", ref.Review, err)
+	}
+	clock.t = clock.t.Add(time.Minute)
+	ev := referral.Event{TenantID: tenant, EventID: "dep_gus", Type: "deposit.completed", UserID: "gus", OccurredAt: clock.t,
+		Payload: json.RawMessage(`{"amount": 5000}`)}
+	if out, err := s.ProcessEvent(ctx, ev); err != nil || out.Status != referral.EventDeferred || len(out.Commissions) != 0 {
+		t.Fatalf("deposit: %+v, %v", out, err)
+	}
+	commissions := func() int {
+		cs, _, err := s.ListCommissions(ctx, tenant, referral.CommissionLedgerFilter{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(cs)
+	}
+	if a, _ := s.GetAffiliate(ctx, tenant, aff.ID); a.RefereeRevenue != 0 || commissions() != 0 {
+		t.Fatalf("while held: revenue %d, %d commissions; want none", a.RefereeRevenue, commissions())
+	}
+	if _, err := s.ReviewReferral(ctx, tenant, ref.ID, referral.DecisionApprove, nil); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := s.GetAffiliate(ctx, tenant, aff.ID); a.RefereeRevenue != 5000 || commissions() != 1 {
+		t.Fatalf("after approval: revenue %d, %d commissions; want 5000 and 1", a.RefereeRevenue, commissions())
+	}
+}
