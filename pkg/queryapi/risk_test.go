@@ -1,0 +1,40 @@
+package queryapi
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
+	"github.com/phoenix-referral/phoenix/pkg/postgres"
+	"github.com/phoenix-referral/phoenix/pkg/referral"
+)
+
+// TestValidateIgnoresRisk: validate never answers RISK_REJECTED (SPEC §12) — a player whose
+// apply the risk policy would reject still sees a valid code.
+func TestValidateIgnoresRisk(t *testing.T) {
+	w := qryNewWorld(t)
+	ctx := context.Background()
+	s := postgres.NewStore(w.db)
+	p := referral.DefaultRiskPolicy(w.tenant)
+	p.SameDevice = referral.RiskReject
+	if _, err := s.PutRiskPolicy(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := s.RecordSignals(ctx, []referral.Signal{
+		{TenantID: w.tenant, UserID: "alice", DeviceID: "phone", SeenAt: now},
+		{TenantID: w.tenant, UserID: "zed", DeviceID: "phone", SeenAt: now},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.ApplyCode(ctx, w.tenant, "zed", "ALICE1", nil); referral.ErrorCode(err) != referral.ERiskRejected {
+		t.Fatalf("apply: %v, want RISK_REJECTED", err)
+	}
+	e, _ := w.serve(Config{})
+	var v apishape.Validation
+	w.read(e, "/v1/referral/validate/ALICE1", "zed", &v)
+	if !v.Valid || v.Reason != nil {
+		t.Fatalf("validate for zed: %+v, want valid", v)
+	}
+}
