@@ -2,6 +2,7 @@ package queryapi
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -38,3 +39,33 @@ func TestValidateIgnoresRisk(t *testing.T) {
 		t.Fatalf("validate for zed: %+v, want valid", v)
 	}
 }
+
+// TestHeldReferralPlayerView: on the Query Gateway a held referral is the player's pending
+// referral, without its review (SPEC §12).
+func TestHeldReferralPlayerView(t *testing.T) {
+	w := qryNewWorld(t)
+	ctx := context.Background()
+	s := postgres.NewStore(w.db)
+	now := time.Now().UTC()
+	if err := s.RecordSignals(ctx, []referral.Signal{
+		{TenantID: w.tenant, UserID: "alice", DeviceID: "phone", SeenAt: now},
+		{TenantID: w.tenant, UserID: "yan", DeviceID: "phone", SeenAt: now},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ref, _, err := s.ApplyCode(ctx, w.tenant, "yan", "ALICE1", nil)
+	if err != nil || !ref.Held() {
+		t.Fatalf("apply: %+v, %v; want held", ref.Review, err)
+	}
+	e, _ := w.serve(Config{})
+	var me struct {
+		Referral map[string]any `json:"referral"`
+	}
+	if err := json.Unmarshal(w.read(e, "/v1/referral/me", "yan", nil), &me); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := me.Referral["review"]; ok || me.Referral["status"] != referral.StatusPending {
+		t.Fatalf("the player's referral: %v", me.Referral)
+	}
+}
+
