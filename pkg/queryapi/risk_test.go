@@ -68,4 +68,3 @@ func TestHeldReferralPlayerView(t *testing.T) {
 		t.Fatalf("the player's referral: %v", me.Referral)
 	}
 }
-
