@@ -166,6 +166,10 @@ func TestReviewRejectPaysNothing(t *testing.T) {
 	if out := f.event(t, "dep_1", at); out.Status != referral.EventDeferred {
 		t.Fatalf("deposit: %+v, want deferred", out)
 	}
+	// What the reversal path asks: which originals wait for which held referral.
+	if got, err := f.s.DeferredOriginals(ctx, f.tenant, []string{"dep_1", "unknown"}); err != nil || len(got) != 1 || got["dep_1"] != f.ref.ID {
+		t.Fatalf("deferred originals %v (%v), want dep_1 under the held referral", got, err)
+	}
 	if _, err := f.s.SetReferralStatus(ctx, f.tenant, f.ref.ID, referral.StatusRejected, nil); referral.ErrorCode(err) != referral.EInvalidTransition {
 		t.Fatalf("status change of a held referral: %v, want INVALID_TRANSITION (the review decides)", err)
 	}
@@ -186,6 +190,9 @@ func TestReviewRejectPaysNothing(t *testing.T) {
 	}
 	if rs := f.rewards(t); len(rs) != 0 {
 		t.Fatalf("a rejected referral earned %+v", rs)
+	}
+	if got, err := f.s.DeferredOriginals(ctx, f.tenant, []string{"dep_1"}); err != nil || len(got) != 0 {
+		t.Fatalf("deferred originals after the review: %v (%v), want none", got, err)
 	}
 	if _, err := f.s.ReviewReferral(ctx, f.tenant, f.ref.ID, referral.DecisionApprove, nil); referral.ErrorCode(err) != referral.EInvalidTransition {
 		t.Fatalf("second review: %v, want INVALID_TRANSITION", err)
