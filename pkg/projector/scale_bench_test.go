@@ -41,7 +41,7 @@ type scaleEnv struct {
 	store *postgres.Store
 	p     *Projector
 	data  *pgtest.BigTenantData
-	deep  []string       // players whose deposit pays commissions on 3 levels, each used once
+	deep  []int          // players whose deposit pays commissions on 3 levels, each used once
 	made  map[string]int // how many changes of each kind the benchmarks made so far
 }
 
@@ -100,7 +100,7 @@ var scaleChanges = []struct {
 			return fmt.Errorf("only %d players with a 3-level upline were seeded", len(e.deep))
 		}
 		out, err := e.store.ProcessEvent(ctx, referral.Event{TenantID: e.data.Tenant, EventID: fmt.Sprintf("bench_dep_%d", k),
-			Type: "deposit.completed", UserID: e.deep[k], OccurredAt: time.Now(), Payload: json.RawMessage(`{"amount": 5000}`)})
+			Type: "deposit.completed", UserID: e.data.Player(e.deep[k]), OccurredAt: time.Now(), Payload: json.RawMessage(`{"amount": 5000}`)})
 		if err == nil && len(out.Commissions) != 4 {
 			err = fmt.Errorf("event paid %d commissions, want 4", len(out.Commissions))
 		}

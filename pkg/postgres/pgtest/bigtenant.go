@@ -108,14 +108,14 @@ func (d *BigTenantData) Status(i int) string {
 	}
 }
 
-// DeepPlayers returns up to n players with a pending referral whose referrer is at depth ≥ 3,
-// so that a deposit of theirs converts the referral and pays commissions on 3 levels above the
-// direct affiliate.
-func (d *BigTenantData) DeepPlayers(n int) []string {
-	var out []string
+// DeepPlayers returns the indexes of up to n players with a pending referral whose referrer is
+// at depth ≥ 3, so that a deposit of theirs converts the referral and pays commissions on 3
+// levels above the direct affiliate.
+func (d *BigTenantData) DeepPlayers(n int) []int {
+	var out []int
 	for i := 0; i < d.Referrals && len(out) < n; i++ {
 		if d.Status(i) == "pending" && d.Depth(d.ReferrerOf(i)) >= 3 {
-			out = append(out, d.Player(i))
+			out = append(out, i)
 		}
 	}
 	return out

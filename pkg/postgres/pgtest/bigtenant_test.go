@@ -64,7 +64,7 @@ func TestSeedBigTenant(t *testing.T) {
 		t.Fatal("no deep player")
 	}
 	out, err := s.ProcessEvent(ctx, referral.Event{TenantID: "big", EventID: "dep_1", Type: "deposit.completed",
-		UserID: deep[0], OccurredAt: time.Now(), Payload: json.RawMessage(`{"amount": 5000}`)})
+		UserID: d.Player(deep[0]), OccurredAt: time.Now(), Payload: json.RawMessage(`{"amount": 5000}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
