@@ -73,14 +73,18 @@ func (b *Bench) evaluate() {
 	if r := b.result(wCycle); r != nil {
 		add("Cycle check", "O(depth): independent of the subtree size", fmt.Sprintf("p50 %s, p99 %s at depth %d with %d nodes below", fmtDur(r.Pct(0.5)), fmtDur(r.Pct(0.99)), b.data.Tree.MaxDep, b.data.Tree.Nodes-1), r.Errors == 0 && r.Pct(0.99) <= 20*time.Millisecond)
 	}
-	var aMax, qMax int64
-	for _, m := range b.memRows {
-		aMax = max(aMax, m.AdminHWM)
-		qMax = max(qMax, m.QueryHWM, m.Query2HWM)
+	if b.cfg.Only == "" {
+		var aMax, qMax int64
+		for _, m := range b.memRows {
+			if !strings.HasPrefix(m.Workload, "scale") && !strings.HasSuffix(m.Workload, "(scale section)") {
+				aMax = max(aMax, m.AdminHWM)
+				qMax = max(qMax, m.QueryHWM, m.Query2HWM)
+			}
+		}
+		add("Memory: admin gateway", "≤ 100 MiB RSS under load", "peak "+mib(aMax), aMax <= 100<<20)
+		add("Memory: query gateway", "≤ 100 MiB RSS under load", "peak "+mib(qMax), qMax <= 100<<20)
+		add("Memory: query gateway, initial rebuild", "≤ 100 MiB RSS", fmt.Sprintf("peak %s while projecting the seeded database (%.0f s)", mib(b.rebuildPeak), b.rebuildTime.Seconds()), b.rebuildPeak <= 100<<20)
 	}
-	add("Memory: admin gateway", "≤ 100 MiB RSS under load", "peak "+mib(aMax), aMax <= 100<<20)
-	add("Memory: query gateway", "≤ 100 MiB RSS under load", "peak "+mib(qMax), qMax <= 100<<20)
-	add("Memory: query gateway, initial rebuild", "≤ 100 MiB RSS", fmt.Sprintf("peak %s while projecting the seeded database (%.0f s)", mib(b.rebuildPeak), b.rebuildTime.Seconds()), b.rebuildPeak <= 100<<20)
 	for _, f := range b.faults {
 		add("Fault: "+f.Fault, "no lost change, no wrong answer after recovery, errors only while down",
 			fmt.Sprintf("lost %d of %d, stale %d of %d, %d errors after recovery", f.Lost, f.Acked, f.Stale, f.Checked, f.ErrorsOutside),
@@ -143,32 +147,40 @@ func (b *Bench) report() error {
 			p("- *%s*, first error: `%s`\n", r.Name, strings.ReplaceAll(r.FirstErr, "`", "'"))
 		}
 	}
-	p("\n![throughput](bench/throughput.svg)\n\n![latency](bench/latency.svg)\n\n")
+	if b.cfg.Only == "" {
+		p("\n![throughput](bench/throughput.svg)\n\n![latency](bench/latency.svg)\n\n")
+	}
 	p("## Gateway memory\n\nPeak RSS (VmHWM from /proc/<pid>/status, reset before each workload and fault) and RSS at its end; the workload table's last column repeats the peaks (query: the larger of the two replicas).\n\n")
 	p("| workload or fault | admin peak | admin RSS | query A peak | query A RSS | query B peak | query B RSS |\n|---|---|---|---|---|---|---|\n")
 	for _, m := range b.memRows {
 		p("| %s | %s | %s | %s | %s | %s | %s |\n", m.Workload, mib(m.AdminHWM), mib(m.AdminRSS), mib(m.QueryHWM), mib(m.QueryRSS), mib(m.Query2HWM), mib(m.Query2RSS))
 	}
-	p("\n## Faults under load\n\n")
-	p("During each fault 4 readers poll the Query Gateway and one writer creates codes on the Admin Gateway every 20 ms. ")
-	p("*down* is how long the dependency was gone (or, for the projector, until the standby took over); *recovery* runs from then until a write made afterwards is readable on the Query Gateway. ")
-	p("*lost* counts acknowledged writes missing afterwards; *stale* counts players (of those checked) whose codes or stats on the Query Gateway differ from PostgreSQL.\n\n")
-	p("| fault | down | read errors | errors after recovery | write errors | acknowledged writes | lost | recovery | stale / checked | what happened |\n|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, f := range b.faults {
-		p("| %s | %.2f s | %d of %d | %d | %d | %d | %d | %.2f s | %d / %d | %s |\n", f.Fault, f.Down.Seconds(), f.ReadErrors, f.ReadErrors+f.ReadOK,
-			f.ErrorsOutside, f.WriteErrors, f.Acked, f.Lost, f.Recover.Seconds(), f.Stale, f.Checked, f.Note)
-	}
-	if len(b.faults) == 0 {
-		p("No fault was injected in this run.\n")
+	if b.cfg.Only == "" {
+		p("\n## Faults under load\n\n")
+		p("During each fault 4 readers poll the Query Gateway and one writer creates codes on the Admin Gateway every 20 ms. ")
+		p("*down* is how long the dependency was gone (or, for the projector, until the standby took over); *recovery* runs from then until a write made afterwards is readable on the Query Gateway. ")
+		p("*lost* counts acknowledged writes missing afterwards; *stale* counts players (of those checked) whose codes or stats on the Query Gateway differ from PostgreSQL.\n\n")
+		p("| fault | down | read errors | errors after recovery | write errors | acknowledged writes | lost | recovery | stale / checked | what happened |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, f := range b.faults {
+			p("| %s | %.2f s | %d of %d | %d | %d | %d | %d | %.2f s | %d / %d | %s |\n", f.Fault, f.Down.Seconds(), f.ReadErrors, f.ReadErrors+f.ReadOK,
+				f.ErrorsOutside, f.WriteErrors, f.Acked, f.Lost, f.Recover.Seconds(), f.Stale, f.Checked, f.Note)
+		}
+		if len(b.faults) == 0 {
+			p("No fault was injected in this run.\n")
+		}
 	}
 	if b.cfg.RedisTimeout != "" {
 		p("\nGateway settings differing from the defaults: `PHOENIX_REDIS_TIMEOUT=%s` on the query gateways (see benchmarking.md).\n", b.cfg.RedisTimeout)
 	}
-	if !b.cfg.PGRestart {
+	if !b.cfg.PGRestart && b.cfg.Only == "" {
 		p("\nPostgreSQL restart was not part of this run (`--pg-restart`).\n")
 	}
+	b.scaleReport(p)
 	if err := os.WriteFile(b.cfg.Out, []byte(sb.String()), 0o644); err != nil {
 		return err
+	}
+	if b.cfg.Only != "" {
+		return nil // the charts belong to the full report
 	}
 	if err := os.WriteFile(filepath.Join(b.cfg.ChartDir, "throughput.svg"), []byte(b.throughputSVG()), 0o644); err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -97,21 +98,9 @@ func (b *Bench) readWorkloads(ctx context.Context) error {
 	pick := func(list []string, i int) string { return list[(i*7919)%len(list)] }
 
 	// Baseline 1: a bare Echo handler answering constant JSON.
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.GET("/v1/referral/stats", func(c echo.Context) error {
-		return c.JSONBlob(http.StatusOK, []byte(`{"period":"30d","total_referrals":3,"successful_referrals":1,"pending_referrals":2,"rejected_referrals":0,"conversion_rate":33.3,"rewards":[]}`))
-	})
-	url, stop, err := serve(e)
-	if err != nil {
+	if err := b.bareEcho(ctx, wEcho, func(i int) string { return b.token(auth.RolePlayer, main.ID, pick(hot, i)) }); err != nil {
 		return err
 	}
-	b.logf("reads: bare Echo baseline (%d connections, %s)", w, b.cfg.Duration)
-	b.add(Run(ctx, wEcho, w, 0, b.cfg.Duration, func(ctx context.Context, _, i int) error {
-		_, err := b.http.Do(ctx, http.MethodGet, url+"/v1/referral/stats", b.token(auth.RolePlayer, main.ID, pick(hot, i)), nil, nil)
-		return err
-	}))
-	stop()
 
 	// Baseline 2: the same stats and codes reads computed straight from PostgreSQL (JWT checked
 	// the same way as on the Query Gateway).
@@ -142,7 +131,7 @@ func (b *Bench) readWorkloads(ctx context.Context) error {
 		return err
 	}))
 	b.logf("reads: query gateway, stats/codes/affiliate-me/leaderboard")
-	routes := []string{"/v1/referral/stats?period=30d", "/v1/referral/codes", "/v1/affiliate/me", "/v1/referral/leaderboard?period=30d&limit=10"}
+	routes := hotRoutes
 	request := func(k, i int) (string, string) {
 		if k == 2 {
 			return qg + routes[k], b.token(auth.RolePlayer, main.ID, pick(affs, i))
@@ -164,6 +153,31 @@ func (b *Bench) readWorkloads(ctx context.Context) error {
 			return err
 		}))
 	}
+	return nil
+}
+
+// hotRoutes are the Query Gateway reads of the hot-GET mix, in round-robin order; the third is
+// answered for affiliates only.
+var hotRoutes = []string{"/v1/referral/stats?period=30d", "/v1/referral/codes", "/v1/affiliate/me", "/v1/referral/leaderboard?period=30d&limit=10"}
+
+// bareEcho measures the bare Echo baseline under name: an Echo handler inside phoenix-bench
+// answering a constant JSON body to cfg.Workers connections, each request carrying tok(i).
+func (b *Bench) bareEcho(ctx context.Context, name string, tok func(i int) string) error {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.GET("/v1/referral/stats", func(c echo.Context) error {
+		return c.JSONBlob(http.StatusOK, []byte(`{"period":"30d","total_referrals":3,"successful_referrals":1,"pending_referrals":2,"rejected_referrals":0,"conversion_rate":33.3,"rewards":[]}`))
+	})
+	url, stop, err := serve(e)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	b.logf("reads: bare Echo baseline (%d connections, %s)", b.cfg.Workers, b.cfg.Duration)
+	b.add(Run(ctx, name, b.cfg.Workers, 0, b.cfg.Duration, func(ctx context.Context, _, i int) error {
+		_, err := b.http.Do(ctx, http.MethodGet, url+"/v1/referral/stats", tok(i), nil, nil)
+		return err
+	}))
 	return nil
 }
 
@@ -590,13 +604,23 @@ func (b *Bench) writeAndSeeWithin(ctx context.Context, au, qg, admin string, c C
 
 // waitVisible polls the caller's code list on qg until seen says yes, returning the time since from.
 func (b *Bench) waitVisible(ctx context.Context, qg, tok string, from time.Time, limit time.Duration, seen func([]codeJSON) bool) (time.Duration, error) {
-	deadline := from.Add(limit)
-	for {
+	return b.poll(ctx, qg+"/v1/referral/codes", tok, from, limit, func(raw []byte) bool {
 		var out struct {
 			Items []codeJSON `json:"items"`
 		}
-		_, err := b.http.Do(ctx, http.MethodGet, qg+"/v1/referral/codes", tok, nil, &out)
-		if err == nil && seen(out.Items) {
+		return json.Unmarshal(raw, &out) == nil && seen(out.Items)
+	})
+}
+
+// poll GETs url with tok until seen says yes of the answer's body, returning the time since
+// from; it gives up limit after from. It polls every 2 ms for the first 50 ms, then every 5 ms
+// (the interval bounds the error of the figure).
+func (b *Bench) poll(ctx context.Context, url, tok string, from time.Time, limit time.Duration, seen func(body []byte) bool) (time.Duration, error) {
+	deadline := from.Add(limit)
+	for {
+		var raw json.RawMessage
+		_, err := b.http.Do(ctx, http.MethodGet, url, tok, nil, &raw)
+		if err == nil && seen(raw) {
 			return time.Since(from), nil
 		}
 		if time.Now().After(deadline) {

@@ -64,6 +64,9 @@ func (d *BigTenantData) AffiliateID(i int) uuid.UUID { return d.id(bigAffiliate,
 // CodeID is the id of affiliate i's referral code.
 func (d *BigTenantData) CodeID(i int) uuid.UUID { return d.id(bigCode, i) }
 
+// ReferralID is the id of player i's referral.
+func (d *BigTenantData) ReferralID(i int) uuid.UUID { return d.id(bigReferral, i) }
+
 // Referrer is affiliate i's user id; it owns the code Code(i).
 func (d *BigTenantData) Referrer(i int) string { return fmt.Sprintf("aff%d", i) }
 
@@ -195,7 +198,7 @@ func SeedBigTenant(ctx context.Context, db *sqlx.DB, t BigTenant) (*BigTenantDat
 					rej = at.Add(time.Hour)
 				}
 				r := d.ReferrerOf(i)
-				if err := row(d.id(bigReferral, i), t.Tenant, d.CodeID(r), d.Code(r), camp, d.Referrer(r), d.Player(i),
+				if err := row(d.ReferralID(i), t.Tenant, d.CodeID(r), d.Code(r), camp, d.Referrer(r), d.Player(i),
 					d.Status(i), `{"source": "seed"}`, at, at, conv, ver, rej); err != nil {
 					return err
 				}
@@ -205,7 +208,7 @@ func SeedBigTenant(ctx context.Context, db *sqlx.DB, t BigTenant) (*BigTenantDat
 		{"campaign_qualifications", []string{"tenant_id", "campaign_id", "referral_id", "event_id", "created_at"}, func(row func(...any) error) error {
 			for i := range t.Referrals {
 				if d.successful(i) {
-					if err := row(t.Tenant, d.Campaign, d.id(bigReferral, i), fmt.Sprintf("seed_dep_%d", i), d.createdAt(i, now).Add(time.Hour)); err != nil {
+					if err := row(t.Tenant, d.Campaign, d.ReferralID(i), fmt.Sprintf("seed_dep_%d", i), d.createdAt(i, now).Add(time.Hour)); err != nil {
 						return err
 					}
 				}
@@ -218,7 +221,7 @@ func SeedBigTenant(ctx context.Context, db *sqlx.DB, t BigTenant) (*BigTenantDat
 				if !d.successful(i) {
 					continue
 				}
-				at, ev, ref := d.createdAt(i, now).Add(time.Hour), fmt.Sprintf("seed_dep_%d", i), d.id(bigReferral, i)
+				at, ev, ref := d.createdAt(i, now).Add(time.Hour), fmt.Sprintf("seed_dep_%d", i), d.ReferralID(i)
 				if err := row(d.id(bigReward, 2*i), t.Tenant, d.Referrer(d.ReferrerOf(i)), "referrer", d.Campaign, ref, ev, "points", 100, at); err != nil {
 					return err
 				}
