@@ -299,7 +299,7 @@ func (b *Bench) Main(ctx context.Context) error {
 	if err := b.report(); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	b.logf("report written to %s (charts in %s), %d targets met of %d", b.cfg.Out, b.cfg.ChartDir, b.metCount(), len(b.targets))
+	b.logf("report written to %s, %d targets met of %d", b.cfg.Out, b.metCount(), len(b.targets))
 	if bad := b.correctnessFailures(); len(bad) > 0 {
 		return fmt.Errorf("correctness checks failed (the report has the details): %s", strings.Join(bad, "; "))
 	}

@@ -110,11 +110,14 @@ func (b *Bench) report() error {
 	}
 	p("| load average at end | %s |\n", loadAvg())
 	p("| run took | %.0f s |\n\n", time.Since(b.started).Seconds())
-	p("## Data set\n\n")
-	for _, s := range b.seedInfo {
-		p("- %s\n", s)
+	if len(b.seedInfo) > 0 {
+		p("## Data set\n\n")
+		for _, s := range b.seedInfo {
+			p("- %s\n", s)
+		}
+		p("\n")
 	}
-	p("\n## SPEC §9 targets\n\n| target | goal | measured | verdict |\n|---|---|---|---|\n")
+	p("## SPEC §9 targets\n\n| target | goal | measured | verdict |\n|---|---|---|---|\n")
 	for _, t := range b.targets {
 		v := "**missed**"
 		if t.Met {
@@ -147,8 +150,9 @@ func (b *Bench) report() error {
 			p("- *%s*, first error: `%s`\n", r.Name, strings.ReplaceAll(r.FirstErr, "`", "'"))
 		}
 	}
+	p("\n")
 	if b.cfg.Only == "" {
-		p("\n![throughput](bench/throughput.svg)\n\n![latency](bench/latency.svg)\n\n")
+		p("![throughput](bench/throughput.svg)\n\n![latency](bench/latency.svg)\n\n")
 	}
 	p("## Gateway memory\n\nPeak RSS (VmHWM from /proc/<pid>/status, reset before each workload and fault) and RSS at its end; the workload table's last column repeats the peaks (query: the larger of the two replicas).\n\n")
 	p("| workload or fault | admin peak | admin RSS | query A peak | query A RSS | query B peak | query B RSS |\n|---|---|---|---|---|---|---|\n")
