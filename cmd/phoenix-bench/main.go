@@ -270,8 +270,14 @@ func (b *Bench) Main(ctx context.Context) error {
 	if b.cfg.Quick {
 		mode = "quick"
 	}
-	b.logf("mode %s: %d players, %d affiliates, %d tree nodes, %d history events, %s per workload",
-		mode, b.cfg.Players, b.cfg.Affiliates, b.cfg.TreeNodes, b.cfg.History, b.cfg.Duration)
+	if b.cfg.Only == "" {
+		b.logf("mode %s: %d players, %d affiliates, %d tree nodes, %d history events, %s per workload",
+			mode, b.cfg.Players, b.cfg.Affiliates, b.cfg.TreeNodes, b.cfg.History, b.cfg.Duration)
+	}
+	if b.cfg.Scale || b.cfg.Only == "scale" {
+		b.logf("mode %s: scale section with tenants of %s referrals, a backlog of %d changes, %s per workload",
+			mode, b.cfg.ScaleSizes, b.cfg.ScaleBacklog, b.cfg.Duration)
+	}
 	b.machine = machineInfo(ctx, b.cfg)
 
 	if err := b.setup(ctx); err != nil {
