@@ -67,6 +67,7 @@ type Config struct {
 	ScaleBacklog  int
 	ScaleWrites   int
 	ScaleWait     time.Duration
+	ScaleRSSCap   int // MiB
 }
 
 func main() {
@@ -111,6 +112,7 @@ func main() {
 	flag.IntVar(&cfg.ScaleBacklog, "scale-backlog", 0, "changes in the scale section's backlog (default 1000000, quick 20000; at most the largest size)")
 	flag.IntVar(&cfg.ScaleWrites, "scale-writes", 5, "isolated writes per change kind and tenant size in the projection-cost workload")
 	flag.DurationVar(&cfg.ScaleWait, "scale-wait", 3*time.Minute, "how long the scale section waits for the backlog to catch up (and for the projector to settle)")
+	flag.IntVar(&cfg.ScaleRSSCap, "scale-rss-cap", 1024, "MiB of query gateway RSS at which the scale section stops waiting for the backlog (the machine is shared)")
 	flag.Parse()
 	outSet := false
 	flag.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
