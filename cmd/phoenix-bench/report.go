@@ -159,19 +159,17 @@ func (b *Bench) report() error {
 	for _, m := range b.memRows {
 		p("| %s | %s | %s | %s | %s | %s | %s |\n", m.Workload, mib(m.AdminHWM), mib(m.AdminRSS), mib(m.QueryHWM), mib(m.QueryRSS), mib(m.Query2HWM), mib(m.Query2RSS))
 	}
-	if b.cfg.Only == "" {
-		p("\n## Faults under load\n\n")
-		p("During each fault 4 readers poll the Query Gateway and one writer creates codes on the Admin Gateway every 20 ms. ")
-		p("*down* is how long the dependency was gone (or, for the projector, until the standby took over); *recovery* runs from then until a write made afterwards is readable on the Query Gateway. ")
-		p("*lost* counts acknowledged writes missing afterwards; *stale* counts players (of those checked) whose codes or stats on the Query Gateway differ from PostgreSQL.\n\n")
-		p("| fault | down | read errors | errors after recovery | write errors | acknowledged writes | lost | recovery | stale / checked | what happened |\n|---|---|---|---|---|---|---|---|---|---|\n")
-		for _, f := range b.faults {
-			p("| %s | %.2f s | %d of %d | %d | %d | %d | %d | %.2f s | %d / %d | %s |\n", f.Fault, f.Down.Seconds(), f.ReadErrors, f.ReadErrors+f.ReadOK,
-				f.ErrorsOutside, f.WriteErrors, f.Acked, f.Lost, f.Recover.Seconds(), f.Stale, f.Checked, f.Note)
-		}
-		if len(b.faults) == 0 {
-			p("No fault was injected in this run.\n")
-		}
+	p("\n## Faults under load\n\n")
+	p("During each fault 4 readers poll the Query Gateway and one writer creates codes on the Admin Gateway every 20 ms. ")
+	p("*down* is how long the dependency was gone (or, for the projector, until the standby took over); *recovery* runs from then until a write made afterwards is readable on the Query Gateway. ")
+	p("*lost* counts acknowledged writes missing afterwards; *stale* counts players (of those checked) whose codes or stats on the Query Gateway differ from PostgreSQL.\n\n")
+	p("| fault | down | read errors | errors after recovery | write errors | acknowledged writes | lost | recovery | stale / checked | what happened |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, f := range b.faults {
+		p("| %s | %.2f s | %d of %d | %d | %d | %d | %d | %.2f s | %d / %d | %s |\n", f.Fault, f.Down.Seconds(), f.ReadErrors, f.ReadErrors+f.ReadOK,
+			f.ErrorsOutside, f.WriteErrors, f.Acked, f.Lost, f.Recover.Seconds(), f.Stale, f.Checked, f.Note)
+	}
+	if len(b.faults) == 0 {
+		p("No fault was injected in this run.\n")
 	}
 	if b.cfg.RedisTimeout != "" {
 		p("\nGateway settings differing from the defaults: `PHOENIX_REDIS_TIMEOUT=%s` on the query gateways (see benchmarking.md).\n", b.cfg.RedisTimeout)
