@@ -625,6 +625,9 @@ func (b *Bench) poll(ctx context.Context, url, tok string, from time.Time, limit
 		if err == nil && seen(raw) {
 			return time.Since(from), nil
 		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
 		if time.Now().After(deadline) {
 			if err != nil {
 				return 0, fmt.Errorf("not visible after %s: %w", limit, err)
