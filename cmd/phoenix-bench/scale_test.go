@@ -53,3 +53,18 @@ func TestScaleReportSideBySide(t *testing.T) {
 		}
 	}
 }
+
+// TestScaleCostRatio: the projector's round time is compared when both sizes report it (a
+// small tenant's change can show before its acknowledgement arrives), else the visible p50.
+func TestScaleCostRatio(t *testing.T) {
+	vis := func(d time.Duration) *Result { return &Result{Durations: []time.Duration{d}} }
+	lo := scaleCost{result: vis(time.Millisecond / 2), round: 10 * time.Millisecond}
+	hi := scaleCost{result: vis(30 * time.Millisecond), round: 15 * time.Millisecond}
+	if what, _, _, ratio := costRatio(lo, hi); ratio != 1.5 || !strings.Contains(what, "round") {
+		t.Errorf("with round times: %s %.2f, want the rounds' 1.5", what, ratio)
+	}
+	hi.round = 0
+	if what, _, _, ratio := costRatio(lo, hi); ratio != 60 || !strings.Contains(what, "visible") {
+		t.Errorf("without one round time: %s %.2f, want the visible p50s' 60", what, ratio)
+	}
+}
