@@ -68,8 +68,12 @@ func qryEnv(t *testing.T) (map[string]string, *redis.Client) {
 func qryWaitIdle(t *testing.T, logs *safeBuffer, rdb *redis.Client) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		subs, err := rdb.PubSubNumSub(context.Background(), projector.InvalidationChannel).Result()
-		if err == nil && subs[projector.InvalidationChannel] == 1 && strings.Contains(logs.String(), "projector_leader") {
+		var subs map[string]int64
+		channels, err := rdb.PubSubChannels(context.Background(), cache.InvalidationChannel("*")).Result()
+		if err == nil && len(channels) == 1 {
+			subs, err = rdb.PubSubNumSub(context.Background(), channels[0]).Result()
+		}
+		if err == nil && len(channels) == 1 && subs[channels[0]] == 1 && strings.Contains(logs.String(), "projector_leader") {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -85,7 +89,7 @@ func TestHelpGoesToStdout(t *testing.T) {
 		t.Fatalf("--help: %v", err)
 	}
 	for _, v := range []string{"PHOENIX_HTTP_ADDR", "PHOENIX_REDIS_URL", "PHOENIX_VISITOR_LIMIT", "PHOENIX_TRUSTED_PROXIES",
-		"PHOENIX_LOCAL_CACHE_TTL", "PHOENIX_SHUTDOWN_TIMEOUT"} {
+		"PHOENIX_LOCAL_CACHE_TTL", "PHOENIX_SHUTDOWN_TIMEOUT", "PHOENIX_DEPLOYMENT"} {
 		if !strings.Contains(out.String(), v) {
 			t.Errorf("--help does not mention %s", v)
 		}
@@ -245,6 +249,7 @@ func TestRefusesBadConfig(t *testing.T) {
 		"stale in-process cache": {map[string]string{"PHOENIX_LOCAL_CACHE_TTL": "5s"}, "PHOENIX_LOCAL_CACHE_TTL"},
 		"short retention":        {map[string]string{"PHOENIX_CHANGE_RETENTION": "1m"}, "PHOENIX_CHANGE_RETENTION"},
 		"bad proxies":            {map[string]string{"PHOENIX_TRUSTED_PROXIES": "the office"}, "PHOENIX_TRUSTED_PROXIES"},
+		"bad deployment":         {map[string]string{"PHOENIX_DEPLOYMENT": "a b"}, "PHOENIX_DEPLOYMENT"},
 		"bad redis url":          {map[string]string{"PHOENIX_DATABASE_URL": pgtest.URL(t), "PHOENIX_REDIS_URL": "ftp://redis"}, "PHOENIX_REDIS_URL"},
 		"no database":            {map[string]string{"PHOENIX_DATABASE_URL": unreachable}, "connect to database"},
 	} {
