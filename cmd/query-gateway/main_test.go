@@ -28,7 +28,7 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/projector"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { pgtest.Main(m, cachetest.StopClusters) }
 
 const secret = "main-test-secret-at-least-32-bytes-long"
 
@@ -54,26 +54,23 @@ func (s *safeBuffer) String() string {
 	return s.b.String()
 }
 
-// qryEnv is a gateway's environment over a fresh database and a private Redis.
-func qryEnv(t *testing.T) (map[string]string, *redis.Client) {
-	redisURL, rdb := cachetest.Server(t)
+// qryEnv is a gateway's environment over a fresh database and a private Redis (a Redis Cluster
+// with cachetest.ClusterEnv set).
+func qryEnv(t *testing.T) (map[string]string, redis.UniversalClient) {
+	name, value, rdb := cachetest.Gateway(t)
 	return map[string]string{
-		"PHOENIX_DATABASE_URL": pgtest.NewDatabase(t), "PHOENIX_REDIS_URL": redisURL,
+		"PHOENIX_DATABASE_URL": pgtest.NewDatabase(t), name: value,
 		"PHOENIX_JWT_SECRET": secret, "PHOENIX_HTTP_ADDR": "127.0.0.1:0",
 	}, rdb
 }
 
 // qryWaitIdle waits until a started gateway is fully up without being sent a request: the
 // projector leads and the in-process cache is subscribed to its announcements.
-func qryWaitIdle(t *testing.T, logs *safeBuffer, rdb *redis.Client) {
+func qryWaitIdle(t *testing.T, logs *safeBuffer, rdb redis.UniversalClient) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		var subs map[string]int64
-		channels, err := rdb.PubSubChannels(context.Background(), cache.InvalidationChannel("*")).Result()
-		if err == nil && len(channels) == 1 {
-			subs, err = rdb.PubSubNumSub(context.Background(), channels[0]).Result()
-		}
-		if err == nil && len(channels) == 1 && subs[channels[0]] == 1 && strings.Contains(logs.String(), "projector_leader") {
+		subs, err := cachetest.Subscribers(context.Background(), rdb, cache.InvalidationChannel("*"))
+		if err == nil && len(subs) == 1 && strings.Contains(logs.String(), "projector_leader") {
 			return
 		}
 		if time.Now().After(deadline) {
