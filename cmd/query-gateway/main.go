@@ -142,8 +142,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func newRedis(cfg *Config) (redis.UniversalClient, error) {
 	t := cfg.RedisTimeout
 	if addrs := cfg.clusterAddrs(); len(addrs) > 0 {
+		// The cluster client retries a failed command itself (up to MaxRedirects times, each
+		// through a node client with its own MaxRetries): one cluster-level retry over node
+		// clients that do not retry costs an unreachable cluster two timeouts, as a single node.
+		// One redirect still follows a MOVED or ASK (the slot map is reloaded on it).
 		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, DialTimeout: t, ReadTimeout: t,
-			WriteTimeout: t, PoolTimeout: t, MaxRetries: 1}), nil
+			WriteTimeout: t, PoolTimeout: t, MaxRetries: -1, MaxRedirects: 1}), nil
 	}
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -261,4 +262,58 @@ func freeClusterPort() (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no free loopback port pair for a cluster node")
+}
+
+// Freeze stops (SIGSTOP) every node of a cluster Cluster started, the one rdb is a client of,
+// until the returned thaw is called (SIGCONT): to every client the cluster stops answering, as
+// in an outage, while its state survives. It refuses any other Redis.
+func Freeze(ctx context.Context, rdb *redis.ClusterClient) (thaw func(), err error) {
+	var pids []int
+	var mu sync.Mutex
+	err = rdb.ForEachShard(ctx, func(ctx context.Context, n *redis.Client) error {
+		info, err := n.Info(ctx, "server").Result()
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "process_id:"); ok {
+				pid, err := strconv.Atoi(v)
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				pids = append(pids, pid)
+				mu.Unlock()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var procs []*os.Process
+	clustersMu.Lock()
+	for _, pid := range pids {
+		for _, c := range started {
+			for _, p := range c.procs {
+				if p.Process.Pid == pid {
+					procs = append(procs, p.Process)
+				}
+			}
+		}
+	}
+	clustersMu.Unlock()
+	if len(procs) != len(pids) || len(procs) == 0 {
+		return nil, fmt.Errorf("cachetest: Freeze: servers %v are not all of this test binary's clusters", pids)
+	}
+	for _, p := range procs {
+		if err := p.Signal(syscall.SIGSTOP); err != nil {
+			return nil, err
+		}
+	}
+	return func() {
+		for _, p := range procs {
+			p.Signal(syscall.SIGCONT)
+		}
+	}, nil
 }

@@ -97,3 +97,32 @@ func TestClusterReused(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterFreeze: a frozen cluster answers nothing until it is thawed, then serves its data
+// again; Freeze refuses a Redis it did not start.
+func TestClusterFreeze(t *testing.T) {
+	ctx := context.Background()
+	addrs, rdb := Cluster(t)
+	if err := rdb.Set(ctx, "phx:{t1}:k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	thaw, err := Freeze(ctx, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	impatient := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ReadTimeout: 100 * time.Millisecond,
+		MaxRetries: -1, MaxRedirects: -1})
+	defer impatient.Close()
+	if err := impatient.Get(ctx, "phx:{t1}:k").Err(); err == nil {
+		t.Error("a frozen cluster answered")
+	}
+	thaw()
+	if v, err := rdb.Get(ctx, "phx:{t1}:k").Result(); err != nil || v != "v" {
+		t.Errorf("after the thaw: %q, %v", v, err)
+	}
+	other := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:6379"}})
+	defer other.Close()
+	if _, err := Freeze(ctx, other); err == nil {
+		t.Error("Freeze accepted a Redis it did not start")
+	}
+}
