@@ -186,8 +186,10 @@ func startCluster(tb testing.TB) (*cluster, error) {
 			return fail(err)
 		}
 		p := strconv.Itoa(port)
+		// Without replicas there is nothing to fail over to: a long node timeout keeps a frozen
+		// cluster (Freeze) from declaring its own nodes failed when it thaws.
 		cmd := exec.Command(server, "--port", p, "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-			"--cluster-config-file", "nodes-"+p+".conf", "--cluster-node-timeout", "5000",
+			"--cluster-config-file", "nodes-"+p+".conf", "--cluster-node-timeout", "60000",
 			"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", p+".log")
 		if err := cmd.Start(); err != nil {
 			return fail(err)
