@@ -118,6 +118,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Ready:            db.PingContext,
 		RequestTimeout:   cfg.RequestTimeout,
 		TrustedProxies:   cfg.Proxies,
+		// Nearly every request holds one connection; twice the pool keeps it busy while the rest
+		// of a burst waits parked, not decoded.
+		MaxInFlight: 2 * cfg.DBMaxConns,
 	})
 	api.Register(srv.Echo)
 	return srv.Serve(ctx, cfg.HTTPAddr, cfg.DrainDelay, cfg.ShutdownTimeout, listening)
