@@ -23,9 +23,9 @@ test: deps helm ## run every test (race detector on, chart checks included), a s
 	bash scripts/sdk.sh check
 
 # The Redis-facing suites once more, on a real three-master Redis Cluster that the tests start on
-# loopback ports (pkg/cache/cachetest): the Query Gateway binary's tests and the end-to-end
-# suite's Query Gateway, recovery and shutdown tests (about 2 minutes).
-CLUSTER_PKGS := ./pkg/cache/cachetest ./cmd/query-gateway ./e2e
+# loopback ports (pkg/cache/cachetest): the Query Gateway's and its binary's tests and the end-to-end
+# suite's Query Gateway, recovery and shutdown tests (about 3 minutes).
+CLUSTER_PKGS := ./pkg/cache/cachetest ./pkg/queryapi ./cmd/query-gateway ./e2e
 test-cluster: deps ## run the Redis-facing tests against a Redis Cluster (PHOENIX_TEST_REDIS_CLUSTER=1)
 	PHOENIX_TEST_REDIS_CLUSTER=1 $(GO) test -race -count=1 -timeout 15m -run '^Test(Qry|Idle|Cluster|Deployment|Serve)' $(CLUSTER_PKGS)
 

@@ -38,6 +38,33 @@ func Gateway(tb testing.TB) (name, value string, rdb redis.UniversalClient) {
 	return "PHOENIX_REDIS_URL", url, c
 }
 
+// Client returns a client of a Redis of this test only: a Server's, or in ClusterMode a
+// Cluster's.
+func Client(tb testing.TB) redis.UniversalClient {
+	tb.Helper()
+	_, _, rdb := Gateway(tb)
+	return rdb
+}
+
+// Keys returns the keys matching pattern on every master behind rdb (KEYS on a cluster client
+// asks one node only). For tests: it scans the whole keyspace.
+func Keys(ctx context.Context, rdb redis.UniversalClient, pattern string) ([]string, error) {
+	c, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		return rdb.Keys(ctx, pattern).Result()
+	}
+	var mu sync.Mutex
+	var out []string
+	err := c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		keys, err := n.Keys(ctx, pattern).Result()
+		mu.Lock()
+		defer mu.Unlock()
+		out = append(out, keys...)
+		return err
+	})
+	return out, err
+}
+
 // FlushAll empties every master behind rdb (a single node's current database, or every master
 // of a cluster): a wiped Redis, as FLUSHALL leaves it. Use it on test Redis servers only.
 func FlushAll(ctx context.Context, rdb redis.UniversalClient) error {
