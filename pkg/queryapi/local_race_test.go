@@ -56,7 +56,7 @@ func TestQryLocalCacheSharedReadRace(t *testing.T) {
 
 	// The race runs until enough has happened to tell, or for 30 s on a very busy machine; it
 	// needs some of both at the least.
-	const enough, least = 1000, 30
+	const enough, least = 500, 30
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
