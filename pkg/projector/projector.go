@@ -429,6 +429,7 @@ func sectionsOf(entity string) []string {
 // from the snapshot q, returning one batch per tenant.
 func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Change) ([]*cache.Batch, error) {
 	byTenant := map[string]map[string][]string{} // tenant → entity → ids
+	oldOwners := map[string][]string{}           // tenant → codes' previous owners, from the changes
 	for _, c := range changes {
 		m := byTenant[c.TenantID]
 		if m == nil {
@@ -436,10 +437,15 @@ func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Cha
 			byTenant[c.TenantID] = m
 		}
 		m[c.Entity] = append(m[c.Entity], c.EntityID)
+		if c.Entity == "code" && c.OldOwner != nil {
+			oldOwners[c.TenantID] = append(oldOwners[c.TenantID], *c.OldOwner)
+		}
 	}
 	var out []*cache.Batch
 	for tenant, entities := range byTenant {
 		tp := &tenantPlan{codes: map[string]bool{}, sections: map[string]map[string]bool{}, owners: map[string]cache.Owners{}}
+		// A code's previous owner lost it: the change says who, also after a rebuild.
+		tp.touch(oldOwners[tenant], sectionsOf("code")...)
 		for entity, ids := range entities {
 			switch entity {
 			case "campaign":
