@@ -85,9 +85,9 @@ func InSnapshot(ctx context.Context, db *sqlx.DB, fn func(q sqlx.QueryerContext)
 	return transact(ctx, db, txSnapshot, func(tx *sqlx.Tx) error { return fn(tx) })
 }
 
-// ChangeWindow returns, deduplicated by entity and previous owner or parent, the changes visible to the Source (an OpenSnapshot
-// transaction) whose transactions had not completed in the earlier snapshot prev: exactly the
-// changes that committed between the two snapshots. Transactions below prev's xmin had
+// ChangeWindow returns, deduplicated by entity and previous owner or parent, the changes
+// visible to the Source (an OpenSnapshot transaction) whose transactions had not completed in
+// the earlier snapshot prev: exactly the changes that committed between the two snapshots. Transactions below prev's xmin had
 // completed in prev, so only xid ≥ xmin(prev) is scanned.
 func (s Source) ChangeWindow(ctx context.Context, prev string) (ChangeWindow, error) {
 	const q1 = `
