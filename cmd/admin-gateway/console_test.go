@@ -454,6 +454,158 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 	})
 
+	t.Run("campaign-milestones", func(t *testing.T) {
+		const tenant = "t-miles"
+		admin := s.token(auth.RoleTenantAdmin, "admin", tenant)
+		c := s.must("POST", "/v1/referral/campaigns", admin, map[string]any{"name": "Friends", "qualifying_event": "deposit.completed",
+			"referrer_rewards": wallet(100), "referee_rewards": wallet(50)})
+		p := openTab(t, browser, s)
+		p.signIn(admin, "")
+		p.visit("#/campaigns/"+c["id"].(string), "Campaign Friends")
+		milestone := func(n int, count, currency, amount string) {
+			p.click(in("Edit campaign", "[data-field=milestones] > button"))
+			p.fill(in("Edit campaign", fmt.Sprintf(`input[aria-label="Milestone %d: successful referrals"]`, n)), count)
+			p.fill(in("Edit campaign", fmt.Sprintf(`input[aria-label="Milestone %d: currency"]`, n)), currency)
+			p.fill(in("Edit campaign", fmt.Sprintf(`input[aria-label="Milestone %d: amount"]`, n)), amount)
+		}
+		// A count of 0 is the API's field error, under the milestones.
+		milestone(1, "0", "points", "10")
+		p.submit("Edit campaign")
+		p.waitText(in("Edit campaign", ".notice.error"), "VALIDATION_FAILED")
+		p.waitText(in("Edit campaign", "[data-field=milestones] .field-error"), "successful_referrals")
+		p.click(in("Edit campaign", `button[aria-label="Remove milestone 1"]`))
+		// Two lines at 5 referrals are one milestone; the form sends them in order of their counts.
+		milestone(1, "5", "points", "500")
+		milestone(2, "5", "EUR", "10")
+		milestone(3, "2", "points", "100")
+		p.submit("Edit campaign")
+		p.waitText(in("Edit campaign", ".notice.ok"), "Saved campaign Friends.")
+		var got struct {
+			Milestones []struct {
+				SuccessfulReferrals int `json:"successful_referrals"`
+				Rewards             struct {
+					Wallet []struct {
+						CurrencyID string `json:"currency_id"`
+						Amount     int    `json:"amount"`
+					} `json:"wallet"`
+				} `json:"rewards"`
+			} `json:"milestones"`
+		}
+		s.call("GET", "/v1/referral/campaigns/"+c["id"].(string), admin, nil, &got)
+		if b, _ := json.Marshal(got.Milestones); string(b) != `[{"successful_referrals":2,"rewards":{"wallet":[{"currency_id":"points","amount":100}]}},`+
+			`{"successful_referrals":5,"rewards":{"wallet":[{"currency_id":"points","amount":500},{"currency_id":"EUR","amount":10}]}}]` {
+			t.Errorf("milestones after the form: %s", b)
+		}
+		// The list shows them, and the form reads them back line by line.
+		p.visit("#/campaigns", "Campaigns")
+		p.waitText("main table", "2: 100 points; 5: 500 points, 10 EUR")
+		p.click(`main table a`)
+		p.waitText("main h1", "Campaign Friends")
+		if v := p.js(`[...document.querySelectorAll("[data-field=milestones] [data-milestone] input")].map((i) => i.value).join(" ")`); v != "2 points 100 5 points 500 5 EUR 10" {
+			t.Errorf("milestone rows read back = %v", v)
+		}
+		p.js(`document.querySelector("[data-field=milestones]").scrollIntoView({block: "center"}), true`)
+		p.shot("campaign-milestones")
+	})
+
+	t.Run("risk-policy-and-review", func(t *testing.T) {
+		const tenant = "t-risk"
+		admin := s.token(auth.RoleTenantAdmin, "admin", tenant)
+		p := openTab(t, browser, s)
+		p.signIn(admin, "")
+		p.visit("#/risk", "Risk policy")
+		p.waitText("#risk-state", "The defaults (never changed).")
+		// A window out of range is the API's field error next to it; then the policy is saved.
+		const f = "Change the risk policy"
+		p.fill(in(f, "select[name=same_device]"), "hold")
+		p.fill(in(f, "input[name=address_window_hours]"), "0")
+		p.fill(in(f, "input[name=velocity_on]"), "true")
+		p.fill(in(f, `input[name="velocity.max_referrals"]`), "3")
+		p.fill(in(f, `select[name="velocity.action"]`), "reject")
+		p.submit(f)
+		p.waitText(in(f, ".notice.error"), "VALIDATION_FAILED")
+		p.waitText(in(f, "[data-field=address_window_hours] .field-error"), "720")
+		p.fill(in(f, "input[name=address_window_hours]"), "48")
+		p.submit(f)
+		p.waitText("#risk-state", "same address within 48 h: allow; a referrer with 3 or more referral(s) in the last 24 h: reject")
+		p.shot("risk-policy")
+		var pol struct {
+			SameDevice         string `json:"same_device"`
+			AddressWindowHours int    `json:"address_window_hours"`
+			Velocity           *struct {
+				MaxReferrals int    `json:"max_referrals"`
+				PerHours     int    `json:"per_hours"`
+				Action       string `json:"action"`
+			} `json:"velocity"`
+		}
+		s.call("GET", "/v1/referral/risk-policy", admin, nil, &pol)
+		if pol.SameDevice != "hold" || pol.AddressWindowHours != 48 || pol.Velocity == nil || *pol.Velocity != (struct {
+			MaxReferrals int    `json:"max_referrals"`
+			PerHours     int    `json:"per_hours"`
+			Action       string `json:"action"`
+		}{3, 24, "reject"}) {
+			t.Errorf("risk policy after the form: %+v %+v", pol, pol.Velocity)
+		}
+		// alice's code; mallory and eve apply from alice's device (held), bob from his own.
+		player := func(user, device string) string {
+			tok, err := auth.Sign([]byte(secret), auth.Principal{UserID: user, Role: auth.RolePlayer, TenantID: tenant, DeviceID: device}, time.Hour, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		code := s.must("POST", "/v1/referral/codes", player("alice", "phone-a"), map[string]any{})["code"].(string)
+		ids := map[string]string{}
+		for _, u := range [][2]string{{"mallory", "phone-a"}, {"bob", "phone-b"}, {"eve", "phone-a"}} {
+			ids[u[0]] = s.must("POST", "/v1/referral/apply-code", player(u[0], u[1]), map[string]any{"code": code})["id"].(string)
+		}
+		p.visit("#/referrals", "Referrals")
+		queue := `section[aria-label="Review queue"]`
+		p.waitText(queue+" table", "mallory")
+		if got := p.text(queue + " table"); !strings.Contains(got, "eve") || strings.Contains(got, "bob") || strings.Count(got, "same_device") != 2 {
+			t.Errorf("review queue = %q", got)
+		}
+		p.shot("review-queue")
+		// Approving mallory from the queue, with a note.
+		p.click(`button[aria-label="Review mallory"]`)
+		p.fill(in("Review mallory", "input[name=note]"), "one family, one phone")
+		p.submit("Review mallory")
+		p.waitText(queue, "Referral of mallory reviewed.")
+		p.waitGone(queue+" table", "mallory")
+		p.fill(in("Filter referrals", "select[name=review]"), "approved")
+		p.submit("Filter referrals")
+		p.waitGone("main > div table", "eve")
+		p.waitText("main > div table", "mallory")
+		// Rejecting eve from her detail page.
+		p.click(queue + ` a[href="#/referrals/` + ids["eve"] + `"]`)
+		p.waitText("main h1", "Referral of eve")
+		p.waitText("#referral-review", "held for same_device")
+		p.fill(in("Review eve", "select[name=decision]"), "reject")
+		p.submit("Review eve")
+		p.waitText("#referral-status", "rejected")
+		p.waitText("#referral-review", "rejected")
+		var ref struct {
+			Status string `json:"status"`
+			Review *struct {
+				State   string   `json:"state"`
+				Reasons []string `json:"reasons"`
+				Note    *string  `json:"note"`
+			} `json:"review"`
+		}
+		s.call("GET", "/v1/referral/referrals/"+ids["mallory"], admin, nil, &ref)
+		if ref.Review == nil || ref.Review.State != "approved" || ref.Review.Note == nil || *ref.Review.Note != "one family, one phone" || strings.Join(ref.Review.Reasons, ",") != "same_device" {
+			t.Errorf("mallory's referral after the review: %+v %+v", ref, ref.Review)
+		}
+		s.call("GET", "/v1/referral/referrals/"+ids["eve"], admin, nil, &ref)
+		if ref.Status != "rejected" || ref.Review.State != "rejected" {
+			t.Errorf("eve's referral after the review: %s %+v", ref.Status, ref.Review)
+		}
+		s.call("GET", "/v1/referral/referrals/"+ids["bob"], admin, nil, &ref)
+		if ref.Review != nil {
+			t.Errorf("bob's referral has a review: %+v", ref.Review)
+		}
+	})
+
 	t.Run("codes-and-stats", func(t *testing.T) {
 		const tenant = "t-codes"
 		admin := s.token(auth.RoleTenantAdmin, "admin", tenant)
