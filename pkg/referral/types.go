@@ -25,8 +25,11 @@ type Campaign struct {
 	Active           bool
 	StartsAt         *time.Time
 	EndsAt           *time.Time
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// Clawback takes the campaign's rewards back when the event that paid them is reversed in
+	// full (§10.1).
+	Clawback  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // ActiveAt reports whether the campaign is active and t lies in its window (InWindow).
@@ -162,6 +165,10 @@ type Event struct {
 	UserID     string
 	OccurredAt time.Time
 	Payload    json.RawMessage
+	// Reverses is the event_id of an earlier event this one reverses (§10.1), "" for none;
+	// ReverseAmount is the part of the original's base it reverses, nil for all that remains.
+	Reverses      string
+	ReverseAmount *int64
 }
 
 // Event outcome statuses.
@@ -178,6 +185,8 @@ type EventOutcome struct {
 	Status      string
 	Rewards     []Reward
 	Commissions []Commission
+	// Err is why a batch item was refused (Status EventRejected), nil otherwise.
+	Err *Error
 }
 
 // Reward roles.
@@ -198,6 +207,8 @@ type Reward struct {
 	CurrencyID string
 	Amount     int64
 	CreatedAt  time.Time
+	// ReversesID is the reward a negative (clawback) row takes back (§10.1), nil otherwise.
+	ReversesID *uuid.UUID
 }
 
 // Commission is a row of the commission ledger (§5.3).
@@ -216,6 +227,14 @@ type Commission struct {
 	Amount       int64
 	CurrencyID   string
 	CreatedAt    time.Time
+	// ReversesID is the row a negative (reversal) row reverses (§10.1), nil otherwise; Reason
+	// is an admin's note on a per-row reversal.
+	ReversesID *uuid.UUID
+	Reason     *string
+	// AvailableAt is when the row stops being held (§10.2).
+	AvailableAt time.Time
+	// State is the row's derived state (CommissionState) when it was read.
+	State string
 }
 
 // ReferralAppliedEvent is the type of the built-in event apply-code runs (§5).
