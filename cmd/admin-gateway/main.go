@@ -120,6 +120,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		TrustedProxies:   cfg.Proxies,
 	})
 	api.Register(srv.Echo)
+	api.RegisterMetrics(srv.Registry)
 	return srv.Serve(ctx, cfg.HTTPAddr, cfg.DrainDelay, cfg.ShutdownTimeout, listening)
 }
 

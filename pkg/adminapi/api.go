@@ -35,6 +35,8 @@ type Services interface {
 	referral.CommissionRuleService
 	referral.EventService
 	referral.LedgerService
+	referral.ReversalService
+	referral.PayoutService
 	web.IdempotencyStore
 }
 
@@ -44,13 +46,14 @@ type API struct {
 	verifier *auth.Verifier
 	cfg      Config
 	log      *slog.Logger
+	metrics  *moneyMetrics
 	// Now is the clock (tests may replace it); received events default to it.
 	Now func() time.Time
 }
 
 // New returns the Admin Gateway API over store.
 func New(store Services, verifier *auth.Verifier, cfg Config, log *slog.Logger) *API {
-	return &API{store: store, verifier: verifier, cfg: cfg, log: log, Now: time.Now}
+	return &API{store: store, verifier: verifier, cfg: cfg, log: log, metrics: newMoneyMetrics(), Now: time.Now}
 }
 
 // callerOf scopes Idempotency-Keys: the same sub under another role is another caller.

@@ -37,6 +37,7 @@ type campaignIn struct {
 	Active           *bool           `json:"active"`
 	StartsAt         *apishape.Time  `json:"starts_at"`
 	EndsAt           *apishape.Time  `json:"ends_at"`
+	Clawback         *bool           `json:"clawback"`
 }
 
 // toCampaign validates the body (SPEC §4.1) and fills the defaults of omitted fields:
@@ -69,6 +70,9 @@ func (in campaignIn) toCampaign(tenant string) (referral.Campaign, error) {
 	c.RefereeRewards = parseRewards("referee_rewards", in.RefereeRewards, fe)
 	if in.Active != nil {
 		c.Active = *in.Active
+	}
+	if in.Clawback != nil {
+		c.Clawback = *in.Clawback
 	}
 	if in.StartsAt != nil {
 		t := time.Time(*in.StartsAt)

@@ -39,6 +39,7 @@ type Campaign struct {
 	Active           bool             `json:"active"`
 	StartsAt         *Time            `json:"starts_at"`
 	EndsAt           *Time            `json:"ends_at"`
+	Clawback         bool             `json:"clawback"`
 	CreatedAt        Time             `json:"created_at"`
 	UpdatedAt        Time             `json:"updated_at"`
 }
@@ -49,7 +50,7 @@ func NewCampaign(c referral.Campaign) Campaign {
 		ID: c.ID, TenantID: c.TenantID, Name: c.Name, QualifyingEvent: c.QualifyingEvent,
 		QualifyingFilter: c.QualifyingFilter, ReferrerRewards: NewRewards(c.ReferrerRewards),
 		RefereeRewards: NewRewards(c.RefereeRewards), Active: c.Active,
-		StartsAt: TimePtr(c.StartsAt), EndsAt: TimePtr(c.EndsAt),
+		StartsAt: TimePtr(c.StartsAt), EndsAt: TimePtr(c.EndsAt), Clawback: c.Clawback,
 		CreatedAt: Time(c.CreatedAt), UpdatedAt: Time(c.UpdatedAt),
 	}
 }
@@ -194,22 +195,23 @@ type Me struct {
 
 // Reward is a reward ledger row (SPEC §5.2).
 type Reward struct {
-	ID         uuid.UUID `json:"id"`
-	UserID     string    `json:"user_id"`
-	Role       string    `json:"role"`
-	CampaignID uuid.UUID `json:"campaign_id"`
-	ReferralID uuid.UUID `json:"referral_id"`
-	EventID    string    `json:"event_id"`
-	CurrencyID string    `json:"currency_id"`
-	Amount     int64     `json:"amount"`
-	CreatedAt  Time      `json:"created_at"`
+	ID         uuid.UUID  `json:"id"`
+	UserID     string     `json:"user_id"`
+	Role       string     `json:"role"`
+	CampaignID uuid.UUID  `json:"campaign_id"`
+	ReferralID uuid.UUID  `json:"referral_id"`
+	EventID    string     `json:"event_id"`
+	CurrencyID string     `json:"currency_id"`
+	Amount     int64      `json:"amount"`
+	CreatedAt  Time       `json:"created_at"`
+	ReversesID *uuid.UUID `json:"reverses_id"`
 }
 
 // NewReward converts a reward row.
 func NewReward(r referral.Reward) Reward {
 	return Reward{ID: r.ID, UserID: r.UserID, Role: r.Role, CampaignID: r.CampaignID,
 		ReferralID: r.ReferralID, EventID: r.EventID, CurrencyID: r.CurrencyID, Amount: r.Amount,
-		CreatedAt: Time(r.CreatedAt)}
+		CreatedAt: Time(r.CreatedAt), ReversesID: r.ReversesID}
 }
 
 // ReferralStats is the answer of the Admin Gateway's GET /v1/referral/stats, and the counts of
