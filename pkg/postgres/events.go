@@ -176,7 +176,8 @@ func (s *Store) ListCommissions(ctx context.Context, tenant string, f referral.C
 	}
 	now := s.now()
 	if f.PayoutID != nil {
-		w.add("payout_id = %s", *f.PayoutID)
+		// Every row the payout covers, also once a failed payout released them.
+		w.add("id IN (SELECT commission_id FROM payout_rows WHERE payout_id = %s)", *f.PayoutID)
 	}
 	if f.State != nil {
 		w.add("phoenix_commission_state(available_at, payout_status, %s::timestamptz) = %s", now, *f.State)

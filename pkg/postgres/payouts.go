@@ -449,3 +449,25 @@ func balances(ctx context.Context, tx *sqlx.Tx, tenant, cond string, arg any, no
 	}
 	return referral.Balances(sums), nil
 }
+
+// PayoutStatuses returns, for those of the tenant's commission rows ids that a live payout
+// holds, that payout's status (the rest are absent).
+func (s *Store) PayoutStatuses(ctx context.Context, tenant string, ids []uuid.UUID) (map[uuid.UUID]string, error) {
+	out := make(map[uuid.UUID]string, len(ids))
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
+		var rows []struct {
+			ID     uuid.UUID `db:"commission_id"`
+			Status string    `db:"status"`
+		}
+		const q = `SELECT pr.commission_id, p.status FROM payout_rows pr JOIN payouts p ON p.id = pr.payout_id
+			WHERE pr.live AND p.tenant_id = $1 AND pr.commission_id = ANY($2::uuid[])`
+		if err := tx.SelectContext(ctx, &rows, q, tenant, uuidArray(ids)); err != nil {
+			return fmt.Errorf("read payout statuses: %w", err)
+		}
+		for _, r := range rows {
+			out[r.ID] = r.Status
+		}
+		return nil
+	})
+	return out, err
+}

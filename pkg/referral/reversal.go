@@ -8,9 +8,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// ENotReversible answers a reversal of what is already reversed, or of more than remains.
-const ENotReversible = "NOT_REVERSIBLE"
-
 // MaxReversalReasonLength bounds, in characters, an admin's reason for a per-row reversal.
 const MaxReversalReasonLength = 1000
 
