@@ -1,6 +1,7 @@
 package adminapi_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
@@ -143,3 +144,6 @@ func (w *payWorld) ledgerNet(t testing.TB, aff string) int64 {
 	}
 	return n
 }
+
+// json2 decodes an answer's body into v.
+func json2(r *resp, v any) error { return json.Unmarshal(r.Body, v) }
