@@ -75,17 +75,18 @@ CREATE INDEX payouts_affiliate ON payouts (affiliate_id, created_at DESC, id DES
 
 -- Which commission rows a payout covers. live is true while the payout is pending or paid and
 -- false once it failed (its rows are released). The partial unique index is what keeps a row in
--- at most one live payout, whatever runs commit at once. The table carries no foreign keys: a
--- run inserts up to millions of rows in one statement from rows it has just read in the same
--- transaction, and a per-row key check would triple its cost; nothing deletes commissions or
--- payouts.
+-- at most one live payout, whatever runs commit at once. A run inserts up to millions of rows
+-- in one statement, so the table is kept lean: no foreign keys (the rows come from the
+-- commissions and payouts the same transaction has just read and written; nothing deletes
+-- either) and no primary key beside the unique index — the index on payout_id serves a payout's
+-- rows, and a pair cannot repeat because a run covers each row once.
 CREATE TABLE payout_rows (
     payout_id     uuid    NOT NULL,
     commission_id uuid    NOT NULL,
-    live          boolean NOT NULL DEFAULT true,
-    PRIMARY KEY (payout_id, commission_id)
+    live          boolean NOT NULL DEFAULT true
 );
 CREATE UNIQUE INDEX payout_rows_live ON payout_rows (commission_id) WHERE live;
+CREATE INDEX payout_rows_payout ON payout_rows (payout_id);
 
 -- +goose StatementBegin
 -- phoenix_commission_state is referral.CommissionState (pkg/referral/payout.go) for queries: a

@@ -191,8 +191,9 @@ type payoutCandidateRow struct {
 //     (a reversal, a failed payout's release) cannot change a payout between its sum and its
 //     rows;
 //  3. referral.DecidePayout decides each affiliate from its net, row count and status;
-//  4. the payouts and their rows are inserted in bulk. The unique index over live payout rows
-//     refuses a row in two live payouts whatever the locks do.
+//  4. the payouts and their rows are inserted in bulk, the rows in id order (ledger ids are
+//     time-ordered, so the unique index over live payout rows grows mostly at its right edge).
+//     That index refuses a row in two live payouts whatever the locks do.
 //
 // Errors: VALIDATION_FAILED (an affiliate id the tenant does not have).
 func (s *Store) CreatePayouts(ctx context.Context, tenant, currency string, affiliates []uuid.UUID) (referral.PayoutRun, error) {
@@ -213,6 +214,10 @@ func (s *Store) createPayouts(ctx context.Context, tx *sqlx.Tx, tenant, currency
 	now := s.now()
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("payout", tenant, currency)); err != nil {
 		return run, fmt.Errorf("lock payout run: %w", err)
+	}
+	// The run sorts up to millions of row ids; in memory, not in temporary files.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
+		return run, fmt.Errorf("size payout run: %w", err)
 	}
 	policy, err := loadPayoutPolicy(ctx, tx, tenant, false)
 	if err != nil {
@@ -297,7 +302,8 @@ func (s *Store) createPayouts(ctx context.Context, tx *sqlx.Tx, tenant, currency
 	const rows = `
 		INSERT INTO payout_rows (payout_id, commission_id)
 		SELECT p.id, r.id FROM unnest($1::uuid[], $2::uuid[]) AS p(id, affiliate_id)
-		JOIN payout_run r ON r.affiliate_id = p.affiliate_id`
+		JOIN payout_run r ON r.affiliate_id = p.affiliate_id
+		ORDER BY r.id`
 	if _, err := tx.ExecContext(ctx, rows, uuidArray(payIDs), uuidArray(payAffs)); err != nil {
 		return run, fmt.Errorf("insert payout rows: %w", err)
 	}
