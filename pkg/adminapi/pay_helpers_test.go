@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// payClock is a settable clock for the store: hold periods pass without waiting.
+// payClock is a settable clock for the store: hold periods pass without waiting. Each reading
+// is a microsecond after the last, so rows written one after another keep their order.
 type payClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -18,6 +19,7 @@ type payClock struct {
 func (c *payClock) now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Microsecond)
 	return c.t
 }
 
