@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -145,9 +146,12 @@ func (s *Store) processReversal(ctx context.Context, tx *sqlx.Tx, ev referral.Ev
 // refusal returns err as the domain error a batch item is rejected with, or nil when err is
 // nil or not a refusal of the input.
 func refusal(err error) *referral.Error {
-	switch referral.ErrorCode(err) {
+	var de *referral.Error
+	if !errors.As(err, &de) {
+		return nil
+	}
+	switch de.Code {
 	case referral.ENotFound, referral.EValidation, referral.ENotReversible:
-		de, _ := err.(*referral.Error)
 		return de
 	}
 	return nil
