@@ -74,19 +74,20 @@ CREATE INDEX payouts_tenant ON payouts (tenant_id, created_at DESC, id DESC);
 CREATE INDEX payouts_affiliate ON payouts (affiliate_id, created_at DESC, id DESC);
 
 -- Which commission rows a payout covers. live is true while the payout is pending or paid and
--- false once it failed (its rows are released). The partial unique index is what keeps a row in
--- at most one live payout, whatever runs commit at once. A run inserts up to millions of rows
--- in one statement, so the table is kept lean: no foreign keys (the rows come from the
+-- NULL once it failed (its rows are released). The unique index over (commission_id, live) is
+-- what keeps a row in at most one live payout, whatever runs commit at once: two live
+-- memberships of a row collide, released ones (NULL, distinct in a unique index) never do, and
+-- the same index finds every membership of a row. A run inserts up to millions of rows in one
+-- statement, so the table is kept lean: this is its only index (a payout's rows are found
+-- through its affiliate's commissions), and it has no foreign keys (the rows come from the
 -- commissions and payouts the same transaction has just read and written; nothing deletes
--- either) and no primary key beside the unique index — the index on payout_id serves a payout's
--- rows, and a pair cannot repeat because a run covers each row once.
+-- either).
 CREATE TABLE payout_rows (
     payout_id     uuid    NOT NULL,
     commission_id uuid    NOT NULL,
-    live          boolean NOT NULL DEFAULT true
+    live          boolean DEFAULT true CHECK (live)
 );
-CREATE UNIQUE INDEX payout_rows_live ON payout_rows (commission_id) WHERE live;
-CREATE INDEX payout_rows_payout ON payout_rows (payout_id);
+CREATE UNIQUE INDEX payout_rows_live ON payout_rows (commission_id, live);
 
 -- +goose StatementBegin
 -- phoenix_commission_state is referral.CommissionState (pkg/referral/payout.go) for queries: a
@@ -103,7 +104,10 @@ RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 -- +goose StatementEnd
 
-CREATE TRIGGER payouts_changes AFTER INSERT OR UPDATE OR DELETE ON payouts
+-- A run inserts thousands of payouts: one trigger call per statement, as for the ledgers.
+CREATE TRIGGER payouts_inserted AFTER INSERT ON payouts
+    REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION record_changes('payout');
+CREATE TRIGGER payouts_changes AFTER UPDATE OR DELETE ON payouts
     FOR EACH ROW EXECUTE FUNCTION record_change('payout', 'id');
 CREATE TRIGGER payout_policies_changes AFTER INSERT OR UPDATE OR DELETE ON payout_policies
     FOR EACH ROW EXECUTE FUNCTION record_change('payout_policy', 'tenant_id');
@@ -111,6 +115,7 @@ CREATE TRIGGER payout_policies_changes AFTER INSERT OR UPDATE OR DELETE ON payou
 -- +goose Down
 DROP TRIGGER IF EXISTS payout_policies_changes ON payout_policies;
 DROP TRIGGER IF EXISTS payouts_changes ON payouts;
+DROP TRIGGER IF EXISTS payouts_inserted ON payouts;
 DROP FUNCTION IF EXISTS phoenix_commission_state(timestamptz, text, timestamptz);
 DROP TABLE IF EXISTS payout_rows, payouts, payout_policies, event_reversals;
 ALTER TABLE campaigns DROP COLUMN IF EXISTS clawback;

@@ -176,8 +176,12 @@ func (s *Store) ListCommissions(ctx context.Context, tenant string, f referral.C
 	}
 	now := s.now()
 	if f.PayoutID != nil {
-		// Every row the payout covers, also once a failed payout released them.
-		w.add("id IN (SELECT commission_id FROM payout_rows WHERE payout_id = %s)", *f.PayoutID)
+		// Every row the payout covers, also once a failed payout released them: they are among
+		// its affiliate's commissions in its currency.
+		w.add(`id IN (SELECT pr.commission_id FROM payouts p
+			JOIN commissions c ON c.tenant_id = p.tenant_id AND c.currency_id = p.currency_id AND c.affiliate_id = p.affiliate_id
+			JOIN payout_rows pr ON pr.commission_id = c.id AND pr.payout_id = p.id
+			WHERE p.id = %s)`, *f.PayoutID)
 	}
 	if f.State != nil {
 		w.add("phoenix_commission_state(available_at, payout_status, %s::timestamptz) = %s", now, *f.State)

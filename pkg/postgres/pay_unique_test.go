@@ -11,8 +11,9 @@ import (
 )
 
 // TestPayoutRowInOneLivePayout: the schema itself keeps a commission row in at most one live
-// payout (the partial unique index payout_rows_live), whatever the code above it does: a second
-// live membership is refused, and a released one (a failed payout) does not count.
+// payout (the unique index payout_rows_live over (commission_id, live)), whatever the code above
+// it does: a second live membership is refused, released ones (live NULL, a failed payout) do
+// not count, and live can only be true or NULL.
 func TestPayoutRowInOneLivePayout(t *testing.T) {
 	db := pgtest.DB(t)
 	row, p1, p2, p3 := uuid.New(), uuid.New(), uuid.New(), uuid.New()
@@ -23,11 +24,14 @@ func TestPayoutRowInOneLivePayout(t *testing.T) {
 	if code := pgCode(err); code != "23505" {
 		t.Fatalf("a second live membership: %v, want a unique violation", err)
 	}
-	if _, err := db.Exec(`UPDATE payout_rows SET live = false WHERE payout_id = $1`, p1); err != nil {
+	if _, err := db.Exec(`UPDATE payout_rows SET live = NULL WHERE payout_id = $1`, p1); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Exec(`INSERT INTO payout_rows (payout_id, commission_id) VALUES ($1, $2)`, p3, row); err != nil {
 		t.Fatalf("after the first payout released the row: %v", err)
+	}
+	if _, err := db.Exec(`INSERT INTO payout_rows (payout_id, commission_id, live) VALUES ($1, $2, false)`, uuid.New(), row); pgCode(err) != "23514" {
+		t.Fatalf("live = false: %v, want a check violation", err)
 	}
 }
 

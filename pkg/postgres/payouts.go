@@ -381,7 +381,8 @@ func (s *Store) ListPayouts(ctx context.Context, tenant string, f referral.Payou
 }
 
 // SetPayoutStatus moves a pending payout to paid (recording reference and paid_at) or failed
-// (releasing its rows, which are available again). Errors: NOT_FOUND, INVALID_TRANSITION.
+// (releasing its rows, which are available again: their membership stops being live).
+// Errors: NOT_FOUND, INVALID_TRANSITION.
 func (s *Store) SetPayoutStatus(ctx context.Context, tenant string, id uuid.UUID, status string, reference *string) (referral.Payout, error) {
 	var out referral.Payout
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
@@ -404,7 +405,11 @@ func (s *Store) SetPayoutStatus(ctx context.Context, tenant string, id uuid.UUID
 			return fmt.Errorf("set payout status: %w", err)
 		}
 		if status == referral.PayoutFailed {
-			if _, err := tx.ExecContext(ctx, `UPDATE payout_rows SET live = false WHERE payout_id = $1`, id); err != nil {
+			// The payout's rows are among its affiliate's commissions in its currency.
+			const release = `UPDATE payout_rows pr SET live = NULL FROM commissions c
+				WHERE c.tenant_id = $1 AND c.currency_id = $2 AND c.affiliate_id = $3
+				  AND pr.commission_id = c.id AND pr.live AND pr.payout_id = $4`
+			if _, err := tx.ExecContext(ctx, release, tenant, p.CurrencyID, p.AffiliateID, id); err != nil {
 				return fmt.Errorf("release payout rows: %w", err)
 			}
 		}
