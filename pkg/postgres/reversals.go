@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -21,13 +22,7 @@ var _ referral.ReversalService = (*Store)(nil)
 // locked first, in one order, so batches that share users do not deadlock between segments.
 // A reversal refused for its input is answered as a rejected outcome, and the others go on.
 func (s *Store) processMixed(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event, dryRun bool) ([]referral.EventOutcome, error) {
-	reversals := 0
-	for _, ev := range evs {
-		if ev.Reverses != "" {
-			reversals++
-		}
-	}
-	if reversals == 0 {
+	if !slices.ContainsFunc(evs, func(ev referral.Event) bool { return ev.Reverses != "" }) {
 		return s.processEvents(ctx, tx, tenant, evs, dryRun)
 	}
 	if !dryRun {
