@@ -20,6 +20,8 @@ type Config struct {
 	ReferralURLTemplate string
 	// Attempts limits failed apply-code attempts per tenant and player.
 	Attempts referral.AttemptLimit
+	// AddressHashKey keys referral.AddressHash for the risk signals' addresses (§12).
+	AddressHashKey []byte
 }
 
 // Services is everything the Admin Gateway asks of storage: the domain's services and the
@@ -37,6 +39,7 @@ type Services interface {
 	referral.LedgerService
 	referral.ReversalService
 	referral.PayoutService
+	referral.RiskService
 	web.IdempotencyStore
 }
 
@@ -47,13 +50,14 @@ type API struct {
 	cfg      Config
 	log      *slog.Logger
 	metrics  *moneyMetrics
+	risk     riskMetrics
 	// Now is the clock (tests may replace it); received events default to it.
 	Now func() time.Time
 }
 
 // New returns the Admin Gateway API over store.
 func New(store Services, verifier *auth.Verifier, cfg Config, log *slog.Logger) *API {
-	return &API{store: store, verifier: verifier, cfg: cfg, log: log, metrics: newMoneyMetrics(), Now: time.Now}
+	return &API{store: store, verifier: verifier, cfg: cfg, log: log, metrics: newMoneyMetrics(), risk: newRiskMetrics(), Now: time.Now}
 }
 
 // callerOf scopes Idempotency-Keys: the same sub under another role is another caller.

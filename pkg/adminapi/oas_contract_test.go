@@ -193,22 +193,22 @@ func TestOASAdminContract(t *testing.T) {
 	do("GET", "/v1/affiliate/commissions?level=0&order=asc", admin, nil).must(t, 200, nil)
 
 	// Reversals, hold and payouts.
-	dave := e.token(auth.RolePlayer, "dave")
+	paula := e.token(auth.RolePlayer, "paula")
 	do("GET", "/v1/affiliate/payout-policy", admin, nil).must(t, 200, nil)
 	do("PUT", "/v1/affiliate/payout-policy", admin, map[string]any{"hold_days": 0,
 		"minimum_payout": []any{map[string]any{"currency_id": "EUR", "amount": 1}}}).must(t, 200, nil)
 	payee := id(do("POST", "/v1/affiliates", admin, map[string]any{"user_id": "payee", "affiliate_code": "PAYEE01", "status": "active"}).must(t, 200, nil))
-	do("POST", "/v1/referral/apply-code", dave, map[string]any{"code": "PAYEE01"}).must(t, 200, nil)
+	do("POST", "/v1/referral/apply-code", paula, map[string]any{"code": "PAYEE01"}).must(t, 200, nil)
 	for _, ev := range []map[string]any{
-		{"event_id": "dep_pay", "type": "deposit.completed", "user_id": "dave", "payload": map[string]any{"amount": 10000, "currency": "EUR"}},
-		{"event_id": "dep_pay2", "type": "deposit.completed", "user_id": "dave", "payload": map[string]any{"amount": 4000, "currency": "EUR"}},
-		{"event_id": "ref_pay", "type": "deposit.refunded", "user_id": "dave", "reverses": "dep_pay", "reverse_amount": 2500},
+		{"event_id": "dep_pay", "type": "deposit.completed", "user_id": "paula", "payload": map[string]any{"amount": 10000, "currency": "EUR"}},
+		{"event_id": "dep_pay2", "type": "deposit.completed", "user_id": "paula", "payload": map[string]any{"amount": 4000, "currency": "EUR"}},
+		{"event_id": "ref_pay", "type": "deposit.refunded", "user_id": "paula", "reverses": "dep_pay", "reverse_amount": 2500},
 	} {
 		do("POST", "/v1/events", svc, ev).must(t, 200, nil)
 	}
-	do("POST", "/v1/events", svc, map[string]any{"event_id": "ref_pay_x", "type": "deposit.refunded", "user_id": "dave",
+	do("POST", "/v1/events", svc, map[string]any{"event_id": "ref_pay_x", "type": "deposit.refunded", "user_id": "paula",
 		"reverses": "dep_pay", "reverse_amount": 7501}).fail(t, 422, "NOT_REVERSIBLE")
-	do("POST", "/v1/affiliate/simulate", admin, map[string]any{"event_id": "ref_pay_y", "type": "deposit.refunded", "user_id": "dave",
+	do("POST", "/v1/affiliate/simulate", admin, map[string]any{"event_id": "ref_pay_y", "type": "deposit.refunded", "user_id": "paula",
 		"reverses": "nope"}).fail(t, 404, "NOT_FOUND")
 	var second struct {
 		Items []struct {
@@ -229,6 +229,23 @@ func TestOASAdminContract(t *testing.T) {
 	do("PUT", "/v1/affiliate/payouts/"+payout+"/status", admin, map[string]any{"status": "paid", "reference": "SEPA-1"}).must(t, 200, nil)
 	do("PUT", "/v1/affiliate/payouts/"+payout+"/status", admin, map[string]any{"status": "failed"}).fail(t, 409, "INVALID_TRANSITION")
 	do("GET", "/v1/affiliates/"+payee+"/balance", admin, nil).must(t, 200, nil)
+
+	// Risk: policy, signals, a held apply, its review and a rejected apply (§12). The harness's
+	// players all call from the loopback address, so same_address matches between them.
+	do("GET", "/v1/referral/risk-policy", admin, nil).must(t, 200, nil)
+	do("PUT", "/v1/referral/risk-policy", admin, map[string]any{"same_address": "hold",
+		"velocity": map[string]any{"max_referrals": 100, "per_hours": 24, "action": "reject"}}).must(t, 200, nil)
+	do("PUT", "/v1/referral/risk-policy", admin, map[string]any{"same_device": "block"}).fail(t, 400, "VALIDATION_FAILED")
+	do("POST", "/v1/referral/signals", svc, map[string]any{"user_id": "dave", "address": "203.0.113.9", "device_id": "dev-1"}).must(t, 200, nil)
+	do("POST", "/v1/referral/signals", svc, map[string]any{"user_id": "dave"}).fail(t, 400, "VALIDATION_FAILED")
+	held := id(do("POST", "/v1/referral/apply-code", e.token(auth.RolePlayer, "dave"), map[string]any{"code": "ALICE2026"}).must(t, 200, nil))
+	do("GET", "/v1/referral/referrals?review=held", admin, nil).must(t, 200, nil)
+	do("PUT", "/v1/referral/referrals/"+held+"/review", admin, map[string]any{"decision": "maybe"}).fail(t, 400, "VALIDATION_FAILED")
+	do("PUT", "/v1/referral/referrals/"+held+"/review", admin, map[string]any{"decision": "approve", "note": "checked"}).must(t, 200, nil)
+	do("PUT", "/v1/referral/referrals/"+held+"/review", admin, map[string]any{"decision": "approve"}).fail(t, 409, "INVALID_TRANSITION")
+	do("PUT", "/v1/referral/referrals"+missing+"/review", admin, map[string]any{"decision": "reject"}).fail(t, 404, "NOT_FOUND")
+	do("PUT", "/v1/referral/risk-policy", admin, map[string]any{"same_address": "reject"}).must(t, 200, nil)
+	do("POST", "/v1/referral/apply-code", e.token(auth.RolePlayer, "erin"), map[string]any{"code": "ALICE2026"}).fail(t, 422, "RISK_REJECTED")
 
 	// Deletes.
 	do("DELETE", "/v1/affiliate/commission-rules/"+rule, admin, nil).must(t, 204, nil)

@@ -256,7 +256,7 @@ type moneyMetrics struct {
 	runSeconds     prometheus.Histogram
 }
 
-// newMoneyMetrics returns the metrics, not registered yet (API.RegisterMetrics).
+// newMoneyMetrics returns the metrics, not registered yet (API.Collectors lists them).
 func newMoneyMetrics() *moneyMetrics {
 	m := &moneyMetrics{
 		reversedAmount: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phoenix_commission_reversed_amount_total",
@@ -273,10 +273,9 @@ func newMoneyMetrics() *moneyMetrics {
 	return m
 }
 
-// RegisterMetrics registers the gateway's money metrics (reversed amounts, payout runs) with reg.
-func (a *API) RegisterMetrics(reg prometheus.Registerer) {
-	m := a.metrics
-	reg.MustRegister(m.reversedAmount, m.reversals, m.runs, m.payouts, m.runSeconds)
+// collectors are the money metrics (reversed amounts, payout runs), for API.Collectors.
+func (m *moneyMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.reversedAmount, m.reversals, m.runs, m.payouts, m.runSeconds}
 }
 
 // countReversals counts the negative commission rows of a processed event's outcome.

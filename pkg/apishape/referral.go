@@ -40,6 +40,7 @@ type Campaign struct {
 	StartsAt         *Time            `json:"starts_at"`
 	EndsAt           *Time            `json:"ends_at"`
 	Clawback         bool             `json:"clawback"`
+	Milestones       []Milestone      `json:"milestones"`
 	CreatedAt        Time             `json:"created_at"`
 	UpdatedAt        Time             `json:"updated_at"`
 }
@@ -50,7 +51,7 @@ func NewCampaign(c referral.Campaign) Campaign {
 		ID: c.ID, TenantID: c.TenantID, Name: c.Name, QualifyingEvent: c.QualifyingEvent,
 		QualifyingFilter: c.QualifyingFilter, ReferrerRewards: NewRewards(c.ReferrerRewards),
 		RefereeRewards: NewRewards(c.RefereeRewards), Active: c.Active,
-		StartsAt: TimePtr(c.StartsAt), EndsAt: TimePtr(c.EndsAt), Clawback: c.Clawback,
+		StartsAt: TimePtr(c.StartsAt), EndsAt: TimePtr(c.EndsAt), Clawback: c.Clawback, Milestones: NewMilestones(c.Milestones),
 		CreatedAt: Time(c.CreatedAt), UpdatedAt: Time(c.UpdatedAt),
 	}
 }
@@ -195,14 +196,16 @@ type Me struct {
 
 // Reward is a reward ledger row (SPEC §5.2).
 type Reward struct {
-	ID         uuid.UUID  `json:"id"`
-	UserID     string     `json:"user_id"`
-	Role       string     `json:"role"`
-	CampaignID uuid.UUID  `json:"campaign_id"`
-	ReferralID uuid.UUID  `json:"referral_id"`
-	EventID    string     `json:"event_id"`
-	CurrencyID string     `json:"currency_id"`
-	Amount     int64      `json:"amount"`
+	ID         uuid.UUID `json:"id"`
+	UserID     string    `json:"user_id"`
+	Role       string    `json:"role"`
+	CampaignID uuid.UUID `json:"campaign_id"`
+	ReferralID uuid.UUID `json:"referral_id"`
+	EventID    string    `json:"event_id"`
+	CurrencyID string    `json:"currency_id"`
+	Amount     int64     `json:"amount"`
+	// Milestone is the threshold a milestone reward pays (role "milestone" only, SPEC §13).
+	Milestone  *int       `json:"milestone,omitempty"`
 	CreatedAt  Time       `json:"created_at"`
 	ReversesID *uuid.UUID `json:"reverses_id"`
 }
@@ -211,7 +214,7 @@ type Reward struct {
 func NewReward(r referral.Reward) Reward {
 	return Reward{ID: r.ID, UserID: r.UserID, Role: r.Role, CampaignID: r.CampaignID,
 		ReferralID: r.ReferralID, EventID: r.EventID, CurrencyID: r.CurrencyID, Amount: r.Amount,
-		CreatedAt: Time(r.CreatedAt), ReversesID: r.ReversesID}
+		Milestone: r.Milestone, CreatedAt: Time(r.CreatedAt), ReversesID: r.ReversesID}
 }
 
 // ReferralStats is the answer of the Admin Gateway's GET /v1/referral/stats, and the counts of
@@ -230,6 +233,9 @@ type ReferralStats struct {
 type PlayerStats struct {
 	ReferralStats
 	Rewards []Amount `json:"rewards"`
+	// Milestones is the caller's progress towards the milestones of the active campaigns (all
+	// time, whatever the period; SPEC §13).
+	Milestones []MilestoneProgress `json:"milestones"`
 }
 
 // Amount is a total in one currency.

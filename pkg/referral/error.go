@@ -35,6 +35,7 @@ const (
 	EHierarchyCycle       = "HIERARCHY_CYCLE"
 	ECodeLimitReached     = "CODE_LIMIT_REACHED"
 	ENotReversible        = "NOT_REVERSIBLE"
+	ERiskRejected         = "RISK_REJECTED"
 	ERateLimited          = "RATE_LIMITED"
 	EInternal             = "INTERNAL"
 	EUnavailable          = "UNAVAILABLE"

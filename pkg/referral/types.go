@@ -27,9 +27,12 @@ type Campaign struct {
 	EndsAt           *time.Time
 	// Clawback takes the campaign's rewards back when the event that paid them is reversed in
 	// full (§10.1).
-	Clawback  bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Clawback bool
+	// Milestones pay the referrer once per threshold of successful referrals (§13), in
+	// increasing order of threshold.
+	Milestones []Milestone
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // ActiveAt reports whether the campaign is active and t lies in its window (InWindow).
@@ -92,6 +95,8 @@ type Referral struct {
 	ConvertedAt *time.Time
 	VerifiedAt  *time.Time
 	RejectedAt  *time.Time
+	// Review is the risk review of a held referral (§12); nil for a referral risk let through.
+	Review *Review
 }
 
 // Affiliate statuses.
@@ -176,7 +181,10 @@ const (
 	EventProcessed = "processed"
 	EventDuplicate = "duplicate"
 	EventSimulated = "simulated"
-	EventRejected  = "rejected"
+	// EventDeferred is the status of an event of a referral held for review (§12): recorded,
+	// paid nothing yet, processed when the review approves.
+	EventDeferred = "deferred"
+	EventRejected = "rejected"
 )
 
 // EventOutcome is what an event paid.
@@ -193,6 +201,8 @@ type EventOutcome struct {
 const (
 	RoleReferrer = "referrer"
 	RoleReferee  = "referee"
+	// RoleMilestone is the role of a referrer's milestone reward (§13).
+	RoleMilestone = "milestone"
 )
 
 // Reward is a row of the reward ledger (§5.2).
@@ -206,7 +216,9 @@ type Reward struct {
 	EventID    string
 	CurrencyID string
 	Amount     int64
-	CreatedAt  time.Time
+	// Milestone is the threshold a milestone reward pays (RoleMilestone only).
+	Milestone *int
+	CreatedAt time.Time
 	// ReversesID is the reward a negative (clawback) row takes back (§10.1), nil otherwise.
 	ReversesID *uuid.UUID
 }

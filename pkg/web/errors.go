@@ -41,6 +41,7 @@ var statusOf = map[string]int{
 	referral.EHierarchyCycle:       http.StatusUnprocessableEntity,
 	referral.ECodeLimitReached:     http.StatusUnprocessableEntity,
 	referral.ENotReversible:        http.StatusUnprocessableEntity,
+	referral.ERiskRejected:         http.StatusUnprocessableEntity,
 	referral.ERateLimited:          http.StatusTooManyRequests,
 	referral.EInternal:             http.StatusInternalServerError,
 	referral.EUnavailable:          http.StatusServiceUnavailable,

@@ -319,7 +319,8 @@ export interface paths {
         /**
          * Verify or reject a referral
          * @description Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-         *     anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+         *     anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+         *     review (its review decides it). A rejected referral earns nothing further.
          */
         put: operations["setReferralStatus"];
         post?: never;
@@ -378,6 +379,97 @@ export interface paths {
         get: operations["leaderboard"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/referral/referrals/{referral_id}/review": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path: {
+                referral_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Approve or reject a referral held by the risk policy
+         * @description Only a held referral can be reviewed (else 409 `INVALID_TRANSITION`). `approve` marks the
+         *     review approved and, in the same transaction, processes the referral's deferred events in
+         *     the order they occurred (then were received), exactly once, with their original
+         *     `occurred_at` and the campaigns and rules in force now. `reject` makes the referral
+         *     `rejected`; its deferred events earn nothing.
+         */
+        put: operations["reviewReferral"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/referral/risk-policy": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's risk policy
+         * @description Before any PUT the defaults answer (active, same_device hold, same_address allow, 24 h window, no velocity limit) with `updated_at` null.
+         */
+        get: operations["getRiskPolicy"];
+        /**
+         * Create or replace the tenant's risk policy
+         * @description An omitted field takes its default. The strictest action among the matched checks wins at apply-code.
+         */
+        put: operations["putRiskPolicy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/referral/signals": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report a user's device or address (role service or an admin)
+         * @description A risk signal (§12), e.g. on login. The address is stored only as a keyed hash and never
+         *     echoed. Signals are kept for `PHOENIX_SIGNAL_RETENTION` (default 90 days). Players' own
+         *     requests to the Admin Gateway record their address and device (`device_id` claim, else
+         *     `X-Device-Id`) without this call.
+         */
+        post: operations["postSignal"];
         delete?: never;
         options?: never;
         head?: never;
@@ -821,173 +913,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/affiliate/commissions/{commission_id}/reverse": {
-        parameters: {
-            query?: {
-                /**
-                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
-                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
-                 */
-                tenant_id?: components["parameters"]["TenantID"];
-            };
-            header?: never;
-            path: {
-                commission_id: string;
-            };
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Reverse one commission row in full (a declined commission)
-         * @description Writes a negative row with `reverses_id` and `reason` taking back all that remains of
-         *     the row. It does not count toward the reversed base of the row's event.
-         */
-        post: operations["reverseCommission"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/affiliate/payout-policy": {
-        parameters: {
-            query?: {
-                /**
-                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
-                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
-                 */
-                tenant_id?: components["parameters"]["TenantID"];
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The hold and payout policy (the defaults before the first PUT) */
-        get: operations["getPayoutPolicy"];
-        /**
-         * Create or replace the hold and payout policy
-         * @description Rows written afterwards are held `hold_days`; rows already written keep their
-         *     `available_at`. Omitted fields take their defaults (30 days, no minimum).
-         */
-        put: operations["putPayoutPolicy"];
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/affiliate/payouts": {
-        parameters: {
-            query?: {
-                /**
-                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
-                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
-                 */
-                tenant_id?: components["parameters"]["TenantID"];
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The tenant's payouts, newest first */
-        get: operations["listPayouts"];
-        put?: never;
-        /**
-         * A payout run in one currency
-         * @description One pending payout per affiliate (every live one, or those listed — deleted ones
-         *     included) whose available net is > 0 and at least the minimum, covering every available
-         *     row (positive and negative) not in a live payout. The others are listed in `skipped`
-         *     with a reason. A row is in at most one pending or paid payout, also under concurrent runs.
-         */
-        post: operations["createPayouts"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/affiliate/payouts/{payout_id}": {
-        parameters: {
-            query?: {
-                /**
-                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
-                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
-                 */
-                tenant_id?: components["parameters"]["TenantID"];
-            };
-            header?: never;
-            path: {
-                payout_id: string;
-            };
-            cookie?: never;
-        };
-        /** One payout */
-        get: operations["getPayout"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/affiliate/payouts/{payout_id}/status": {
-        parameters: {
-            query?: {
-                /**
-                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
-                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
-                 */
-                tenant_id?: components["parameters"]["TenantID"];
-            };
-            header?: never;
-            path: {
-                payout_id: string;
-            };
-            cookie?: never;
-        };
-        get?: never;
-        /** Mark a pending payout paid or failed (failed releases its rows) */
-        put: operations["setPayoutStatus"];
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/affiliates/{affiliate_id}/balance": {
-        parameters: {
-            query?: {
-                /**
-                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
-                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
-                 */
-                tenant_id?: components["parameters"]["TenantID"];
-            };
-            header?: never;
-            path: {
-                affiliate_id: components["parameters"]["AffiliateID"];
-            };
-            cookie?: never;
-        };
-        /**
-         * An affiliate's commission balance per currency
-         * @description `pending`, `available`, `in_payout` and `paid` are signed sums of the rows in that state
-         *     now (they add up to the ledger's net; `available` may be negative); `reversed` is the
-         *     positive total of the negative rows.
-         */
-        get: operations["getAffiliateBalance"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1047,7 +972,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "INVALID_JSON" | "VALIDATION_FAILED" | "TENANT_REQUIRED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "CODE_NOT_FOUND" | "NOT_AN_AFFILIATE" | "CODE_TAKEN" | "ALREADY_REFERRED" | "CODE_EXHAUSTED" | "AFFILIATE_EXISTS" | "INVALID_TRANSITION" | "IDEMPOTENCY_KEY_REUSED" | "METHOD_NOT_ALLOWED" | "BODY_TOO_LARGE" | "CODE_INACTIVE" | "CODE_EXPIRED" | "SELF_REFERRAL" | "REFERRAL_CYCLE" | "HIERARCHY_CYCLE" | "CODE_LIMIT_REACHED" | "NOT_REVERSIBLE" | "RATE_LIMITED" | "INTERNAL" | "UNAVAILABLE";
+                code: "INVALID_JSON" | "VALIDATION_FAILED" | "TENANT_REQUIRED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "CODE_NOT_FOUND" | "NOT_AN_AFFILIATE" | "CODE_TAKEN" | "ALREADY_REFERRED" | "CODE_EXHAUSTED" | "AFFILIATE_EXISTS" | "INVALID_TRANSITION" | "IDEMPOTENCY_KEY_REUSED" | "METHOD_NOT_ALLOWED" | "BODY_TOO_LARGE" | "CODE_INACTIVE" | "CODE_EXPIRED" | "SELF_REFERRAL" | "REFERRAL_CYCLE" | "HIERARCHY_CYCLE" | "CODE_LIMIT_REACHED" | "RATE_LIMITED" | "INTERNAL" | "UNAVAILABLE";
                 /** @description human readable */
                 message: string;
                 fields?: components["schemas"]["ErrorFields"];
@@ -1143,16 +1068,6 @@ export interface components {
                 fields?: components["schemas"]["ErrorFields"];
             };
         };
-        /** @description The error envelope of a refused reversal. */
-        NotReversibleError: {
-            error: {
-                /** @enum {string} */
-                code: "NOT_REVERSIBLE";
-                /** @description human readable */
-                message: string;
-                fields?: components["schemas"]["ErrorFields"];
-            };
-        };
         /** @description The error envelope of an affiliate creation's 409. */
         AffiliateConflictError: {
             error: {
@@ -1187,7 +1102,7 @@ export interface components {
         ApplyUnprocessableError: {
             error: {
                 /** @enum {string} */
-                code: "CODE_INACTIVE" | "CODE_EXPIRED" | "SELF_REFERRAL" | "REFERRAL_CYCLE";
+                code: "CODE_INACTIVE" | "CODE_EXPIRED" | "SELF_REFERRAL" | "REFERRAL_CYCLE" | "RISK_REJECTED";
                 /** @description human readable */
                 message: string;
                 fields?: components["schemas"]["ErrorFields"];
@@ -1270,11 +1185,12 @@ export interface components {
              * @description exclusive; after starts_at; null = open
              */
             ends_at?: string | null;
-            /**
-             * @description take the rewards back when the paying event is reversed in full (§10.1)
-             * @default false
-             */
-            clawback?: boolean | null;
+            /** @description referrer rewards per threshold of successful referrals (§13); thresholds strictly increase; absent or null = [] */
+            milestones?: components["schemas"]["MilestoneInput"][] | null;
+        };
+        MilestoneInput: {
+            successful_referrals: number;
+            rewards?: components["schemas"]["RewardsInput"];
         };
         /** @description The POST body; read-only fields a client read may be sent back and are ignored. */
         CampaignReplace: {
@@ -1295,11 +1211,8 @@ export interface components {
              * @description exclusive; after starts_at; null = open
              */
             ends_at?: string | null;
-            /**
-             * @description take the rewards back when the paying event is reversed in full (§10.1)
-             * @default false
-             */
-            clawback?: boolean | null;
+            /** @description referrer rewards per threshold of successful referrals (§13); thresholds strictly increase; absent or null = [] */
+            milestones?: components["schemas"]["MilestoneInput"][] | null;
             /** @description read-only; ignored */
             id?: string | null;
             /** @description read-only; ignored */
@@ -1321,9 +1234,13 @@ export interface components {
             active: boolean;
             starts_at: components["schemas"]["NullableTimestamp"];
             ends_at: components["schemas"]["NullableTimestamp"];
-            clawback: boolean;
+            milestones: components["schemas"]["Milestone"][];
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
+        };
+        Milestone: {
+            successful_referrals: number;
+            rewards: components["schemas"]["Rewards"];
         };
         CampaignList: {
             items: components["schemas"]["Campaign"][];
@@ -1450,31 +1367,7 @@ export interface components {
             status: "verified" | "rejected";
             reason?: string | null;
         };
-        Referral: {
-            /** Format: uuid */
-            id: string;
-            tenant_id: components["schemas"]["TenantID"];
-            code: string;
-            /** Format: uuid */
-            code_id: string;
-            /**
-             * Format: uuid
-             * @description the code's bound campaign, else the first campaign that paid it
-             */
-            campaign_id: string | null;
-            /** @description the code's owner; null for an admin-owned code */
-            referrer_id: string | null;
-            referee_id: string;
-            status: components["schemas"]["ReferralStatus"];
-            /** @description the reason given with the last status change */
-            reason: string | null;
-            metadata: components["schemas"]["Metadata"];
-            created_at: components["schemas"]["Timestamp"];
-            updated_at: components["schemas"]["Timestamp"];
-            converted_at: components["schemas"]["NullableTimestamp"];
-            verified_at: components["schemas"]["NullableTimestamp"];
-            rejected_at: components["schemas"]["NullableTimestamp"];
-        };
+        /** @description The player's view of a referral just made, without its risk review (a held referral shows pending and no rewards). */
         AppliedReferral: {
             /** Format: uuid */
             id: string;
@@ -1501,6 +1394,103 @@ export interface components {
             rejected_at: components["schemas"]["NullableTimestamp"];
             /** @description what the built-in referral.applied event paid */
             rewards: components["schemas"]["Reward"][];
+        };
+        Referral: {
+            /** Format: uuid */
+            id: string;
+            tenant_id: components["schemas"]["TenantID"];
+            code: string;
+            /** Format: uuid */
+            code_id: string;
+            /**
+             * Format: uuid
+             * @description the code's bound campaign, else the first campaign that paid it
+             */
+            campaign_id: string | null;
+            /** @description the code's owner; null for an admin-owned code */
+            referrer_id: string | null;
+            referee_id: string;
+            status: components["schemas"]["ReferralStatus"];
+            /** @description the reason given with the last status change */
+            reason: string | null;
+            metadata: components["schemas"]["Metadata"];
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+            converted_at: components["schemas"]["NullableTimestamp"];
+            verified_at: components["schemas"]["NullableTimestamp"];
+            rejected_at: components["schemas"]["NullableTimestamp"];
+            /** @description the risk review (§12); null when the risk policy let the referral through */
+            review: components["schemas"]["Review"] | null;
+        };
+        /** @enum {string} */
+        ReviewState: "held" | "approved" | "rejected";
+        Review: {
+            state: components["schemas"]["ReviewState"];
+            reasons: components["schemas"]["RiskReason"][];
+            note: string | null;
+            reviewed_at: components["schemas"]["NullableTimestamp"];
+        };
+        /** @enum {string} */
+        RiskReason: "same_device" | "same_address" | "velocity";
+        /** @enum {string} */
+        RiskAction: "allow" | "hold" | "reject";
+        ReviewInput: {
+            /** @enum {string} */
+            decision: "approve" | "reject";
+            note?: string | null;
+        };
+        VelocityInput: {
+            max_referrals: number;
+            per_hours: number;
+            action: components["schemas"]["RiskAction"];
+        } | null;
+        Velocity: {
+            max_referrals: number;
+            per_hours: number;
+            action: components["schemas"]["RiskAction"];
+        };
+        /** @description Omitted fields take their defaults; tenant_id and updated_at are ignored. */
+        RiskPolicyInput: {
+            /** @default true */
+            active?: boolean;
+            /** @default hold */
+            same_device?: components["schemas"]["RiskAction"];
+            /** @default allow */
+            same_address?: components["schemas"]["RiskAction"];
+            /** @default 24 */
+            address_window_hours?: number;
+            velocity?: components["schemas"]["VelocityInput"];
+            /** @description read-only; ignored */
+            tenant_id?: string | null;
+            /** @description read-only; ignored */
+            updated_at?: string | null;
+        };
+        RiskPolicy: {
+            tenant_id: components["schemas"]["TenantID"];
+            active: boolean;
+            same_device: components["schemas"]["RiskAction"];
+            same_address: components["schemas"]["RiskAction"];
+            address_window_hours: number;
+            velocity: components["schemas"]["Velocity"] | null;
+            updated_at: components["schemas"]["NullableTimestamp"];
+        };
+        /** @description At least one of address and device_id. */
+        SignalInput: {
+            user_id: string;
+            /** @description IPv4 or IPv6 address; stored only as a keyed hash */
+            address?: string;
+            device_id?: string;
+            /**
+             * Format: date-time
+             * @description default: when received; at most 5 minutes ahead
+             */
+            seen_at?: string;
+        };
+        Signal: {
+            user_id: string;
+            device_id: string | null;
+            address_recorded: boolean;
+            seen_at: components["schemas"]["Timestamp"];
         };
         ReferralList: {
             items: components["schemas"]["Referral"][];
@@ -1537,24 +1527,18 @@ export interface components {
             id: string;
             user_id: string;
             /** @enum {string} */
-            role: "referrer" | "referee";
+            role: "referrer" | "referee" | "milestone";
+            /** @description the threshold a milestone reward pays (role milestone only, §13) */
+            milestone?: number;
             /** Format: uuid */
             campaign_id: string;
             /** Format: uuid */
             referral_id: string;
             event_id: string;
             currency_id: string;
-            /**
-             * Format: int64
-             * @description positive; negative for a clawback row
-             */
+            /** Format: int64 */
             amount: number;
             created_at: components["schemas"]["Timestamp"];
-            /**
-             * Format: uuid
-             * @description the reward a clawback row takes back (§10.1)
-             */
-            reverses_id: string | null;
         };
         RewardList: {
             items: components["schemas"]["Reward"][];
@@ -1855,13 +1839,6 @@ export interface components {
             payload?: {
                 [key: string]: unknown;
             } | null;
-            /** @description the event_id of an earlier processed event this one reverses (§10.1) */
-            reverses?: string | null;
-            /**
-             * Format: int64
-             * @description the part of the original's base reversed; default all that remains
-             */
-            reverse_amount?: number | null;
         };
         EventBatchInput: {
             /** @description Items are validated one by one; an invalid item is rejected alone. */
@@ -1870,10 +1847,10 @@ export interface components {
         EventOutcome: {
             event_id: string;
             /**
-             * @description duplicate: the event_id was seen before; the first outcome is returned and nothing is paid
+             * @description duplicate: the event_id was seen before; the first outcome is returned and nothing is paid. deferred: the user's referral is held for review (§12); the event pays when the review approves, and its repeats answer deferred until then
              * @enum {string}
              */
-            status: "processed" | "duplicate" | "simulated";
+            status: "processed" | "duplicate" | "simulated" | "deferred";
             rewards: components["schemas"]["Reward"][];
             commissions: components["schemas"]["Commission"][];
         };
@@ -1911,117 +1888,17 @@ export interface components {
             base_amount: number;
             /**
              * Format: int64
-             * @description floor(base_amount × rate); negative for a reversal row
+             * @description floor(base_amount × rate)
              */
             amount: number;
             currency_id: string;
             created_at: components["schemas"]["Timestamp"];
-            /**
-             * Format: uuid
-             * @description the row a reversal row reverses (§10.1)
-             */
-            reverses_id: string | null;
-            /** @description an admin's reason for a per-row reversal */
-            reason: string | null;
-            available_at: components["schemas"]["Timestamp"];
-            state: components["schemas"]["CommissionState"];
         };
         CommissionList: {
             items: components["schemas"]["Commission"][];
             total: number;
             limit: number;
             offset: number;
-        };
-        /**
-         * @description pending until available_at, then available; in_payout in a pending payout, then paid (§10.2)
-         * @enum {string}
-         */
-        CommissionState: "pending" | "available" | "in_payout" | "paid";
-        CommissionReverseInput: {
-            reason?: string | null;
-        };
-        MinimumPayout: {
-            currency_id: string;
-            /** Format: int64 */
-            amount: number;
-        };
-        PayoutPolicyInput: {
-            /** @default 30 */
-            hold_days?: number;
-            /** @default [] */
-            minimum_payout?: components["schemas"]["MinimumPayout"][];
-            /** @description read-only; ignored */
-            updated_at?: string | null;
-        };
-        PayoutPolicy: {
-            hold_days: number;
-            minimum_payout: components["schemas"]["MinimumPayout"][];
-            updated_at: components["schemas"]["NullableTimestamp"];
-        };
-        /** @enum {string} */
-        PayoutStatus: "pending" | "paid" | "failed";
-        Payout: {
-            /** Format: uuid */
-            id: string;
-            /** Format: uuid */
-            affiliate_id: string;
-            user_id: string;
-            currency_id: string;
-            /**
-             * Format: int64
-             * @description the net of the rows it covers
-             */
-            amount: number;
-            /** @description how many commission rows it covers */
-            rows: number;
-            status: components["schemas"]["PayoutStatus"];
-            reference: string | null;
-            created_at: components["schemas"]["Timestamp"];
-            paid_at: components["schemas"]["NullableTimestamp"];
-        };
-        PayoutList: {
-            items: components["schemas"]["Payout"][];
-            total: number;
-            limit: number;
-            offset: number;
-        };
-        PayoutRunInput: {
-            currency_id: string;
-            affiliate_ids?: string[] | null;
-        };
-        PayoutSkip: {
-            /** Format: uuid */
-            affiliate_id: string;
-            /** @enum {string} */
-            reason: "BELOW_MINIMUM_PAYOUT" | "NOTHING_AVAILABLE" | "AFFILIATE_NOT_ACTIVE";
-        };
-        PayoutRun: {
-            items: components["schemas"]["Payout"][];
-            skipped: components["schemas"]["PayoutSkip"][];
-        };
-        PayoutStatusInput: {
-            /** @enum {string} */
-            status: "paid" | "failed";
-            reference?: string | null;
-        };
-        Balance: {
-            currency_id: string;
-            /** Format: int64 */
-            pending: number;
-            /**
-             * Format: int64
-             * @description may be negative
-             */
-            available: number;
-            /** Format: int64 */
-            in_payout: number;
-            /** Format: int64 */
-            paid: number;
-            /** Format: int64 */
-            reversed: number;
-        };
-        BalanceList: {
-            items: components["schemas"]["Balance"][];
         };
     };
     responses: {
@@ -2069,7 +1946,19 @@ export interface components {
                  *       "active": true,
                  *       "starts_at": null,
                  *       "ends_at": null,
-                 *       "clawback": false,
+                 *       "milestones": [
+                 *         {
+                 *           "successful_referrals": 5,
+                 *           "rewards": {
+                 *             "wallet": [
+                 *               {
+                 *                 "currency_id": "points",
+                 *                 "amount": 500
+                 *               }
+                 *             ]
+                 *           }
+                 *         }
+                 *       ],
                  *       "created_at": "2026-03-01T12:00:00.123456Z",
                  *       "updated_at": "2026-03-01T12:00:00.123456Z"
                  *     }
@@ -2153,6 +2042,16 @@ export interface components {
                 "application/json": components["schemas"]["HierarchyPolicy"];
             };
         };
+        /** @description the risk policy */
+        RiskPolicy: {
+            headers: {
+                "Idempotent-Replay": components["headers"]["IdempotentReplay"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["RiskPolicy"];
+            };
+        };
         /** @description the hierarchy policy (deprecated alias) */
         HierarchyPolicyDeprecated: {
             headers: {
@@ -2163,55 +2062,6 @@ export interface components {
             };
             content: {
                 "application/json": components["schemas"]["HierarchyPolicy"];
-            };
-        };
-        /** @description the commission row */
-        Commission: {
-            headers: {
-                "Idempotent-Replay": components["headers"]["IdempotentReplay"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["Commission"];
-            };
-        };
-        /** @description the hold and payout policy */
-        PayoutPolicy: {
-            headers: {
-                "Idempotent-Replay": components["headers"]["IdempotentReplay"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["PayoutPolicy"];
-            };
-        };
-        /** @description the payout */
-        Payout: {
-            headers: {
-                "Idempotent-Replay": components["headers"]["IdempotentReplay"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["Payout"];
-            };
-        };
-        /** @description the balance, one item per currency */
-        Balances: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["BalanceList"];
-            };
-        };
-        /** @description `NOT_REVERSIBLE`: already reversed in full, more than remains, or a row that is itself a reversal. */
-        NotReversible: {
-            headers: {
-                "X-Request-Id": components["headers"]["RequestID"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["NotReversibleError"];
             };
         };
         /** @description what the event paid (or would pay, for a simulation) */
@@ -2235,8 +2085,7 @@ export interface components {
                  *           "event_id": "dep_123",
                  *           "currency_id": "points",
                  *           "amount": 100,
-                 *           "created_at": "2026-03-02T10:00:00Z",
-                 *           "reverses_id": null
+                 *           "created_at": "2026-03-02T10:00:00Z"
                  *         },
                  *         {
                  *           "id": "6d5c4b3a-2918-4071-8e6d-5c4b3a291807",
@@ -2247,8 +2096,7 @@ export interface components {
                  *           "event_id": "dep_123",
                  *           "currency_id": "points",
                  *           "amount": 50,
-                 *           "created_at": "2026-03-02T10:00:00Z",
-                 *           "reverses_id": null
+                 *           "created_at": "2026-03-02T10:00:00Z"
                  *         }
                  *       ],
                  *       "commissions": []
@@ -2402,7 +2250,7 @@ export interface components {
                 "application/json": components["schemas"]["CodeLimitError"];
             };
         };
-        /** @description `CODE_INACTIVE`, `CODE_EXPIRED`, `SELF_REFERRAL` or `REFERRAL_CYCLE`. */
+        /** @description `CODE_INACTIVE`, `CODE_EXPIRED`, `SELF_REFERRAL`, `REFERRAL_CYCLE` or `RISK_REJECTED` (the tenant's risk policy refused the referral; the message does not say why). */
         ApplyUnprocessable: {
             headers: {
                 "X-Request-Id": components["headers"]["RequestID"];
@@ -3095,6 +2943,8 @@ export interface operations {
                 referrer_id?: string;
                 referee_id?: string;
                 status?: components["schemas"]["ReferralStatus"];
+                /** @description the risk review's state (§12) */
+                review?: components["schemas"]["ReviewState"];
                 /** @description created at or after (RFC 3339) */
                 created_from?: string;
                 /** @description created before (RFC 3339) */
@@ -3254,6 +3104,163 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    reviewReferral: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: {
+                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                referral_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "decision": "approve",
+                 *       "note": "same household, checked by support"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ReviewInput"];
+            };
+        };
+        responses: {
+            200: components["responses"]["Referral"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["TransitionConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getRiskPolicy: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["RiskPolicy"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    putRiskPolicy: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: {
+                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "active": true,
+                 *       "same_device": "reject",
+                 *       "same_address": "hold",
+                 *       "address_window_hours": 24,
+                 *       "velocity": {
+                 *         "max_referrals": 10,
+                 *         "per_hours": 24,
+                 *         "action": "hold"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["RiskPolicyInput"];
+            };
+        };
+        responses: {
+            200: components["responses"]["RiskPolicy"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    postSignal: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: {
+                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "user_id": "u_2",
+                 *       "address": "203.0.113.7",
+                 *       "device_id": "ios-5f2c9a"
+                 *     }
+                 */
+                "application/json": components["schemas"]["SignalInput"];
+            };
+        };
+        responses: {
+            /** @description what was recorded */
+            200: {
+                headers: {
+                    "Idempotent-Replay": components["headers"]["IdempotentReplay"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Signal"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -4095,10 +4102,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
-            422: components["responses"]["NotReversible"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -4169,10 +4174,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
-            422: components["responses"]["NotReversible"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -4189,10 +4192,6 @@ export interface operations {
                 event_id?: string;
                 /** @description 0 = the direct affiliate */
                 level?: number;
-                /** @description the rows a payout covers */
-                payout_id?: string;
-                /** @description rows in this derived state (§10.2), computed now */
-                state?: components["schemas"]["CommissionState"];
                 /** @description desc (newest first, the default) or asc (oldest first, for feeds) */
                 order?: components["parameters"]["Order"];
                 limit?: components["parameters"]["Limit"];
@@ -4216,288 +4215,6 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            500: components["responses"]["Internal"];
-            503: components["responses"]["Unavailable"];
-        };
-    };
-    reverseCommission: {
-        parameters: {
-            query?: {
-                /**
-                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
-                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
-                 */
-                tenant_id?: components["parameters"]["TenantID"];
-            };
-            header?: {
-                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
-                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-            };
-            path: {
-                commission_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                /**
-                 * @example {
-                 *       "reason": "declined: self-referral ring"
-                 *     }
-                 */
-                "application/json": components["schemas"]["CommissionReverseInput"];
-            };
-        };
-        responses: {
-            200: components["responses"]["Commission"];
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
-            404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
-            413: components["responses"]["PayloadTooLarge"];
-            422: components["responses"]["NotReversible"];
-            500: components["responses"]["Internal"];
-            503: components["responses"]["Unavailable"];
-        };
-    };
-    getPayoutPolicy: {
-        parameters: {
-            query?: {
-                /**
-                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
-                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
-                 */
-                tenant_id?: components["parameters"]["TenantID"];
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: components["responses"]["PayoutPolicy"];
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
-            500: components["responses"]["Internal"];
-            503: components["responses"]["Unavailable"];
-        };
-    };
-    putPayoutPolicy: {
-        parameters: {
-            query?: {
-                /**
-                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
-                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
-                 */
-                tenant_id?: components["parameters"]["TenantID"];
-            };
-            header?: {
-                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
-                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-            };
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                /**
-                 * @example {
-                 *       "hold_days": 14,
-                 *       "minimum_payout": [
-                 *         {
-                 *           "currency_id": "EUR",
-                 *           "amount": 5000
-                 *         }
-                 *       ]
-                 *     }
-                 */
-                "application/json": components["schemas"]["PayoutPolicyInput"];
-            };
-        };
-        responses: {
-            200: components["responses"]["PayoutPolicy"];
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
-            409: components["responses"]["Conflict"];
-            413: components["responses"]["PayloadTooLarge"];
-            500: components["responses"]["Internal"];
-            503: components["responses"]["Unavailable"];
-        };
-    };
-    listPayouts: {
-        parameters: {
-            query?: {
-                /**
-                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
-                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
-                 */
-                tenant_id?: components["parameters"]["TenantID"];
-                affiliate_id?: string;
-                status?: components["schemas"]["PayoutStatus"];
-                currency_id?: string;
-                limit?: components["parameters"]["Limit"];
-                offset?: components["parameters"]["Offset"];
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description a page of payouts */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayoutList"];
-                };
-            };
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
-            500: components["responses"]["Internal"];
-            503: components["responses"]["Unavailable"];
-        };
-    };
-    createPayouts: {
-        parameters: {
-            query?: {
-                /**
-                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
-                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
-                 */
-                tenant_id?: components["parameters"]["TenantID"];
-            };
-            header?: {
-                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
-                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-            };
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                /**
-                 * @example {
-                 *       "currency_id": "EUR"
-                 *     }
-                 */
-                "application/json": components["schemas"]["PayoutRunInput"];
-            };
-        };
-        responses: {
-            /** @description the payouts created and the affiliates skipped */
-            200: {
-                headers: {
-                    "Idempotent-Replay": components["headers"]["IdempotentReplay"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PayoutRun"];
-                };
-            };
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
-            409: components["responses"]["Conflict"];
-            413: components["responses"]["PayloadTooLarge"];
-            500: components["responses"]["Internal"];
-            503: components["responses"]["Unavailable"];
-        };
-    };
-    getPayout: {
-        parameters: {
-            query?: {
-                /**
-                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
-                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
-                 */
-                tenant_id?: components["parameters"]["TenantID"];
-            };
-            header?: never;
-            path: {
-                payout_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: components["responses"]["Payout"];
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
-            404: components["responses"]["NotFound"];
-            500: components["responses"]["Internal"];
-            503: components["responses"]["Unavailable"];
-        };
-    };
-    setPayoutStatus: {
-        parameters: {
-            query?: {
-                /**
-                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
-                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
-                 */
-                tenant_id?: components["parameters"]["TenantID"];
-            };
-            header?: {
-                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
-                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-            };
-            path: {
-                payout_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                /**
-                 * @example {
-                 *       "status": "paid",
-                 *       "reference": "SEPA-2026-03-0042"
-                 *     }
-                 */
-                "application/json": components["schemas"]["PayoutStatusInput"];
-            };
-        };
-        responses: {
-            200: components["responses"]["Payout"];
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
-            404: components["responses"]["NotFound"];
-            409: components["responses"]["TransitionConflict"];
-            413: components["responses"]["PayloadTooLarge"];
-            500: components["responses"]["Internal"];
-            503: components["responses"]["Unavailable"];
-        };
-    };
-    getAffiliateBalance: {
-        parameters: {
-            query?: {
-                /**
-                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
-                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
-                 */
-                tenant_id?: components["parameters"]["TenantID"];
-            };
-            header?: never;
-            path: {
-                affiliate_id: components["parameters"]["AffiliateID"];
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: components["responses"]["Balances"];
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
-            404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
