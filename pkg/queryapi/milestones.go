@@ -2,7 +2,6 @@ package queryapi
 
 import (
 	"context"
-	"time"
 
 	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
@@ -53,11 +52,6 @@ func (a *API) milestoneCampaigns(ctx context.Context, tenant string) ([]referral
 			return v.([]referral.Campaign), nil
 		}
 	}
-	var tok localToken
-	if a.local != nil {
-		tok = a.local.token(tenant)
-	}
-	started := time.Now()
 	v, err := a.fallback(ctx, "milestone-campaigns\x00"+tenant, "milestones", func(ctx context.Context) (any, error) {
 		return a.store.MilestoneCampaigns(ctx, tenant)
 	})
@@ -65,12 +59,10 @@ func (a *API) milestoneCampaigns(ctx context.Context, tenant string) ([]referral
 		return nil, err
 	}
 	cs := v.([]referral.Campaign)
-	if a.local != nil {
-		size := milestoneCampaignCost
-		for _, c := range cs {
-			size += milestoneCampaignCost + milestoneCost*len(c.Milestones)
-		}
-		a.local.put(tenant, key, cs, size, tok, started)
+	size := milestoneCampaignCost
+	for _, c := range cs {
+		size += milestoneCampaignCost + milestoneCost*len(c.Milestones)
 	}
+	a.keep(ctx, tenant, key, cs, size)
 	return cs, nil
 }
