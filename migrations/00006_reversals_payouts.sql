@@ -47,6 +47,16 @@ CREATE TABLE event_reversals (
 );
 CREATE INDEX event_reversals_original ON event_reversals (tenant_id, reverses_event_id);
 
+-- Reversals of deferred events (§12) wait with them: what each reverses, replayed with it by
+-- the review.
+CREATE TABLE deferred_reversals (
+    tenant_id         text   NOT NULL,
+    event_id          text   NOT NULL,
+    reverses_event_id text   NOT NULL,
+    reverse_amount    bigint CHECK (reverse_amount > 0),
+    PRIMARY KEY (tenant_id, event_id)
+);
+
 -- The tenant's hold and payout policy (§10.2): one row per tenant, defaults until one is put.
 CREATE TABLE payout_policies (
     tenant_id      text        PRIMARY KEY,
@@ -117,7 +127,7 @@ DROP TRIGGER IF EXISTS payout_policies_changes ON payout_policies;
 DROP TRIGGER IF EXISTS payouts_changes ON payouts;
 DROP TRIGGER IF EXISTS payouts_inserted ON payouts;
 DROP FUNCTION IF EXISTS phoenix_commission_state(timestamptz, text, timestamptz);
-DROP TABLE IF EXISTS payout_rows, payouts, payout_policies, event_reversals;
+DROP TABLE IF EXISTS payout_rows, payouts, payout_policies, deferred_reversals, event_reversals;
 ALTER TABLE campaigns DROP COLUMN IF EXISTS clawback;
 DROP INDEX IF EXISTS rewards_reverses;
 ALTER TABLE rewards DROP CONSTRAINT IF EXISTS rewards_amount_sign;

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -68,12 +69,18 @@ func (s *Store) processReversal(ctx context.Context, tx *sqlx.Tx, ev referral.Ev
 		return referral.EventOutcome{}, err
 	}
 	if o, ok := stored[ev.EventID]; ok {
-		o.Status = referral.EventDuplicate
-		return o, nil
+		return repeatOf(o), nil
 	}
 	state, err := loadReversal(ctx, tx, ev, !dryRun)
 	var plan referral.ReversalPlan
 	if err == nil {
+		held, herr := deferredOriginals(ctx, tx, tenant, []string{ev.Reverses})
+		if herr != nil {
+			return referral.EventOutcome{}, herr
+		}
+		if ref, ok := held[ev.Reverses]; ok {
+			return s.deferReversal(ctx, tx, ev, ref, now, dryRun)
+		}
 		plan, err = referral.PlanReversal(ev, state)
 	}
 	if de := refusal(err); de != nil {
@@ -114,8 +121,7 @@ func (s *Store) processReversal(ctx context.Context, tx *sqlx.Tx, ev referral.Ev
 		if !ok {
 			return referral.EventOutcome{}, fmt.Errorf("event %q: taken but not stored", ev.EventID)
 		}
-		o.Status = referral.EventDuplicate
-		return o, nil
+		return repeatOf(o), nil
 	}
 	const record = `INSERT INTO event_reversals (tenant_id, event_id, reverses_event_id, amount, created_at)
 		VALUES ($1, $2, $3, $4, $5)`
@@ -136,6 +142,66 @@ func (s *Store) processReversal(ctx context.Context, tx *sqlx.Tx, ev referral.Ev
 		}
 	}
 	return out, nil
+}
+
+// deferReversal records reversal ev of an original deferred for held referral ref (§12): the
+// reversal is deferred with it, what it reverses kept beside it, and the review replays both in
+// order (restoreReversals) or drops both.
+func (s *Store) deferReversal(ctx context.Context, tx *sqlx.Tx, ev referral.Event, ref uuid.UUID, now time.Time, dryRun bool) (referral.EventOutcome, error) {
+	out := referral.EventOutcome{EventID: ev.EventID, Status: referral.EventDeferred,
+		Rewards: []referral.Reward{}, Commissions: []referral.Commission{}}
+	if dryRun {
+		return out, nil
+	}
+	claimed, err := claimEvents(ctx, tx, ev.TenantID, []referral.Event{ev}, []string{string(encodeOutcome(out))}, now)
+	if err != nil {
+		return referral.EventOutcome{}, err
+	}
+	if !claimed[ev.EventID] {
+		found, err := loadEventOutcomes(ctx, tx, ev.TenantID, []string{ev.EventID})
+		if err != nil {
+			return referral.EventOutcome{}, err
+		}
+		return repeatOf(found[ev.EventID]), nil
+	}
+	const q = `INSERT INTO deferred_reversals (tenant_id, event_id, reverses_event_id, reverse_amount) VALUES ($1, $2, $3, $4)`
+	if _, err := tx.ExecContext(ctx, q, ev.TenantID, ev.EventID, ev.Reverses, ev.ReverseAmount); err != nil {
+		return referral.EventOutcome{}, fmt.Errorf("defer reversal: %w", err)
+	}
+	var d deferrals
+	d.add(ev.EventID, ref)
+	if err := d.write(ctx, tx, ev.TenantID); err != nil {
+		return referral.EventOutcome{}, err
+	}
+	return out, nil
+}
+
+// restoreReversals gives the deferred events a review replays back what the deferred
+// reversals among them reverse, and forgets it: processMixed then runs them as reversals.
+func restoreReversals(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event) error {
+	ids := make([]string, len(evs))
+	for i, ev := range evs {
+		ids[i] = ev.EventID
+	}
+	const q = `DELETE FROM deferred_reversals WHERE tenant_id = $1 AND event_id = ANY($2)
+		RETURNING event_id, reverses_event_id, reverse_amount`
+	var rows []struct {
+		EventID  string `db:"event_id"`
+		Reverses string `db:"reverses_event_id"`
+		Amount   *int64 `db:"reverse_amount"`
+	}
+	if err := sqlx.SelectContext(ctx, tx, &rows, q, tenant, pq.StringArray(ids)); err != nil {
+		return fmt.Errorf("restore deferred reversals: %w", err)
+	}
+	byID := make(map[string]int, len(evs))
+	for i, ev := range evs {
+		byID[ev.EventID] = i
+	}
+	for _, r := range rows {
+		ev := &evs[byID[r.EventID]]
+		ev.Reverses, ev.ReverseAmount = r.Reverses, r.Amount
+	}
+	return nil
 }
 
 // refusal returns err as the domain error a batch item is rejected with, or nil when err is
