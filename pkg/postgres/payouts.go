@@ -296,6 +296,7 @@ func (s *Store) createPayouts(ctx context.Context, tx *sqlx.Tx, tenant, currency
 	if len(run.Payouts) == 0 {
 		return run, nil
 	}
+	// outbound event payout.created: written here, one per payout of the run.
 	if err := insertPayouts(ctx, tx, run.Payouts); err != nil {
 		return run, err
 	}
@@ -398,6 +399,7 @@ func (s *Store) SetPayoutStatus(ctx context.Context, tenant string, id uuid.UUID
 		if status == referral.PayoutPaid {
 			paidAt = &now
 		}
+		// outbound event payout.status_changed: written here (paid or failed).
 		const q = `UPDATE payouts SET status = $3, reference = COALESCE($4, reference), paid_at = $5, updated_at = $6
 			WHERE tenant_id = $1 AND id = $2 RETURNING ` + payoutCols
 		var row storedPayout

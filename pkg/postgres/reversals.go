@@ -131,6 +131,7 @@ func (s *Store) processReversal(ctx context.Context, tx *sqlx.Tx, ev referral.Ev
 	if err := insertRewards(ctx, tx, tenant, out.Rewards); err != nil {
 		return referral.EventOutcome{}, err
 	}
+	// outbound event commission.created: written here, one per negative row of the reversal.
 	if err := insertCommissions(ctx, tx, tenant, out.Commissions); err != nil {
 		return referral.EventOutcome{}, err
 	}
@@ -346,6 +347,7 @@ func (s *Store) ReverseCommission(ctx context.Context, tenant string, id uuid.UU
 		rev.ID, rev.CreatedAt = newLedgerID(), now
 		rev.AvailableAt = referral.AvailableAt(now, 0, rev.Amount)
 		rev.State = referral.CommissionState(rev.AvailableAt, "", now)
+		// outbound event commission.created: written here, the negative row of an admin's reversal.
 		if err := insertCommissions(ctx, tx, tenant, []referral.Commission{rev}); err != nil {
 			return err
 		}
