@@ -267,7 +267,7 @@ func TestPayLedgerMatchesModel(t *testing.T) {
 		}
 		steps := rapid.IntRange(1, 12).Draw(rt, "steps")
 		for step := range steps {
-			switch op := rapid.IntRange(0, 9).Draw(rt, "op"); {
+			switch op := rapid.IntRange(0, 10).Draw(rt, "op"); {
 			case op < 4 || len(deposits) == 0:
 				user := rapid.SampledFrom(users).Draw(rt, "user")
 				amount := int64(rapid.IntRange(0, 30_000).Draw(rt, "amount"))
@@ -319,6 +319,31 @@ func TestPayLedgerMatchesModel(t *testing.T) {
 				}
 				record(o, rows, original)
 			case op < 8:
+				// An admin's per-row reversal: all that remains of one original row.
+				var originals []string
+				for _, id := range m.order {
+					if _, ok := m.net[id]; ok {
+						originals = append(originals, id)
+					}
+				}
+				if len(originals) == 0 {
+					continue
+				}
+				id := rapid.SampledFrom(originals).Draw(rt, "row")
+				r := w.e.do(http.MethodPost, "/v1/affiliate/commissions/"+id+"/reverse", w.adm, map[string]any{"reason": "declined"})
+				if m.net[id] == 0 {
+					r.fail(t, http.StatusUnprocessableEntity, "NOT_REVERSIBLE")
+					continue
+				}
+				var c evtCommission
+				w.ok(t, r, &c)
+				if c.Amount != -m.net[id] {
+					rt.Fatalf("reversal of row %s wrote %d, want %d", id, c.Amount, -m.net[id])
+				}
+				m.rows[c.ID] = &paymRow{id: c.ID, aff: c.AffiliateID, base: c.BaseAmount, amount: c.Amount, reverses: id}
+				m.order = append(m.order, c.ID)
+				m.net[id] = 0
+			case op < 9:
 				want, take := m.run()
 				run, _ := w.run(t, nil)
 				var parts []string
