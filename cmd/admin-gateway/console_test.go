@@ -744,6 +744,87 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 	})
 
+	t.Run("payouts", func(t *testing.T) {
+		const tenant = "t-pay"
+		admin := s.token(auth.RoleTenantAdmin, "admin", tenant)
+		p := openTab(t, browser, s)
+		p.signIn(admin, "")
+		// The payout policy: no hold and a minimum of 10 EUR, after a field error.
+		p.visit("#/programme", "Tiers, commission rules and hierarchy")
+		const pol = "Change the payout policy"
+		p.fill(in(pol, "input[name=hold_days]"), "400")
+		p.fill(in(pol, "input[name=minimum_payout]"), "10 EUR")
+		p.submit(pol)
+		p.waitText(in(pol, "[data-field=hold_days] .field-error"), "365")
+		p.fill(in(pol, "input[name=hold_days]"), "0")
+		p.submit(pol)
+		p.waitText("#payout-policy-state", "held 0 day(s) before they can be paid; minimum payout: 10 EUR.")
+		// big earns 10% of a 50.00 EUR deposit, small 10% of 0.50 EUR (below the minimum).
+		s.must("POST", "/v1/affiliate/commission-rules", admin, map[string]any{"name": "Deposits", "event_type": "deposit.completed",
+			"commission_field": "amount", "use_tier_rate": false, "custom_rate": 0.1, "currency_id": "EUR"})
+		svc := s.token(auth.RoleService, "platform", tenant)
+		ids := map[string]string{}
+		for i, u := range [][3]string{{"big", "p_big", "5000"}, {"small", "p_small", "50"}} {
+			ids[u[0]] = s.must("POST", "/v1/affiliates", admin, map[string]any{"user_id": u[0], "affiliate_code": strings.ToUpper(u[0]), "status": "active"})["id"].(string)
+			s.must("POST", "/v1/referral/apply-code", s.token(auth.RolePlayer, u[1], tenant), map[string]any{"code": strings.ToUpper(u[0])})
+			s.must("POST", "/v1/events", svc, map[string]any{"event_id": fmt.Sprintf("dep-%d", i), "type": "deposit.completed", "user_id": u[1],
+				"payload": map[string]any{"amount": json.Number(u[2])}})
+		}
+		p.visit("#/affiliates/"+ids["big"], "Affiliate big")
+		if got := p.text("#affiliate-balance tbody"); got != "EUR\t0\t500\t0\t0\t0" {
+			t.Errorf("big's balance before the run = %q", got)
+		}
+		// A run names its affiliates by user id; an unknown one is a field error.
+		p.visit("#/payouts", "Payouts")
+		p.fill(in("Run payouts", "input[name=affiliate_ids]"), "big, nobody")
+		p.submit("Run payouts")
+		p.waitText(in("Run payouts", "[data-field=affiliate_ids] .field-error"), "no affiliate has user id nobody")
+		p.fill(in("Run payouts", "input[name=affiliate_ids]"), "")
+		p.submit("Run payouts")
+		p.waitText("#payout-run-result", "Created 1 payout(s) of 500 EUR; skipped 1.")
+		p.waitText("#payout-run-result table", "BELOW_MINIMUM_PAYOUT")
+		p.waitText("main > div table", "pending")
+		p.shot("payouts")
+		// Recording the transfer: paid with its reference.
+		p.click(`button[aria-label="Record the outcome of the payout to big"]`)
+		p.fill(in("Payout to big", "input[name=reference]"), "SEPA-0001")
+		p.submit("Payout to big")
+		p.waitText("main", "Payout to big paid.")
+		p.waitText("main > div table", "SEPA-0001")
+		var payouts struct {
+			Items []struct {
+				UserID    string  `json:"user_id"`
+				Amount    int64   `json:"amount"`
+				Status    string  `json:"status"`
+				Reference *string `json:"reference"`
+			} `json:"items"`
+		}
+		s.call("GET", "/v1/affiliate/payouts", admin, nil, &payouts)
+		if len(payouts.Items) != 1 || payouts.Items[0].UserID != "big" || payouts.Items[0].Amount != 500 || payouts.Items[0].Status != "paid" ||
+			payouts.Items[0].Reference == nil || *payouts.Items[0].Reference != "SEPA-0001" {
+			t.Errorf("payouts after the page: %+v", payouts.Items)
+		}
+		// A second run finds nothing to pay.
+		p.submit("Run payouts")
+		p.waitText("#payout-run-result", "Created 0 payout(s) of 0 EUR; skipped 2.")
+		p.waitText("#payout-run-result table", "NOTHING_AVAILABLE")
+		// The ledger's commissions by state.
+		p.visit("#/ledger", "Ledger")
+		p.fill(in("Filter commissions", "select[name=state]"), "paid")
+		p.submit("Filter commissions")
+		p.waitText(`section[aria-label=Commissions] .pager`, "1–1 of 1")
+		if got := p.text(`section[aria-label=Commissions] table`); !strings.Contains(got, "big") || !strings.Contains(got, "500 EUR") || strings.Contains(got, "small") {
+			t.Errorf("paid commissions: %q", got)
+		}
+		p.fill(in("Filter commissions", "select[name=state]"), "available")
+		p.submit("Filter commissions")
+		p.waitText(`section[aria-label=Commissions] table`, "small")
+		p.visit("#/affiliates/"+ids["big"], "Affiliate big")
+		if got := p.text("#affiliate-balance tbody"); got != "EUR\t0\t0\t0\t500\t0" {
+			t.Errorf("big's balance after the payout = %q", got)
+		}
+	})
+
 	t.Run("tiers-rules-policy", func(t *testing.T) {
 		const tenant = "t-prog"
 		admin := s.token(auth.RoleTenantAdmin, "admin", tenant)

@@ -9,5 +9,6 @@ import affiliates from "./affiliates.js";
 import programme from "./programme.js";
 import ledger from "./ledger.js";
 import risk from "./risk.js";
+import payouts from "./payouts.js";
 
-export const screens = [overview, campaigns, codes, referrals, risk, affiliates, programme, ledger];
+export const screens = [overview, campaigns, codes, referrals, risk, affiliates, programme, ledger, payouts];
