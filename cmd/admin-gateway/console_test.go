@@ -819,9 +819,22 @@ func TestConsoleInChromium(t *testing.T) {
 		p.fill(in("Filter commissions", "select[name=state]"), "available")
 		p.submit("Filter commissions")
 		p.waitText(`section[aria-label=Commissions] table`, "small")
+		// Another deposit, a run for big alone, and a failed transfer: its rows are available again.
+		s.must("POST", "/v1/events", svc, map[string]any{"event_id": "dep-2", "type": "deposit.completed", "user_id": "p_big",
+			"payload": map[string]any{"amount": 3000}})
+		p.visit("#/payouts", "Payouts")
+		p.fill(in("Run payouts", "input[name=affiliate_ids]"), "big")
+		p.submit("Run payouts")
+		p.waitText("#payout-run-result", "Created 1 payout(s) of 300 EUR; skipped 0.")
+		p.waitText("main > div table", "pending")
+		p.click(`button[aria-label="Record the outcome of the payout to big"]`)
+		p.fill(in("Payout to big", "select[name=status]"), "failed")
+		p.submit("Payout to big")
+		p.waitText("main", "Payout to big failed.")
+		p.waitText("main > div table", "failed")
 		p.visit("#/affiliates/"+ids["big"], "Affiliate big")
-		if got := p.text("#affiliate-balance tbody"); got != "EUR\t0\t0\t0\t500\t0" {
-			t.Errorf("big's balance after the payout = %q", got)
+		if got := p.text("#affiliate-balance tbody"); got != "EUR\t0\t300\t0\t500\t0" {
+			t.Errorf("big's balance after a paid and a failed payout = %q", got)
 		}
 	})
 
