@@ -936,6 +936,12 @@ func TestConsoleInChromium(t *testing.T) {
 			t.Errorf("the overview scrolls sideways at 390 px")
 		}
 		p.shot("overview-narrow")
+		for _, screen := range [][2]string{{"#/referrals", "Referrals"}, {"#/risk", "Risk policy"}, {"#/payouts", "Payouts"}, {"#/programme", "Tiers"}} {
+			p.visit(screen[0], screen[1])
+			if wide := p.js(`document.documentElement.scrollWidth > innerWidth + 1`); wide != false {
+				t.Errorf("%s scrolls sideways at 390 px", screen[0])
+			}
+		}
 	})
 }
 
