@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
@@ -20,6 +21,16 @@ type Config struct {
 	ReferralURLTemplate string
 	// Attempts limits failed apply-code attempts per tenant and player.
 	Attempts referral.AttemptLimit
+	// Visitors limits visitors' impressions of invalid codes per client address across every
+	// tenant, in memory (the Query Gateway's anonymous validation counts the same way; Max 0
+	// disables it); VisitorAddresses bounds the addresses it tracks (default 50,000).
+	Visitors         referral.AttemptLimit
+	VisitorAddresses int
+	// AddressHashKey keys referral.AddressHash, the only form in which client addresses are
+	// stored.
+	AddressHashKey []byte
+	// Metrics receives the API's metrics (nil: not registered).
+	Metrics prometheus.Registerer
 }
 
 // Services is everything the Admin Gateway asks of storage: the domain's services and the
@@ -35,6 +46,7 @@ type Services interface {
 	referral.CommissionRuleService
 	referral.EventService
 	referral.LedgerService
+	referral.ImpressionService
 	web.IdempotencyStore
 }
 
@@ -44,13 +56,27 @@ type API struct {
 	verifier *auth.Verifier
 	cfg      Config
 	log      *slog.Logger
+	visitors *web.VisitorLimit
+	// impressions counts recorded impressions by validity.
+	impressions *prometheus.CounterVec
 	// Now is the clock (tests may replace it); received events default to it.
 	Now func() time.Time
 }
 
 // New returns the Admin Gateway API over store.
 func New(store Services, verifier *auth.Verifier, cfg Config, log *slog.Logger) *API {
-	return &API{store: store, verifier: verifier, cfg: cfg, log: log, Now: time.Now}
+	if cfg.VisitorAddresses <= 0 {
+		cfg.VisitorAddresses = 50_000
+	}
+	a := &API{store: store, verifier: verifier, cfg: cfg, log: log, Now: time.Now,
+		visitors: web.NewVisitorLimit(cfg.Visitors, cfg.VisitorAddresses),
+		impressions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phoenix_impressions_total",
+			Help: "Impressions answered, by validity (valid=false: nothing was recorded)."}, []string{"valid"}),
+	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.MustRegister(a.impressions)
+	}
+	return a
 }
 
 // callerOf scopes Idempotency-Keys: the same sub under another role is another caller.

@@ -54,6 +54,9 @@ var adminShapes = map[string]any{
 	"EventBatchResult":   apishape.EventBatchResult{},
 	"Commission":         apishape.Commission{},
 	"CommissionList":     apishape.List[apishape.Commission]{},
+	"Impression":         apishape.Impression{},
+	"Funnel":             apishape.Funnel{},
+	"FunnelSource":       apishape.FunnelSource{},
 }
 
 // adminRequests are the object schemas of request bodies: adminapi decodes them into its own
@@ -63,6 +66,7 @@ var adminRequests = []string{
 	"AdminCodeReplace", "CodePatch", "ApplyCodeInput", "ReferralStatusInput", "AffiliateInput",
 	"AffiliateReplace", "UplineInput", "TierInput", "TierReplace", "CommissionRuleInput",
 	"CommissionRuleReplace", "HierarchyPolicyInput", "EventInput", "EventBatchInput",
+	"ImpressionInput",
 }
 
 // queryShapes maps each object schema of the Query Gateway's document to the type that renders

@@ -89,6 +89,8 @@ type Referral struct {
 	ConvertedAt *time.Time
 	VerifiedAt  *time.Time
 	RejectedAt  *time.Time
+	// ImpressionID is the impression the referral is linked to (§15), nil when unlinked.
+	ImpressionID *uuid.UUID
 }
 
 // Affiliate statuses.

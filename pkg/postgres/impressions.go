@@ -1,0 +1,341 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/phoenix-referral/phoenix/pkg/referral"
+)
+
+// Impressions are written in batches: every click is a write (§15), and one transaction per
+// click would spend a commit — a WAL flush — on each. RecordImpression queues the impression and
+// waits; up to impressionWriters goroutines take what is queued, at most maxImpressionBatch at a
+// time, and write each batch in one transaction of two statements (look up the codes; insert the
+// impressions and add them to the counters). A caller returns once its batch has committed, so
+// an acknowledged impression is durable; under load, batches grow by themselves while the
+// previous one commits. The writers exist only while there is something to write.
+const (
+	impressionWriters      = 2
+	maxImpressionBatch     = 500
+	impressionWriteTimeout = 30 * time.Second
+)
+
+// impressionQueue is the queue of impressions waiting for a writer.
+type impressionQueue struct {
+	mu      sync.Mutex
+	pending []*pendingImpression
+	writers int
+}
+
+// pendingImpression is one queued impression and, once done is closed, its outcome.
+type pendingImpression struct {
+	in   referral.NewImpression
+	out  referral.RecordedImpression
+	err  error
+	done chan struct{}
+}
+
+// RecordImpression records an impression of in.Code (normalised) when referral.ImpressionValid
+// says it counts now, and counts it in its code's counter of the current hour and source. It
+// returns once the impression has committed. Impressions are not written to the change log.
+func (s *Store) RecordImpression(ctx context.Context, in referral.NewImpression) (referral.RecordedImpression, error) {
+	p := &pendingImpression{in: in, done: make(chan struct{})}
+	q := &s.impressions
+	q.mu.Lock()
+	q.pending = append(q.pending, p)
+	start := q.writers < impressionWriters
+	if start {
+		q.writers++
+	}
+	q.mu.Unlock()
+	if start {
+		go s.writeImpressions()
+	}
+	select {
+	case <-p.done:
+		return p.out, p.err
+	case <-ctx.Done():
+		return referral.RecordedImpression{}, ctx.Err()
+	}
+}
+
+// writeImpressions writes queued batches until the queue is empty.
+func (s *Store) writeImpressions() {
+	q := &s.impressions
+	for {
+		q.mu.Lock()
+		n := min(len(q.pending), maxImpressionBatch)
+		if n == 0 {
+			q.writers--
+			q.mu.Unlock()
+			return
+		}
+		batch := q.pending[:n:n]
+		q.pending = append([]*pendingImpression(nil), q.pending[n:]...)
+		q.mu.Unlock()
+		outs, err := s.writeImpressionBatch(batch)
+		for i, p := range batch {
+			if err == nil {
+				p.out = outs[i]
+			}
+			p.err = err
+			close(p.done)
+		}
+	}
+}
+
+// writeImpressionBatch decides and writes one batch in one transaction. Its context is its own:
+// the batch is shared by callers, none of whom may cancel the others' writes.
+func (s *Store) writeImpressionBatch(batch []*pendingImpression) ([]referral.RecordedImpression, error) {
+	// The codes of the batch, as (tenant, code) pairs.
+	const codes = `
+		SELECT ` + codeCols + ` FROM referral_codes
+		WHERE deleted_at IS NULL
+		  AND (tenant_id, code) IN (SELECT * FROM unnest($1::text[], $2::text[]))`
+	// One statement inserts the impressions and adds them to the counters, in key order so that
+	// concurrent batches lock counter rows in one order.
+	const insert = `
+		WITH ins AS (
+		    INSERT INTO impressions (id, tenant_id, code_id, source, address_hash, metadata, created_at)
+		    SELECT u.id, u.tenant_id, u.code_id, u.source, decode(u.hash, 'hex'), u.metadata::jsonb, $7
+		    FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[])
+		         AS u(id, tenant_id, code_id, source, hash, metadata)
+		    RETURNING tenant_id, code_id, source)
+		INSERT INTO impression_counts AS c (tenant_id, code_id, source, hour, impressions)
+		SELECT tenant_id, code_id, coalesce(source, ''), $8, count(*) FROM ins
+		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+		ON CONFLICT (tenant_id, code_id, source, hour) DO UPDATE SET impressions = c.impressions + excluded.impressions`
+	type key struct{ tenant, code string }
+	ctx, cancel := context.WithTimeout(context.Background(), impressionWriteTimeout)
+	defer cancel()
+	var outs []referral.RecordedImpression
+	err := transact(ctx, s.db, txPrivate, func(tx *sqlx.Tx) error {
+		now := s.now()
+		seen := map[key]bool{}
+		var tenants, names []string
+		for _, p := range batch {
+			k := key{p.in.TenantID, p.in.Code}
+			if !seen[k] {
+				seen[k] = true
+				tenants, names = append(tenants, k.tenant), append(names, k.code)
+			}
+		}
+		var rows []storedCode
+		if err := tx.SelectContext(ctx, &rows, codes, pq.Array(tenants), pq.Array(names)); err != nil {
+			return fmt.Errorf("impression codes: %w", err)
+		}
+		byKey := make(map[key]referral.Code, len(rows))
+		for _, r := range rows {
+			byKey[key{r.TenantID, r.Code}] = r.domain()
+		}
+		outs = make([]referral.RecordedImpression, len(batch))
+		var ids, tenantIDs, codeIDs []string
+		var sources, hashes, metas []sql.NullString
+		for i, p := range batch {
+			c, ok := byKey[key{p.in.TenantID, p.in.Code}]
+			code := &c
+			if !ok {
+				code = nil
+			}
+			if !referral.ImpressionValid(code, now) {
+				continue
+			}
+			id := uuid.New()
+			outs[i] = referral.RecordedImpression{ID: &id, Valid: true}
+			meta := p.in.Metadata
+			if len(meta) == 0 {
+				meta = []byte(`{}`)
+			}
+			ids, tenantIDs, codeIDs = append(ids, id.String()), append(tenantIDs, c.TenantID), append(codeIDs, c.ID.String())
+			sources = append(sources, nullString(p.in.Source))
+			hashes = append(hashes, sql.NullString{String: hex.EncodeToString(p.in.AddressHash), Valid: p.in.AddressHash != nil})
+			metas = append(metas, sql.NullString{String: string(meta), Valid: true})
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, insert, pq.Array(ids), pq.Array(tenantIDs), pq.Array(codeIDs),
+			pq.Array(sources), pq.Array(hashes), pq.Array(metas), now, referral.ImpressionBucketStart(now)); err != nil {
+			return fmt.Errorf("insert impressions: %w", err)
+		}
+		return nil
+	})
+	return outs, err
+}
+
+// nullString is s as a nullable SQL string.
+func nullString(s *string) sql.NullString {
+	if s == nil {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: *s, Valid: true}
+}
+
+// linkImpression links the new referral referralID, made with code codeID at now, to impression
+// id when referral.CanLink allows it, within apply-code's transaction. The impression row is
+// locked (FOR UPDATE) until the transaction ends, so of two applies naming one impression the
+// second reads the first's link and leaves its referral unlinked. An unknown id (another
+// tenant's, pruned, never recorded) links nothing: an impression never blocks a referral.
+func (s *Store) linkImpression(ctx context.Context, tx *sqlx.Tx, tenant string, id *uuid.UUID, codeID, referralID uuid.UUID, now time.Time) error {
+	if id == nil {
+		return nil
+	}
+	const find = `
+		SELECT code_id, source, created_at, referral_id FROM impressions
+		WHERE id = $1 AND tenant_id = $2 FOR UPDATE`
+	const link = `
+		WITH imp AS (UPDATE impressions SET referral_id = $1 WHERE id = $2 RETURNING id, source)
+		UPDATE referrals r SET impression_id = imp.id, impression_source = imp.source
+		FROM imp WHERE r.id = $1`
+	var row struct {
+		CodeID     uuid.UUID  `db:"code_id"`
+		Source     *string    `db:"source"`
+		CreatedAt  time.Time  `db:"created_at"`
+		ReferralID *uuid.UUID `db:"referral_id"`
+	}
+	if err := tx.GetContext(ctx, &row, find, *id, tenant); err != nil {
+		if isNoRows(err) {
+			return nil
+		}
+		return fmt.Errorf("find impression: %w", err)
+	}
+	imp := referral.Impression{ID: *id, TenantID: tenant, CodeID: row.CodeID, Source: row.Source,
+		CreatedAt: row.CreatedAt, ReferralID: row.ReferralID}
+	if !referral.CanLink(imp, codeID, now, s.ImpressionTTL) {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, link, referralID, *id); err != nil {
+		return fmt.Errorf("link impression: %w", err)
+	}
+	return nil
+}
+
+// Funnel counts the tenant's impressions (from the counters of the hours overlapping the
+// period) and the referrals created within the period, up to now, broken down by source.
+func (s *Store) Funnel(ctx context.Context, tenant string, f referral.FunnelFilter) (referral.Funnel, error) {
+	const impressions = `
+		SELECT nullif(source, '') AS source, sum(impressions) AS n
+		FROM impression_counts
+		WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR hour >= $2)
+		  AND ($3::uuid IS NULL OR code_id IN (SELECT id FROM referral_codes WHERE tenant_id = $1 AND campaign_id = $3))
+		  AND ($4::text IS NULL OR code_id IN (SELECT id FROM referral_codes WHERE tenant_id = $1 AND code = $4))
+		GROUP BY 1`
+	const referrals = `
+		SELECT impression_source AS source, count(*) AS n,
+		       count(*) FILTER (WHERE phoenix_successful(status)) AS successful,
+		       count(impression_id) AS linked
+		FROM referrals
+		WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR created_at >= $2)
+		  AND ($3::uuid IS NULL OR campaign_id = $3) AND ($4::text IS NULL OR code = $4)
+		GROUP BY 1`
+	start := f.Period.Start(s.now())
+	var bucket *time.Time
+	if start != nil {
+		b := referral.ImpressionBucketStart(*start)
+		bucket = &b
+	}
+	var out referral.Funnel
+	err := transact(ctx, s.db, txSnapshot, func(tx *sqlx.Tx) error {
+		var imps []struct {
+			Source *string `db:"source"`
+			N      int64   `db:"n"`
+		}
+		if err := tx.SelectContext(ctx, &imps, impressions, tenant, bucket, f.CampaignID, f.Code); err != nil {
+			return fmt.Errorf("funnel impressions: %w", err)
+		}
+		var refs []struct {
+			Source     *string `db:"source"`
+			N          int64   `db:"n"`
+			Successful int64   `db:"successful"`
+			Linked     int64   `db:"linked"`
+		}
+		if err := tx.SelectContext(ctx, &refs, referrals, tenant, start, f.CampaignID, f.Code); err != nil {
+			return fmt.Errorf("funnel referrals: %w", err)
+		}
+		bySource := map[string]*referral.FunnelSource{}
+		entry := func(src *string) *referral.FunnelSource {
+			k := "\x00none"
+			if src != nil {
+				k = *src
+			}
+			if e, ok := bySource[k]; ok {
+				return e
+			}
+			e := &referral.FunnelSource{Source: src}
+			bySource[k] = e
+			return e
+		}
+		var linked int64
+		for _, r := range imps {
+			entry(r.Source).Impressions = r.N
+		}
+		for _, r := range refs {
+			e := entry(r.Source)
+			e.Referrals, e.Successful = r.N, r.Successful
+			linked += r.Linked
+		}
+		sources := make([]referral.FunnelSource, 0, len(bySource))
+		for _, e := range bySource {
+			sources = append(sources, *e)
+		}
+		out = referral.FunnelOf(sources, linked)
+		return nil
+	})
+	return out, err
+}
+
+// CodeImpressions counts every impression recorded of a live code of the tenant, from its
+// counters. Errors: NOT_FOUND.
+func (s *Store) CodeImpressions(ctx context.Context, tenant string, codeID uuid.UUID) (int64, error) {
+	const q = `SELECT coalesce(sum(impressions), 0) FROM impression_counts WHERE tenant_id = $1 AND code_id = $2`
+	var n int64
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := codeByID(ctx, tx, tenant, codeID, false); err != nil {
+			return err
+		}
+		if err := tx.GetContext(ctx, &n, q, tenant, codeID); err != nil {
+			return fmt.Errorf("code impressions: %w", err)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// PruneImpressions deletes impressions recorded more than retention ago, at most batch rows per
+// transaction so no deletion holds locks or bloats one transaction for long, until none is left;
+// it returns how many it deleted. Each batch commits on its own: an interrupted prune has
+// deleted whole batches and the next one continues. The counters keep counting the pruned
+// impressions, and referrals keep their impression_id.
+func (s *Store) PruneImpressions(ctx context.Context, retention time.Duration, batch int) (int64, error) {
+	const q = `
+		DELETE FROM impressions WHERE ctid = ANY (ARRAY(
+		    SELECT ctid FROM impressions WHERE created_at < $1 LIMIT $2))`
+	cutoff := s.now().Add(-retention)
+	var total int64
+	for {
+		var n int64
+		err := transact(ctx, s.db, txPrivate, func(tx *sqlx.Tx) error {
+			res, err := tx.ExecContext(ctx, q, cutoff, batch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("prune impressions: %w", err)
+		}
+		total += n
+		if n < int64(batch) {
+			return total, nil
+		}
+	}
+}
