@@ -180,9 +180,11 @@ func nullString(s *string) sql.NullString {
 }
 
 // linkImpression links the new referral referralID, made with code codeID at now, to impression
-// id when referral.CanLink allows it, within apply-code's transaction. The impression row is
-// locked (FOR UPDATE) until the transaction ends, so of two applies naming one impression the
-// second reads the first's link and leaves its referral unlinked. An unknown id (another
+// id when referral.CanLink allows it, within apply-code's transaction. Two applies that could
+// both link one impression are applies of its code, whose row lock already runs them one after
+// the other; the impression row is locked (FOR UPDATE) all the same, so the rule holds without
+// relying on that, and the unique index on referrals.impression_id backs it. The second apply
+// reads the first's link and leaves its referral unlinked. An unknown id (another
 // tenant's, pruned, never recorded) links nothing: an impression never blocks a referral.
 func (s *Store) linkImpression(ctx context.Context, tx *sqlx.Tx, tenant string, id *uuid.UUID, codeID, referralID uuid.UUID, now time.Time) error {
 	if id == nil {
