@@ -55,6 +55,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: &e.log}, nil))
 	s := web.NewServer(log, web.Options{Name: "admin-gateway", MethodNotAllowed: true})
+	cfg.Metrics = s.Registry
 	adminapi.New(e.store, v, cfg, log).Register(s.Echo)
 	e.srv = httptest.NewServer(s.Echo)
 	t.Cleanup(e.srv.Close)
