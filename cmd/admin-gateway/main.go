@@ -35,6 +35,9 @@ func main() {
 	}
 }
 
+// impressionPruneBatch bounds the impressions one pruning transaction deletes.
+const impressionPruneBatch = 5000
+
 // run is the whole program: it returns when ctx ends (after a graceful shutdown) or on a fatal
 // error. listening, when not nil, receives the HTTP address once the server accepts connections.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, listening chan<- net.Addr) error {
@@ -58,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := cfg.Logger(stderr, "admin-gateway")
-	if err := cfg.validate(log); err != nil {
+	if err := cfg.validate(log, cmd); err != nil {
 		return err
 	}
 	log.Info("config", set.Values()...)
@@ -88,13 +91,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	store := postgres.NewStore(db)
+	store.ImpressionTTL = cfg.ImpressionTTL
+
+	// HTTP server (its metrics registry receives the API's metrics).
+	srv := web.NewServer(log, web.Options{
+		Name:             "admin-gateway",
+		MethodNotAllowed: true,
+		Ready:            db.PingContext,
+		RequestTimeout:   cfg.RequestTimeout,
+		TrustedProxies:   cfg.Proxies,
+	})
 	api := adminapi.New(store, verifier, adminapi.Config{
 		ReferralURLTemplate: cfg.ReferralURLTemplate,
 		Attempts:            referral.AttemptLimit{Max: cfg.CodeAttemptLimit, Window: cfg.CodeAttemptWindow},
+		Visitors:            referral.AttemptLimit{Max: cfg.VisitorLimit, Window: cfg.CodeAttemptWindow},
+		AddressHashKey:      []byte(cfg.AddressHashKey),
+		Metrics:             srv.Registry,
 	}, log)
 
 	// Background work: change notifications for the Query Gateway, and upkeep of expired
-	// idempotency records and old attempt failures.
+	// idempotency records, old attempt failures and impressions past their retention.
 	go store.RunNotifier(ctx, log)
 	go func() {
 		t := time.NewTicker(10 * time.Minute)
@@ -107,18 +123,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				if err := store.Purge(ctx, cfg.CodeAttemptWindow); err != nil && ctx.Err() == nil {
 					log.Warn("purge_failed", "err", err)
 				}
+				if n, err := store.PruneImpressions(ctx, cfg.ImpressionRetention, impressionPruneBatch); err != nil && ctx.Err() == nil {
+					log.Warn("impression_prune_failed", "err", err)
+				} else if n > 0 {
+					log.Info("impressions_pruned", "deleted", n)
+				}
 			}
 		}
 	}()
 
 	// HTTP.
-	srv := web.NewServer(log, web.Options{
-		Name:             "admin-gateway",
-		MethodNotAllowed: true,
-		Ready:            db.PingContext,
-		RequestTimeout:   cfg.RequestTimeout,
-		TrustedProxies:   cfg.Proxies,
-	})
 	api.Register(srv.Echo)
 	return srv.Serve(ctx, cfg.HTTPAddr, cfg.DrainDelay, cfg.ShutdownTimeout, listening)
 }
