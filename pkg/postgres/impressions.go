@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,12 +19,12 @@ import (
 // Impressions are written in batches: every click is a write (§15), and one transaction per
 // click would spend a commit — a WAL flush — on each. RecordImpression queues the impression and
 // waits; up to impressionWriters goroutines take what is queued, at most maxImpressionBatch at a
-// time, and write each batch in one transaction of two statements (look up the codes; insert the
-// impressions and add them to the counters). A caller returns once its batch has committed, so
-// an acknowledged impression is durable; under load, batches grow by themselves while the
-// previous one commits. The writers exist only while there is something to write.
+// time, and write each batch with one statement (writeImpressionBatch). A caller returns once its
+// batch has committed, so an acknowledged impression is durable; under load, batches grow by
+// themselves while the previous one commits. The writers exist only while there is something to
+// write.
 const (
-	impressionWriters      = 2
+	impressionWriters      = 4
 	maxImpressionBatch     = 500
 	impressionWriteTimeout = 30 * time.Second
 )
@@ -33,6 +34,8 @@ type impressionQueue struct {
 	mu      sync.Mutex
 	pending []*pendingImpression
 	writers int
+	// busy marks the counter shards of the running writers.
+	busy [impressionWriters]bool
 }
 
 // pendingImpression is one queued impression and, once done is closed, its outcome.
@@ -44,20 +47,22 @@ type pendingImpression struct {
 }
 
 // RecordImpression records an impression of in.Code (normalised) when referral.ImpressionValid
-// says it counts now, and counts it in its code's counter of the current hour and source. It
+// says it counts now, and counts it in its code's counter of the current day and source. It
 // returns once the impression has committed. Impressions are not written to the change log.
 func (s *Store) RecordImpression(ctx context.Context, in referral.NewImpression) (referral.RecordedImpression, error) {
 	p := &pendingImpression{in: in, done: make(chan struct{})}
 	q := &s.impressions
 	q.mu.Lock()
 	q.pending = append(q.pending, p)
-	start := q.writers < impressionWriters
-	if start {
+	shard := -1
+	if q.writers < impressionWriters {
 		q.writers++
+		shard = slices.Index(q.busy[:], false)
+		q.busy[shard] = true
 	}
 	q.mu.Unlock()
-	if start {
-		go s.writeImpressions()
+	if shard >= 0 {
+		go s.writeImpressions(shard)
 	}
 	select {
 	case <-p.done:
@@ -67,21 +72,22 @@ func (s *Store) RecordImpression(ctx context.Context, in referral.NewImpression)
 	}
 }
 
-// writeImpressions writes queued batches until the queue is empty.
-func (s *Store) writeImpressions() {
+// writeImpressions writes queued batches until the queue is empty, adding to counter shard.
+func (s *Store) writeImpressions(shard int) {
 	q := &s.impressions
 	for {
 		q.mu.Lock()
 		n := min(len(q.pending), maxImpressionBatch)
 		if n == 0 {
 			q.writers--
+			q.busy[shard] = false
 			q.mu.Unlock()
 			return
 		}
 		batch := q.pending[:n:n]
 		q.pending = append([]*pendingImpression(nil), q.pending[n:]...)
 		q.mu.Unlock()
-		outs, err := s.writeImpressionBatch(batch)
+		outs, err := s.writeImpressionBatch(batch, shard)
 		for i, p := range batch {
 			if err == nil {
 				p.out = outs[i]
@@ -92,83 +98,64 @@ func (s *Store) writeImpressions() {
 	}
 }
 
-// writeImpressionBatch decides and writes one batch in one transaction. Its context is its own:
-// the batch is shared by callers, none of whom may cancel the others' writes.
-func (s *Store) writeImpressionBatch(batch []*pendingImpression) ([]referral.RecordedImpression, error) {
-	// The codes of the batch, as (tenant, code) pairs.
-	const codes = `
-		SELECT ` + codeCols + ` FROM referral_codes
-		WHERE deleted_at IS NULL
-		  AND (tenant_id, code) IN (SELECT * FROM unnest($1::text[], $2::text[]))`
-	// One statement inserts the impressions and adds them to the counters, in key order so that
-	// concurrent batches lock counter rows in one order.
-	const insert = `
-		WITH ins AS (
+// writeImpressionBatch decides and writes one batch with one statement, which PostgreSQL runs
+// as one transaction: it finds each impression's live code, keeps those phoenix_code_valid (the
+// SQL form of referral.ImpressionValid) admits, inserts them and adds them to their counters,
+// and answers which of the batch were recorded. One statement is one round trip, where a
+// transaction of several would spend four; it runs outside transact because the only locks it
+// takes that another writer can hold are its counter rows, taken in key order (ORDER BY), so it
+// cannot deadlock, and it commits or fails whole. The writers of one gateway add to their own
+// counter shards and so never wait for each other. Its context is its own: the batch is shared by
+// callers, none of whom may cancel the others' writes.
+func (s *Store) writeImpressionBatch(batch []*pendingImpression, shard int) ([]referral.RecordedImpression, error) {
+	const q = `
+		WITH input AS (
+		    SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[])
+		        WITH ORDINALITY AS u(tenant_id, code, id, source, hash, metadata, ord)),
+		valid AS (
+		    SELECT i.*, c.id AS code_id FROM input i
+		    CROSS JOIN LATERAL (
+		        SELECT id, active, expires_at, usage_limit, uses FROM referral_codes
+		        WHERE tenant_id = i.tenant_id AND code = i.code AND deleted_at IS NULL
+		        LIMIT 1) c
+		    WHERE phoenix_code_valid(c.active, c.expires_at, c.usage_limit, c.uses, $7)),
+		ins AS (
 		    INSERT INTO impressions (id, tenant_id, code_id, source, address_hash, metadata, created_at)
-		    SELECT u.id, u.tenant_id, u.code_id, u.source, decode(u.hash, 'hex'), u.metadata::jsonb, $7
-		    FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[])
-		         AS u(id, tenant_id, code_id, source, hash, metadata)
-		    RETURNING tenant_id, code_id, source)
-		INSERT INTO impression_counts AS c (tenant_id, code_id, source, hour, impressions)
-		SELECT tenant_id, code_id, coalesce(source, ''), $8, count(*) FROM ins
-		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-		ON CONFLICT (tenant_id, code_id, source, hour) DO UPDATE SET impressions = c.impressions + excluded.impressions`
-	type key struct{ tenant, code string }
+		    SELECT id, tenant_id, code_id, source, decode(hash, 'hex'), metadata::jsonb, $7 FROM valid
+		    RETURNING tenant_id, code_id, source),
+		counted AS (
+		    INSERT INTO impression_counts AS c (tenant_id, code_id, source, day, shard, impressions)
+		    SELECT tenant_id, code_id, coalesce(source, ''), $8, $9, count(*) FROM ins
+		    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+		    ON CONFLICT (tenant_id, code_id, source, day, shard) DO UPDATE SET impressions = c.impressions + excluded.impressions)
+		SELECT ord FROM valid`
+	now := s.now()
+	n := len(batch)
+	tenants, codes, ids := make([]string, n), make([]string, n), make([]string, n)
+	sources, hashes, metas := make([]sql.NullString, n), make([]sql.NullString, n), make([]string, n)
+	uuids := make([]uuid.UUID, n)
+	for i, p := range batch {
+		uuids[i] = uuid.New()
+		tenants[i], codes[i], ids[i] = p.in.TenantID, p.in.Code, uuids[i].String()
+		sources[i] = nullString(p.in.Source)
+		hashes[i] = sql.NullString{String: hex.EncodeToString(p.in.AddressHash), Valid: p.in.AddressHash != nil}
+		metas[i] = string(p.in.Metadata)
+		if metas[i] == "" {
+			metas[i] = `{}`
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), impressionWriteTimeout)
 	defer cancel()
-	var outs []referral.RecordedImpression
-	err := transact(ctx, s.db, txPrivate, func(tx *sqlx.Tx) error {
-		now := s.now()
-		seen := map[key]bool{}
-		var tenants, names []string
-		for _, p := range batch {
-			k := key{p.in.TenantID, p.in.Code}
-			if !seen[k] {
-				seen[k] = true
-				tenants, names = append(tenants, k.tenant), append(names, k.code)
-			}
-		}
-		var rows []storedCode
-		if err := tx.SelectContext(ctx, &rows, codes, pq.Array(tenants), pq.Array(names)); err != nil {
-			return fmt.Errorf("impression codes: %w", err)
-		}
-		byKey := make(map[key]referral.Code, len(rows))
-		for _, r := range rows {
-			byKey[key{r.TenantID, r.Code}] = r.domain()
-		}
-		outs = make([]referral.RecordedImpression, len(batch))
-		var ids, tenantIDs, codeIDs []string
-		var sources, hashes, metas []sql.NullString
-		for i, p := range batch {
-			c, ok := byKey[key{p.in.TenantID, p.in.Code}]
-			code := &c
-			if !ok {
-				code = nil
-			}
-			if !referral.ImpressionValid(code, now) {
-				continue
-			}
-			id := uuid.New()
-			outs[i] = referral.RecordedImpression{ID: &id, Valid: true}
-			meta := p.in.Metadata
-			if len(meta) == 0 {
-				meta = []byte(`{}`)
-			}
-			ids, tenantIDs, codeIDs = append(ids, id.String()), append(tenantIDs, c.TenantID), append(codeIDs, c.ID.String())
-			sources = append(sources, nullString(p.in.Source))
-			hashes = append(hashes, sql.NullString{String: hex.EncodeToString(p.in.AddressHash), Valid: p.in.AddressHash != nil})
-			metas = append(metas, sql.NullString{String: string(meta), Valid: true})
-		}
-		if len(ids) == 0 {
-			return nil
-		}
-		if _, err := tx.ExecContext(ctx, insert, pq.Array(ids), pq.Array(tenantIDs), pq.Array(codeIDs),
-			pq.Array(sources), pq.Array(hashes), pq.Array(metas), now, referral.ImpressionBucketStart(now)); err != nil {
-			return fmt.Errorf("insert impressions: %w", err)
-		}
-		return nil
-	})
-	return outs, err
+	var recorded []int
+	if err := s.db.SelectContext(ctx, &recorded, q, pq.Array(tenants), pq.Array(codes), pq.Array(ids),
+		pq.Array(sources), pq.Array(hashes), pq.Array(metas), now, referral.ImpressionBucketStart(now), shard); err != nil {
+		return nil, fmt.Errorf("record impressions: %w", err)
+	}
+	outs := make([]referral.RecordedImpression, n)
+	for _, ord := range recorded {
+		outs[ord-1] = referral.RecordedImpression{ID: &uuids[ord-1], Valid: true}
+	}
+	return outs, nil
 }
 
 // nullString is s as a nullable SQL string.
@@ -220,13 +207,13 @@ func (s *Store) linkImpression(ctx context.Context, tx *sqlx.Tx, tenant string, 
 	return nil
 }
 
-// Funnel counts the tenant's impressions (from the counters of the hours overlapping the
+// Funnel counts the tenant's impressions (from the counters of the UTC days overlapping the
 // period) and the referrals created within the period, up to now, broken down by source.
 func (s *Store) Funnel(ctx context.Context, tenant string, f referral.FunnelFilter) (referral.Funnel, error) {
 	const impressions = `
 		SELECT nullif(source, '') AS source, sum(impressions) AS n
 		FROM impression_counts
-		WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR hour >= $2)
+		WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR day >= $2)
 		  AND ($3::uuid IS NULL OR code_id IN (SELECT id FROM referral_codes WHERE tenant_id = $1 AND campaign_id = $3))
 		  AND ($4::text IS NULL OR code_id IN (SELECT id FROM referral_codes WHERE tenant_id = $1 AND code = $4))
 		GROUP BY 1`

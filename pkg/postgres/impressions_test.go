@@ -509,3 +509,29 @@ func TestImpressionPrune(t *testing.T) {
 		t.Fatalf("referral after the prune: %+v (%v)", got, err)
 	}
 }
+
+// TestCodeValidAgreesWithDomain: phoenix_code_valid, the SQL form of the rule the batch writer
+// asks (migration 00009), answers as referral.ImpressionValid for codes on every side of each
+// condition.
+func TestCodeValidAgreesWithDomain(t *testing.T) {
+	db := pgtest.DB(t)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	times := []*time.Time{nil, ptr(now.Add(-time.Microsecond)), ptr(now), ptr(now.Add(time.Microsecond))}
+	limits := []*int{nil, ptr(0), ptr(1), ptr(2)}
+	for _, active := range []bool{true, false} {
+		for _, exp := range times {
+			for _, lim := range limits {
+				for _, uses := range []int{0, 1, 2} {
+					c := referral.Code{Active: active, ExpiresAt: exp, UsageLimit: lim, Uses: uses}
+					var got bool
+					if err := db.Get(&got, `SELECT phoenix_code_valid($1, $2, $3, $4, $5)`, active, exp, lim, uses, now); err != nil {
+						t.Fatal(err)
+					}
+					if want := referral.ImpressionValid(&c, now); got != want {
+						t.Errorf("active %v expires %v limit %v uses %d: SQL %v, domain %v", active, exp, lim, uses, got, want)
+					}
+				}
+			}
+		}
+	}
+}

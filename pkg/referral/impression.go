@@ -26,9 +26,11 @@ const (
 	DefaultImpressionRetention = 180 * 24 * time.Hour
 )
 
-// ImpressionBucket is the width of the impression counters (one per code, source and bucket):
-// the funnel and the stats count the impressions of every bucket that overlaps their period.
-const ImpressionBucket = time.Hour
+// ImpressionBucket is the width of the impression counters (one per code, source and UTC day):
+// the funnel and the stats count the impressions of every bucket that overlaps their period. A
+// day keeps the buckets of a period few whatever the number of impressions (a 30-day funnel reads
+// at most 31 per code and source).
+const ImpressionBucket = 24 * time.Hour
 
 var sourcePattern = regexp.MustCompile(`^[a-z0-9_.-]{1,64}$`)
 
@@ -38,7 +40,8 @@ func ValidSource(s string) bool { return sourcePattern.MatchString(s) }
 
 // ImpressionValid reports whether an impression of code at now counts: the visitor's check of
 // §6 (the code exists, is active, has not expired and is not exhausted). A nil code does not
-// exist in the tenant.
+// exist in the tenant. Storage asks its SQL form, phoenix_code_valid (migration 00009), which a
+// test holds to this answer.
 func ImpressionValid(code *Code, now time.Time) bool {
 	return CheckApply(code, "", ApplyFacts{}, now) == nil
 }

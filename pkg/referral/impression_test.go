@@ -80,8 +80,8 @@ func TestCanLink(t *testing.T) {
 }
 
 func TestImpressionBucketStart(t *testing.T) {
-	at := time.Date(2026, 3, 1, 12, 59, 59, 999999000, time.FixedZone("x", 3600))
-	if got, want := ImpressionBucketStart(at), time.Date(2026, 3, 1, 11, 0, 0, 0, time.UTC); !got.Equal(want) || got.Location() != time.UTC {
+	at := time.Date(2026, 3, 1, 0, 59, 59, 999999000, time.FixedZone("x", 3600))
+	if got, want := ImpressionBucketStart(at), time.Date(2026, 2, 28, 0, 0, 0, 0, time.UTC); !got.Equal(want) || got.Location() != time.UTC {
 		t.Fatalf("ImpressionBucketStart = %v, want %v", got, want)
 	}
 }
