@@ -801,6 +801,9 @@ type Referral struct {
 	CreatedAt Timestamp          `json:"created_at"`
 	ID        openapi_types.UUID `json:"id"`
 
+	// ImpressionID the impression (click or scan) the referral is linked to
+	ImpressionID *openapi_types.UUID `json:"impression_id"`
+
 	// Metadata Any JSON object of at most 4 KiB, as given to apply-code.
 	Metadata   Metadata           `json:"metadata"`
 	Reason     *string            `json:"reason"`

@@ -500,6 +500,11 @@ export interface components {
             converted_at: components["schemas"]["NullableTimestamp"];
             verified_at: components["schemas"]["NullableTimestamp"];
             rejected_at: components["schemas"]["NullableTimestamp"];
+            /**
+             * Format: uuid
+             * @description the impression (click or scan) the referral is linked to
+             */
+            impression_id: string | null;
         };
         Me: {
             user_id: string;
