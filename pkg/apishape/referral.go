@@ -232,6 +232,8 @@ type ReferralStats struct {
 type PlayerStats struct {
 	ReferralStats
 	Rewards []Amount `json:"rewards"`
+	// Impressions counts the clicks and scans of the caller's codes in the period (SPEC §15).
+	Impressions int64 `json:"impressions"`
 }
 
 // Amount is a total in one currency.

@@ -328,3 +328,26 @@ func (s *Store) PruneImpressions(ctx context.Context, retention time.Duration, b
 		}
 	}
 }
+
+// UserImpressions counts the impressions of the tenant's live codes owned by user, from the
+// counters of the UTC days overlapping period up to now (the Query Gateway's stats, §15).
+func (s *Store) UserImpressions(ctx context.Context, tenant, user string, period referral.Period) (int64, error) {
+	const q = `
+		SELECT coalesce(sum(ic.impressions), 0)
+		FROM referral_codes c JOIN impression_counts ic ON ic.tenant_id = c.tenant_id AND ic.code_id = c.id
+		WHERE c.tenant_id = $1 AND c.owner_user_id = $2 AND c.deleted_at IS NULL
+		  AND ($3::timestamptz IS NULL OR ic.day >= $3)`
+	var since *time.Time
+	if start := period.Start(s.now()); start != nil {
+		b := referral.ImpressionBucketStart(*start)
+		since = &b
+	}
+	var n int64
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
+		if err := tx.GetContext(ctx, &n, q, tenant, user, since); err != nil {
+			return fmt.Errorf("user impressions: %w", err)
+		}
+		return nil
+	})
+	return n, err
+}

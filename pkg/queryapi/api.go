@@ -73,6 +73,8 @@ type API struct {
 	fallbacks      *prometheus.CounterVec
 	local          *localCache
 	visitors       *web.VisitorLimit
+	// impressionTotals keeps the callers' impression counts for a second (impressions.go).
+	impressionTotals impressionTotals
 	// Now is the clock (tests may replace it).
 	Now func() time.Time
 }

@@ -357,6 +357,9 @@ func (a *API) stats(c echo.Context) error {
 		totals[r.CurrencyID] += r.Amount
 	}
 	out.Rewards = sortedAmounts(totals)
+	if out.Impressions, err = a.impressions(c.Request().Context(), tenant, user, per); err != nil {
+		return err
+	}
 	return send(c, out)
 }
 

@@ -739,7 +739,10 @@ type NullableTimestamp = time.Time
 // PlayerStats defines model for PlayerStats.
 type PlayerStats struct {
 	// ConversionRate percent, one decimal
-	ConversionRate    float64           `json:"conversion_rate"`
+	ConversionRate float64 `json:"conversion_rate"`
+
+	// Impressions clicks and scans of the caller's codes in the UTC days overlapping the period, at most a second old
+	Impressions       int               `json:"impressions"`
 	PendingReferrals  int               `json:"pending_referrals"`
 	Period            PlayerStatsPeriod `json:"period"`
 	RejectedReferrals int               `json:"rejected_referrals"`

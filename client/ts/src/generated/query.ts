@@ -531,6 +531,8 @@ export interface components {
             conversion_rate: number;
             /** @description rewards earned in the period, per currency (sorted by currency_id) */
             rewards: components["schemas"]["Amount"][];
+            /** @description clicks and scans of the caller's codes in the UTC days overlapping the period, at most a second old */
+            impressions: number;
         };
         Reward: {
             /** Format: uuid */
@@ -1155,7 +1157,8 @@ export interface operations {
                      *           "currency_id": "points",
                      *           "amount": 300
                      *         }
-                     *       ]
+                     *       ],
+                     *       "impressions": 412
                      *     }
                      */
                     "application/json": components["schemas"]["PlayerStats"];
