@@ -329,25 +329,34 @@ func (s *Store) PruneImpressions(ctx context.Context, retention time.Duration, b
 	}
 }
 
-// UserImpressions counts the impressions of the tenant's live codes owned by user, from the
-// counters of the UTC days overlapping period up to now (the Query Gateway's stats, §15).
-func (s *Store) UserImpressions(ctx context.Context, tenant, user string, period referral.Period) (int64, error) {
+// UserImpressions counts, for each of users, the impressions of the tenant's live codes the user
+// owns, from the counters of the UTC days overlapping period up to now (the Query Gateway's
+// stats, §15). A user without impressions is absent from the answer.
+func (s *Store) UserImpressions(ctx context.Context, tenant string, users []string, period referral.Period) (map[string]int64, error) {
 	const q = `
-		SELECT coalesce(sum(ic.impressions), 0)
+		SELECT c.owner_user_id AS user_id, sum(ic.impressions) AS n
 		FROM referral_codes c JOIN impression_counts ic ON ic.tenant_id = c.tenant_id AND ic.code_id = c.id
-		WHERE c.tenant_id = $1 AND c.owner_user_id = $2 AND c.deleted_at IS NULL
-		  AND ($3::timestamptz IS NULL OR ic.day >= $3)`
+		WHERE c.tenant_id = $1 AND c.owner_user_id = ANY ($2) AND c.deleted_at IS NULL
+		  AND ($3::timestamptz IS NULL OR ic.day >= $3)
+		GROUP BY c.owner_user_id`
 	var since *time.Time
 	if start := period.Start(s.now()); start != nil {
 		b := referral.ImpressionBucketStart(*start)
 		since = &b
 	}
-	var n int64
+	out := make(map[string]int64, len(users))
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
-		if err := tx.GetContext(ctx, &n, q, tenant, user, since); err != nil {
+		var rows []struct {
+			UserID string `db:"user_id"`
+			N      int64  `db:"n"`
+		}
+		if err := tx.SelectContext(ctx, &rows, q, tenant, pq.Array(users), since); err != nil {
 			return fmt.Errorf("user impressions: %w", err)
+		}
+		for _, r := range rows {
+			out[r.UserID] = r.N
 		}
 		return nil
 	})
-	return n, err
+	return out, err
 }
