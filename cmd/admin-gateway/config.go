@@ -23,6 +23,8 @@ type Config struct {
 	// impressions are kept (SPEC §15).
 	ImpressionTTL       time.Duration
 	ImpressionRetention time.Duration
+	// Console serves the back-office console at /console/ (PHOENIX_CONSOLE).
+	Console bool
 }
 
 // devAddressHashKey is the address hash key PHOENIX_DEV=true uses when none is configured.
@@ -43,6 +45,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Conf
 	c.RegisterCommon(s, ":8080")
 	s.Bool(&c.AutoMigrate, "auto-migrate", "PHOENIX_AUTO_MIGRATE", false, "apply migrations at start")
 	s.String(&c.ReferralURLTemplate, "referral-url-template", "PHOENIX_REFERRAL_URL_TEMPLATE", "", "referral link template, e.g. https://play.example.com/join?ref={code}")
+	s.Bool(&c.Console, "console", "PHOENIX_CONSOLE", true, "serve the back-office console at /console/ (with PHOENIX_DEV=true it offers a development sign-in)")
 	s.Secret(&c.AddressHashKey, "address-hash-key", "PHOENIX_ADDRESS_HASH_KEY", "key of the hash under which client addresses are stored (risk signals, impressions), at least 32 bytes; required outside development")
 	s.Duration(&c.ImpressionTTL, "impression-ttl", "PHOENIX_IMPRESSION_TTL", referral.DefaultImpressionTTL, "how old an impression apply-code still links to the referral (at least 1m)")
 	s.Duration(&c.ImpressionRetention, "impression-retention", "PHOENIX_IMPRESSION_RETENTION", referral.DefaultImpressionRetention, "how long impressions are kept (at least PHOENIX_IMPRESSION_TTL); their counters are kept")
