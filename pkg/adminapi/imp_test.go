@@ -81,6 +81,8 @@ func TestImpRecordAndLink(t *testing.T) {
 		map[string]any{"code": "ALICE2026", "metadata": map[string]any{"x": string(make([]byte, 1100))}},
 		map[string]any{"code": "ALICE2026", "impression_id": scan.ImpressionID},
 		`{"code": "ALICE\u0000"}`,
+		`{"code": "ALICE2026", "metadata": {"x": 1e999999}}`,
+		`{"code": "ALICE2026", "metadata": {"x": "\ud800"}}`,
 	} {
 		e.impress("", e.tenant, body).fail(t, 400, "VALIDATION_FAILED")
 	}

@@ -88,14 +88,32 @@ func (s *Store) writeImpressions(shard int) {
 		q.pending = append([]*pendingImpression(nil), q.pending[n:]...)
 		q.mu.Unlock()
 		outs, err := s.writeImpressionBatch(batch, shard)
-		for i, p := range batch {
-			if err == nil {
-				p.out = outs[i]
+		if err != nil && len(batch) > 1 {
+			// Whatever PostgreSQL refused (input the handlers let through, a passing failure)
+			// must not fail the others of the batch: each is written alone, once.
+			for _, p := range batch {
+				out, err := s.writeImpressionBatch([]*pendingImpression{p}, shard)
+				deliver(p, out, err)
 			}
-			p.err = err
-			close(p.done)
+			continue
+		}
+		for i, p := range batch {
+			if err != nil {
+				deliver(p, nil, err)
+				continue
+			}
+			deliver(p, outs[i:i+1], nil)
 		}
 	}
+}
+
+// deliver hands a pending impression its outcome (out holds it unless err is set).
+func deliver(p *pendingImpression, out []referral.RecordedImpression, err error) {
+	if err == nil {
+		p.out = out[0]
+	}
+	p.err = err
+	close(p.done)
 }
 
 // writeImpressionBatch decides and writes one batch with one statement, which PostgreSQL runs

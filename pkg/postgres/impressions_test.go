@@ -535,3 +535,38 @@ func TestCodeValidAgreesWithDomain(t *testing.T) {
 		}
 	}
 }
+
+// TestImpressionBadRowFailsAlone: an impression PostgreSQL refuses (metadata jsonb cannot hold,
+// which the HTTP layer rejects before storage) fails alone; the impressions batched with it are
+// recorded.
+func TestImpressionBadRowFailsAlone(t *testing.T) {
+	s, _, tenant := refStore(t)
+	impCode(t, s, tenant, "ALICE1", nil, nil)
+	const n = 40
+	start := make(chan struct{})
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in := referral.NewImpression{TenantID: tenant, Code: "ALICE1"}
+			if i == n/2 {
+				in.Metadata = []byte(`{"x": 1e999999}`)
+			}
+			<-start
+			_, errs[i] = s.RecordImpression(context.Background(), in)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if (err != nil) != (i == n/2) {
+			t.Errorf("impression %d: %v", i, err)
+		}
+	}
+	var stored int
+	if err := s.DB().Get(&stored, `SELECT count(*) FROM impressions WHERE tenant_id = $1`, tenant); err != nil || stored != n-1 {
+		t.Fatalf("%d stored (%v), want %d", stored, err, n-1)
+	}
+}
