@@ -23,6 +23,8 @@ type Config struct {
 	// impressions are kept (SPEC §15).
 	ImpressionTTL       time.Duration
 	ImpressionRetention time.Duration
+	// SignalRetention is how long risk signals are kept and count (PHOENIX_SIGNAL_RETENTION).
+	SignalRetention time.Duration
 	// Console serves the back-office console at /console/ (PHOENIX_CONSOLE).
 	Console bool
 }
@@ -49,6 +51,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Conf
 	s.Secret(&c.AddressHashKey, "address-hash-key", "PHOENIX_ADDRESS_HASH_KEY", "key of the hash under which client addresses are stored (risk signals, impressions), at least 32 bytes; required outside development")
 	s.Duration(&c.ImpressionTTL, "impression-ttl", "PHOENIX_IMPRESSION_TTL", referral.DefaultImpressionTTL, "how old an impression apply-code still links to the referral (at least 1m)")
 	s.Duration(&c.ImpressionRetention, "impression-retention", "PHOENIX_IMPRESSION_RETENTION", referral.DefaultImpressionRetention, "how long impressions are kept (at least PHOENIX_IMPRESSION_TTL); their counters are kept")
+	s.Duration(&c.SignalRetention, "signal-retention", "PHOENIX_SIGNAL_RETENTION", referral.DefaultSignalRetention, "how long risk signals (devices and address hashes of players) are kept and matched, e.g. 2160h")
 	if err := s.Parse(args); err != nil {
 		return nil, s, err
 	}
@@ -68,6 +71,9 @@ func (c *Config) validate(log *slog.Logger, cmd string) error {
 		err = errors.Join(err, fmt.Errorf("PHOENIX_ADDRESS_HASH_KEY is required (at least %d bytes; or PHOENIX_DEV=true for development)", referral.MinAddressHashKey))
 	case c.AddressHashKey != "" && len(c.AddressHashKey) < referral.MinAddressHashKey:
 		err = errors.Join(err, fmt.Errorf("PHOENIX_ADDRESS_HASH_KEY must be at least %d bytes", referral.MinAddressHashKey))
+	}
+	if c.SignalRetention <= 0 {
+		err = errors.Join(err, errors.New("PHOENIX_SIGNAL_RETENTION must be positive"))
 	}
 	if c.ImpressionTTL < time.Minute || c.ImpressionRetention < c.ImpressionTTL {
 		err = errors.Join(err, errors.New("PHOENIX_IMPRESSION_TTL must be at least 1m and PHOENIX_IMPRESSION_RETENTION at least PHOENIX_IMPRESSION_TTL"))

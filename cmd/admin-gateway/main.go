@@ -92,29 +92,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	store := postgres.NewStore(db)
+	store.SignalRetention = cfg.SignalRetention
 	store.ImpressionTTL = cfg.ImpressionTTL
-
-	// HTTP server (its metrics registry receives the API's metrics).
-	srv := web.NewServer(log, web.Options{
-		Name:             "admin-gateway",
-		MethodNotAllowed: true,
-		Ready:            db.PingContext,
-		RequestTimeout:   cfg.RequestTimeout,
-		TrustedProxies:   cfg.Proxies,
-		// Nearly every request holds one connection; twice the pool keeps it busy while the rest
-		// of a burst waits parked, not decoded.
-		MaxInFlight: 2 * cfg.DBMaxConns,
-	})
 	api := adminapi.New(store, verifier, adminapi.Config{
 		ReferralURLTemplate: cfg.ReferralURLTemplate,
 		Attempts:            referral.AttemptLimit{Max: cfg.CodeAttemptLimit, Window: cfg.CodeAttemptWindow},
 		Visitors:            referral.AttemptLimit{Max: cfg.VisitorLimit, Window: cfg.CodeAttemptWindow},
 		AddressHashKey:      []byte(cfg.AddressHashKey),
-		Metrics:             srv.Registry,
 	}, log)
 
 	// Background work: change notifications for the Query Gateway, and upkeep of expired
-	// idempotency records, old attempt failures and impressions past their retention.
+	// idempotency records, old attempt failures, risk signals and impressions past their
+	// retention.
 	go store.RunNotifier(ctx, log)
 	go func() {
 		t := time.NewTicker(10 * time.Minute)
@@ -127,6 +116,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				if err := store.Purge(ctx, cfg.CodeAttemptWindow); err != nil && ctx.Err() == nil {
 					log.Warn("purge_failed", "err", err)
 				}
+				// Risk signals past their retention (§12), in bounded batches.
+				if _, err := store.PruneSignals(ctx, cfg.SignalRetention); err != nil && ctx.Err() == nil {
+					log.Warn("prune_signals_failed", "err", err)
+				}
+				// Impressions past their retention (§15), in bounded batches.
 				if n, err := store.PruneImpressions(ctx, cfg.ImpressionRetention, impressionPruneBatch); err != nil && ctx.Err() == nil {
 					log.Warn("impression_prune_failed", "err", err)
 				} else if n > 0 {
@@ -137,7 +131,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 
 	// HTTP.
+	srv := web.NewServer(log, web.Options{
+		Name:             "admin-gateway",
+		MethodNotAllowed: true,
+		Ready:            db.PingContext,
+		RequestTimeout:   cfg.RequestTimeout,
+		TrustedProxies:   cfg.Proxies,
+		// Nearly every request holds one connection; twice the pool keeps it busy while the rest
+		// of a burst waits parked, not decoded.
+		MaxInFlight: 2 * cfg.DBMaxConns,
+	})
 	api.Register(srv.Echo)
+	srv.Registry.MustRegister(api.Collectors()...)
 	if cfg.Console {
 		// The development sign-in mints tokens with the HS256 secret, so it needs one and dev mode.
 		var opts console.Options

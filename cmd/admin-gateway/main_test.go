@@ -179,7 +179,7 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		"PHOENIX_JWT_PUBLIC_KEY_FILE", "PHOENIX_JWT_JWKS_URL", "PHOENIX_JWT_ISSUER", "PHOENIX_JWT_AUDIENCE", "PHOENIX_DEV",
 		"PHOENIX_LOG_LEVEL", "PHOENIX_REFERRAL_URL_TEMPLATE", "PHOENIX_AUTO_MIGRATE", "PHOENIX_CODE_ATTEMPT_LIMIT",
 		"PHOENIX_TRUSTED_PROXIES", "PHOENIX_SHUTDOWN_TIMEOUT", "PHOENIX_ADDRESS_HASH_KEY", "PHOENIX_VISITOR_LIMIT",
-		"PHOENIX_IMPRESSION_TTL", "PHOENIX_IMPRESSION_RETENTION", "PHOENIX_CONSOLE"} {
+		"PHOENIX_IMPRESSION_TTL", "PHOENIX_IMPRESSION_RETENTION", "PHOENIX_CONSOLE", "PHOENIX_SIGNAL_RETENTION"} {
 		if !strings.Contains(out.String(), v) {
 			t.Errorf("--help does not mention %s", v)
 		}
@@ -243,6 +243,8 @@ func TestRefusesBadConfig(t *testing.T) {
 		"short secret":                  {"PHOENIX_JWT_SECRET": "short"},
 		"bad bool":                      {"PHOENIX_DEV": "maybe"},
 		"bad level":                     {"PHOENIX_DEV": "true", "PHOENIX_LOG_LEVEL": "loud"},
+		"no retention":                  {"PHOENIX_DEV": "true", "PHOENIX_SIGNAL_RETENTION": "0s"},
+		"bad retention":                 {"PHOENIX_DEV": "true", "PHOENIX_SIGNAL_RETENTION": "90 days"},
 		"short address hash key":        {"PHOENIX_JWT_SECRET": secret, "PHOENIX_ADDRESS_HASH_KEY": "short"},
 		"impression ttl past retention": {"PHOENIX_DEV": "true", "PHOENIX_IMPRESSION_TTL": "240h", "PHOENIX_IMPRESSION_RETENTION": "24h"},
 		"impression ttl zero":           {"PHOENIX_DEV": "true", "PHOENIX_IMPRESSION_TTL": "0s"},

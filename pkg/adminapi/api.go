@@ -21,16 +21,14 @@ type Config struct {
 	ReferralURLTemplate string
 	// Attempts limits failed apply-code attempts per tenant and player.
 	Attempts referral.AttemptLimit
+	// AddressHashKey keys referral.AddressHash, the only form in which client addresses are
+	// stored (the risk signals' addresses, §12, and visitors' impressions, §15).
+	AddressHashKey []byte
 	// Visitors limits visitors' impressions of invalid codes per client address across every
 	// tenant, in memory (the Query Gateway's anonymous validation counts the same way; Max 0
 	// disables it); VisitorAddresses bounds the addresses it tracks (default 50,000).
 	Visitors         referral.AttemptLimit
 	VisitorAddresses int
-	// AddressHashKey keys referral.AddressHash, the only form in which client addresses are
-	// stored.
-	AddressHashKey []byte
-	// Metrics receives the API's metrics (nil: not registered).
-	Metrics prometheus.Registerer
 }
 
 // Services is everything the Admin Gateway asks of storage: the domain's services and the
@@ -47,6 +45,7 @@ type Services interface {
 	referral.EventService
 	referral.LedgerService
 	referral.ImpressionService
+	referral.RiskService
 	web.IdempotencyStore
 }
 
@@ -56,6 +55,7 @@ type API struct {
 	verifier *auth.Verifier
 	cfg      Config
 	log      *slog.Logger
+	risk     riskMetrics
 	visitors *web.VisitorLimit
 	// impressions counts recorded impressions by validity.
 	impressions *prometheus.CounterVec
@@ -68,15 +68,11 @@ func New(store Services, verifier *auth.Verifier, cfg Config, log *slog.Logger) 
 	if cfg.VisitorAddresses <= 0 {
 		cfg.VisitorAddresses = 50_000
 	}
-	a := &API{store: store, verifier: verifier, cfg: cfg, log: log, Now: time.Now,
+	return &API{store: store, verifier: verifier, cfg: cfg, log: log, risk: newRiskMetrics(), Now: time.Now,
 		visitors: web.NewVisitorLimit(cfg.Visitors, cfg.VisitorAddresses),
 		impressions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phoenix_impressions_total",
 			Help: "Impressions answered, by validity (valid=false: nothing was recorded)."}, []string{"valid"}),
 	}
-	if cfg.Metrics != nil {
-		cfg.Metrics.MustRegister(a.impressions)
-	}
-	return a
 }
 
 // callerOf scopes Idempotency-Keys: the same sub under another role is another caller.

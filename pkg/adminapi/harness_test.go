@@ -26,8 +26,8 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 const testSecret = "test-secret-that-is-at-least-32-bytes-long"
 
-// testAddressHashKey keys the address hashes of impressions in tests.
-const testAddressHashKey = "test-address-hash-key-of-at-least-32-bytes"
+// testAddressKey keys the address hashes of risk signals (§12) and impressions (§15).
+const testAddressKey = "test-address-hash-key-of-at-least-32-bytes"
 
 // env is one Admin Gateway over the package's test database, with a tenant of its own.
 type env struct {
@@ -49,14 +49,15 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	cfg := adminapi.Config{Attempts: referral.AttemptLimit{Max: 20, Window: 10 * time.Minute},
-		AddressHashKey: []byte(testAddressHashKey)}
+		AddressHashKey: []byte(testAddressKey)}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: &e.log}, nil))
 	s := web.NewServer(log, web.Options{Name: "admin-gateway", MethodNotAllowed: true})
-	cfg.Metrics = s.Registry
-	adminapi.New(e.store, v, cfg, log).Register(s.Echo)
+	api := adminapi.New(e.store, v, cfg, log)
+	s.Registry.MustRegister(api.Collectors()...)
+	api.Register(s.Echo)
 	e.srv = httptest.NewServer(s.Echo)
 	t.Cleanup(e.srv.Close)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -49,7 +49,7 @@ func TestImpRecordAndLink(t *testing.T) {
 	if err := e.store.DB().QueryRow(`SELECT address_hash, source, metadata::text FROM impressions WHERE id = $1`, *scan.ImpressionID).Scan(&hash, &source, &meta); err != nil {
 		t.Fatal(err)
 	}
-	if want := referral.AddressHash([]byte(testAddressHashKey), netip.MustParseAddr("127.0.0.1")); !bytes.Equal(hash, want) {
+	if want := referral.AddressHash([]byte(testAddressKey), netip.MustParseAddr("127.0.0.1")); !bytes.Equal(hash, want) {
 		t.Errorf("address hash %x, want %x", hash, want)
 	}
 	if source != "poster_qr_code" || meta != `{"poster": "lobby"}` {

@@ -447,8 +447,6 @@ func TestImpressionFunnel(t *testing.T) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // TestImpressionPrune deletes impressions past the retention in bounded batches and keeps the
 // rest, the counters and the referrals' links.
 func TestImpressionPrune(t *testing.T) {
