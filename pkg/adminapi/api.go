@@ -44,6 +44,8 @@ type Services interface {
 	referral.CommissionRuleService
 	referral.EventService
 	referral.LedgerService
+	referral.ReversalService
+	referral.PayoutService
 	referral.ImpressionService
 	referral.RiskService
 	web.IdempotencyStore
@@ -55,6 +57,7 @@ type API struct {
 	verifier *auth.Verifier
 	cfg      Config
 	log      *slog.Logger
+	metrics  *moneyMetrics
 	risk     riskMetrics
 	visitors *web.VisitorLimit
 	// impressions counts recorded impressions by validity.
@@ -68,7 +71,7 @@ func New(store Services, verifier *auth.Verifier, cfg Config, log *slog.Logger) 
 	if cfg.VisitorAddresses <= 0 {
 		cfg.VisitorAddresses = 50_000
 	}
-	return &API{store: store, verifier: verifier, cfg: cfg, log: log, risk: newRiskMetrics(), Now: time.Now,
+	return &API{store: store, verifier: verifier, cfg: cfg, log: log, metrics: newMoneyMetrics(), risk: newRiskMetrics(), Now: time.Now,
 		visitors: web.NewVisitorLimit(cfg.Visitors, cfg.VisitorAddresses),
 		impressions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phoenix_impressions_total",
 			Help: "Impressions answered, by validity (valid=false: nothing was recorded)."}, []string{"valid"}),
