@@ -88,7 +88,7 @@ func TestSourceLeaderboardAgreesWithStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range referees {
-			if _, _, err := s.ApplyCode(ctx, tenant, fmt.Sprintf("%s_ref%d", owner, i), code, nil); err != nil {
+			if _, _, err := s.ApplyCode(ctx, tenant, fmt.Sprintf("%s_ref%d", owner, i), code, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

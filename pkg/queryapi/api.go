@@ -26,6 +26,7 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/projector"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
+	"github.com/phoenix-referral/phoenix/pkg/web"
 )
 
 // Config configures the API.
@@ -74,7 +75,9 @@ type API struct {
 	redisDownUntil atomic.Int64
 	fallbacks      *prometheus.CounterVec
 	local          *localCache
-	visitors       *visitorLimit
+	visitors       *web.VisitorLimit
+	// impressionTotals keeps the callers' impression counts for a second (impressions.go).
+	impressionTotals impressionTotals
 	// Now is the clock (tests may replace it).
 	Now func() time.Time
 }
@@ -95,7 +98,7 @@ func New(store *cache.Store, db *sqlx.DB, verifier *auth.Verifier, cfg Config, l
 	}
 	a := &API{cache: store, db: db, store: postgres.NewStore(db), verifier: verifier, cfg: cfg, log: log,
 		sem: make(chan struct{}, cfg.FallbackConcurrency), Now: time.Now,
-		visitors: newVisitorLimit(cfg.Visitors, cfg.VisitorAddresses),
+		visitors: web.NewVisitorLimit(cfg.Visitors, cfg.VisitorAddresses),
 		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phoenix_query_fallback_reads_total",
 			Help: "Reads answered from PostgreSQL instead of Redis, by reason (miss, redis_error)."}, []string{"reason"}),
 	}

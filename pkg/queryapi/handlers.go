@@ -27,26 +27,6 @@ func caller(c echo.Context) (tenant, user string) {
 	return auth.TenantOf(c), auth.PrincipalOf(c).UserID
 }
 
-// playerOrVisitor authenticates a player when the request carries a token, and otherwise admits a
-// visitor who names the tenant with ?tenant_id=.
-func (a *API) playerOrVisitor(next echo.HandlerFunc) echo.HandlerFunc {
-	player := auth.Authenticate(a.verifier)(auth.Guard(auth.RolePlayer)(next))
-	return func(c echo.Context) error {
-		if c.Request().Header.Get(echo.HeaderAuthorization) != "" {
-			return player(c)
-		}
-		t := c.QueryParam("tenant_id")
-		if t == "" {
-			return referral.Errorf(referral.ETenantRequired, "tenant_id query parameter is required without a token")
-		}
-		if !auth.ValidTenantID(t) {
-			return referral.Invalid("tenant_id", "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-'")
-		}
-		auth.SetTenant(c, t)
-		return next(c)
-	}
-}
-
 // activeCampaigns returns the tenant's campaigns active now.
 func (a *API) activeCampaigns(ctx context.Context, tenant string) ([]projector.ActiveCampaign, error) {
 	b, err := a.doc(ctx, tenant, cache.CampaignsKey(tenant), 0, func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
@@ -161,7 +141,7 @@ func (a *API) validate(c echo.Context) error {
 	if p.UserID != "" {
 		subject = "player:" + p.UserID
 	} else {
-		done, err := a.visitors.reserve(c.RealIP())
+		done, err := a.visitors.Reserve(c.RealIP())
 		if err != nil {
 			return err
 		}
@@ -378,6 +358,9 @@ func (a *API) stats(c echo.Context) error {
 	}
 	out.Rewards = sortedAmounts(totals)
 	if out.Milestones, err = a.milestones(c.Request().Context(), tenant, user); err != nil {
+		return err
+	}
+	if out.Impressions, err = a.impressions(c.Request().Context(), tenant, user, per); err != nil {
 		return err
 	}
 	return send(c, out)
