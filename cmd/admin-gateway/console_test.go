@@ -838,6 +838,51 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 	})
 
+	t.Run("funnel", func(t *testing.T) {
+		const tenant = "t-fun"
+		admin := s.token(auth.RoleTenantAdmin, "admin", tenant)
+		s.must("POST", "/v1/referral/campaigns", admin, map[string]any{"name": "Welcome", "qualifying_event": "deposit.completed",
+			"referrer_rewards": wallet(100), "referee_rewards": wallet(50)})
+		code := s.must("POST", "/v1/referral/codes", s.token(auth.RolePlayer, "alice", tenant), map[string]any{"code": "ALICE-FUN"})["code"].(string)
+		// Three clicks (two on a poster, one in an e-mail); bob signs up from the first poster
+		// click and deposits, carol signs up without one.
+		var clicks []string
+		for _, source := range []string{"poster_qr_code", "poster_qr_code", "email"} {
+			clicks = append(clicks, s.must("POST", "/v1/referral/impressions?tenant_id="+tenant, "", map[string]any{"code": code, "source": source})["impression_id"].(string))
+		}
+		s.must("POST", "/v1/referral/apply-code", s.token(auth.RolePlayer, "bob", tenant), map[string]any{"code": code, "impression_id": clicks[0]})
+		s.must("POST", "/v1/referral/apply-code", s.token(auth.RolePlayer, "carol", tenant), map[string]any{"code": code})
+		s.must("POST", "/v1/events", s.token(auth.RoleService, "platform", tenant), map[string]any{"event_id": "dep-bob", "type": "deposit.completed",
+			"user_id": "bob", "payload": map[string]any{"amount": 5000}})
+		p := openTab(t, browser, s)
+		p.signIn(admin, "")
+		p.waitText("#funnel", "By source")
+		const want = "Funnel (30d): Impressions 3, Referrals 2, Linked to an impression 1, Successful 1"
+		if label := p.js(`document.querySelector("#funnel svg").getAttribute("aria-label")`); label != want {
+			t.Errorf("funnel = %v, want %q", label, want)
+		}
+		rows := p.text("#funnel table tbody")
+		if !strings.Contains(rows, "poster_qr_code\t2\t1\t1\t50%") || !strings.Contains(rows, "email\t1\t0\t0\t0%") {
+			t.Errorf("funnel by source:\n%s", rows)
+		}
+		p.js(`document.querySelector("#funnel").scrollIntoView({block: "center"}), true`)
+		p.shot("funnel")
+		// A code that cannot be one is the API's field error; another code's funnel is empty.
+		p.fill(in("Funnel filters", "input[name=code]"), "no such code!")
+		p.submit("Funnel filters")
+		p.waitText(`section[aria-label=Funnel] .notice.error`, "VALIDATION_FAILED")
+		if got := p.text(in("Funnel filters", "[data-field=code] .field-error")); got == "" {
+			t.Errorf("no field error under the code; the section says %q", p.text(`section[aria-label=Funnel] .notice.error`))
+		}
+		s.must("POST", "/v1/referral/codes", s.token(auth.RolePlayer, "dave", tenant), map[string]any{"code": "DAVE-FUN"})
+		p.fill(in("Funnel filters", "input[name=code]"), "dave-fun")
+		p.submit("Funnel filters")
+		p.waitText("#funnel", "No impressions in this period.")
+		if label := p.js(`document.querySelector("#funnel svg").getAttribute("aria-label")`); label != "Funnel (30d): Impressions 0, Referrals 0, Linked to an impression 0, Successful 0" {
+			t.Errorf("dave's funnel = %v", label)
+		}
+	})
+
 	t.Run("tiers-rules-policy", func(t *testing.T) {
 		const tenant = "t-prog"
 		admin := s.token(auth.RoleTenantAdmin, "admin", tenant)
