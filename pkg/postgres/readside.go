@@ -185,20 +185,27 @@ type Owner struct {
 // Owners returns, per entity id, the users whose per-user read models the entity's current
 // row touches (for referrals both sides; for rewards and commissions the beneficiary; for codes
 // the owner; for affiliates the user) and the code strings of codes and affiliates. Rows that no
-// longer exist are absent from the map; soft-deleted rows are present.
+// longer exist are absent from the map; soft-deleted rows are present. Ids are matched as uuids
+// against the primary key (an id that is no uuid names no row), so each costs one index probe.
 func (s Source) Owners(ctx context.Context, tenant, entity string, ids []string) (map[string]Owner, error) {
+	keys := make(pq.StringArray, 0, len(ids))
+	for _, id := range ids {
+		if u, err := uuid.Parse(id); err == nil {
+			keys = append(keys, u.String())
+		}
+	}
 	var q1 string
 	switch entity {
 	case "code":
-		q1 = `SELECT id::text AS id, coalesce(owner_user_id, '') AS a, code AS b FROM referral_codes WHERE tenant_id = $1 AND id::text = ANY($2)`
+		q1 = `SELECT id::text AS id, coalesce(owner_user_id, '') AS a, code AS b FROM referral_codes WHERE tenant_id = $1 AND id = ANY($2::uuid[])`
 	case "referral":
-		q1 = `SELECT id::text AS id, coalesce(referrer_id, '') AS a, referee_id AS b FROM referrals WHERE tenant_id = $1 AND id::text = ANY($2)`
+		q1 = `SELECT id::text AS id, coalesce(referrer_id, '') AS a, referee_id AS b FROM referrals WHERE tenant_id = $1 AND id = ANY($2::uuid[])`
 	case "reward":
-		q1 = `SELECT id::text AS id, user_id AS a, '' AS b FROM rewards WHERE tenant_id = $1 AND id::text = ANY($2)`
+		q1 = `SELECT id::text AS id, user_id AS a, '' AS b FROM rewards WHERE tenant_id = $1 AND id = ANY($2::uuid[])`
 	case "commission":
-		q1 = `SELECT id::text AS id, user_id AS a, '' AS b FROM commissions WHERE tenant_id = $1 AND id::text = ANY($2)`
+		q1 = `SELECT id::text AS id, user_id AS a, '' AS b FROM commissions WHERE tenant_id = $1 AND id = ANY($2::uuid[])`
 	case "affiliate":
-		q1 = `SELECT id::text AS id, user_id AS a, affiliate_code AS b FROM affiliates WHERE tenant_id = $1 AND id::text = ANY($2)`
+		q1 = `SELECT id::text AS id, user_id AS a, affiliate_code AS b FROM affiliates WHERE tenant_id = $1 AND id = ANY($2::uuid[])`
 	default:
 		return map[string]Owner{}, nil
 	}
@@ -207,7 +214,7 @@ func (s Source) Owners(ctx context.Context, tenant, entity string, ids []string)
 		A  string `db:"a"`
 		B  string `db:"b"`
 	}
-	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, pq.StringArray(ids)); err != nil {
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, keys); err != nil {
 		return nil, fmt.Errorf("owners of %s: %w", entity, err)
 	}
 	out := make(map[string]Owner, len(rows))
