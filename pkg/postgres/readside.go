@@ -1,9 +1,12 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,6 +45,27 @@ type ChangeWindow struct {
 	MaxSeq int64
 	// Age is how long ago the window's oldest change was recorded (0 when empty).
 	Age time.Duration
+	// TenantRows is the number of change rows per tenant.
+	TenantRows map[string]int
+}
+
+// TopTenants returns the rows of the n tenants with the most rows in the window.
+func (w ChangeWindow) TopTenants(n int) map[string]int {
+	names := make([]string, 0, len(w.TenantRows))
+	for t := range w.TenantRows {
+		names = append(names, t)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		if c := cmp.Compare(w.TenantRows[b], w.TenantRows[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	out := make(map[string]int, min(n, len(names)))
+	for _, t := range names[:min(n, len(names))] {
+		out[t] = w.TenantRows[t]
+	}
+	return out
 }
 
 // OpenSnapshot begins a REPEATABLE READ, read-only transaction and returns it with its snapshot
@@ -96,17 +120,56 @@ func (s Source) ChangeWindow(ctx context.Context, prev string) (ChangeWindow, er
 		MaxSeq   int64   `db:"max_seq"`
 		Age      float64 `db:"age"`
 	}
-	var w ChangeWindow
+	w := ChangeWindow{TenantRows: map[string]int{}}
 	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, prev); err != nil {
 		return w, fmt.Errorf("read changes: %w", err)
 	}
 	for _, r := range rows {
 		w.Changes = append(w.Changes, Change{TenantID: r.TenantID, Entity: r.Entity, EntityID: r.EntityID})
 		w.Rows += r.N
+		w.TenantRows[r.TenantID] += r.N
 		w.MaxSeq = max(w.MaxSeq, r.MaxSeq)
 		w.Age = max(w.Age, time.Duration(r.Age*float64(time.Second)))
 	}
 	return w, nil
+}
+
+// Backlog is what the change log holds that a reader positioned at a snapshot has not applied.
+type Backlog struct {
+	// Rows is the number of committed change rows not yet applied.
+	Rows int
+	// Age is how long ago the oldest of them was recorded (0 when none).
+	Age time.Duration
+	// Tenants is the number of rows per tenant, for the top tenants only (at most top).
+	Tenants map[string]int
+}
+
+// Backlog returns the committed changes whose transactions had not completed in the snapshot
+// prev, with the top tenants by pending rows. It reads through the Source's queryer (the pool:
+// it is asked while rounds fail, to keep the gauges moving).
+func (s Source) Backlog(ctx context.Context, prev string, top int) (Backlog, error) {
+	const q1 = `
+		SELECT tenant_id, count(*) AS n, extract(epoch FROM clock_timestamp() - min(changed_at))::float8 AS age
+		FROM changes
+		WHERE xid >= pg_snapshot_xmin($1::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)
+		GROUP BY tenant_id ORDER BY n DESC, tenant_id`
+	var rows []struct {
+		TenantID string  `db:"tenant_id"`
+		N        int     `db:"n"`
+		Age      float64 `db:"age"`
+	}
+	b := Backlog{Tenants: map[string]int{}}
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, prev); err != nil {
+		return b, fmt.Errorf("read backlog: %w", err)
+	}
+	for i, r := range rows {
+		b.Rows += r.N
+		b.Age = max(b.Age, time.Duration(r.Age*float64(time.Second)))
+		if i < top {
+			b.Tenants[r.TenantID] = r.N
+		}
+	}
+	return b, nil
 }
 
 // MaxSeq returns the highest change seq (0 for an empty log).

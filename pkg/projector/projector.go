@@ -71,7 +71,16 @@ type Metrics struct {
 	Rebuilds prometheus.Counter
 	Leader   prometheus.Gauge
 	Rounds   prometheus.Histogram
+	// Failures counts rounds that failed (Redis or PostgreSQL unavailable, a rebuild cut short).
+	Failures prometheus.Counter
+	// TenantBacklog is the backlog of the top tenants (at most topTenants series at a time).
+	TenantBacklog *prometheus.GaugeVec
+	// RebuildProgress is the share of tenants the running rebuild has written (1 when none runs).
+	RebuildProgress prometheus.Gauge
 }
+
+// topTenants is how many tenants the per-tenant backlog gauge names.
+const topTenants = 10
 
 // NewMetrics registers the projector's series on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -88,9 +97,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 while this replica holds the projector lock."}),
 		Rounds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "phoenix_projector_round_duration_seconds",
 			Help: "Duration of catch-up rounds that applied changes.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		Failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "phoenix_projector_round_failures_total",
+			Help: "Catch-up rounds and rebuilds that failed."}),
+		TenantBacklog: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "phoenix_projector_tenant_backlog_changes",
+			Help: "Change-log rows not yet applied, for the tenants with the most."}, []string{"tenant"}),
+		RebuildProgress: prometheus.NewGauge(prometheus.GaugeOpts{Name: "phoenix_projector_rebuild_progress_ratio",
+			Help: "Share of tenants the running rebuild has written (1 when no rebuild runs)."}),
 	}
+	m.RebuildProgress.Set(1)
 	if reg != nil {
-		reg.MustRegister(m.Lag, m.Backlog, m.Applied, m.Rebuilds, m.Leader, m.Rounds)
+		reg.MustRegister(m.Lag, m.Backlog, m.Applied, m.Rebuilds, m.Leader, m.Rounds, m.Failures, m.TenantBacklog, m.RebuildProgress)
 	}
 	return m
 }
@@ -104,6 +120,13 @@ type Projector struct {
 	metrics *Metrics
 	kick    chan struct{}
 	leader  atomic.Bool
+	// Owned by the leading goroutine: the last position read or saved, when a round last
+	// succeeded, and the failure log's rate limit.
+	known       cache.Position
+	lastOK      time.Time
+	lastFailLog time.Time
+	lastBacklog time.Time
+	suppressed  int
 	// Now is the clock (tests may replace it).
 	Now func() time.Time
 }
@@ -209,6 +232,7 @@ func (p *Projector) lead(ctx context.Context, conn *sql.Conn) error {
 	lastPrune := time.Time{}
 	failures := 0
 	var checked time.Time
+	p.lastOK = time.Now()
 	for {
 		// The lock lives as long as its session: check the session (at most every 250 ms, not
 		// on every round of a burst) so that a replica that lost its connection stops writing.
@@ -224,14 +248,22 @@ func (p *Projector) lead(ctx context.Context, conn *sql.Conn) error {
 		again, err := p.Round(ctx)
 		if err != nil && ctx.Err() == nil {
 			failures++
-			if failures == 1 || failures%30 == 0 {
-				p.log.Warn("projector_round_failed", "err", err, "failures", failures)
+			p.failed(ctx, err, failures)
+			// Back off (100 ms doubling up to the catch-up interval) instead of retrying on every
+			// notification while a dependency is down.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(min(100*time.Millisecond<<min(failures-1, 5), p.cfg.Interval)):
 			}
-		} else if err == nil {
+			continue
+		}
+		if err == nil {
 			if failures > 0 {
 				p.log.Info("projector_recovered", "after_failures", failures)
 			}
 			failures = 0
+			p.lastOK = time.Now()
 		}
 		if err == nil && time.Since(lastPrune) > 10*time.Minute {
 			lastPrune = time.Now()
@@ -246,6 +278,46 @@ func (p *Projector) lead(ctx context.Context, conn *sql.Conn) error {
 		case <-p.kick:
 		case <-t.C:
 		}
+	}
+}
+
+// failed makes a failed round visible: it counts it, logs it (every failure, at most one line
+// per second, the lines in between counted in the next), and keeps the lag and backlog gauges
+// moving from the change log itself, since no round measures them while rounds fail.
+func (p *Projector) failed(ctx context.Context, err error, failures int) {
+	p.metrics.Failures.Inc()
+	if time.Since(p.lastFailLog) >= time.Second {
+		p.log.Warn("projector_round_failed", "err", err, "consecutive", failures, "suppressed", p.suppressed)
+		p.lastFailLog, p.suppressed = time.Now(), 0
+	} else {
+		p.suppressed++
+	}
+	if time.Since(p.lastBacklog) < time.Second {
+		return
+	}
+	p.lastBacklog = time.Now()
+	p.metrics.Lag.Set(time.Since(p.lastOK).Seconds())
+	if p.known.Snapshot == "" {
+		return
+	}
+	bctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	b, berr := postgres.NewSource(p.db).Backlog(bctx, p.known.Snapshot, topTenants)
+	if berr != nil {
+		return // PostgreSQL is down too: the lag above still rises
+	}
+	p.observeBacklog(b)
+}
+
+// observeBacklog sets the backlog gauges.
+func (p *Projector) observeBacklog(b postgres.Backlog) {
+	p.metrics.Backlog.Set(float64(b.Rows))
+	if b.Rows > 0 {
+		p.metrics.Lag.Set(b.Age.Seconds())
+	}
+	p.metrics.TenantBacklog.Reset()
+	for t, n := range b.Tenants {
+		p.metrics.TenantBacklog.WithLabelValues(t).Set(float64(n))
 	}
 }
 
@@ -320,6 +392,9 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	if ok {
+		p.known = pos
+	}
 	tx, snap, x, err := postgres.OpenSnapshot(ctx, p.db)
 	if err != nil {
 		return false, err
@@ -377,7 +452,7 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 			"age_ms", win.Age.Milliseconds(), "duration_ms", time.Since(start).Milliseconds())
 	}
 	p.metrics.Applied.Add(float64(win.Rows))
-	p.metrics.Backlog.Set(float64(win.Rows))
+	p.observeBacklog(postgres.Backlog{Rows: win.Rows, Age: win.Age, Tenants: win.TopTenants(topTenants)})
 	p.metrics.Lag.Set(win.Age.Seconds())
 	if len(win.Changes) > 0 {
 		p.metrics.Rounds.Observe(time.Since(start).Seconds())
@@ -597,7 +672,9 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 	// built, so the rebuild holds one chunk in memory, not the whole database. All chunks are read
 	// from the one snapshot q holds; reads keep falling through to PostgreSQL until the position
 	// below is saved.
-	for _, tenant := range tenants {
+	p.metrics.RebuildProgress.Set(0)
+	for i, tenant := range tenants {
+		p.metrics.RebuildProgress.Set(float64(i) / float64(len(tenants)))
 		us := users[tenant]
 		for start := 0; start == 0 || start < len(us); start += rebuildChunk {
 			end := min(start+rebuildChunk, len(us))
@@ -622,6 +699,7 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 		return err
 	}
 	p.announce(ctx, InvalidateAll)
+	p.metrics.RebuildProgress.Set(1)
 	p.metrics.Rebuilds.Inc()
 	p.log.Info("projector_rebuilt", "tenants", len(tenants), "duration_ms", time.Since(start).Milliseconds())
 	return nil
