@@ -67,15 +67,18 @@ func OwnersKey(tenant string) string { return TenantKey(tenant, "own") }
 
 // Position is where the projector stands in the change log of one database.
 type Position struct {
-	// DatabaseID is postgres.DatabaseID of the database the documents came from.
+	// DatabaseID is postgres.Source.Identity of the database the documents came from.
 	DatabaseID string `json:"db"`
 	// Snapshot is the PostgreSQL snapshot (pg_snapshot text) the documents reflect: every change
 	// of a transaction it shows as completed is applied, and no other.
 	Snapshot string `json:"snap"`
 	// HW is the snapshot's xmin: every change of a transaction below it is applied.
 	HW uint64 `json:"hw"`
-	// Seq is the highest change seq applied (diagnostics).
-	Seq int64 `json:"seq"`
+	// Seq is the highest change seq applied, and MarkAt when that change row was recorded (Unix
+	// µs): the row must still be in the log with that time, or the log was truncated or belongs
+	// to another history of the database.
+	Seq    int64 `json:"seq"`
+	MarkAt int64 `json:"mark_at"`
 	// Epoch identifies the rebuild the documents descend from; read-through fills carry it.
 	Epoch string `json:"epoch"`
 	// SavedAt is when the position was last written.

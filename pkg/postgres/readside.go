@@ -172,6 +172,61 @@ func (s Source) Backlog(ctx context.Context, prev string, top int) (Backlog, err
 	return b, nil
 }
 
+// Identity names the database a reader's position belongs to (SPEC §7): the random id of
+// phoenix_meta, the cluster's system_identifier and its current timeline, "uuid/sysid/timeline".
+// A restored copy of the cluster keeps phoenix_meta and the system identifier, a promoted
+// standby or a point-in-time recovery moves to a new timeline; PositionCheck catches the copy
+// that neither changes.
+func (s Source) Identity(ctx context.Context) (string, error) {
+	const q1 = `SELECT m.database_id::text || '/' || c.system_identifier::text || '/' || k.timeline_id::text
+		FROM phoenix_meta m, pg_control_system() c, pg_control_checkpoint() k`
+	var id string
+	if err := sqlx.GetContext(ctx, s.q, &id, q1); err != nil {
+		return "", fmt.Errorf("database identity: %w", err)
+	}
+	return id, nil
+}
+
+// PositionCheck is what the change log says about a saved position.
+type PositionCheck struct {
+	// Ahead reports that the position's snapshot lies ahead of the database's current one: it
+	// was taken of a later state than this database has reached (a restored backup).
+	Ahead bool
+	// MarkAt is when the change row the position last applied (its seq) was recorded, in Unix
+	// µs; 0 when the row is not in the log.
+	MarkAt int64
+	// LastSeq is the last seq the change log has handed out (0 before any).
+	LastSeq int64
+}
+
+// CheckPosition looks at a saved position's snapshot and last applied seq against the change
+// log the Source sees.
+func (s Source) CheckPosition(ctx context.Context, snap string, seq int64) (PositionCheck, error) {
+	const q1 = `SELECT
+		    pg_snapshot_xmax($1::pg_snapshot) > pg_snapshot_xmax(pg_current_snapshot()) AS ahead,
+		    coalesce((SELECT (extract(epoch FROM changed_at) * 1000000)::bigint FROM changes WHERE seq = $2), 0) AS mark_at,
+		    coalesce((SELECT last_value FROM changes_seq_seq WHERE is_called), 0) AS last_seq`
+	var row struct {
+		Ahead   bool  `db:"ahead"`
+		MarkAt  int64 `db:"mark_at"`
+		LastSeq int64 `db:"last_seq"`
+	}
+	if err := sqlx.GetContext(ctx, s.q, &row, q1, snap, seq); err != nil {
+		return PositionCheck{}, fmt.Errorf("check position: %w", err)
+	}
+	return PositionCheck{Ahead: row.Ahead, MarkAt: row.MarkAt, LastSeq: row.LastSeq}, nil
+}
+
+// MarkAt returns when the change row seq was recorded, in Unix µs (0 when it is not in the log).
+func (s Source) MarkAt(ctx context.Context, seq int64) (int64, error) {
+	const q1 = `SELECT coalesce((SELECT (extract(epoch FROM changed_at) * 1000000)::bigint FROM changes WHERE seq = $1), 0)`
+	var at int64
+	if err := sqlx.GetContext(ctx, s.q, &at, q1, seq); err != nil {
+		return 0, fmt.Errorf("change mark: %w", err)
+	}
+	return at, nil
+}
+
 // MaxSeq returns the highest change seq (0 for an empty log).
 func (s Source) MaxSeq(ctx context.Context) (int64, error) {
 	var n int64
@@ -182,13 +237,14 @@ func (s Source) MaxSeq(ctx context.Context) (int64, error) {
 }
 
 // PruneChanges deletes changes recorded before before whose transactions had completed in the
-// snapshot snap (so a reader positioned at snap has applied them), and returns how many it
-// deleted.
-func PruneChanges(ctx context.Context, db *sqlx.DB, before time.Time, snap string) (int64, error) {
-	const q = `DELETE FROM changes WHERE changed_at < $1 AND pg_visible_in_snapshot(xid, $2::pg_snapshot)`
+// snapshot snap (so a reader positioned at snap has applied them), except the row keep (the
+// reader's last applied seq, whose presence tells it the log was not truncated), and returns how
+// many it deleted.
+func PruneChanges(ctx context.Context, db *sqlx.DB, before time.Time, snap string, keep int64) (int64, error) {
+	const q = `DELETE FROM changes WHERE changed_at < $1 AND pg_visible_in_snapshot(xid, $2::pg_snapshot) AND seq <> $3`
 	var n int64
 	err := transact(ctx, db, txPrivate, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, q, before, snap)
+		res, err := tx.ExecContext(ctx, q, before, snap, keep)
 		if err != nil {
 			return err
 		}

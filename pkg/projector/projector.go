@@ -371,7 +371,7 @@ func (p *Projector) prune(ctx context.Context) {
 	if err != nil || !ok || pos.Snapshot == "" {
 		return
 	}
-	n, err := postgres.PruneChanges(ctx, p.db, p.Now().Add(-p.cfg.Retention), pos.Snapshot)
+	n, err := postgres.PruneChanges(ctx, p.db, p.Now().Add(-p.cfg.Retention), pos.Snapshot, pos.Seq)
 	if err != nil {
 		p.log.Warn("prune_failed", "err", err)
 		return
@@ -400,21 +400,31 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 		return false, err
 	}
 	defer tx.Rollback()
-	dbID, err := postgres.DatabaseID(ctx, tx)
+	src := postgres.NewSource(tx)
+	dbID, err := src.Identity(ctx)
 	if err != nil {
 		return false, err
 	}
-	switch {
-	case !ok || pos.Snapshot == "":
+	if !ok || pos.Snapshot == "" {
 		return true, p.rebuild(ctx, tx, snap, x, dbID, "no position (new or wiped Redis)")
-	case pos.DatabaseID != dbID:
-		return true, p.rebuild(ctx, tx, snap, x, dbID, "position from another database")
-	case p.Now().Sub(pos.SavedAt) > p.cfg.Retention/2:
-		return true, p.rebuild(ctx, tx, snap, x, dbID, "position older than the change retention")
 	}
-	win, err := postgres.NewSource(tx).ChangeWindow(ctx, pos.Snapshot)
+	chk, err := src.CheckPosition(ctx, pos.Snapshot, pos.Seq)
 	if err != nil {
 		return false, err
+	}
+	if why := distrust(pos, dbID, chk, p.Now(), p.cfg.Retention); why != "" {
+		return true, p.rebuild(ctx, tx, snap, x, dbID, why)
+	}
+	win, err := src.ChangeWindow(ctx, pos.Snapshot)
+	if err != nil {
+		return false, err
+	}
+	seq, markAt := pos.Seq, pos.MarkAt
+	if win.MaxSeq > seq {
+		seq = win.MaxSeq
+		if markAt, err = src.MarkAt(ctx, seq); err != nil {
+			return false, err
+		}
 	}
 	var batches []*cache.Batch
 	if len(win.Changes) > 0 {
@@ -435,7 +445,7 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 	}
 	p.announce(ctx, strings.Join(tenants, "\n"))
 	if len(win.Changes) > 0 || x != pos.HW || p.Now().Sub(pos.SavedAt) > time.Minute {
-		next := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Seq: max(pos.Seq, win.MaxSeq),
+		next := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Seq: seq, MarkAt: markAt,
 			Epoch: pos.Epoch, SavedAt: p.Now().UTC()}
 		saved, err := p.cache.SavePosition(ctx, next, pos.Epoch)
 		if err != nil {
@@ -458,6 +468,28 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 		p.metrics.Rounds.Observe(time.Since(start).Seconds())
 	}
 	return false, nil
+}
+
+// distrust returns why the read models cannot continue from the saved position pos, "" when
+// they can: the position must come from this database (identity dbID), not lie ahead of it (a
+// restored backup or a point-in-time recovery keeps the identity but rewinds the log), find
+// its last applied change still in the log as it was (else the log was truncated, or the seq
+// was handed out again by a rewound database), and be recent enough that the changes after it
+// were not pruned.
+func distrust(pos cache.Position, dbID string, chk postgres.PositionCheck, now time.Time, retention time.Duration) string {
+	switch {
+	case pos.DatabaseID != dbID:
+		return "position from another database"
+	case chk.Ahead, pos.Seq > chk.LastSeq:
+		return "position ahead of the database (a restored backup or point-in-time recovery)"
+	case pos.Seq > 0 && chk.MarkAt == 0:
+		return "change log truncated past the position"
+	case pos.Seq > 0 && chk.MarkAt != pos.MarkAt:
+		return "the position's last change is another in this database (a restored backup)"
+	case now.Sub(pos.SavedAt) > retention/2:
+		return "position older than the change retention"
+	}
+	return ""
 }
 
 // tenantPlan collects what one tenant's changes touch.
@@ -668,6 +700,10 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 	if err != nil {
 		return err
 	}
+	markAt, err := postgres.NewSource(q).MarkAt(ctx, seq)
+	if err != nil {
+		return err
+	}
 	// Each tenant is rebuilt in chunks of users, every chunk written to Redis as soon as it is
 	// built, so the rebuild holds one chunk in memory, not the whole database. All chunks are read
 	// from the one snapshot q holds; reads keep falling through to PostgreSQL until the position
@@ -694,7 +730,7 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 	if err := q.Commit(); err != nil {
 		return fmt.Errorf("end snapshot: %w", err)
 	}
-	pos := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Seq: seq, Epoch: epoch, SavedAt: p.Now().UTC()}
+	pos := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Seq: seq, MarkAt: markAt, Epoch: epoch, SavedAt: p.Now().UTC()}
 	if _, err := p.cache.SavePosition(ctx, pos, ""); err != nil {
 		return err
 	}
