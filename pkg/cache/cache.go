@@ -83,6 +83,8 @@ type Position struct {
 	Epoch string `json:"epoch"`
 	// SavedAt is when the position was last written.
 	SavedAt time.Time `json:"saved_at"`
+	// Term is the fencing term of the projector that saved it.
+	Term int64 `json:"term"`
 }
 
 // Store reads and writes read models in Redis.
@@ -192,25 +194,69 @@ func (b *Batch) HSet(key, field string, val []byte) {
 	m[field] = val
 }
 
-// Apply writes a batch in one MULTI/EXEC, together with the tenant's epoch, so that readers see
-// all of it or none of it.
-func (s *Store) Apply(ctx context.Context, b *Batch, epoch string) error {
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, EpochKey(b.Tenant), epoch, 0)
-		for k, op := range b.sets {
-			p.Set(ctx, k, op.val, op.ttl)
+// ErrFenced is returned by a write of a projector whose term is older than the term that last
+// wrote the same keys: another replica took over, and this one must stop projecting.
+var ErrFenced = errors.New("fenced: a newer projector has written since")
+
+// FenceKey returns the key holding the highest projector term that wrote the tenant.
+func FenceKey(tenant string) string { return TenantKey(tenant, "term") }
+
+// applyScript writes one tenant's batch atomically, unless a projector with a newer term has
+// written the tenant (it then returns 0 and writes nothing). KEYS[1] fence, KEYS[2] epoch,
+// KEYS[3…] documents; ARGV[1] term, ARGV[2] epoch, then per document either 's', value, ttl ms
+// (0 = none) or 'h', n, and n field/value pairs.
+var applyScript = redis.NewScript(`
+local fence = tonumber(redis.call('GET', KEYS[1]) or '0')
+local term = tonumber(ARGV[1])
+if fence > term then return 0 end
+if fence < term then redis.call('SET', KEYS[1], ARGV[1]) end
+redis.call('SET', KEYS[2], ARGV[2])
+local a = 3
+for k = 3, #KEYS do
+  if ARGV[a] == 's' then
+    if tonumber(ARGV[a+2]) > 0 then
+      redis.call('SET', KEYS[k], ARGV[a+1], 'PX', ARGV[a+2])
+    else
+      redis.call('SET', KEYS[k], ARGV[a+1])
+    end
+    a = a + 3
+  else
+    local n = tonumber(ARGV[a+1])
+    -- In slices: unpack is bounded by Lua's C stack.
+    for i = 0, n - 1, 200 do
+      local hi = math.min(i + 200, n)
+      redis.call('HSET', KEYS[k], unpack(ARGV, a + 2 + 2*i, a + 1 + 2*hi))
+    end
+    a = a + 2 + 2*n
+  end
+end
+return 1`)
+
+// Apply writes a batch in one script, together with the tenant's epoch, so that readers see all
+// of it or none of it, and only if no projector with a newer term than term has written the
+// tenant (ErrFenced otherwise). All keys share the tenant's hash tag, so this holds on a
+// Redis Cluster too.
+func (s *Store) Apply(ctx context.Context, b *Batch, epoch string, term int64) error {
+	keys := make([]string, 0, 2+len(b.sets)+len(b.hsets))
+	keys = append(keys, FenceKey(b.Tenant), EpochKey(b.Tenant))
+	args := []any{term, epoch}
+	for k, op := range b.sets {
+		keys = append(keys, k)
+		args = append(args, "s", op.val, op.ttl.Milliseconds())
+	}
+	for k, m := range b.hsets {
+		keys = append(keys, k)
+		args = append(args, "h", len(m))
+		for f, v := range m {
+			args = append(args, f, v)
 		}
-		for k, m := range b.hsets {
-			args := make([]any, 0, 2*len(m))
-			for f, v := range m {
-				args = append(args, f, v)
-			}
-			p.HSet(ctx, k, args...)
-		}
-		return nil
-	})
+	}
+	n, err := applyScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		return fmt.Errorf("redis apply %s: %w", b.Tenant, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redis apply %s: %w", b.Tenant, ErrFenced)
 	}
 	return nil
 }
@@ -263,9 +309,15 @@ func (s *Store) Position(ctx context.Context) (p Position, ok bool, err error) {
 }
 
 // savePosScript replaces the position only if the stored one still carries the expected epoch,
-// so that a wipe between two rounds is noticed instead of being papered over.
+// so that a wipe between two rounds is noticed instead of being papered over (returns 0), and
+// only if no projector with a newer term has saved a position of the same database (returns -1).
+// ARGV[1] position, ARGV[2] expected epoch ("" = any), ARGV[3] database, ARGV[4] term.
 var savePosScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
+if cur then
+  local c = cjson.decode(cur)
+  if c['db'] == ARGV[3] and tonumber(c['term'] or 0) > tonumber(ARGV[4]) then return -1 end
+end
 if ARGV[2] ~= '' then
   if not cur then return 0 end
   if cjson.decode(cur)['epoch'] ~= ARGV[2] then return 0 end
@@ -274,25 +326,41 @@ redis.call('SET', KEYS[1], ARGV[1])
 return 1`)
 
 // SavePosition stores p if the stored position has epoch expect ("" stores unconditionally) and
-// reports whether it did.
+// reports whether it did; a position saved by a newer term of the same database is never
+// replaced (ErrFenced).
 func (s *Store) SavePosition(ctx context.Context, p Position, expect string) (bool, error) {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return false, fmt.Errorf("encode position: %w", err)
 	}
-	n, err := savePosScript.Run(ctx, s.rdb, []string{PositionKey}, b, expect).Int()
+	n, err := savePosScript.Run(ctx, s.rdb, []string{PositionKey}, b, expect, p.DatabaseID, p.Term).Int()
 	if err != nil {
 		return false, fmt.Errorf("redis save position: %w", err)
+	}
+	if n < 0 {
+		return false, fmt.Errorf("redis save position: %w", ErrFenced)
 	}
 	return n == 1, nil
 }
 
-// WipeAll deletes every Phoenix key (phx:*) on every node: documents from another database.
+// DropPosition deletes the position (it came from another history of the database).
+func (s *Store) DropPosition(ctx context.Context) error {
+	if err := s.rdb.Del(ctx, PositionKey).Err(); err != nil {
+		return fmt.Errorf("redis drop position: %w", err)
+	}
+	return nil
+}
+
+// WipeAll deletes every Phoenix key (phx:*) on every node but the position (which a rebuild
+// marks first, to fence it): documents from another database.
 func (s *Store) WipeAll(ctx context.Context) error {
 	wipe := func(ctx context.Context, c *redis.Client) error {
 		iter := c.Scan(ctx, 0, "phx:*", 1000).Iterator()
 		var keys []string
 		for iter.Next(ctx) {
+			if iter.Val() == PositionKey {
+				continue
+			}
 			keys = append(keys, iter.Val())
 			if len(keys) >= 500 {
 				for _, k := range keys {

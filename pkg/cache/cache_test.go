@@ -70,7 +70,7 @@ func TestQryFillGuard(t *testing.T) {
 	// The projector writes a batch (and the epoch) atomically.
 	b := cache.NewBatch(tenant)
 	b.HSet(key, cache.SectionCodes, []byte(`["projected"]`))
-	if err := s.Apply(ctx, b, "e1"); err != nil {
+	if err := s.Apply(ctx, b, "e1", 0); err != nil {
 		t.Fatal(err)
 	}
 	// A fill never replaces the projector's document.
@@ -113,7 +113,7 @@ func TestQryOwners(t *testing.T) {
 	ctx := context.Background()
 	b := cache.NewBatch(tenant)
 	b.SetOwners("code:1", cache.Owners{Users: []string{"olga"}, Codes: []string{"ABC"}})
-	if err := s.Apply(ctx, b, "e"); err != nil {
+	if err := s.Apply(ctx, b, "e", 0); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.LoadOwners(ctx, tenant, []string{"code:1", "code:2"})

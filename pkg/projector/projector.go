@@ -15,6 +15,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -127,6 +128,9 @@ type Projector struct {
 	lastFailLog time.Time
 	lastBacklog time.Time
 	suppressed  int
+	// term is this replica's fencing term while it leads: the transaction id it was given when
+	// it took the lock, so that every later leader has a higher one, however Redis was wiped.
+	term int64
 	// Now is the clock (tests may replace it).
 	Now func() time.Time
 }
@@ -210,9 +214,16 @@ func (p *Projector) acquire(ctx context.Context) (*sql.Conn, error) {
 			var ok bool
 			err = conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, LockKey).Scan(&ok)
 			if err == nil && ok {
-				return conn, nil
+				// Taken after the lock: every later acquisition gets a larger transaction id.
+				if err = conn.QueryRowContext(ctx, `SELECT pg_current_xact_id()::text::bigint`).Scan(&p.term); err == nil {
+					return conn, nil
+				}
+				release(conn)
+				conn = nil
 			}
-			conn.Close()
+			if conn != nil {
+				conn.Close()
+			}
 		}
 		if err != nil && ctx.Err() == nil {
 			p.log.Warn("projector_lock_failed", "err", err)
@@ -246,6 +257,9 @@ func (p *Projector) lead(ctx context.Context, conn *sql.Conn) error {
 			checked = time.Now()
 		}
 		again, err := p.Round(ctx)
+		if errors.Is(err, cache.ErrFenced) {
+			return err // another replica leads now
+		}
 		if err != nil && ctx.Err() == nil {
 			failures++
 			p.failed(ctx, err, failures)
@@ -413,6 +427,11 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 		return false, err
 	}
 	if why := distrust(pos, dbID, chk, p.Now(), p.cfg.Retention); why != "" {
+		// The saved position (and its term) belongs to another history of the database: a
+		// restored database hands out transaction ids, and so terms, below it again.
+		if err := p.cache.DropPosition(ctx); err != nil {
+			return false, err
+		}
 		return true, p.rebuild(ctx, tx, snap, x, dbID, why)
 	}
 	win, err := src.ChangeWindow(ctx, pos.Snapshot)
@@ -438,7 +457,7 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 	}
 	tenants := make([]string, 0, len(batches))
 	for _, b := range batches {
-		if err := p.cache.Apply(ctx, b, pos.Epoch); err != nil {
+		if err := p.cache.Apply(ctx, b, pos.Epoch, p.term); err != nil {
 			return false, err
 		}
 		tenants = append(tenants, b.Tenant)
@@ -446,7 +465,7 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 	p.announce(ctx, strings.Join(tenants, "\n"))
 	if len(win.Changes) > 0 || x != pos.HW || p.Now().Sub(pos.SavedAt) > time.Minute {
 		next := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Seq: seq, MarkAt: markAt,
-			Epoch: pos.Epoch, SavedAt: p.Now().UTC()}
+			Epoch: pos.Epoch, SavedAt: p.Now().UTC(), Term: p.term}
 		saved, err := p.cache.SavePosition(ctx, next, pos.Epoch)
 		if err != nil {
 			return false, err
@@ -679,6 +698,11 @@ func (p *Projector) build(ctx context.Context, q *sqlx.Tx, tenant string, tp *te
 func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint64, dbID, why string) error {
 	start := time.Now()
 	p.log.Warn("projector_rebuild", "reason", why)
+	// Mark the position first (a position without a snapshot: an unfinished rebuild, redone by
+	// the next round): the mark is fenced, so a deposed replica cannot wipe its successor's work.
+	if _, err := p.cache.SavePosition(ctx, cache.Position{DatabaseID: dbID, Term: p.term, SavedAt: p.Now().UTC()}, ""); err != nil {
+		return err
+	}
 	if err := p.cache.WipeAll(ctx); err != nil {
 		return err
 	}
@@ -722,7 +746,7 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 			if err != nil {
 				return err
 			}
-			if err := p.cache.Apply(ctx, b, epoch); err != nil {
+			if err := p.cache.Apply(ctx, b, epoch, p.term); err != nil {
 				return err
 			}
 		}
@@ -730,7 +754,8 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 	if err := q.Commit(); err != nil {
 		return fmt.Errorf("end snapshot: %w", err)
 	}
-	pos := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Seq: seq, MarkAt: markAt, Epoch: epoch, SavedAt: p.Now().UTC()}
+	pos := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Seq: seq, MarkAt: markAt, Epoch: epoch,
+		SavedAt: p.Now().UTC(), Term: p.term}
 	if _, err := p.cache.SavePosition(ctx, pos, ""); err != nil {
 		return err
 	}
