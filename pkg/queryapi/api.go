@@ -128,7 +128,7 @@ func (a *API) redisFailed(err error) {
 // one document share one query) and bounded by a semaphore, so a Redis outage or a cold cache
 // cannot stampede PostgreSQL; a read that cannot get a slot in time answers 503.
 func (a *API) fallback(ctx context.Context, key, reason string, fn func(ctx context.Context) (any, error)) (any, error) {
-	v, err, _ := a.flight.Do(key, func() (any, error) {
+	return a.share(ctx, key, func() (any, error) {
 		wait, cancel := context.WithTimeout(ctx, a.cfg.FallbackWait)
 		defer cancel()
 		select {
@@ -152,7 +152,6 @@ func (a *API) fallback(ctx context.Context, key, reason string, fn func(ctx cont
 		}
 		return v, nil
 	})
-	return v, err
 }
 
 // sections returns the user's sections (JSON documents) from Redis. When any is missing, all of

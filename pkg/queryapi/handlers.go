@@ -459,10 +459,10 @@ func (a *API) leaderboardOf(ctx context.Context, tenant, per string) (*leaderboa
 			return v.(*leaderboard), nil
 		}
 	}
-	v, err, _ := a.flight.Do("lb\x00"+tenant+"\x00"+per, func() (any, error) {
+	v, err := a.share(ctx, "lb\x00"+tenant+"\x00"+per, func() (any, error) {
 		var tok localToken
 		if a.local != nil {
-			tok = a.local.token(tenant)
+			tok = a.local.token()
 		}
 		started := time.Now()
 		b, err := a.doc(ctx, tenant, cache.LeaderboardKey(tenant, per), projector.LeaderboardTTL,

@@ -35,9 +35,11 @@ type localCache struct {
 	mu    sync.Mutex
 	valid bool   // the subscription is live: invalidations are being received
 	epoch uint64 // moves on every flush
+	gen   uint64 // moves on every invalidation of any tenant
 	bytes int    // the cost of every entry held
-	// versions move on every invalidation of a tenant (kept while the epoch lasts). Only the
-	// projector's announcements add to them, so they hold only tenants that exist.
+	// versions hold, per tenant, gen as it was after the tenant's last invalidation (kept while
+	// the epoch lasts). Only the projector's announcements add to them, so they hold only
+	// tenants that exist.
 	versions map[string]uint64
 	tenants  map[string]map[string]*list.Element // tenant → key → element of order
 	order    *list.List                          // *localEntry, oldest first
@@ -54,11 +56,21 @@ type localEntry struct {
 // element and its map slot.
 const localOverhead = 160
 
-// localToken is what a reader saw before it read: its answer may be kept only if nothing was
-// invalidated meanwhile.
+// localToken is what a reader saw before it read: its answer may be kept only if nothing of its
+// tenant was invalidated since. It names a moment of the cache, not a tenant, so that a read
+// shared by several tenants' or users' requests (share) carries one.
 type localToken struct {
-	epoch, version uint64
-	ok             bool
+	epoch, gen uint64
+	ok         bool
+}
+
+// older returns whichever of t and u can be kept less often: the earlier moment, or a token
+// that can never be kept when they come from different epochs.
+func (t localToken) older(u localToken) localToken {
+	if t.epoch != u.epoch {
+		return localToken{}
+	}
+	return localToken{epoch: t.epoch, gen: min(t.gen, u.gen), ok: t.ok && u.ok}
 }
 
 func newLocalCache(ttl time.Duration, maxEntries, maxBytes int) *localCache {
@@ -84,10 +96,11 @@ func (l *localCache) get(tenant, key string) (any, bool) {
 	return e.val, true
 }
 
-func (l *localCache) token(tenant string) localToken {
+// token returns the cache's present moment, for a read about to start.
+func (l *localCache) token() localToken {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return localToken{epoch: l.epoch, version: l.versions[tenant], ok: l.valid}
+	return localToken{epoch: l.epoch, gen: l.gen, ok: l.valid}
 }
 
 // put keeps val, whose size in bytes is size, as read from a start at time at, unless its
@@ -97,7 +110,7 @@ func (l *localCache) put(tenant, key string, val any, size int, t localToken, at
 	cost := localOverhead + len(tenant) + len(key) + size
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !t.ok || !l.valid || t.epoch != l.epoch || t.version != l.versions[tenant] || cost > l.maxBytes {
+	if !t.ok || !l.valid || t.epoch != l.epoch || l.versions[tenant] > t.gen || cost > l.maxBytes {
 		return
 	}
 	now := l.now()
@@ -148,7 +161,8 @@ func (l *localCache) removeLocked(el *list.Element) {
 func (l *localCache) invalidate(tenant string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.versions[tenant]++
+	l.gen++
+	l.versions[tenant] = l.gen
 	for _, el := range l.tenants[tenant] {
 		l.bytes -= l.order.Remove(el).(*localEntry).cost
 	}
@@ -247,16 +261,76 @@ func (a *API) cached(next echo.HandlerFunc) echo.HandlerFunc {
 		if body, ok := a.local.get(tenant, key); ok {
 			return sendRaw(c, body.([]byte))
 		}
-		tok := a.local.token(tenant)
-		started := time.Now()
+		ctx, start := withReadStart(c.Request().Context(), a.local.token(), time.Now())
+		c.SetRequest(c.Request().WithContext(ctx))
 		if err := next(c); err != nil {
 			return err
 		}
 		if body, ok := c.Get(bodyKey).([]byte); ok {
-			a.local.put(tenant, key, body, len(body), tok, started)
+			tok, at := start.get()
+			a.local.put(tenant, key, body, len(body), tok, at)
 		}
 		return nil
 	}
+}
+
+// readStart is the earliest moment a request's answer may reflect: when the request began,
+// moved back to when a shared read it used began (share). The in-process cache keeps the
+// answer under it, so an answer is never kept over an invalidation that its oldest read raced.
+type readStart struct {
+	mu  sync.Mutex
+	tok localToken
+	at  time.Time
+}
+
+type readStartKey struct{}
+
+// withReadStart returns ctx carrying a read start at tok and at.
+func withReadStart(ctx context.Context, tok localToken, at time.Time) (context.Context, *readStart) {
+	s := &readStart{tok: tok, at: at}
+	return context.WithValue(ctx, readStartKey{}, s), s
+}
+
+func (s *readStart) get() (localToken, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tok, s.at
+}
+
+// joined records that the request used a read that began at tok and at.
+func (s *readStart) joined(tok localToken, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tok = s.tok.older(tok)
+	if at.Before(s.at) {
+		s.at = at
+	}
+}
+
+// share runs fn once for the concurrent callers of key (singleflight) and gives each its result.
+// A caller may thus get an answer read before it arrived — possibly before an invalidation it
+// has already seen — so the caller's read start (withReadStart) moves back to the shared read's.
+func (a *API) share(ctx context.Context, key string, fn func() (any, error)) (any, error) {
+	if a.local == nil {
+		v, err, _ := a.flight.Do(key, fn)
+		return v, err
+	}
+	type started struct {
+		v   any
+		tok localToken
+		at  time.Time
+	}
+	r, err, _ := a.flight.Do(key, func() (any, error) {
+		s := started{tok: a.local.token(), at: time.Now()}
+		var err error
+		s.v, err = fn()
+		return s, err
+	})
+	s := r.(started)
+	if start, ok := ctx.Value(readStartKey{}).(*readStart); ok {
+		start.joined(s.tok, s.at)
+	}
+	return s.v, err
 }
 
 // maxKeyLen bounds an answer's key; past it the answer is not kept.

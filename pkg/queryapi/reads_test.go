@@ -448,7 +448,7 @@ func TestQryLocalCacheFollowsProjector(t *testing.T) {
 	}()
 	defer func() { cancel(); <-watching }()
 	w.project()
-	for deadline := time.Now().Add(5 * time.Second); !a.local.token(w.tenant).ok; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); !a.local.token().ok; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the in-process cache never followed the projector")
 		}
