@@ -62,9 +62,6 @@ func LeaderboardKey(tenant, period string) string { return TenantKey(tenant, "lb
 // AffiliateGenKey returns the key of the tenant's affiliate-structure generation.
 func AffiliateGenKey(tenant string) string { return TenantKey(tenant, "affgen") }
 
-// OwnersKey returns the hash remembering which users and codes each projected entity touched.
-func OwnersKey(tenant string) string { return TenantKey(tenant, "own") }
-
 // Position is where the projector stands in the change log of one database.
 type Position struct {
 	// DatabaseID is postgres.Source.Identity of the database the documents came from.
@@ -259,41 +256,6 @@ func (s *Store) Apply(ctx context.Context, b *Batch, epoch string, term int64) e
 		return fmt.Errorf("redis apply %s: %w", b.Tenant, ErrFenced)
 	}
 	return nil
-}
-
-// Owners are the users and code strings an entity touched when it was last projected.
-type Owners struct {
-	Users []string `json:"u,omitempty"`
-	Codes []string `json:"c,omitempty"`
-}
-
-// LoadOwners returns the remembered owners of entity keys ("<entity>:<id>") in a tenant.
-func (s *Store) LoadOwners(ctx context.Context, tenant string, keys []string) (map[string]Owners, error) {
-	out := map[string]Owners{}
-	if len(keys) == 0 {
-		return out, nil
-	}
-	vals, err := s.rdb.HMGet(ctx, OwnersKey(tenant), keys...).Result()
-	if err != nil {
-		return nil, fmt.Errorf("redis owners: %w", err)
-	}
-	for i, v := range vals {
-		str, ok := v.(string)
-		if !ok {
-			continue
-		}
-		var o Owners
-		if json.Unmarshal([]byte(str), &o) == nil {
-			out[keys[i]] = o
-		}
-	}
-	return out, nil
-}
-
-// SetOwners adds the owners of entity keys to a batch.
-func (b *Batch) SetOwners(key string, o Owners) {
-	v, _ := json.Marshal(o)
-	b.HSet(OwnersKey(b.Tenant), key, v)
 }
 
 // Position returns the stored position; ok is false when there is none (a new or wiped Redis).

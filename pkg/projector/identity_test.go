@@ -135,3 +135,46 @@ func TestQryProjectorTruncatedLog(t *testing.T) {
 		t.Fatalf("pruning caused %v rebuilds", got)
 	}
 }
+
+// TestQryProjectorOwnerMoveAfterWipe: a code given to another owner after Redis was wiped and
+// rebuilt leaves the previous owner's list — the change row names the previous owner, so
+// nothing depends on what Redis remembered before the wipe.
+func TestQryProjectorOwnerMoveAfterWipe(t *testing.T) {
+	p, rdb := qryProjector(t)
+	ctx := context.Background()
+	if _, err := p.db.Exec(`INSERT INTO referral_codes (id, tenant_id, code, owner_user_id, active, source, created_at, updated_at)
+		VALUES (gen_random_uuid(), 't1', 'MOVER', 'alice', true, 'player', now(), now())`); err != nil {
+		t.Fatal(err)
+	}
+	qryRound(t, p)
+	codes := func(user string) string {
+		t.Helper()
+		s, err := rdb.HGet(ctx, cache.UserKey("t1", user), cache.SectionCodes).Result()
+		if err != nil {
+			t.Fatalf("codes of %s: %v", user, err)
+		}
+		return s
+	}
+	if !strings.Contains(codes("alice"), "MOVER") {
+		t.Fatalf("alice's codes %s", codes("alice"))
+	}
+	rdb.FlushAll(ctx)
+	if got := qryRebuilds(t, p); got != 1 {
+		t.Fatalf("%v rebuilds after FLUSHALL, want 1", got)
+	}
+	if _, err := p.db.Exec(`UPDATE referral_codes SET owner_user_id = 'bob' WHERE code = 'MOVER'`); err != nil {
+		t.Fatal(err)
+	}
+	qryRound(t, p)
+	if strings.Contains(codes("alice"), "MOVER") || !strings.Contains(codes("bob"), "MOVER") {
+		t.Fatalf("after the move: alice %s, bob %s", codes("alice"), codes("bob"))
+	}
+	// Deleting it takes it off bob's list.
+	if _, err := p.db.Exec(`UPDATE referral_codes SET deleted_at = now() WHERE code = 'MOVER'`); err != nil {
+		t.Fatal(err)
+	}
+	qryRound(t, p)
+	if strings.Contains(codes("bob"), "MOVER") {
+		t.Fatalf("after the delete: bob %s", codes("bob"))
+	}
+}

@@ -516,7 +516,6 @@ type tenantPlan struct {
 	campaigns, tiers, leaderboard, affiliates bool
 	codes                                     map[string]bool
 	sections                                  map[string]map[string]bool // section → users
-	owners                                    map[string]cache.Owners    // entity key → new owners
 }
 
 func (tp *tenantPlan) touch(users []string, sections ...string) {
@@ -554,19 +553,29 @@ func sectionsOf(entity string) []string {
 // plan maps the changed entities to the documents they affect and recomputes those documents
 // from the snapshot q, returning one batch per tenant.
 func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Change) ([]*cache.Batch, error) {
-	byTenant := map[string]map[string][]string{} // tenant → entity → ids
+	type tenantChanges struct {
+		ids       map[string][]string // entity → ids
+		oldOwners []string            // codes' previous owners
+	}
+	byTenant := map[string]*tenantChanges{}
 	for _, c := range changes {
-		m := byTenant[c.TenantID]
-		if m == nil {
-			m = map[string][]string{}
-			byTenant[c.TenantID] = m
+		tc := byTenant[c.TenantID]
+		if tc == nil {
+			tc = &tenantChanges{ids: map[string][]string{}}
+			byTenant[c.TenantID] = tc
 		}
-		m[c.Entity] = append(m[c.Entity], c.EntityID)
+		tc.ids[c.Entity] = append(tc.ids[c.Entity], c.EntityID)
+		// A code given to another owner (or deleted) leaves the previous owner's list: the
+		// change row names that owner, so this holds whatever Redis forgot.
+		if c.Entity == "code" && c.OldOwner != nil {
+			tc.oldOwners = append(tc.oldOwners, *c.OldOwner)
+		}
 	}
 	var out []*cache.Batch
-	for tenant, entities := range byTenant {
-		tp := &tenantPlan{codes: map[string]bool{}, sections: map[string]map[string]bool{}, owners: map[string]cache.Owners{}}
-		for entity, ids := range entities {
+	for tenant, tc := range byTenant {
+		tp := &tenantPlan{codes: map[string]bool{}, sections: map[string]map[string]bool{}}
+		tp.touch(tc.oldOwners, cache.SectionCodes)
+		for entity, ids := range tc.ids {
 			switch entity {
 			case "campaign":
 				tp.campaigns = true
@@ -584,22 +593,12 @@ func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Cha
 			if secs == nil {
 				continue // commission rules and hierarchy policies are not served
 			}
+			// The row's current owners; rows are never deleted (codes and affiliates are
+			// soft-deleted, and a code's string and an affiliate's user never change), so only
+			// a code's owner can move away, and its change row says from whom.
 			cur, err := postgres.NewSource(q).Owners(ctx, tenant, entity, ids)
 			if err != nil {
 				return nil, err
-			}
-			// Entities whose owner can change (a code's owner, an affiliate's user) remember
-			// who they touched last time, so the previous owner's documents are recomputed too.
-			remember := entity == "code" || entity == "affiliate"
-			var prev map[string]cache.Owners
-			if remember {
-				keys := make([]string, len(ids))
-				for i, id := range ids {
-					keys[i] = entity + ":" + id
-				}
-				if prev, err = p.cache.LoadOwners(ctx, tenant, keys); err != nil {
-					return nil, err
-				}
 			}
 			for _, id := range ids {
 				o := cur[id]
@@ -608,16 +607,6 @@ func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Cha
 					for _, c := range o.Codes {
 						tp.codes[c] = true
 					}
-				}
-				if remember {
-					old := prev[entity+":"+id]
-					tp.touch(old.Users, secs...)
-					for _, c := range old.Codes {
-						if entity == "code" {
-							tp.codes[c] = true
-						}
-					}
-					tp.owners[entity+":"+id] = cache.Owners{Users: o.Users, Codes: o.Codes}
 				}
 			}
 		}
@@ -687,9 +676,6 @@ func (p *Projector) build(ctx context.Context, q *sqlx.Tx, tenant string, tp *te
 			b.HSet(cache.UserKey(tenant, u), sec, doc)
 		}
 	}
-	for k, o := range tp.owners {
-		b.SetOwners(k, o)
-	}
 	return b, nil
 }
 
@@ -740,7 +726,7 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 			end := min(start+rebuildChunk, len(us))
 			first := start == 0 // tenant-wide documents once per tenant
 			tp := &tenantPlan{campaigns: first, tiers: first, leaderboard: first, affiliates: first,
-				codes: map[string]bool{}, sections: map[string]map[string]bool{}, owners: map[string]cache.Owners{}}
+				codes: map[string]bool{}, sections: map[string]map[string]bool{}}
 			tp.touch(us[start:end], cache.Sections...)
 			b, err := p.build(ctx, q, tenant, tp)
 			if err != nil {
