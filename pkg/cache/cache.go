@@ -56,7 +56,7 @@ func TiersKey(tenant string) string { return TenantKey(tenant, "tiers") }
 // CodeKey returns the key of the live code with this (normalised) string.
 func CodeKey(tenant, code string) string { return TenantKey(tenant, "code", code) }
 
-// LeaderboardKey returns the key of the tenant's leaderboard for a period.
+// LeaderboardKey returns the sorted set of the tenant's leaderboard for a period (leaderboard.go).
 func LeaderboardKey(tenant, period string) string { return TenantKey(tenant, "lb", period) }
 
 // AffiliateGenKey returns the key of the tenant's affiliate-structure generation.
@@ -165,7 +165,9 @@ func (s *Store) Fill(ctx context.Context, tenant, epoch, key, field string, val 
 type Batch struct {
 	Tenant string
 	sets   map[string]setOp
+	setnx  map[string][]byte
 	hsets  map[string]map[string][]byte
+	zsets  map[string]map[string]string // member → score ("" removes)
 }
 
 type setOp struct {
@@ -175,7 +177,8 @@ type setOp struct {
 
 // NewBatch starts a batch for tenant.
 func NewBatch(tenant string) *Batch {
-	return &Batch{Tenant: tenant, sets: map[string]setOp{}, hsets: map[string]map[string][]byte{}}
+	return &Batch{Tenant: tenant, sets: map[string]setOp{}, setnx: map[string][]byte{},
+		hsets: map[string]map[string][]byte{}, zsets: map[string]map[string]string{}}
 }
 
 // Set replaces a string document (ttl 0: no expiry).
@@ -200,8 +203,9 @@ func FenceKey(tenant string) string { return TenantKey(tenant, "term") }
 
 // applyScript writes one tenant's batch atomically, unless a projector with a newer term has
 // written the tenant (it then returns 0 and writes nothing). KEYS[1] fence, KEYS[2] epoch,
-// KEYS[3…] documents; ARGV[1] term, ARGV[2] epoch, then per document either 's', value, ttl ms
-// (0 = none) or 'h', n, and n field/value pairs.
+// KEYS[3…] documents; ARGV[1] term, ARGV[2] epoch, then per document 's', value, ttl ms (0 =
+// none); 'n', value (set unless it exists); 'h', n, and n field/value pairs; or 'z', n, and n
+// member/score pairs (an empty score removes the member).
 var applyScript = redis.NewScript(`
 local fence = tonumber(redis.call('GET', KEYS[1]) or '0')
 local term = tonumber(ARGV[1])
@@ -217,6 +221,16 @@ for k = 3, #KEYS do
       redis.call('SET', KEYS[k], ARGV[a+1])
     end
     a = a + 3
+  elseif ARGV[a] == 'n' then
+    redis.call('SET', KEYS[k], ARGV[a+1], 'NX')
+    a = a + 2
+  elseif ARGV[a] == 'z' then
+    local n = tonumber(ARGV[a+1])
+    for i = 0, n - 1 do
+      local m, sc = ARGV[a + 2 + 2*i], ARGV[a + 3 + 2*i]
+      if sc == '' then redis.call('ZREM', KEYS[k], m) else redis.call('ZADD', KEYS[k], sc, m) end
+    end
+    a = a + 2 + 2*n
   else
     local n = tonumber(ARGV[a+1])
     -- In slices: unpack is bounded by Lua's C stack.
@@ -234,18 +248,29 @@ return 1`)
 // tenant (ErrFenced otherwise). All keys share the tenant's hash tag, so this holds on a
 // Redis Cluster too.
 func (s *Store) Apply(ctx context.Context, b *Batch, epoch string, term int64) error {
-	keys := make([]string, 0, 2+len(b.sets)+len(b.hsets))
+	keys := make([]string, 0, 2+len(b.sets)+len(b.setnx)+len(b.hsets)+len(b.zsets))
 	keys = append(keys, FenceKey(b.Tenant), EpochKey(b.Tenant))
 	args := []any{term, epoch}
 	for k, op := range b.sets {
 		keys = append(keys, k)
 		args = append(args, "s", op.val, op.ttl.Milliseconds())
 	}
+	for k, v := range b.setnx {
+		keys = append(keys, k)
+		args = append(args, "n", v)
+	}
 	for k, m := range b.hsets {
 		keys = append(keys, k)
 		args = append(args, "h", len(m))
 		for f, v := range m {
 			args = append(args, f, v)
+		}
+	}
+	for k, m := range b.zsets {
+		keys = append(keys, k)
+		args = append(args, "z", len(m))
+		for member, score := range m {
+			args = append(args, member, score)
 		}
 	}
 	n, err := applyScript.Run(ctx, s.rdb, keys, args...).Int()

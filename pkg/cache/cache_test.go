@@ -98,7 +98,7 @@ func TestQryFillGuard(t *testing.T) {
 		t.Fatal("filled under an old epoch")
 	}
 	// String documents with a TTL.
-	lb := cache.LeaderboardKey(tenant, "7d")
+	lb := cache.TenantKey(tenant, "g", "gen1", "dlsize:x")
 	if err := s.Fill(ctx, tenant, "e2", lb, "", []byte(`[]`), time.Minute); err != nil {
 		t.Fatal(err)
 	}

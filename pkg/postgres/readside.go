@@ -310,6 +310,8 @@ func (s Source) Tenants(ctx context.Context) ([]string, error) {
 type Owner struct {
 	Users []string
 	Codes []string
+	// Referrer is a referral's referrer ("" for other entities, or a referral without one).
+	Referrer string
 }
 
 // Owners returns, per entity id, the users whose per-user read models the entity's current
@@ -357,6 +359,7 @@ func (s Source) Owners(ctx context.Context, tenant, entity string, ids []string)
 		case "code", "affiliate":
 			o.Codes = []string{r.B}
 		case "referral":
+			o.Referrer = r.A
 			o.Users = append(o.Users, r.B)
 		}
 		out[r.ID] = o
@@ -513,6 +516,57 @@ func (s Source) DownlineSize(ctx context.Context, tenant string, node uuid.UUID)
 		return 0, fmt.Errorf("downline size: %w", err)
 	}
 	return n, nil
+}
+
+// ReferrerCounts returns, for each of users that made any referral, its successful and total
+// referral counts over referrals created at or after each of since (nil: all time), in the order
+// of since, so a referrer's leaderboard rows are recomputed from its own referrals (an index
+// range of the referrer), never from the tenant's.
+func (s Source) ReferrerCounts(ctx context.Context, tenant string, users []string, since []*time.Time) (map[string][]referral.LeaderboardEntry, error) {
+	const q1 = `
+		SELECT r.referrer_id AS user_id, p.i,
+		       count(*) FILTER (WHERE phoenix_successful(r.status)) AS successful, count(*) AS total
+		FROM referrals r JOIN unnest($3::timestamptz[]) WITH ORDINALITY AS p(since, i) ON r.created_at >= p.since
+		WHERE r.tenant_id = $1 AND r.referrer_id = ANY($2)
+		GROUP BY r.referrer_id, p.i`
+	bounds := make(pq.StringArray, len(since))
+	for i, t := range since {
+		bounds[i] = "-infinity"
+		if t != nil {
+			bounds[i] = t.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	var rows []struct {
+		UserID     string `db:"user_id"`
+		I          int    `db:"i"`
+		Successful int64  `db:"successful"`
+		Total      int64  `db:"total"`
+	}
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, pq.StringArray(users), bounds); err != nil {
+		return nil, fmt.Errorf("referrer counts: %w", err)
+	}
+	out := map[string][]referral.LeaderboardEntry{}
+	for _, r := range rows {
+		e := out[r.UserID]
+		if e == nil {
+			e = make([]referral.LeaderboardEntry, len(since))
+			out[r.UserID] = e
+		}
+		e[r.I-1] = referral.LeaderboardEntry{UserID: r.UserID, Successful: r.Successful, Total: r.Total}
+	}
+	return out, nil
+}
+
+// ReferrersCreatedBetween returns the referrers with a referral created in [from, to): those
+// whose counts over a period changed when its start moved from from to to.
+func (s Source) ReferrersCreatedBetween(ctx context.Context, tenant string, from, to time.Time) ([]string, error) {
+	const q1 = `SELECT DISTINCT referrer_id FROM referrals
+		WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 AND referrer_id IS NOT NULL`
+	var out []string
+	if err := sqlx.SelectContext(ctx, s.q, &out, q1, tenant, from, to); err != nil {
+		return nil, fmt.Errorf("referrers between: %w", err)
+	}
+	return out, nil
 }
 
 // Leaderboard returns every referrer with at least one referral created at or after since

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -131,6 +132,10 @@ type Projector struct {
 	// term is this replica's fencing term while it leads: the transaction id it was given when
 	// it took the lock, so that every later leader has a higher one, however Redis was wiped.
 	term int64
+	// tenants are the tenants the leaderboard sweep visits (loaded when first needed, then
+	// extended by every round), lastSweep when it last ran.
+	tenants   map[string]bool
+	lastSweep time.Time
 	// Now is the clock (tests may replace it).
 	Now func() time.Time
 }
@@ -452,6 +457,16 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 			return false, err
 		}
 	}
+	swept := p.Now().Sub(p.lastSweep) >= leaderSweep
+	if swept {
+		// From the same snapshot as the changes, so a sweep never writes a count older than
+		// one a change wrote.
+		sb, err := p.sweep(ctx, tx)
+		if err != nil {
+			return false, err
+		}
+		batches = append(batches, sb...)
+	}
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("end snapshot: %w", err)
 	}
@@ -460,7 +475,15 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 		if err := p.cache.Apply(ctx, b, pos.Epoch, p.term); err != nil {
 			return false, err
 		}
-		tenants = append(tenants, b.Tenant)
+		if !slices.Contains(tenants, b.Tenant) {
+			tenants = append(tenants, b.Tenant)
+		}
+		if p.tenants != nil {
+			p.tenants[b.Tenant] = true
+		}
+	}
+	if swept {
+		p.lastSweep = p.Now()
 	}
 	p.announce(ctx, strings.Join(tenants, "\n"))
 	if len(win.Changes) > 0 || x != pos.HW || p.Now().Sub(pos.SavedAt) > time.Minute {
@@ -513,9 +536,17 @@ func distrust(pos cache.Position, dbID string, chk postgres.PositionCheck, now t
 
 // tenantPlan collects what one tenant's changes touch.
 type tenantPlan struct {
-	campaigns, tiers, leaderboard, affiliates bool
-	codes                                     map[string]bool
-	sections                                  map[string]map[string]bool // section → users
+	campaigns, tiers, affiliates bool
+	codes                        map[string]bool
+	sections                     map[string]map[string]bool // section → users
+	// referrers are the users whose leaderboard rows are recomputed; clock, when set, is the
+	// moment the tenant's leaderboards are brought up to (a rebuild or a sweep).
+	referrers map[string]bool
+	clock     time.Time
+}
+
+func newTenantPlan() *tenantPlan {
+	return &tenantPlan{codes: map[string]bool{}, sections: map[string]map[string]bool{}, referrers: map[string]bool{}}
 }
 
 func (tp *tenantPlan) touch(users []string, sections ...string) {
@@ -573,7 +604,7 @@ func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Cha
 	}
 	var out []*cache.Batch
 	for tenant, tc := range byTenant {
-		tp := &tenantPlan{codes: map[string]bool{}, sections: map[string]map[string]bool{}}
+		tp := newTenantPlan()
 		tp.touch(tc.oldOwners, cache.SectionCodes)
 		for entity, ids := range tc.ids {
 			switch entity {
@@ -585,7 +616,7 @@ func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Cha
 				continue
 			case "referral":
 				// Leaderboards count referrals; downline pages show converted_referrals.
-				tp.leaderboard, tp.affiliates = true, true
+				tp.affiliates = true
 			case "affiliate":
 				tp.affiliates = true
 			}
@@ -607,6 +638,9 @@ func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Cha
 					for _, c := range o.Codes {
 						tp.codes[c] = true
 					}
+				}
+				if o.Referrer != "" {
+					tp.referrers[o.Referrer] = true
 				}
 			}
 		}
@@ -636,14 +670,9 @@ func (p *Projector) build(ctx context.Context, q *sqlx.Tx, tenant string, tp *te
 		}
 		b.Set(cache.TiersKey(tenant), doc, 0)
 	}
-	if tp.leaderboard {
-		now := p.Now()
-		for _, period := range referral.PeriodNames {
-			doc, err := LeaderboardDoc(ctx, q, tenant, period, now)
-			if err != nil {
-				return nil, err
-			}
-			b.Set(cache.LeaderboardKey(tenant, period), doc, LeaderboardTTL)
+	if len(tp.referrers) > 0 || !tp.clock.IsZero() {
+		if err := p.rank(ctx, q, b, tp); err != nil {
+			return nil, err
 		}
 	}
 	if tp.affiliates {
@@ -679,11 +708,108 @@ func (p *Projector) build(ctx context.Context, q *sqlx.Tx, tenant string, tp *te
 	return b, nil
 }
 
+// rank writes the leaderboard rows of the plan's referrers, counted from the snapshot q over
+// periods ending now (the plan's clock when it has one), and, with a clock, moves the tenant's
+// leaderboard clock there; without one, a tenant ranked for the first time gets its clock now.
+func (p *Projector) rank(ctx context.Context, q *sqlx.Tx, b *cache.Batch, tp *tenantPlan) error {
+	now := tp.clock
+	if now.IsZero() {
+		now = p.Now()
+		b.SetOnce(cache.LeaderClockKey(b.Tenant), []byte(strconv.FormatInt(now.UnixMicro(), 10)))
+	} else {
+		b.Set(cache.LeaderClockKey(b.Tenant), []byte(strconv.FormatInt(now.UnixMicro(), 10)), 0)
+	}
+	users := make([]string, 0, len(tp.referrers))
+	for u := range tp.referrers {
+		users = append(users, u)
+	}
+	since := make([]*time.Time, len(referral.PeriodNames))
+	for i, per := range referral.PeriodNames {
+		since[i] = referral.Period(per).Start(now)
+	}
+	for start := 0; start < len(users); start += rebuildChunk {
+		part := users[start:min(len(users), start+rebuildChunk)]
+		counts, err := postgres.NewSource(q).ReferrerCounts(ctx, b.Tenant, part, since)
+		if err != nil {
+			return err
+		}
+		for _, u := range part {
+			c := counts[u] // nil: no referral at all
+			for i, per := range referral.PeriodNames {
+				var e referral.LeaderboardEntry
+				if c != nil {
+					e = c[i]
+				}
+				b.Rank(cache.LeaderboardKey(b.Tenant, per), u, e.Successful, e.Total)
+			}
+		}
+	}
+	return nil
+}
+
+// leaderSweep is how often the leaderboards follow the passing of time: referrals whose
+// created_at left a period's window since the last sweep have their referrers recomputed.
+const leaderSweep = 5 * time.Second
+
+// sweep plans, for every known tenant with ranked referrers, the referrers whose referrals left
+// a period's window between the tenant's leaderboard clock and now, read from the snapshot q.
+// Its cost is the referrals that crossed a window's start, not the tenant.
+func (p *Projector) sweep(ctx context.Context, q *sqlx.Tx) ([]*cache.Batch, error) {
+	if p.tenants == nil {
+		ts, err := postgres.NewSource(q).Tenants(ctx)
+		if err != nil {
+			return nil, err
+		}
+		p.tenants = map[string]bool{}
+		for _, t := range ts {
+			p.tenants[t] = true
+		}
+	}
+	names := make([]string, 0, len(p.tenants))
+	for t := range p.tenants {
+		names = append(names, t)
+	}
+	clocks, err := p.cache.Clocks(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	now := p.Now()
+	var out []*cache.Batch
+	for _, tenant := range names {
+		clock, ok := clocks[tenant]
+		if !ok || !now.After(clock) {
+			continue // nothing ranked yet
+		}
+		tp := newTenantPlan()
+		tp.clock = now
+		for _, per := range referral.PeriodNames {
+			from, to := referral.Period(per).Start(clock), referral.Period(per).Start(now)
+			if from == nil {
+				continue // all time: nothing leaves
+			}
+			users, err := postgres.NewSource(q).ReferrersCreatedBetween(ctx, tenant, *from, *to)
+			if err != nil {
+				return nil, err
+			}
+			for _, u := range users {
+				tp.referrers[u] = true
+			}
+		}
+		b := cache.NewBatch(tenant)
+		if err := p.rank(ctx, q, b, tp); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
 // rebuild discards every read model and recomputes them all from the snapshot q (snap, whose
 // xmin is x), then positions the projector at that snapshot.
 func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint64, dbID, why string) error {
 	start := time.Now()
 	p.log.Warn("projector_rebuild", "reason", why)
+	now := p.Now()
 	// Mark the position first (a position without a snapshot: an unfinished rebuild, redone by
 	// the next round): the mark is fenced, so a deposed replica cannot wipe its successor's work.
 	if _, err := p.cache.SavePosition(ctx, cache.Position{DatabaseID: dbID, Term: p.term, SavedAt: p.Now().UTC()}, ""); err != nil {
@@ -725,9 +851,15 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 		for start := 0; start == 0 || start < len(us); start += rebuildChunk {
 			end := min(start+rebuildChunk, len(us))
 			first := start == 0 // tenant-wide documents once per tenant
-			tp := &tenantPlan{campaigns: first, tiers: first, leaderboard: first, affiliates: first,
-				codes: map[string]bool{}, sections: map[string]map[string]bool{}}
+			tp := newTenantPlan()
+			tp.campaigns, tp.tiers, tp.affiliates = first, first, first
+			if first {
+				tp.clock = now
+			}
 			tp.touch(us[start:end], cache.Sections...)
+			for _, u := range us[start:end] {
+				tp.referrers[u] = true
+			}
 			b, err := p.build(ctx, q, tenant, tp)
 			if err != nil {
 				return err
@@ -746,6 +878,10 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 		return err
 	}
 	p.announce(ctx, InvalidateAll)
+	p.tenants = map[string]bool{}
+	for _, t := range tenants {
+		p.tenants[t] = true
+	}
 	p.metrics.RebuildProgress.Set(1)
 	p.metrics.Rebuilds.Inc()
 	p.log.Info("projector_rebuilt", "tenants", len(tenants), "duration_ms", time.Since(start).Milliseconds())

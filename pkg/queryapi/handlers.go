@@ -416,79 +416,57 @@ func (a *API) leaderboard(c echo.Context) error {
 	if limit != nil {
 		n = *limit
 	}
-	board, err := a.leaderboardOf(c.Request().Context(), tenant, per)
+	board, err := a.leaderboardOf(c.Request().Context(), tenant, per, n, user)
 	if err != nil {
 		return err
 	}
 	out := apishape.PlayerLeaderboard{Leaderboard: apishape.Leaderboard{Period: per,
-		Items: make([]apishape.LeaderboardRow, 0, min(n, len(board.rows)))}}
-	for i := range board.rows[:min(n, len(board.rows))] {
-		out.Items = append(out.Items, board.row(i))
-	}
-	if i, ok := board.rank[user]; ok {
-		me := board.row(i)
+		Items: apishape.Slice(board.Top, leaderRow)}}
+	if board.Me != nil {
+		me := leaderRow(*board.Me)
 		out.Me = &me
 	}
 	return send(c, out)
 }
 
-// leaderRowCost is what a decoded leaderboard row costs in memory beyond its share of the
-// document: the row, its slice slot and its rank entry.
-const leaderRowCost = 96
-
-// leaderboard is a decoded leaderboard document with each user's position.
-type leaderboard struct {
-	rows []cache.LeaderDoc
-	rank map[string]int // user → index in rows
+func leaderRow(r cache.LeaderRow) apishape.LeaderboardRow {
+	return apishape.LeaderboardRow{Rank: r.Rank, UserID: r.UserID, SuccessfulReferrals: r.Successful, TotalReferrals: r.Total}
 }
 
-// row renders the row at index i (rank i+1).
-func (b *leaderboard) row(i int) apishape.LeaderboardRow {
-	r := b.rows[i]
-	return apishape.LeaderboardRow{Rank: i + 1, UserID: r.UserID, SuccessfulReferrals: int64(r.Successful),
-		TotalReferrals: int64(r.Total)}
-}
-
-// leaderboardOf returns a tenant's leaderboard for a period. A big tenant's ranking is one large
-// document, so the decoded form is kept in the in-process cache (dropped with the tenant's other
-// answers when the projector announces a change) and concurrent misses fetch it once.
-func (a *API) leaderboardOf(ctx context.Context, tenant, per string) (*leaderboard, error) {
-	key := "d\x00leaderboard\x00" + per
-	if a.local != nil {
-		if v, ok := a.local.get(tenant, key); ok {
-			return v.(*leaderboard), nil
+// leaderboardOf returns the first n rows of a tenant's leaderboard for a period and user's row:
+// from the sorted set in Redis (one round trip, whatever the tenant's size), or — when Redis
+// fails or the tenant has no projected documents yet — from PostgreSQL, where concurrent
+// readers of one tenant and period share one query.
+func (a *API) leaderboardOf(ctx context.Context, tenant, per string, n int, user string) (cache.Leaderboard, error) {
+	reason := "redis_error"
+	if a.redisUp() {
+		lb, err := a.cache.Leaderboard(ctx, tenant, per, n, user)
+		switch {
+		case err != nil:
+			a.redisFailed(err)
+		case lb.Epoch != "":
+			return lb, nil
+		default:
+			reason = "miss"
 		}
 	}
-	v, err := a.share(ctx, "lb\x00"+tenant+"\x00"+per, func() (any, error) {
-		var tok localToken
-		if a.local != nil {
-			tok = a.local.token()
-		}
-		started := time.Now()
-		b, err := a.doc(ctx, tenant, cache.LeaderboardKey(tenant, per), projector.LeaderboardTTL,
-			func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
-				return projector.LeaderboardDoc(ctx, q, tenant, per, a.Now())
-			})
-		if err != nil {
-			return nil, err
-		}
-		board := &leaderboard{}
-		if err := decode(b, &board.rows); err != nil {
-			return nil, err
-		}
-		board.rank = make(map[string]int, len(board.rows))
-		for i, r := range board.rows {
-			board.rank[r.UserID] = i
-		}
-		if a.local != nil {
-			a.local.put(tenant, key, board, len(b)+leaderRowCost*len(board.rows), tok, started)
-		}
-		return board, nil
+	v, err := a.fallback(ctx, "lb\x00"+tenant+"\x00"+per, reason, func(ctx context.Context) (any, error) {
+		return postgres.NewSource(a.db).Leaderboard(ctx, tenant, referral.Period(per).Start(a.Now()))
 	})
 	if err != nil {
-		return nil, err
+		return cache.Leaderboard{}, err
 	}
-	return v.(*leaderboard), nil
+	var out cache.Leaderboard
+	for _, e := range v.([]referral.LeaderboardEntry) {
+		r := cache.LeaderRow{Rank: e.Rank, UserID: e.UserID, Successful: e.Successful, Total: e.Total}
+		if e.Rank <= n {
+			out.Top = append(out.Top, r)
+		}
+		if e.UserID == user {
+			out.Me = &r
+		}
+	}
+	return out, nil
 }
 
 // tierLadder returns the tenant's tiers, priority descending.
