@@ -78,6 +78,10 @@ type Position struct {
 	MarkAt int64 `json:"mark_at"`
 	// Epoch identifies the rebuild the documents descend from; read-through fills carry it.
 	Epoch string `json:"epoch"`
+	// Building reports that the rebuild of Epoch has written its documents but not yet
+	// installed the epoch in the tenants (it does once a round finds the change log caught up):
+	// until then, rounds write without it and reads fall through to PostgreSQL.
+	Building bool `json:"building,omitempty"`
 	// SavedAt is when the position was last written.
 	SavedAt time.Time `json:"saved_at"`
 	// Term is the fencing term of the projector that saved it.
@@ -120,6 +124,50 @@ func (s *Store) HGetMulti(ctx context.Context, key string, fields ...string) ([]
 		}
 	}
 	return out, nil
+}
+
+// Sections returns sections of a user's hash, all nil (missing) unless the tenant has an epoch:
+// a tenant without one is never projected, wiped, or being rebuilt, and its documents are not
+// served until the rebuild installs the epoch (complete and caught up).
+func (s *Store) Sections(ctx context.Context, tenant, user string, fields ...string) ([][]byte, error) {
+	var epoch *redis.StringCmd
+	var vals *redis.SliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		epoch = p.Get(ctx, EpochKey(tenant))
+		vals = p.HMGet(ctx, UserKey(tenant, user), fields...)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redis sections: %w", err)
+	}
+	out := make([][]byte, len(fields))
+	if epoch.Val() == "" {
+		return out, nil
+	}
+	for i, v := range vals.Val() {
+		if str, ok := v.(string); ok {
+			out[i] = []byte(str)
+		}
+	}
+	return out, nil
+}
+
+// Document returns a tenant's string document; ok is false when it is missing or the tenant
+// has no epoch (as Sections).
+func (s *Store) Document(ctx context.Context, tenant, key string) (b []byte, ok bool, err error) {
+	var epoch, doc *redis.StringCmd
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		epoch = p.Get(ctx, EpochKey(tenant))
+		doc = p.Get(ctx, key)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, false, fmt.Errorf("redis get: %w", err)
+	}
+	if epoch.Val() == "" || doc.Err() != nil {
+		return nil, false, nil
+	}
+	return []byte(doc.Val()), true, nil
 }
 
 // Epoch returns the epoch of the tenant's documents, "" when there is none (never projected, or
@@ -211,7 +259,7 @@ local fence = tonumber(redis.call('GET', KEYS[1]) or '0')
 local term = tonumber(ARGV[1])
 if fence > term then return 0 end
 if fence < term then redis.call('SET', KEYS[1], ARGV[1]) end
-redis.call('SET', KEYS[2], ARGV[2])
+if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
 local a = 3
 for k = 3, #KEYS do
   if ARGV[a] == 's' then
@@ -243,8 +291,9 @@ for k = 3, #KEYS do
 end
 return 1`)
 
-// Apply writes a batch in one script, together with the tenant's epoch, so that readers see all
-// of it or none of it, and only if no projector with a newer term than term has written the
+// Apply writes a batch in one script, together with the tenant's epoch (epoch "" leaves it as
+// it is: a rebuild writes without one until the tenant is complete and caught up), so that
+// readers see all of it or none of it, and only if no projector with a newer term than term has written the
 // tenant (ErrFenced otherwise). All keys share the tenant's hash tag, so this holds on a
 // Redis Cluster too.
 func (s *Store) Apply(ctx context.Context, b *Batch, epoch string, term int64) error {

@@ -467,12 +467,24 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 		}
 		batches = append(batches, sb...)
 	}
+	// After a rebuild, rounds write without the epoch (the documents stay unserved) until one
+	// finds the log caught up: that round's documents are complete up to its snapshot, and it
+	// installs the epoch in every tenant.
+	epoch, switching := pos.Epoch, false
+	if pos.Building {
+		epoch, switching = "", win.Rows <= switchBacklog
+		if switching && p.tenants == nil {
+			if err := p.loadTenants(ctx, tx); err != nil {
+				return false, err
+			}
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("end snapshot: %w", err)
 	}
 	tenants := make([]string, 0, len(batches))
 	for _, b := range batches {
-		if err := p.cache.Apply(ctx, b, pos.Epoch, p.term); err != nil {
+		if err := p.cache.Apply(ctx, b, epoch, p.term); err != nil {
 			return false, err
 		}
 		if !slices.Contains(tenants, b.Tenant) {
@@ -485,10 +497,19 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 	if swept {
 		p.lastSweep = p.Now()
 	}
+	if switching {
+		for t := range p.tenants {
+			if err := p.cache.Apply(ctx, cache.NewBatch(t), pos.Epoch, p.term); err != nil {
+				return false, err
+			}
+		}
+		tenants = []string{InvalidateAll}
+		p.log.Info("projector_rebuild_switched", "tenants", len(p.tenants))
+	}
 	p.announce(ctx, strings.Join(tenants, "\n"))
-	if len(win.Changes) > 0 || x != pos.HW || p.Now().Sub(pos.SavedAt) > time.Minute {
+	if len(win.Changes) > 0 || x != pos.HW || p.Now().Sub(pos.SavedAt) > time.Minute || switching {
 		next := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Seq: seq, MarkAt: markAt,
-			Epoch: pos.Epoch, SavedAt: p.Now().UTC(), Term: p.term}
+			Epoch: pos.Epoch, Building: pos.Building && !switching, SavedAt: p.Now().UTC(), Term: p.term}
 		saved, err := p.cache.SavePosition(ctx, next, pos.Epoch)
 		if err != nil {
 			return false, err
@@ -756,13 +777,8 @@ const leaderSweep = 5 * time.Second
 // Its cost is the referrals that crossed a window's start, not the tenant.
 func (p *Projector) sweep(ctx context.Context, q *sqlx.Tx) ([]*cache.Batch, error) {
 	if p.tenants == nil {
-		ts, err := postgres.NewSource(q).Tenants(ctx)
-		if err != nil {
+		if err := p.loadTenants(ctx, q); err != nil {
 			return nil, err
-		}
-		p.tenants = map[string]bool{}
-		for _, t := range ts {
-			p.tenants[t] = true
 		}
 	}
 	names := make([]string, 0, len(p.tenants))
@@ -803,6 +819,22 @@ func (p *Projector) sweep(ctx context.Context, q *sqlx.Tx) ([]*cache.Batch, erro
 	}
 	return out, nil
 }
+
+// loadTenants learns every tenant with documents from the snapshot q.
+func (p *Projector) loadTenants(ctx context.Context, q *sqlx.Tx) error {
+	ts, err := postgres.NewSource(q).Tenants(ctx)
+	if err != nil {
+		return err
+	}
+	p.tenants = map[string]bool{}
+	for _, t := range ts {
+		p.tenants[t] = true
+	}
+	return nil
+}
+
+// switchBacklog is the largest window after which a rebuilt read model counts as caught up.
+const switchBacklog = 1000
 
 // rebuild discards every read model and recomputes them all from the snapshot q (snap, whose
 // xmin is x), then positions the projector at that snapshot.
@@ -864,7 +896,7 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 			if err != nil {
 				return err
 			}
-			if err := p.cache.Apply(ctx, b, epoch, p.term); err != nil {
+			if err := p.cache.Apply(ctx, b, "", p.term); err != nil {
 				return err
 			}
 		}
@@ -872,12 +904,12 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 	if err := q.Commit(); err != nil {
 		return fmt.Errorf("end snapshot: %w", err)
 	}
-	pos := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Seq: seq, MarkAt: markAt, Epoch: epoch,
+	pos := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Seq: seq, MarkAt: markAt, Epoch: epoch, Building: true,
 		SavedAt: p.Now().UTC(), Term: p.term}
 	if _, err := p.cache.SavePosition(ctx, pos, ""); err != nil {
 		return err
 	}
-	p.announce(ctx, InvalidateAll)
+	// Nothing is served yet: the round that installs the epoch announces it.
 	p.tenants = map[string]bool{}
 	for _, t := range tenants {
 		p.tenants[t] = true

@@ -161,7 +161,7 @@ func (a *API) sections(ctx context.Context, tenant, user string, secs ...string)
 	out := make([][]byte, len(secs))
 	reason := "redis_error"
 	if a.redisUp() {
-		vals, err := a.cache.HGetMulti(ctx, cache.UserKey(tenant, user), secs...)
+		vals, err := a.cache.Sections(ctx, tenant, user, secs...)
 		if err != nil {
 			a.redisFailed(err)
 		} else {
@@ -227,7 +227,7 @@ func (a *API) epoch(ctx context.Context, tenant string) string {
 func (a *API) doc(ctx context.Context, tenant, key string, ttl time.Duration, load func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error)) ([]byte, error) {
 	reason := "redis_error"
 	if a.redisUp() {
-		b, ok, err := a.cache.Get(ctx, key)
+		b, ok, err := a.cache.Document(ctx, tenant, key)
 		if err != nil {
 			a.redisFailed(err)
 		} else if ok {
