@@ -20,18 +20,22 @@ import (
 const (
 	SectionCodes       = "codes"   // []apishape.Code the user owns
 	SectionMe          = "me"      // *apishape.Referral that referred the user (null when none)
-	SectionReferrals   = "refs"    // []apishape.Referral the user made
 	SectionRewards     = "rewards" // []apishape.Reward paid to the user
 	SectionAffiliate   = "aff"     // *apishape.Affiliate (null when the user is no affiliate)
 	SectionCommissions = "comm"    // []apishape.Commission the user earned
-	// Compact forms for figures computed at read time (stats over a period that ends now).
-	SectionReferralStats = "rsum" // []ReferralStatDoc of the referrals the user made
-	SectionRewardStats   = "wsum" // []RewardStatDoc of the rewards paid to the user
+	// A compact form for figures computed at read time (stats over a period that ends now).
+	SectionRewardStats = "wsum" // []RewardStatDoc of the rewards paid to the user
 )
 
-// Sections lists every per-user section.
-var Sections = []string{SectionCodes, SectionMe, SectionReferrals, SectionRewards, SectionAffiliate,
-	SectionCommissions, SectionReferralStats, SectionRewardStats}
+// Documents read from PostgreSQL only, when Redis cannot answer: the referrals a user made live
+// in sorted sets (lists.go), not in the user's hash.
+const (
+	SectionReferrals     = "refs" // []apishape.Referral the user made
+	SectionReferralStats = "rsum" // []ReferralStatDoc of the referrals the user made
+)
+
+// Sections lists every per-user section of the user's hash.
+var Sections = []string{SectionCodes, SectionMe, SectionRewards, SectionAffiliate, SectionCommissions, SectionRewardStats}
 
 // PositionKey holds the projector's position (not tenant-scoped).
 const PositionKey = "phx:pos"

@@ -90,11 +90,7 @@ func (s *Store) Leaderboard(ctx context.Context, tenant, period string, n int, u
 
 // Rank sets a referrer's counts in a leaderboard (a total of 0 removes the referrer).
 func (b *Batch) Rank(key, user string, successful, total int64) {
-	m := b.zsets[key]
-	if m == nil {
-		m = map[string]string{}
-		b.zsets[key] = m
-	}
+	m := b.zset(key)
 	if total <= 0 {
 		m[user] = ""
 		return

@@ -428,6 +428,27 @@ func (s Source) RefereeReferrals(ctx context.Context, tenant string, users []str
 	return out, nil
 }
 
+// ReferralsByID returns the tenant's referrals with the given ids (ids that are no uuid name
+// none), found by primary key.
+func (s Source) ReferralsByID(ctx context.Context, tenant string, ids []string) ([]referral.Referral, error) {
+	keys := make(pq.StringArray, 0, len(ids))
+	for _, id := range ids {
+		if u, err := uuid.Parse(id); err == nil {
+			keys = append(keys, u.String())
+		}
+	}
+	q1 := `SELECT ` + referralCols + ` FROM referrals WHERE tenant_id = $1 AND id = ANY($2::uuid[])`
+	var rows []storedReferral
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, keys); err != nil {
+		return nil, fmt.Errorf("read referrals: %w", err)
+	}
+	out := make([]referral.Referral, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.domain())
+	}
+	return out, nil
+}
+
 // ReferrerReferrals returns the referrals each user made, newest first.
 func (s Source) ReferrerReferrals(ctx context.Context, tenant string, users []string) (map[string][]referral.Referral, error) {
 	q1 := `SELECT ` + referralCols + ` FROM referrals WHERE tenant_id = $1 AND referrer_id = ANY($2)

@@ -15,6 +15,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,7 @@ import (
 	"github.com/lib/pq"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/cache"
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
@@ -564,6 +566,10 @@ type tenantPlan struct {
 	// moment the tenant's leaderboards are brought up to (a rebuild or a sweep).
 	referrers map[string]bool
 	clock     time.Time
+	// referrals are the changed referrals whose list entries are rewritten; listsOf are users
+	// whose lists are written whole (a rebuild).
+	referrals []string
+	listsOf   []string
 }
 
 func newTenantPlan() *tenantPlan {
@@ -589,9 +595,9 @@ func sectionsOf(entity string) []string {
 	case "code":
 		return []string{cache.SectionCodes}
 	case "referral":
-		// Both sides: "me" of the referee, "refs" of the referrer, and the referrer's affiliate
-		// counters (converted_referrals).
-		return []string{cache.SectionMe, cache.SectionReferrals, cache.SectionReferralStats, cache.SectionAffiliate}
+		// Both sides: "me" of the referee and the referrer's affiliate counters
+		// (converted_referrals); the referrer's lists are updated entry by entry (build).
+		return []string{cache.SectionMe, cache.SectionAffiliate}
 	case "reward":
 		return []string{cache.SectionRewards, cache.SectionRewardStats}
 	case "commission":
@@ -664,6 +670,9 @@ func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Cha
 					tp.referrers[o.Referrer] = true
 				}
 			}
+			if entity == "referral" {
+				tp.referrals = append(tp.referrals, ids...)
+			}
 		}
 		b, err := p.build(ctx, q, tenant, tp)
 		if err != nil {
@@ -699,6 +708,9 @@ func (p *Projector) build(ctx context.Context, q *sqlx.Tx, tenant string, tp *te
 	if tp.affiliates {
 		b.Set(cache.AffiliateGenKey(tenant), []byte(newToken()), 0)
 	}
+	if err := listReferrals(ctx, q, b, tp); err != nil {
+		return nil, err
+	}
 	if len(tp.codes) > 0 {
 		codes := make([]string, 0, len(tp.codes))
 		for c := range tp.codes {
@@ -727,6 +739,47 @@ func (p *Projector) build(ctx context.Context, q *sqlx.Tx, tenant string, tp *te
 		}
 	}
 	return b, nil
+}
+
+// listReferrals writes the list entries of the plan's changed referrals (one row each, by
+// primary key) and the whole lists of its listsOf users.
+func listReferrals(ctx context.Context, q *sqlx.Tx, b *cache.Batch, tp *tenantPlan) error {
+	put := func(r referral.Referral) error {
+		if r.ReferrerID == nil {
+			return nil
+		}
+		doc, err := json.Marshal(apishape.NewReferral(r))
+		if err != nil {
+			return fmt.Errorf("encode referral: %w", err)
+		}
+		b.PutReferral(r.ID.String(), *r.ReferrerID, r.Status, r.CreatedAt.UnixMicro(), doc, referral.ReferralStatuses)
+		return nil
+	}
+	if len(tp.referrals) > 0 {
+		rs, err := postgres.NewSource(q).ReferralsByID(ctx, b.Tenant, tp.referrals)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if err := put(r); err != nil {
+				return err
+			}
+		}
+	}
+	if len(tp.listsOf) > 0 {
+		m, err := postgres.NewSource(q).ReferrerReferrals(ctx, b.Tenant, tp.listsOf)
+		if err != nil {
+			return err
+		}
+		for _, rs := range m {
+			for _, r := range rs {
+				if err := put(r); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // rank writes the leaderboard rows of the plan's referrers, counted from the snapshot q over
@@ -892,6 +945,7 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 			for _, u := range us[start:end] {
 				tp.referrers[u] = true
 			}
+			tp.listsOf = us[start:end]
 			b, err := p.build(ctx, q, tenant, tp)
 			if err != nil {
 				return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -293,24 +292,34 @@ func (a *API) referrals(c echo.Context) error {
 	if perr != nil {
 		return perr
 	}
-	docs, err := a.sections(c.Request().Context(), tenant, user, cache.SectionReferrals)
+	ctx := c.Request().Context()
+	if a.redisUp() {
+		served, total, docs, err := a.cache.ReferralPage(ctx, tenant, user, status, page.Offset, page.Limit)
+		switch {
+		case err != nil:
+			a.redisFailed(err)
+		case served:
+			return send(c, apishape.List[json.RawMessage]{Items: docs, Total: total, Limit: page.Limit, Offset: page.Offset})
+		}
+	}
+	all, err := a.fromPostgres(ctx, tenant, user, cache.SectionReferrals)
 	if err != nil {
 		return err
 	}
-	var all []apishape.Referral
-	if err := decode(docs[0], &all); err != nil {
+	var refs []apishape.Referral
+	if err := decode(all[0], &refs); err != nil {
 		return err
 	}
 	if status != "" {
-		kept := all[:0]
-		for _, r := range all {
+		kept := refs[:0]
+		for _, r := range refs {
 			if r.Status == status {
 				kept = append(kept, r)
 			}
 		}
-		all = kept
+		refs = kept
 	}
-	return send(c, paginate(all, page))
+	return send(c, paginate(refs, page))
 }
 
 // paginate cuts one page out of a full, ordered list.
@@ -337,41 +346,64 @@ func (a *API) stats(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	docs, err := a.sections(c.Request().Context(), tenant, user, cache.SectionReferralStats, cache.SectionRewardStats)
-	if err != nil {
-		return err
-	}
-	var refs []cache.ReferralStatDoc
-	if err := decode(docs[0], &refs); err != nil {
-		return err
-	}
-	var rewards []cache.RewardStatDoc
-	if err := decode(docs[1], &rewards); err != nil {
-		return err
-	}
-	var since int64 = math.MinInt64
+	var since *int64
 	if t := referral.Period(per).Start(a.Now()); t != nil {
-		since = t.UnixMicro()
+		us := t.UnixMicro()
+		since = &us
 	}
 	out := apishape.PlayerStats{ReferralStats: apishape.ReferralStats{Period: per}, Rewards: []apishape.Amount{}}
-	for _, r := range refs {
-		if r.CreatedAt < since {
-			continue
-		}
-		out.TotalReferrals++
+	count := func(status string, n int64) {
+		out.TotalReferrals += n
 		switch {
-		case referral.Successful(r.Status):
-			out.SuccessfulReferrals++
-		case r.Status == referral.StatusPending:
-			out.PendingReferrals++
-		case r.Status == referral.StatusRejected:
-			out.RejectedReferrals++
+		case referral.Successful(status):
+			out.SuccessfulReferrals += n
+		case status == referral.StatusPending:
+			out.PendingReferrals += n
+		case status == referral.StatusRejected:
+			out.RejectedReferrals += n
 		}
+	}
+	ctx := c.Request().Context()
+	var rewardsDoc []byte
+	if a.redisUp() {
+		// The counts and the rewards in one atomic read: one transaction's referral and rewards
+		// are counted together or not at all.
+		served, counts, doc, err := a.cache.ReferralCounts(ctx, tenant, user, since, referral.ReferralStatuses, cache.SectionRewardStats)
+		switch {
+		case err != nil:
+			a.redisFailed(err)
+		case served && doc != nil:
+			for i, st := range referral.ReferralStatuses {
+				count(st, counts[i])
+			}
+			rewardsDoc = doc
+		}
+	}
+	if rewardsDoc == nil {
+		out.TotalReferrals, out.SuccessfulReferrals, out.PendingReferrals, out.RejectedReferrals = 0, 0, 0, 0
+		docs, err := a.fromPostgres(ctx, tenant, user, cache.SectionReferralStats, cache.SectionRewardStats)
+		if err != nil {
+			return err
+		}
+		var refs []cache.ReferralStatDoc
+		if err := decode(docs[0], &refs); err != nil {
+			return err
+		}
+		for _, r := range refs {
+			if since == nil || r.CreatedAt >= *since {
+				count(r.Status, 1)
+			}
+		}
+		rewardsDoc = docs[1]
+	}
+	var rewards []cache.RewardStatDoc
+	if err := decode(rewardsDoc, &rewards); err != nil {
+		return err
 	}
 	out.ConversionRate = referral.ConversionRate(int64(out.SuccessfulReferrals), int64(out.TotalReferrals))
 	totals := map[string]int64{}
 	for _, r := range rewards {
-		if r.CreatedAt < since {
+		if since != nil && r.CreatedAt < *since {
 			continue
 		}
 		totals[r.CurrencyID] += r.Amount
