@@ -216,10 +216,12 @@ func (s *Store) Fill(ctx context.Context, tenant, epoch, key, field string, val 
 // Batch collects the writes of one tenant that must become visible together.
 type Batch struct {
 	Tenant string
-	sets   map[string]setOp
-	setnx  map[string][]byte
-	hsets  map[string]map[string][]byte
-	zsets  map[string]map[string]string // member → score ("" removes)
+	// Drift is how many of the batch's writes repair drift (a verifier's batch), 0 otherwise.
+	Drift int
+	sets  map[string]setOp
+	setnx map[string][]byte
+	hsets map[string]map[string][]byte
+	zsets map[string]map[string]string // member → score ("" removes)
 }
 
 type setOp struct {

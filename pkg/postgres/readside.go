@@ -590,6 +590,34 @@ func (s Source) ReferrersCreatedBetween(ctx context.Context, tenant string, from
 	return out, nil
 }
 
+// SampleUsers returns up to n of the tenant's referrers and code owners from after a starting
+// point (a random string: the sample moves around the tenant), wrapping to the beginning,
+// along the referrer and owner indexes — the cost is n, not the tenant.
+func (s Source) SampleUsers(ctx context.Context, tenant, from string, n int) ([]string, error) {
+	const q1 = `
+		(SELECT DISTINCT referrer_id FROM (SELECT referrer_id FROM referrals
+		    WHERE tenant_id = $1 AND referrer_id >= $2 ORDER BY referrer_id LIMIT $3) r)
+		UNION
+		(SELECT DISTINCT owner_user_id FROM (SELECT owner_user_id FROM referral_codes
+		    WHERE tenant_id = $1 AND deleted_at IS NULL AND owner_user_id >= $2 ORDER BY owner_user_id LIMIT $3) c)`
+	var out []string
+	for _, start := range []string{from, ""} {
+		var part []string
+		if err := sqlx.SelectContext(ctx, s.q, &part, q1, tenant, start, n); err != nil {
+			return nil, fmt.Errorf("sample users: %w", err)
+		}
+		for _, u := range part {
+			if !slices.Contains(out, u) && len(out) < n {
+				out = append(out, u)
+			}
+		}
+		if len(out) >= n {
+			break
+		}
+	}
+	return out, nil
+}
+
 // Leaderboard returns every referrer with at least one referral created at or after since
 // (nil: all time), ordered and ranked as ReferralService.Leaderboard ranks them.
 func (s Source) Leaderboard(ctx context.Context, tenant string, since *time.Time) ([]referral.LeaderboardEntry, error) {

@@ -81,6 +81,11 @@ type Metrics struct {
 	TenantBacklog *prometheus.GaugeVec
 	// RebuildProgress is the share of tenants the running rebuild has written (1 when none runs).
 	RebuildProgress prometheus.Gauge
+	// Verified counts users the verifier compared; DriftFound the documents (fields, members)
+	// it found different from PostgreSQL, DriftRepaired those it rewrote.
+	Verified      prometheus.Counter
+	DriftFound    prometheus.Counter
+	DriftRepaired prometheus.Counter
 }
 
 // topTenants is how many tenants the per-tenant backlog gauge names.
@@ -107,10 +112,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Change-log rows not yet applied, for the tenants with the most."}, []string{"tenant"}),
 		RebuildProgress: prometheus.NewGauge(prometheus.GaugeOpts{Name: "phoenix_projector_rebuild_progress_ratio",
 			Help: "Share of tenants the running rebuild has written (1 when no rebuild runs)."}),
+		Verified: prometheus.NewCounter(prometheus.CounterOpts{Name: "phoenix_readmodel_verified_users_total",
+			Help: "Users whose documents the verifier compared with PostgreSQL."}),
+		DriftFound: prometheus.NewCounter(prometheus.CounterOpts{Name: "phoenix_readmodel_drift_found_total",
+			Help: "Documents (fields, sorted-set members) the verifier found different from PostgreSQL."}),
+		DriftRepaired: prometheus.NewCounter(prometheus.CounterOpts{Name: "phoenix_readmodel_drift_repaired_total",
+			Help: "Documents the verifier rewrote from PostgreSQL."}),
 	}
 	m.RebuildProgress.Set(1)
 	if reg != nil {
-		reg.MustRegister(m.Lag, m.Backlog, m.Applied, m.Rebuilds, m.Leader, m.Rounds, m.Failures, m.TenantBacklog, m.RebuildProgress)
+		reg.MustRegister(m.Lag, m.Backlog, m.Applied, m.Rebuilds, m.Leader, m.Rounds, m.Failures, m.TenantBacklog,
+			m.RebuildProgress, m.Verified, m.DriftFound, m.DriftRepaired)
 	}
 	return m
 }
@@ -136,8 +148,11 @@ type Projector struct {
 	term int64
 	// tenants are the tenants the leaderboard sweep visits (loaded when first needed, then
 	// extended by every round), lastSweep when it last ran.
-	tenants   map[string]bool
-	lastSweep time.Time
+	tenants    map[string]bool
+	lastSweep  time.Time
+	lastVerify time.Time
+	// verifyAsked is set by VerifySoon (any goroutine).
+	verifyAsked atomic.Bool
 	// Now is the clock (tests may replace it).
 	Now func() time.Time
 }
@@ -469,6 +484,16 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 		}
 		batches = append(batches, sb...)
 	}
+	// Not with a sweep: the verifier counts leaderboards at the clock Redis holds.
+	verifying := len(win.Changes) == 0 && !pos.Building && !swept &&
+		(p.verifyAsked.Load() || p.Now().Sub(p.lastVerify) >= verifyEvery)
+	if verifying {
+		vb, err := p.verify(ctx, tx)
+		if err != nil {
+			return false, err
+		}
+		batches = append(batches, vb...)
+	}
 	// After a rebuild, rounds write without the epoch (the documents stay unserved) until one
 	// finds the log caught up: that round's documents are complete up to its snapshot, and it
 	// installs the epoch in every tenant.
@@ -498,6 +523,13 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 	}
 	if swept {
 		p.lastSweep = p.Now()
+	}
+	if verifying {
+		p.lastVerify = p.Now()
+		p.verifyAsked.Store(false)
+		for _, b := range batches {
+			p.metrics.DriftRepaired.Add(float64(b.Drift))
+		}
 	}
 	if switching {
 		for t := range p.tenants {
