@@ -268,28 +268,54 @@ func PruneChanges(ctx context.Context, db *sqlx.DB, before time.Time, snap strin
 	return n, nil
 }
 
-// TenantUsers returns, per tenant, every user id that owns any projected per-user data
-// (codes, referrals on either side, rewards, affiliates, commissions), deleted rows included.
-func (s Source) TenantUsers(ctx context.Context) (map[string][]string, error) {
-	const q1 = `
+// StreamTenantUsers calls fn with every user id that owns any projected per-user data (codes,
+// referrals on either side, rewards, affiliates, commissions; deleted rows included), in order
+// of tenant and user, at most chunk users at a time and one tenant per call. The Source must be
+// a transaction (OpenSnapshot): the ids come from a server-side cursor, so memory holds one
+// chunk whatever the database's size.
+func (s Source) StreamTenantUsers(ctx context.Context, chunk int, fn func(tenant string, users []string) error) error {
+	const declare = `
+		DECLARE phoenix_tenant_users NO SCROLL CURSOR FOR
 		SELECT tenant_id, owner_user_id AS user_id FROM referral_codes WHERE owner_user_id IS NOT NULL
 		UNION SELECT tenant_id, referee_id FROM referrals
 		UNION SELECT tenant_id, referrer_id FROM referrals WHERE referrer_id IS NOT NULL
 		UNION SELECT tenant_id, user_id FROM rewards
 		UNION SELECT tenant_id, user_id FROM affiliates
-		UNION SELECT tenant_id, user_id FROM commissions`
-	var rows []struct {
-		TenantID string `db:"tenant_id"`
-		UserID   string `db:"user_id"`
+		UNION SELECT tenant_id, user_id FROM commissions
+		ORDER BY 1, 2`
+	rows, err := s.q.QueryContext(ctx, declare)
+	if err != nil {
+		return fmt.Errorf("tenant users: %w", err)
 	}
-	if err := sqlx.SelectContext(ctx, s.q, &rows, q1); err != nil {
-		return nil, fmt.Errorf("tenant users: %w", err)
+	rows.Close()
+	defer func() {
+		if r, err := s.q.QueryContext(context.WithoutCancel(ctx), `CLOSE phoenix_tenant_users`); err == nil {
+			r.Close()
+		}
+	}()
+	for {
+		var part []struct {
+			TenantID string `db:"tenant_id"`
+			UserID   string `db:"user_id"`
+		}
+		if err := sqlx.SelectContext(ctx, s.q, &part, `FETCH `+strconv.Itoa(chunk)+` FROM phoenix_tenant_users`); err != nil {
+			return fmt.Errorf("tenant users: %w", err)
+		}
+		if len(part) == 0 {
+			return nil
+		}
+		for i := 0; i < len(part); {
+			j := i
+			users := []string{}
+			for ; j < len(part) && part[j].TenantID == part[i].TenantID; j++ {
+				users = append(users, part[j].UserID)
+			}
+			if err := fn(part[i].TenantID, users); err != nil {
+				return err
+			}
+			i = j
+		}
 	}
-	out := map[string][]string{}
-	for _, r := range rows {
-		out[r.TenantID] = append(out[r.TenantID], r.UserID)
-	}
-	return out, nil
 }
 
 // Tenants returns every tenant that has any projected tenant-wide data.

@@ -936,53 +936,50 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 		return err
 	}
 	epoch := newToken()
-	users, err := postgres.NewSource(q).TenantUsers(ctx)
+	src := postgres.NewSource(q)
+	tenants, err := src.Tenants(ctx)
 	if err != nil {
 		return err
 	}
-	tenants, err := postgres.NewSource(q).Tenants(ctx)
+	seq, err := src.MaxSeq(ctx)
 	if err != nil {
 		return err
 	}
-	for t := range users {
-		if !slices.Contains(tenants, t) {
-			tenants = append(tenants, t)
+	markAt, err := src.MarkAt(ctx, seq)
+	if err != nil {
+		return err
+	}
+	// Users are streamed from a cursor in chunks, every chunk built and written to Redis before
+	// the next is read, so the rebuild holds one chunk in memory, not a tenant or the database.
+	// All chunks come from the one snapshot q holds; nothing is served until the rounds after
+	// the rebuild have caught up (Position.Building).
+	seen := map[string]bool{}
+	chunk := func(tenant string, users []string) error {
+		tp := newTenantPlan()
+		if !seen[tenant] { // tenant-wide documents once per tenant
+			seen[tenant] = true
+			tp.campaigns, tp.tiers, tp.affiliates = true, true, true
+			tp.clock = now
+			p.metrics.RebuildProgress.Set(float64(len(seen)-1) / float64(max(len(tenants), len(seen))))
 		}
+		tp.touch(users, cache.Sections...)
+		for _, u := range users {
+			tp.referrers[u] = true
+		}
+		tp.listsOf = users
+		b, err := p.build(ctx, q, tenant, tp)
+		if err != nil {
+			return err
+		}
+		return p.cache.Apply(ctx, b, "", p.term)
 	}
-	seq, err := postgres.NewSource(q).MaxSeq(ctx)
-	if err != nil {
-		return err
-	}
-	markAt, err := postgres.NewSource(q).MarkAt(ctx, seq)
-	if err != nil {
-		return err
-	}
-	// Each tenant is rebuilt in chunks of users, every chunk written to Redis as soon as it is
-	// built, so the rebuild holds one chunk in memory, not the whole database. All chunks are read
-	// from the one snapshot q holds; reads keep falling through to PostgreSQL until the position
-	// below is saved.
 	p.metrics.RebuildProgress.Set(0)
-	for i, tenant := range tenants {
-		p.metrics.RebuildProgress.Set(float64(i) / float64(len(tenants)))
-		us := users[tenant]
-		for start := 0; start == 0 || start < len(us); start += rebuildChunk {
-			end := min(start+rebuildChunk, len(us))
-			first := start == 0 // tenant-wide documents once per tenant
-			tp := newTenantPlan()
-			tp.campaigns, tp.tiers, tp.affiliates = first, first, first
-			if first {
-				tp.clock = now
-			}
-			tp.touch(us[start:end], cache.Sections...)
-			for _, u := range us[start:end] {
-				tp.referrers[u] = true
-			}
-			tp.listsOf = us[start:end]
-			b, err := p.build(ctx, q, tenant, tp)
-			if err != nil {
-				return err
-			}
-			if err := p.cache.Apply(ctx, b, "", p.term); err != nil {
+	if err := src.StreamTenantUsers(ctx, rebuildChunk, chunk); err != nil {
+		return err
+	}
+	for _, t := range tenants {
+		if !seen[t] {
+			if err := chunk(t, nil); err != nil {
 				return err
 			}
 		}
@@ -996,13 +993,10 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 		return err
 	}
 	// Nothing is served yet: the round that installs the epoch announces it.
-	p.tenants = map[string]bool{}
-	for _, t := range tenants {
-		p.tenants[t] = true
-	}
+	p.tenants = seen
 	p.metrics.RebuildProgress.Set(1)
 	p.metrics.Rebuilds.Inc()
-	p.log.Info("projector_rebuilt", "tenants", len(tenants), "duration_ms", time.Since(start).Milliseconds())
+	p.log.Info("projector_rebuilt", "tenants", len(seen), "duration_ms", time.Since(start).Milliseconds())
 	return nil
 }
 
