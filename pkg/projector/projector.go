@@ -10,6 +10,7 @@
 package projector
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -467,33 +468,6 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 			return false, err
 		}
 	}
-	var batches []*cache.Batch
-	if len(win.Changes) > 0 {
-		batches, err = p.plan(ctx, tx, win.Changes)
-		if err != nil {
-			return false, err
-		}
-	}
-	swept := p.Now().Sub(p.lastSweep) >= leaderSweep
-	if swept {
-		// From the same snapshot as the changes, so a sweep never writes a count older than
-		// one a change wrote.
-		sb, err := p.sweep(ctx, tx)
-		if err != nil {
-			return false, err
-		}
-		batches = append(batches, sb...)
-	}
-	// Not with a sweep: the verifier counts leaderboards at the clock Redis holds.
-	verifying := len(win.Changes) == 0 && !pos.Building && !swept &&
-		(p.verifyAsked.Load() || p.Now().Sub(p.lastVerify) >= verifyEvery)
-	if verifying {
-		vb, err := p.verify(ctx, tx)
-		if err != nil {
-			return false, err
-		}
-		batches = append(batches, vb...)
-	}
 	// After a rebuild, rounds write without the epoch (the documents stay unserved) until one
 	// finds the log caught up: that round's documents are complete up to its snapshot, and it
 	// installs the epoch in every tenant.
@@ -506,20 +480,49 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("end snapshot: %w", err)
-	}
-	tenants := make([]string, 0, len(batches))
-	for _, b := range batches {
+	// Each tenant's batch is written as soon as it is built, smallest backlog first: a round
+	// holds one tenant's documents in memory, and a small tenant's writes do not wait for a big
+	// tenant's to be computed. Every batch comes from the round's one snapshot.
+	var tenants []string
+	write := func(b *cache.Batch) error {
 		if err := p.cache.Apply(ctx, b, epoch, p.term); err != nil {
-			return false, err
+			return err
 		}
-		if !slices.Contains(tenants, b.Tenant) {
-			tenants = append(tenants, b.Tenant)
-		}
+		p.metrics.DriftRepaired.Add(float64(b.Drift))
 		if p.tenants != nil {
 			p.tenants[b.Tenant] = true
 		}
+		if !slices.Contains(tenants, b.Tenant) {
+			tenants = append(tenants, b.Tenant)
+			if !pos.Building {
+				p.announce(ctx, b.Tenant)
+			}
+		}
+		return nil
+	}
+	if len(win.Changes) > 0 {
+		if err := p.plan(ctx, tx, win.Changes, win.TenantRows, write); err != nil {
+			return false, err
+		}
+	}
+	swept := p.Now().Sub(p.lastSweep) >= leaderSweep
+	if swept {
+		// From the same snapshot as the changes, so a sweep never writes a count older than
+		// one a change wrote.
+		if err := p.sweep(ctx, tx, write); err != nil {
+			return false, err
+		}
+	}
+	// Not with a sweep: the verifier counts leaderboards at the clock Redis holds.
+	verifying := len(win.Changes) == 0 && !pos.Building && !swept &&
+		(p.verifyAsked.Load() || p.Now().Sub(p.lastVerify) >= verifyEvery)
+	if verifying {
+		if err := p.verify(ctx, tx, write); err != nil {
+			return false, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("end snapshot: %w", err)
 	}
 	if swept {
 		p.lastSweep = p.Now()
@@ -527,9 +530,6 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 	if verifying {
 		p.lastVerify = p.Now()
 		p.verifyAsked.Store(false)
-		for _, b := range batches {
-			p.metrics.DriftRepaired.Add(float64(b.Drift))
-		}
 	}
 	if switching {
 		for t := range p.tenants {
@@ -537,10 +537,9 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 				return false, err
 			}
 		}
-		tenants = []string{InvalidateAll}
+		p.announce(ctx, InvalidateAll)
 		p.log.Info("projector_rebuild_switched", "tenants", len(p.tenants))
 	}
-	p.announce(ctx, strings.Join(tenants, "\n"))
 	if len(win.Changes) > 0 || x != pos.HW || p.Now().Sub(pos.SavedAt) > time.Minute || switching {
 		next := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Seq: seq, MarkAt: markAt,
 			Epoch: pos.Epoch, Building: pos.Building && !switching, SavedAt: p.Now().UTC(), Term: p.term}
@@ -555,7 +554,7 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 		}
 	}
 	if len(win.Changes) > 0 {
-		p.log.Debug("projector_round", "rows", win.Rows, "entities", len(win.Changes), "tenants", len(batches),
+		p.log.Debug("projector_round", "rows", win.Rows, "entities", len(win.Changes), "tenants", len(tenants),
 			"age_ms", win.Age.Milliseconds(), "duration_ms", time.Since(start).Milliseconds())
 	}
 	p.metrics.Applied.Add(float64(win.Rows))
@@ -640,9 +639,9 @@ func sectionsOf(entity string) []string {
 	return nil
 }
 
-// plan maps the changed entities to the documents they affect and recomputes those documents
-// from the snapshot q, returning one batch per tenant.
-func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Change) ([]*cache.Batch, error) {
+// plan maps the changed entities to the documents they affect, recomputes those documents from
+// the snapshot q and hands write one batch per tenant, tenants with fewer change rows first.
+func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Change, rows map[string]int, write func(*cache.Batch) error) error {
 	type tenantChanges struct {
 		ids       map[string][]string // entity → ids
 		oldOwners []string            // codes' previous owners
@@ -661,8 +660,13 @@ func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Cha
 			tc.oldOwners = append(tc.oldOwners, *c.OldOwner)
 		}
 	}
-	var out []*cache.Batch
-	for tenant, tc := range byTenant {
+	order := make([]string, 0, len(byTenant))
+	for t := range byTenant {
+		order = append(order, t)
+	}
+	slices.SortFunc(order, func(a, b string) int { return cmp.Or(cmp.Compare(rows[a], rows[b]), strings.Compare(a, b)) })
+	for _, tenant := range order {
+		tc := byTenant[tenant]
 		tp := newTenantPlan()
 		tp.touch(tc.oldOwners, cache.SectionCodes)
 		for entity, ids := range tc.ids {
@@ -688,7 +692,7 @@ func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Cha
 			// a code's owner can move away, and its change row says from whom.
 			cur, err := postgres.NewSource(q).Owners(ctx, tenant, entity, ids)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			for _, id := range ids {
 				o := cur[id]
@@ -708,11 +712,13 @@ func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Cha
 		}
 		b, err := p.build(ctx, q, tenant, tp)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, b)
+		if err := write(b); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }
 
 // build recomputes a tenant's planned documents into a batch.
@@ -860,10 +866,10 @@ const leaderSweep = 5 * time.Second
 // sweep plans, for every known tenant with ranked referrers, the referrers whose referrals left
 // a period's window between the tenant's leaderboard clock and now, read from the snapshot q.
 // Its cost is the referrals that crossed a window's start, not the tenant.
-func (p *Projector) sweep(ctx context.Context, q *sqlx.Tx) ([]*cache.Batch, error) {
+func (p *Projector) sweep(ctx context.Context, q *sqlx.Tx, write func(*cache.Batch) error) error {
 	if p.tenants == nil {
 		if err := p.loadTenants(ctx, q); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	names := make([]string, 0, len(p.tenants))
@@ -872,10 +878,9 @@ func (p *Projector) sweep(ctx context.Context, q *sqlx.Tx) ([]*cache.Batch, erro
 	}
 	clocks, err := p.cache.Clocks(ctx, names)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	now := p.Now()
-	var out []*cache.Batch
 	for _, tenant := range names {
 		clock, ok := clocks[tenant]
 		if !ok || !now.After(clock) {
@@ -890,7 +895,7 @@ func (p *Projector) sweep(ctx context.Context, q *sqlx.Tx) ([]*cache.Batch, erro
 			}
 			users, err := postgres.NewSource(q).ReferrersCreatedBetween(ctx, tenant, *from, *to)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			for _, u := range users {
 				tp.referrers[u] = true
@@ -898,11 +903,13 @@ func (p *Projector) sweep(ctx context.Context, q *sqlx.Tx) ([]*cache.Batch, erro
 		}
 		b := cache.NewBatch(tenant)
 		if err := p.rank(ctx, q, b, tp); err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, b)
+		if err := write(b); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }
 
 // loadTenants learns every tenant with documents from the snapshot q.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/phoenix-referral/phoenix/pkg/cache"
+	"github.com/phoenix-referral/phoenix/pkg/postgres"
 )
 
 // TestQryProjectorRebuildSwitch: a rebuild's documents are not served (the tenant has no epoch,
@@ -50,5 +51,45 @@ func TestQryProjectorRebuildSwitch(t *testing.T) {
 	}
 	if pos, _, _ := p.cache.Position(ctx); pos.Building {
 		t.Fatalf("position still building: %+v", pos)
+	}
+}
+
+// TestQryProjectorSmallTenantsFirst: a round writes each tenant's documents as soon as they are
+// built, the tenants with the fewest changes first, so a small tenant's writes are in Redis
+// before a big tenant's are even computed.
+func TestQryProjectorSmallTenantsFirst(t *testing.T) {
+	p, _ := qryProjector(t)
+	ctx := context.Background()
+	qryRound(t, p)
+	qryLeaderSeed(t, p, "big", 50, 2000)
+	qryInsertCampaign(t, p, "small", "s")
+	pos, _, err := p.cache.Position(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := p.db.Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	win, err := postgres.NewSource(tx).ChangeWindow(ctx, pos.Snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	var bigBuilt bool
+	err = p.plan(ctx, tx, win.Changes, win.TenantRows, func(b *cache.Batch) error {
+		order = append(order, b.Tenant)
+		if b.Tenant == "small" && bigBuilt {
+			t.Error("the small tenant waited for the big one")
+		}
+		bigBuilt = bigBuilt || b.Tenant == "big"
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(order, ",") != "small,big" {
+		t.Fatalf("write order %v, want small first", order)
 	}
 }

@@ -26,13 +26,12 @@ func (p *Projector) VerifySoon() { p.verifyAsked.Store(true) }
 
 // verify recomputes, from the snapshot q, the documents of a sample of each known tenant's
 // users — their sections, referral lists and leaderboard rows (counted at the tenant's
-// leaderboard clock, the moment Redis holds them for) — and returns the batches that repair
-// what Redis holds differently. It runs only in a round that found no change to apply, so Redis
-// reflects exactly q.
-func (p *Projector) verify(ctx context.Context, q *sqlx.Tx) ([]*cache.Batch, error) {
+// leaderboard clock, the moment Redis holds them for) — and hands write the batches that repair what Redis holds differently. It runs only in a round
+// that found no change to apply, so Redis reflects exactly q.
+func (p *Projector) verify(ctx context.Context, q *sqlx.Tx, write func(*cache.Batch) error) error {
 	if p.tenants == nil {
 		if err := p.loadTenants(ctx, q); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	names := make([]string, 0, len(p.tenants))
@@ -41,13 +40,12 @@ func (p *Projector) verify(ctx context.Context, q *sqlx.Tx) ([]*cache.Batch, err
 	}
 	clocks, err := p.cache.Clocks(ctx, names)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []*cache.Batch
 	for _, tenant := range names {
 		users, err := postgres.NewSource(q).SampleUsers(ctx, tenant, newToken()[:4], verifySample)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if len(users) == 0 {
 			continue
@@ -63,11 +61,11 @@ func (p *Projector) verify(ctx context.Context, q *sqlx.Tx) ([]*cache.Batch, err
 		}
 		b, err := p.build(ctx, q, tenant, tp)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		drift, err := p.cache.Diff(ctx, b)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		p.metrics.Verified.Add(float64(len(users)))
 		if drift == 0 {
@@ -76,7 +74,9 @@ func (p *Projector) verify(ctx context.Context, q *sqlx.Tx) ([]*cache.Batch, err
 		p.metrics.DriftFound.Add(float64(drift))
 		p.log.Warn("readmodel_drift", "tenant", tenant, "users", len(users), "differences", drift)
 		b.Drift = drift
-		out = append(out, b)
+		if err := write(b); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }
