@@ -18,6 +18,8 @@ type Config struct {
 	// AddressHashKey keys referral.AddressHash (PHOENIX_ADDRESS_HASH_KEY): risk signals and
 	// impressions store client addresses only under it.
 	AddressHashKey string
+	// Console serves the back-office console at /console/ (PHOENIX_CONSOLE).
+	Console bool
 }
 
 // devAddressHashKey is the address hash key PHOENIX_DEV=true uses when none is configured.
@@ -38,6 +40,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Conf
 	c.RegisterCommon(s, ":8080")
 	s.Bool(&c.AutoMigrate, "auto-migrate", "PHOENIX_AUTO_MIGRATE", false, "apply migrations at start")
 	s.String(&c.ReferralURLTemplate, "referral-url-template", "PHOENIX_REFERRAL_URL_TEMPLATE", "", "referral link template, e.g. https://play.example.com/join?ref={code}")
+	s.Bool(&c.Console, "console", "PHOENIX_CONSOLE", true, "serve the back-office console at /console/ (with PHOENIX_DEV=true it offers a development sign-in)")
 	s.Secret(&c.AddressHashKey, "address-hash-key", "PHOENIX_ADDRESS_HASH_KEY", "key of the hash under which client addresses are stored (risk signals, impressions), at least 32 bytes; required outside development")
 	if err := s.Parse(args); err != nil {
 		return nil, s, err
