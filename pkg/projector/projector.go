@@ -42,10 +42,6 @@ const LockKey int64 = 0x7068785f70726f6a // "phx_proj"
 // Channel is the NOTIFY channel of the change log.
 const Channel = "phoenix_changes"
 
-// InvalidationChannel is the Redis Pub/Sub channel on which the projector announces, after each
-// round, the tenants whose documents it wrote (one per line), or InvalidateAll after a rebuild.
-const InvalidationChannel = "phx:invalidate"
-
 // InvalidateAll is the announcement that every document may have changed.
 const InvalidateAll = "*"
 
@@ -56,6 +52,10 @@ const ListenerApp = "query-gateway-listener"
 type Config struct {
 	// DSN is the database URL, for the listener's own connection.
 	DSN string
+	// Deployment names the channel (cache.InvalidationChannel) on which the projector announces,
+	// after each round, the tenants whose documents it wrote (one per line), or InvalidateAll
+	// after a rebuild.
+	Deployment string
 	// Interval is the catch-up timer that covers missed notifications (default 1 s).
 	Interval time.Duration
 	// LockRetry is how often a standby tries to take the lock (default 1 s).
@@ -1014,7 +1014,7 @@ func (p *Projector) announce(ctx context.Context, payload string) {
 	if payload == "" {
 		return
 	}
-	if err := p.cache.Client().Publish(ctx, InvalidationChannel, payload).Err(); err != nil {
+	if err := p.cache.Client().Publish(ctx, cache.InvalidationChannel(p.cfg.Deployment), payload).Err(); err != nil {
 		p.log.Warn("projector_announce_failed", "err", err)
 	}
 }

@@ -54,6 +54,9 @@ type Config struct {
 	// LocalBytes bounds the memory of the answers kept in process, keys and bookkeeping
 	// included (default 32 MiB).
 	LocalBytes int
+	// Deployment names the channel of the projector's announcements the in-process cache
+	// follows (cache.InvalidationChannel).
+	Deployment string
 }
 
 // API serves the Query Gateway's routes.

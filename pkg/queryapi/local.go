@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/cache"
 	"github.com/phoenix-referral/phoenix/pkg/projector"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
@@ -207,7 +208,7 @@ func (a *API) Watch(ctx context.Context, rdb redis.UniversalClient) {
 		}
 	})
 	for ctx.Err() == nil {
-		ps := rdb.Subscribe(ctx, projector.InvalidationChannel)
+		ps := rdb.Subscribe(ctx, cache.InvalidationChannel(a.cfg.Deployment))
 		// Receive does not return when ctx ends (the socket read has no deadline); closing the
 		// subscription makes it return at once.
 		stop := context.AfterFunc(ctx, func() { ps.Close() })

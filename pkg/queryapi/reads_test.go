@@ -280,8 +280,8 @@ func TestQryReadThroughMatchesProjection(t *testing.T) {
 	if n := qryFallbacks(t, reg, "miss"); n < float64(len(qryWorldReads)) {
 		t.Fatalf("%v reads from PostgreSQL for %d answers", n, len(qryWorldReads))
 	}
-	if keys := w.rdb.Keys(ctx, "phx:*").Val(); len(keys) != 0 {
-		t.Fatalf("filled without an epoch: %v", keys)
+	if keys, err := cachetest.Keys(ctx, w.rdb, "phx:*"); err != nil || len(keys) != 0 {
+		t.Fatalf("filled without an epoch: %v (%v)", keys, err)
 	}
 
 	w.project()

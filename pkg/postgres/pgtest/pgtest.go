@@ -146,11 +146,15 @@ func Tenant(tb testing.TB) string {
 	return "t-" + hex.EncodeToString(b[:])
 }
 
-// Main runs a package's tests and then drops every database they created. Use it from TestMain:
+// Main runs a package's tests, then the package's own clean-ups after (e.g.
+// cachetest.StopClusters), and then drops every database they created. Use it from TestMain:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M, after ...func()) {
 	code := m.Run()
+	for _, f := range after {
+		f()
+	}
 	if shared != nil {
 		shared.Close()
 	}
