@@ -18,24 +18,23 @@ import (
 
 // Per-user document sections: fields of the user's hash.
 const (
-	SectionCodes       = "codes"   // []apishape.Code the user owns
-	SectionMe          = "me"      // *apishape.Referral that referred the user (null when none)
-	SectionRewards     = "rewards" // []apishape.Reward paid to the user
-	SectionAffiliate   = "aff"     // *apishape.Affiliate (null when the user is no affiliate)
-	SectionCommissions = "comm"    // []apishape.Commission the user earned
-	// A compact form for figures computed at read time (stats over a period that ends now).
-	SectionRewardStats = "wsum" // []RewardStatDoc of the rewards paid to the user
+	SectionCodes       = "codes" // []apishape.Code the user owns
+	SectionMe          = "me"    // *apishape.Referral that referred the user (null when none)
+	SectionAffiliate   = "aff"   // *apishape.Affiliate (null when the user is no affiliate)
+	SectionCommissions = "comm"  // []apishape.Commission the user earned
 )
 
-// Documents read from PostgreSQL only, when Redis cannot answer: the referrals a user made live
-// in sorted sets (lists.go), not in the user's hash.
+// Documents read from PostgreSQL only, when Redis cannot answer: the referrals a user made and
+// the rewards paid to a user live in sorted sets (lists.go), not in the user's hash.
 const (
-	SectionReferrals     = "refs" // []apishape.Referral the user made
-	SectionReferralStats = "rsum" // []ReferralStatDoc of the referrals the user made
+	SectionReferrals     = "refs"    // []apishape.Referral the user made
+	SectionReferralStats = "rsum"    // []ReferralStatDoc of the referrals the user made
+	SectionRewards       = "rewards" // []apishape.Reward paid to the user
+	SectionRewardStats   = "wsum"    // []RewardStatDoc of the rewards paid to the user
 )
 
 // Sections lists every per-user section of the user's hash.
-var Sections = []string{SectionCodes, SectionMe, SectionRewards, SectionAffiliate, SectionCommissions, SectionRewardStats}
+var Sections = []string{SectionCodes, SectionMe, SectionAffiliate, SectionCommissions}
 
 // PositionKey holds the projector's position (not tenant-scoped).
 const PositionKey = "phx:pos"

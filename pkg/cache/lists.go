@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// The referrals a user made are kept as sorted sets of referral ids scored by created_at (Unix
+// The referrals a user made, and the rewards paid to a user, are kept as sorted sets of referral ids scored by created_at (Unix
 // µs) — one of all of them and one per status — and the referral objects in one hash of the
 // tenant. Newest first is the sets' reverse order: equal scores fall back to the ids' bytes, which
 // for uuids is PostgreSQL's id order. A new referral, or a status change, touches its own entries
@@ -25,6 +27,23 @@ func ReferralsKey(tenant, user, status string) string {
 
 // ReferralObjectsKey returns the hash of the tenant's referral objects (id → apishape.Referral).
 func ReferralObjectsKey(tenant string) string { return TenantKey(tenant, "obj", "referral") }
+
+// RewardsKey returns the sorted set of the rewards paid to user, scored by created_at (µs).
+func RewardsKey(tenant, user string) string { return TenantKey(tenant, "wa", user) }
+
+// RewardObjectsKey returns the hash of the tenant's reward objects (id → apishape.Reward).
+func RewardObjectsKey(tenant string) string { return TenantKey(tenant, "obj", "reward") }
+
+// RewardAmountsKey returns the hash of the tenant's reward amounts (id → "currency amount"),
+// what period totals read.
+func RewardAmountsKey(tenant string) string { return TenantKey(tenant, "amt", "reward") }
+
+// PutReward adds a reward (its JSON object doc) to its beneficiary's list.
+func (b *Batch) PutReward(id, user, currency string, amount, createdAtMicro int64, doc []byte) {
+	b.HSet(RewardObjectsKey(b.Tenant), id, doc)
+	b.HSet(RewardAmountsKey(b.Tenant), id, []byte(currency+" "+fmt.Sprint(amount)))
+	b.zset(RewardsKey(b.Tenant, user))[id] = fmt.Sprint(createdAtMicro)
+}
 
 // PutReferral adds a referral (its JSON object doc) to its referrer's lists: the all-list and
 // the list of status, and out of every other status's list.
@@ -67,61 +86,93 @@ return out`)
 // = all), and how many there are, in one round trip; served is false when the tenant has no
 // epoch (its documents are not served: read PostgreSQL).
 func (s *Store) ReferralPage(ctx context.Context, tenant, user, status string, offset, limit int) (served bool, total int, docs []json.RawMessage, err error) {
-	keys := []string{EpochKey(tenant), ReferralsKey(tenant, user, status), ReferralObjectsKey(tenant)}
+	return s.page(ctx, tenant, ReferralsKey(tenant, user, status), ReferralObjectsKey(tenant), offset, limit)
+}
+
+// RewardPage returns one page (newest first) of the rewards paid to user, as ReferralPage.
+func (s *Store) RewardPage(ctx context.Context, tenant, user string, offset, limit int) (served bool, total int, docs []json.RawMessage, err error) {
+	return s.page(ctx, tenant, RewardsKey(tenant, user), RewardObjectsKey(tenant), offset, limit)
+}
+
+func (s *Store) page(ctx context.Context, tenant, list, objects string, offset, limit int) (served bool, total int, docs []json.RawMessage, err error) {
+	keys := []string{EpochKey(tenant), list, objects}
 	v, err := pageScript.Run(ctx, s.rdb, keys, offset, limit).Slice()
 	if errors.Is(err, redis.Nil) {
 		return false, 0, nil, nil
 	}
 	if err != nil {
-		return false, 0, nil, fmt.Errorf("redis referral page: %w", err)
+		return false, 0, nil, fmt.Errorf("redis page: %w", err)
 	}
 	total = int(v[0].(int64))
 	docs = make([]json.RawMessage, 0, len(v)-1)
 	for _, d := range v[1:] {
 		str, ok := d.(string)
 		if !ok {
-			return false, 0, nil, fmt.Errorf("redis referral page: a listed referral has no object")
+			return false, 0, nil, fmt.Errorf("redis page: a listed entry of %s has no object", list)
 		}
 		docs = append(docs, json.RawMessage(str))
 	}
 	return true, total, docs, nil
 }
 
-// countScript counts a user's referrals per status created at or after a moment, with one
-// section of the user's hash, in one atomic read: KEYS[1] epoch, KEYS[2] user hash, KEYS[3…]
-// status sets; ARGV[1] since (Unix µs, or -inf), ARGV[2] section. It returns false without an
-// epoch, else {section or false, count…}.
-var countScript = redis.NewScript(`
+// statsScript reads a user's period figures in one atomic read: KEYS[1] epoch, KEYS[2] rewards
+// list, KEYS[3] reward amounts, KEYS[4…] referral status sets; ARGV[1] since (Unix µs, or
+// -inf). It returns false without an epoch, else {{count per status…}, {amount of each reward
+// in the period…}}.
+var statsScript = redis.NewScript(`
 if not redis.call('GET', KEYS[1]) then return false end
-local out = {redis.call('HGET', KEYS[2], ARGV[2])}
-for k = 3, #KEYS do out[k - 1] = redis.call('ZCOUNT', KEYS[k], ARGV[1], '+inf') end
-return out`)
+local counts = {}
+for k = 4, #KEYS do counts[k - 3] = redis.call('ZCOUNT', KEYS[k], ARGV[1], '+inf') end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[1], '+inf')
+local amounts = {}
+for i = 1, #ids, 500 do
+  local part = redis.call('HMGET', KEYS[3], unpack(ids, i, math.min(i + 499, #ids)))
+  for j = 1, #part do amounts[#amounts + 1] = part[j] end
+end
+return {counts, amounts}`)
 
-// ReferralCounts returns how many referrals of each of statuses user made created at or after
-// sinceMicro (nil: all time), together with one section of the user's hash (nil when missing),
-// read atomically, so that counts and the section come from the same projected transactions;
-// served is false when the tenant has no epoch.
-func (s *Store) ReferralCounts(ctx context.Context, tenant, user string, sinceMicro *int64, statuses []string, section string) (served bool, counts []int64, doc []byte, err error) {
-	keys := []string{EpochKey(tenant), UserKey(tenant, user)}
-	for _, st := range statuses {
-		keys = append(keys, ReferralsKey(tenant, user, st))
+// PeriodStats is a user's figures over a period: referrals made per status, and rewards paid
+// per currency.
+type PeriodStats struct {
+	Counts  []int64
+	Rewards map[string]int64
+}
+
+// PeriodStats returns how many referrals of each of statuses user made and the totals per
+// currency of the rewards paid to user, created at or after sinceMicro (nil: all time), read
+// atomically, so a referral and the rewards its transaction paid are counted together; served
+// is false when the tenant has no epoch. Reading the totals costs the rewards in the period.
+func (s *Store) PeriodStats(ctx context.Context, tenant, user string, sinceMicro *int64, statuses []string) (served bool, st PeriodStats, err error) {
+	keys := []string{EpochKey(tenant), RewardsKey(tenant, user), RewardAmountsKey(tenant)}
+	for _, status := range statuses {
+		keys = append(keys, ReferralsKey(tenant, user, status))
 	}
 	since := "-inf"
 	if sinceMicro != nil {
 		since = fmt.Sprint(*sinceMicro)
 	}
-	v, err := countScript.Run(ctx, s.rdb, keys, since, section).Slice()
+	v, err := statsScript.Run(ctx, s.rdb, keys, since).Slice()
 	if errors.Is(err, redis.Nil) {
-		return false, nil, nil, nil
+		return false, st, nil
 	}
 	if err != nil {
-		return false, nil, nil, fmt.Errorf("redis referral counts: %w", err)
+		return false, st, fmt.Errorf("redis period stats: %w", err)
 	}
-	if str, ok := v[0].(string); ok {
-		doc = []byte(str)
+	for _, c := range v[0].([]any) {
+		st.Counts = append(st.Counts, c.(int64))
 	}
-	for _, c := range v[1:] {
-		counts = append(counts, c.(int64))
+	st.Rewards = map[string]int64{}
+	for _, a := range v[1].([]any) {
+		str, ok := a.(string)
+		if !ok {
+			return false, st, fmt.Errorf("redis period stats: a listed reward has no amount")
+		}
+		cur, amt, _ := strings.Cut(str, " ")
+		n, err := strconv.ParseInt(amt, 10, 64)
+		if err != nil {
+			return false, st, fmt.Errorf("redis period stats: amount %q: %w", str, err)
+		}
+		st.Rewards[cur] += n
 	}
-	return true, counts, doc, nil
+	return true, st, nil
 }

@@ -490,6 +490,27 @@ func (s Source) ReferrerReferrals(ctx context.Context, tenant string, users []st
 	return out, nil
 }
 
+// RewardsByID returns the tenant's rewards with the given ids (ids that are no uuid name none),
+// found by primary key.
+func (s Source) RewardsByID(ctx context.Context, tenant string, ids []string) ([]referral.Reward, error) {
+	keys := make(pq.StringArray, 0, len(ids))
+	for _, id := range ids {
+		if u, err := uuid.Parse(id); err == nil {
+			keys = append(keys, u.String())
+		}
+	}
+	const q1 = `SELECT ` + rewardCols + ` FROM rewards WHERE tenant_id = $1 AND id = ANY($2::uuid[])`
+	var rows []ledgerRewardRow
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, keys); err != nil {
+		return nil, fmt.Errorf("read rewards: %w", err)
+	}
+	out := make([]referral.Reward, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.domain())
+	}
+	return out, nil
+}
+
 // UserRewards returns each user's reward ledger rows, newest first.
 func (s Source) UserRewards(ctx context.Context, tenant string, users []string) (map[string][]referral.Reward, error) {
 	const q1 = `SELECT ` + rewardCols + ` FROM rewards WHERE tenant_id = $1 AND user_id = ANY($2)

@@ -597,9 +597,10 @@ type tenantPlan struct {
 	// moment the tenant's leaderboards are brought up to (a rebuild or a sweep).
 	referrers map[string]bool
 	clock     time.Time
-	// referrals are the changed referrals whose list entries are rewritten; listsOf are users
-	// whose lists are written whole (a rebuild).
+	// referrals and rewards are the changed ones whose list entries are rewritten; listsOf are
+	// users whose lists are written whole (a rebuild).
 	referrals []string
+	rewards   []string
 	listsOf   []string
 }
 
@@ -629,8 +630,6 @@ func sectionsOf(entity string) []string {
 		// Both sides: "me" of the referee and the referrer's affiliate counters
 		// (converted_referrals); the referrer's lists are updated entry by entry (build).
 		return []string{cache.SectionMe, cache.SectionAffiliate}
-	case "reward":
-		return []string{cache.SectionRewards, cache.SectionRewardStats}
 	case "commission":
 		return []string{cache.SectionCommissions}
 	case "affiliate":
@@ -682,6 +681,9 @@ func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Cha
 				tp.affiliates = true
 			case "affiliate":
 				tp.affiliates = true
+			case "reward":
+				tp.rewards = append(tp.rewards, ids...)
+				continue
 			}
 			secs := sectionsOf(entity)
 			if secs == nil {
@@ -749,6 +751,9 @@ func (p *Projector) build(ctx context.Context, q *sqlx.Tx, tenant string, tp *te
 	if err := listReferrals(ctx, q, b, tp); err != nil {
 		return nil, err
 	}
+	if err := listRewards(ctx, q, b, tp); err != nil {
+		return nil, err
+	}
 	if len(tp.codes) > 0 {
 		codes := make([]string, 0, len(tp.codes))
 		for c := range tp.codes {
@@ -806,6 +811,44 @@ func listReferrals(ctx context.Context, q *sqlx.Tx, b *cache.Batch, tp *tenantPl
 	}
 	if len(tp.listsOf) > 0 {
 		m, err := postgres.NewSource(q).ReferrerReferrals(ctx, b.Tenant, tp.listsOf)
+		if err != nil {
+			return err
+		}
+		for _, rs := range m {
+			for _, r := range rs {
+				if err := put(r); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// listRewards writes the list entries of the plan's changed rewards (one row each, by primary
+// key) and the whole lists of its listsOf users.
+func listRewards(ctx context.Context, q *sqlx.Tx, b *cache.Batch, tp *tenantPlan) error {
+	put := func(r referral.Reward) error {
+		doc, err := json.Marshal(apishape.NewReward(r))
+		if err != nil {
+			return fmt.Errorf("encode reward: %w", err)
+		}
+		b.PutReward(r.ID.String(), r.UserID, r.CurrencyID, r.Amount, r.CreatedAt.UnixMicro(), doc)
+		return nil
+	}
+	if len(tp.rewards) > 0 {
+		rs, err := postgres.NewSource(q).RewardsByID(ctx, b.Tenant, tp.rewards)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if err := put(r); err != nil {
+				return err
+			}
+		}
+	}
+	if len(tp.listsOf) > 0 {
+		m, err := postgres.NewSource(q).UserRewards(ctx, b.Tenant, tp.listsOf)
 		if err != nil {
 			return err
 		}

@@ -364,49 +364,49 @@ func (a *API) stats(c echo.Context) error {
 		}
 	}
 	ctx := c.Request().Context()
-	var rewardsDoc []byte
+	served := false
 	if a.redisUp() {
 		// The counts and the rewards in one atomic read: one transaction's referral and rewards
 		// are counted together or not at all.
-		served, counts, doc, err := a.cache.ReferralCounts(ctx, tenant, user, since, referral.ReferralStatuses, cache.SectionRewardStats)
+		ok, st, err := a.cache.PeriodStats(ctx, tenant, user, since, referral.ReferralStatuses)
 		switch {
 		case err != nil:
 			a.redisFailed(err)
-		case served && doc != nil:
-			for i, st := range referral.ReferralStatuses {
-				count(st, counts[i])
+		case ok:
+			for i, s := range referral.ReferralStatuses {
+				count(s, st.Counts[i])
 			}
-			rewardsDoc = doc
+			out.ConversionRate = referral.ConversionRate(out.SuccessfulReferrals, out.TotalReferrals)
+			out.Rewards = sortedAmounts(st.Rewards)
+			served = true
 		}
 	}
-	if rewardsDoc == nil {
-		out.TotalReferrals, out.SuccessfulReferrals, out.PendingReferrals, out.RejectedReferrals = 0, 0, 0, 0
-		docs, err := a.fromPostgres(ctx, tenant, user, cache.SectionReferralStats, cache.SectionRewardStats)
-		if err != nil {
-			return err
-		}
-		var refs []cache.ReferralStatDoc
-		if err := decode(docs[0], &refs); err != nil {
-			return err
-		}
-		for _, r := range refs {
-			if since == nil || r.CreatedAt >= *since {
-				count(r.Status, 1)
-			}
-		}
-		rewardsDoc = docs[1]
+	if served {
+		return send(c, out)
 	}
-	var rewards []cache.RewardStatDoc
-	if err := decode(rewardsDoc, &rewards); err != nil {
+	docs, err := a.fromPostgres(ctx, tenant, user, cache.SectionReferralStats, cache.SectionRewardStats)
+	if err != nil {
 		return err
 	}
-	out.ConversionRate = referral.ConversionRate(int64(out.SuccessfulReferrals), int64(out.TotalReferrals))
+	var refs []cache.ReferralStatDoc
+	if err := decode(docs[0], &refs); err != nil {
+		return err
+	}
+	for _, r := range refs {
+		if since == nil || r.CreatedAt >= *since {
+			count(r.Status, 1)
+		}
+	}
+	var rewards []cache.RewardStatDoc
+	if err := decode(docs[1], &rewards); err != nil {
+		return err
+	}
+	out.ConversionRate = referral.ConversionRate(out.SuccessfulReferrals, out.TotalReferrals)
 	totals := map[string]int64{}
 	for _, r := range rewards {
-		if since != nil && r.CreatedAt < *since {
-			continue
+		if since == nil || r.CreatedAt >= *since {
+			totals[r.CurrencyID] += r.Amount
 		}
-		totals[r.CurrencyID] += r.Amount
 	}
 	out.Rewards = sortedAmounts(totals)
 	return send(c, out)
@@ -428,7 +428,17 @@ func (a *API) rewards(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	docs, err := a.sections(c.Request().Context(), tenant, user, cache.SectionRewards)
+	ctx := c.Request().Context()
+	if a.redisUp() {
+		served, total, docs, err := a.cache.RewardPage(ctx, tenant, user, page.Offset, page.Limit)
+		switch {
+		case err != nil:
+			a.redisFailed(err)
+		case served:
+			return send(c, apishape.List[json.RawMessage]{Items: docs, Total: total, Limit: page.Limit, Offset: page.Offset})
+		}
+	}
+	docs, err := a.fromPostgres(ctx, tenant, user, cache.SectionRewards)
 	if err != nil {
 		return err
 	}
