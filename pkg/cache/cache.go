@@ -18,15 +18,16 @@ import (
 
 // Per-user document sections: fields of the user's hash.
 const (
-	SectionCodes       = "codes" // []apishape.Code the user owns
-	SectionMe          = "me"    // *apishape.Referral that referred the user (null when none)
-	SectionAffiliate   = "aff"   // *apishape.Affiliate (null when the user is no affiliate)
-	SectionCommissions = "comm"  // []apishape.Commission the user earned
+	SectionCodes     = "codes" // []apishape.Code the user owns
+	SectionMe        = "me"    // *apishape.Referral that referred the user (null when none)
+	SectionAffiliate = "aff"   // *apishape.Affiliate (null when the user is no affiliate)
 )
 
-// Documents read from PostgreSQL only, when Redis cannot answer: the referrals a user made and
-// the rewards paid to a user live in sorted sets (lists.go), not in the user's hash.
+// Documents read from PostgreSQL only, when Redis cannot answer: the referrals a user made, the
+// rewards paid to a user and the commissions a user earned live in sorted sets (lists.go), not
+// in the user's hash.
 const (
+	SectionCommissions   = "comm"    // []apishape.Commission the user earned
 	SectionReferrals     = "refs"    // []apishape.Referral the user made
 	SectionReferralStats = "rsum"    // []ReferralStatDoc of the referrals the user made
 	SectionRewards       = "rewards" // []apishape.Reward paid to the user
@@ -34,7 +35,7 @@ const (
 )
 
 // Sections lists every per-user section of the user's hash.
-var Sections = []string{SectionCodes, SectionMe, SectionAffiliate, SectionCommissions}
+var Sections = []string{SectionCodes, SectionMe, SectionAffiliate}
 
 // PositionKey holds the projector's position (not tenant-scoped).
 const PositionKey = "phx:pos"

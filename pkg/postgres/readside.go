@@ -526,6 +526,31 @@ func (s Source) UserRewards(ctx context.Context, tenant string, users []string) 
 	return out, nil
 }
 
+// CommissionsByID returns the tenant's commissions with the given ids (ids that are no uuid name
+// none), found by primary key.
+func (s Source) CommissionsByID(ctx context.Context, tenant string, ids []string) ([]referral.Commission, error) {
+	keys := make(pq.StringArray, 0, len(ids))
+	for _, id := range ids {
+		if u, err := uuid.Parse(id); err == nil {
+			keys = append(keys, u.String())
+		}
+	}
+	const q1 = `SELECT ` + commissionCols + ` FROM commissions WHERE tenant_id = $1 AND id = ANY($2::uuid[])`
+	var rows []ledgerCommissionRow
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, keys); err != nil {
+		return nil, fmt.Errorf("read commissions: %w", err)
+	}
+	out := make([]referral.Commission, 0, len(rows))
+	for _, r := range rows {
+		c, err := r.domain()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
 // UserCommissions returns the commission rows each user earned, newest first.
 func (s Source) UserCommissions(ctx context.Context, tenant string, users []string) (map[string][]referral.Commission, error) {
 	const q1 = `SELECT ` + commissionCols + ` FROM commissions WHERE tenant_id = $1 AND user_id = ANY($2)

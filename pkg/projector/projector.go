@@ -599,9 +599,10 @@ type tenantPlan struct {
 	clock     time.Time
 	// referrals and rewards are the changed ones whose list entries are rewritten; listsOf are
 	// users whose lists are written whole (a rebuild).
-	referrals []string
-	rewards   []string
-	listsOf   []string
+	referrals   []string
+	rewards     []string
+	commissions []string
+	listsOf     []string
 }
 
 func newTenantPlan() *tenantPlan {
@@ -630,8 +631,6 @@ func sectionsOf(entity string) []string {
 		// Both sides: "me" of the referee and the referrer's affiliate counters
 		// (converted_referrals); the referrer's lists are updated entry by entry (build).
 		return []string{cache.SectionMe, cache.SectionAffiliate}
-	case "commission":
-		return []string{cache.SectionCommissions}
 	case "affiliate":
 		return []string{cache.SectionAffiliate}
 	}
@@ -683,6 +682,9 @@ func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Cha
 				tp.affiliates = true
 			case "reward":
 				tp.rewards = append(tp.rewards, ids...)
+				continue
+			case "commission":
+				tp.commissions = append(tp.commissions, ids...)
 				continue
 			}
 			secs := sectionsOf(entity)
@@ -748,10 +750,7 @@ func (p *Projector) build(ctx context.Context, q *sqlx.Tx, tenant string, tp *te
 	if tp.affiliates {
 		b.Set(cache.AffiliateGenKey(tenant), []byte(newToken()), 0)
 	}
-	if err := listReferrals(ctx, q, b, tp); err != nil {
-		return nil, err
-	}
-	if err := listRewards(ctx, q, b, tp); err != nil {
+	if err := lists(ctx, q, b, tp); err != nil {
 		return nil, err
 	}
 	if len(tp.codes) > 0 {
@@ -784,38 +783,30 @@ func (p *Projector) build(ctx context.Context, q *sqlx.Tx, tenant string, tp *te
 	return b, nil
 }
 
-// listReferrals writes the list entries of the plan's changed referrals (one row each, by
-// primary key) and the whole lists of its listsOf users.
-func listReferrals(ctx context.Context, q *sqlx.Tx, b *cache.Batch, tp *tenantPlan) error {
-	put := func(r referral.Referral) error {
-		if r.ReferrerID == nil {
-			return nil
-		}
-		doc, err := json.Marshal(apishape.NewReferral(r))
-		if err != nil {
-			return fmt.Errorf("encode referral: %w", err)
-		}
-		b.PutReferral(r.ID.String(), *r.ReferrerID, r.Status, r.CreatedAt.UnixMicro(), doc, referral.ReferralStatuses)
-		return nil
-	}
-	if len(tp.referrals) > 0 {
-		rs, err := postgres.NewSource(q).ReferralsByID(ctx, b.Tenant, tp.referrals)
+// listEntries writes, with put, the list entries of the rows changed (loaded by primary key)
+// and every row of the users whose lists are written whole (a rebuild).
+func listEntries[T any](ctx context.Context, changed, users []string,
+	byID func(context.Context, []string) ([]T, error),
+	byUser func(context.Context, []string) (map[string][]T, error),
+	put func(T) error) error {
+	if len(changed) > 0 {
+		rows, err := byID(ctx, changed)
 		if err != nil {
 			return err
 		}
-		for _, r := range rs {
+		for _, r := range rows {
 			if err := put(r); err != nil {
 				return err
 			}
 		}
 	}
-	if len(tp.listsOf) > 0 {
-		m, err := postgres.NewSource(q).ReferrerReferrals(ctx, b.Tenant, tp.listsOf)
+	if len(users) > 0 {
+		m, err := byUser(ctx, users)
 		if err != nil {
 			return err
 		}
-		for _, rs := range m {
-			for _, r := range rs {
+		for _, rows := range m {
+			for _, r := range rows {
 				if err := put(r); err != nil {
 					return err
 				}
@@ -825,42 +816,55 @@ func listReferrals(ctx context.Context, q *sqlx.Tx, b *cache.Batch, tp *tenantPl
 	return nil
 }
 
-// listRewards writes the list entries of the plan's changed rewards (one row each, by primary
-// key) and the whole lists of its listsOf users.
-func listRewards(ctx context.Context, q *sqlx.Tx, b *cache.Batch, tp *tenantPlan) error {
-	put := func(r referral.Reward) error {
-		doc, err := json.Marshal(apishape.NewReward(r))
-		if err != nil {
-			return fmt.Errorf("encode reward: %w", err)
-		}
-		b.PutReward(r.ID.String(), r.UserID, r.CurrencyID, r.Amount, r.CreatedAt.UnixMicro(), doc)
-		return nil
-	}
-	if len(tp.rewards) > 0 {
-		rs, err := postgres.NewSource(q).RewardsByID(ctx, b.Tenant, tp.rewards)
-		if err != nil {
-			return err
-		}
-		for _, r := range rs {
-			if err := put(r); err != nil {
-				return err
+// lists writes the plan's list entries: referrals (on the referrer's lists), rewards and
+// commissions (on the beneficiary's).
+func lists(ctx context.Context, q *sqlx.Tx, b *cache.Batch, tp *tenantPlan) error {
+	src, t := postgres.NewSource(q), b.Tenant
+	err := listEntries(ctx, tp.referrals, tp.listsOf,
+		func(ctx context.Context, ids []string) ([]referral.Referral, error) {
+			return src.ReferralsByID(ctx, t, ids)
+		},
+		func(ctx context.Context, us []string) (map[string][]referral.Referral, error) {
+			return src.ReferrerReferrals(ctx, t, us)
+		},
+		func(r referral.Referral) error {
+			if r.ReferrerID == nil {
+				return nil
 			}
-		}
-	}
-	if len(tp.listsOf) > 0 {
-		m, err := postgres.NewSource(q).UserRewards(ctx, b.Tenant, tp.listsOf)
-		if err != nil {
+			doc, err := json.Marshal(apishape.NewReferral(r))
+			b.PutReferral(r.ID.String(), *r.ReferrerID, r.Status, r.CreatedAt.UnixMicro(), doc, referral.ReferralStatuses)
 			return err
-		}
-		for _, rs := range m {
-			for _, r := range rs {
-				if err := put(r); err != nil {
-					return err
-				}
-			}
-		}
+		})
+	if err != nil {
+		return err
 	}
-	return nil
+	err = listEntries(ctx, tp.rewards, tp.listsOf,
+		func(ctx context.Context, ids []string) ([]referral.Reward, error) {
+			return src.RewardsByID(ctx, t, ids)
+		},
+		func(ctx context.Context, us []string) (map[string][]referral.Reward, error) {
+			return src.UserRewards(ctx, t, us)
+		},
+		func(r referral.Reward) error {
+			doc, err := json.Marshal(apishape.NewReward(r))
+			b.PutReward(r.ID.String(), r.UserID, r.CurrencyID, r.Amount, r.CreatedAt.UnixMicro(), doc)
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	return listEntries(ctx, tp.commissions, tp.listsOf,
+		func(ctx context.Context, ids []string) ([]referral.Commission, error) {
+			return src.CommissionsByID(ctx, t, ids)
+		},
+		func(ctx context.Context, us []string) (map[string][]referral.Commission, error) {
+			return src.UserCommissions(ctx, t, us)
+		},
+		func(c referral.Commission) error {
+			doc, err := json.Marshal(apishape.NewCommission(c))
+			b.PutCommission(c.ID.String(), c.UserID, c.Level, c.CurrencyID, c.Amount, c.CreatedAt.UnixMicro(), doc)
+			return err
+		})
 }
 
 // rank writes the leaderboard rows of the plan's referrers, counted from the snapshot q over

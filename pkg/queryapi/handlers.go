@@ -649,6 +649,63 @@ func (a *API) downline(c echo.Context) error {
 	return send(c, out)
 }
 
+// affiliatePeriod returns the caller's affiliate (NOT_AN_AFFILIATE when none) and the
+// commissions it earned created at or after since (nil: all time), from one atomic Redis read —
+// so counters and commissions come from the same state — or from one PostgreSQL snapshot.
+func (a *API) affiliatePeriod(ctx context.Context, tenant, user string, since *int64) (*apishape.Affiliate, []cache.CommissionAmount, error) {
+	var (
+		affDoc []byte
+		rows   []cache.CommissionAmount
+		served bool
+	)
+	if a.redisUp() {
+		ok, doc, amounts, err := a.cache.AffiliatePeriod(ctx, tenant, user, since, cache.SectionAffiliate)
+		switch {
+		case err != nil:
+			a.redisFailed(err)
+		case ok:
+			affDoc, rows, served = doc, amounts, true
+		}
+	}
+	if served && affDoc == nil {
+		// A user the projector never wrote: read (and fill) the section alone.
+		docs, err := a.sections(ctx, tenant, user, cache.SectionAffiliate)
+		if err != nil {
+			return nil, nil, err
+		}
+		affDoc = docs[0]
+	}
+	if !served {
+		docs, err := a.fromPostgres(ctx, tenant, user, cache.SectionAffiliate, cache.SectionCommissions)
+		if err != nil {
+			return nil, nil, err
+		}
+		var all []struct {
+			Level      int           `json:"level"`
+			CurrencyID string        `json:"currency_id"`
+			Amount     int64         `json:"amount"`
+			CreatedAt  apishape.Time `json:"created_at"`
+		}
+		if err := decode(docs[1], &all); err != nil {
+			return nil, nil, err
+		}
+		for _, r := range all {
+			if since == nil || time.Time(r.CreatedAt).UnixMicro() >= *since {
+				rows = append(rows, cache.CommissionAmount{CurrencyID: r.CurrencyID, Amount: r.Amount, Level: r.Level})
+			}
+		}
+		affDoc = docs[0]
+	}
+	var aff *apishape.Affiliate
+	if err := decode(affDoc, &aff); err != nil {
+		return nil, nil, err
+	}
+	if aff == nil {
+		return nil, nil, referral.Errorf(referral.ENotAnAffiliate, "caller is not an affiliate")
+	}
+	return aff, rows, nil
+}
+
 // commissions: GET /v1/affiliate/commissions?limit=&offset=.
 func (a *API) commissions(c echo.Context) error {
 	tenant, user := caller(c)
@@ -656,7 +713,17 @@ func (a *API) commissions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	docs, err := a.sections(c.Request().Context(), tenant, user, cache.SectionCommissions)
+	ctx := c.Request().Context()
+	if a.redisUp() {
+		served, total, docs, err := a.cache.CommissionPage(ctx, tenant, user, page.Offset, page.Limit)
+		switch {
+		case err != nil:
+			a.redisFailed(err)
+		case served:
+			return send(c, apishape.List[json.RawMessage]{Items: docs, Total: total, Limit: page.Limit, Offset: page.Offset})
+		}
+	}
+	docs, err := a.fromPostgres(ctx, tenant, user, cache.SectionCommissions)
 	if err != nil {
 		return err
 	}
@@ -671,28 +738,15 @@ func (a *API) affiliateStats(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	// One read of both sections, so that counters and commissions come from the same state.
-	docs, err := a.sections(ctx, tenant, user, cache.SectionAffiliate, cache.SectionCommissions)
+	var since *int64
+	if t := referral.Period(per).Start(a.Now()); t != nil {
+		us := t.UnixMicro()
+		since = &us
+	}
+	aff, rows, err := a.affiliatePeriod(ctx, tenant, user, since)
 	if err != nil {
 		return err
 	}
-	var aff *apishape.Affiliate
-	if err := decode(docs[0], &aff); err != nil {
-		return err
-	}
-	if aff == nil {
-		return referral.Errorf(referral.ENotAnAffiliate, "caller is not an affiliate")
-	}
-	var rows []struct {
-		Level      int           `json:"level"`
-		CurrencyID string        `json:"currency_id"`
-		Amount     int64         `json:"amount"`
-		CreatedAt  apishape.Time `json:"created_at"`
-	}
-	if err := decode(docs[1], &rows); err != nil {
-		return err
-	}
-	since := referral.Period(per).Start(a.Now())
 	totals := map[string]int64{}
 	type lc struct {
 		level int
@@ -700,9 +754,6 @@ func (a *API) affiliateStats(c echo.Context) error {
 	}
 	byLevel := map[lc]int64{}
 	for _, r := range rows {
-		if since != nil && time.Time(r.CreatedAt).Before(*since) {
-			continue
-		}
 		totals[r.CurrencyID] += r.Amount
 		byLevel[lc{r.Level, r.CurrencyID}] += r.Amount
 	}
