@@ -131,7 +131,7 @@ func (a *API) redisFailed(err error) {
 // one document share one query) and bounded by a semaphore, so a Redis outage or a cold cache
 // cannot stampede PostgreSQL; a read that cannot get a slot in time answers 503.
 func (a *API) fallback(ctx context.Context, key, reason string, fn func(ctx context.Context) (any, error)) (any, error) {
-	return a.share(ctx, key, func() (any, error) {
+	return a.share(ctx, key, func(ctx context.Context) (any, error) {
 		wait, cancel := context.WithTimeout(ctx, a.cfg.FallbackWait)
 		defer cancel()
 		select {

@@ -262,22 +262,22 @@ func (a *API) cached(next echo.HandlerFunc) echo.HandlerFunc {
 		if body, ok := a.local.get(tenant, key); ok {
 			return sendRaw(c, body.([]byte))
 		}
-		ctx, start := withReadStart(c.Request().Context(), a.local.token(), time.Now())
+		ctx, _ := withReadStart(c.Request().Context(), a.local.token(), time.Now())
 		c.SetRequest(c.Request().WithContext(ctx))
 		if err := next(c); err != nil {
 			return err
 		}
 		if body, ok := c.Get(bodyKey).([]byte); ok {
-			tok, at := start.get()
-			a.local.put(tenant, key, body, len(body), tok, at)
+			a.keep(ctx, tenant, key, body, len(body))
 		}
 		return nil
 	}
 }
 
-// readStart is the earliest moment a request's answer may reflect: when the request began,
-// moved back to when a shared read it used began (share). The in-process cache keeps the
-// answer under it, so an answer is never kept over an invalidation that its oldest read raced.
+// readStart is the earliest moment an answer may reflect: when the request (or the shared read)
+// computing it began, moved back to when a shared read it used began (share). The in-process
+// cache keeps the answer under it (keep), so an answer is never kept over an invalidation that
+// its oldest read raced.
 type readStart struct {
 	mu  sync.Mutex
 	tok localToken
@@ -290,6 +290,23 @@ type readStartKey struct{}
 func withReadStart(ctx context.Context, tok localToken, at time.Time) (context.Context, *readStart) {
 	s := &readStart{tok: tok, at: at}
 	return context.WithValue(ctx, readStartKey{}, s), s
+}
+
+// readStartOf returns the read start ctx carries, nil when there is none.
+func readStartOf(ctx context.Context) *readStart {
+	s, _ := ctx.Value(readStartKey{}).(*readStart)
+	return s
+}
+
+// keep stores val, whose size in bytes is size, in the in-process cache under the read start
+// ctx carries; without one (or without the cache) it keeps nothing.
+func (a *API) keep(ctx context.Context, tenant, key string, val any, size int) {
+	start := readStartOf(ctx)
+	if a.local == nil || start == nil {
+		return
+	}
+	tok, at := start.get()
+	a.local.put(tenant, key, val, size, tok, at)
 }
 
 func (s *readStart) get() (localToken, time.Time) {
@@ -311,24 +328,26 @@ func (s *readStart) joined(tok localToken, at time.Time) {
 // share runs fn once for the concurrent callers of key (singleflight) and gives each its result.
 // A caller may thus get an answer read before it arrived — possibly before an invalidation it
 // has already seen — so the caller's read start (withReadStart) moves back to the shared read's.
-func (a *API) share(ctx context.Context, key string, fn func() (any, error)) (any, error) {
+// fn runs with a read start of its own, which the shared reads it uses in turn move back, so
+// what fn keeps (keep) and what its callers keep is never newer than its oldest read.
+func (a *API) share(ctx context.Context, key string, fn func(ctx context.Context) (any, error)) (any, error) {
 	if a.local == nil {
-		v, err, _ := a.flight.Do(key, fn)
+		v, err, _ := a.flight.Do(key, func() (any, error) { return fn(ctx) })
 		return v, err
 	}
-	type started struct {
+	type shared struct {
 		v   any
 		tok localToken
 		at  time.Time
 	}
 	r, err, _ := a.flight.Do(key, func() (any, error) {
-		s := started{tok: a.local.token(), at: time.Now()}
-		var err error
-		s.v, err = fn()
-		return s, err
+		fctx, start := withReadStart(ctx, a.local.token(), time.Now())
+		v, err := fn(fctx)
+		tok, at := start.get()
+		return shared{v: v, tok: tok, at: at}, err
 	})
-	s := r.(started)
-	if start, ok := ctx.Value(readStartKey{}).(*readStart); ok {
+	s, _ := r.(shared) // none when fn never returned (runtime.Goexit)
+	if start := readStartOf(ctx); start != nil {
 		start.joined(s.tok, s.at)
 	}
 	return s.v, err

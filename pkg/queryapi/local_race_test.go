@@ -31,7 +31,7 @@ func TestQryLocalCacheSharedReadRace(t *testing.T) {
 	var reads atomic.Int64
 	e := echo.New()
 	e.GET("/v1/referral/me", func(c echo.Context) error {
-		doc, err := a.share(c.Request().Context(), "doc", func() (any, error) {
+		doc, err := a.share(c.Request().Context(), "doc", func(context.Context) (any, error) {
 			n := written.Load()
 			reads.Add(1)
 			time.Sleep(200 * time.Microsecond) // the read's round trip: joiners pile up meanwhile
@@ -107,4 +107,58 @@ func TestQryLocalCacheSharedReadRace(t *testing.T) {
 		t.Fatalf("too little happened to tell: %d announcements, %d reads", announced.Load(), reads.Load())
 	}
 	t.Logf("%d announcements, %d shared reads", announced.Load(), reads.Load())
+}
+
+// TestQryLocalCacheNestedSharedRead: a shared read that itself joins an older shared read (the
+// leaderboard's document under its decoded form) keeps nothing, and lets its callers keep
+// nothing, when the older read began before an invalidation that the outer one came after.
+func TestQryLocalCacheNestedSharedRead(t *testing.T) {
+	a := New(nil, nil, nil, Config{LocalTTL: time.Hour}, qryLog, nil)
+	a.local.setValid(true)
+	for attempt := range 100 {
+		key := "k" + strconv.Itoa(attempt)
+		release, reading := make(chan struct{}), make(chan struct{})
+		innerKey := "inner" + strconv.Itoa(attempt)
+		var wg sync.WaitGroup
+		wg.Go(func() { // the older read, begun before the invalidation
+			ctx, _ := withReadStart(context.Background(), a.local.token(), time.Now())
+			a.share(ctx, innerKey, func(context.Context) (any, error) {
+				close(reading)
+				<-release
+				return "old", nil
+			})
+		})
+		<-reading
+		a.local.invalidate("t1")
+		// A request after the invalidation: its shared read joins the older one.
+		ctx, _ := withReadStart(context.Background(), a.local.token(), time.Now())
+		var ranOwn atomic.Bool
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			a.share(ctx, "outer"+strconv.Itoa(attempt), func(ctx context.Context) (any, error) {
+				v, err := a.share(ctx, innerKey, func(context.Context) (any, error) {
+					ranOwn.Store(true) // did not join: the older read was over
+					return "new", nil
+				})
+				a.keep(ctx, "t1", key+"-decoded", v, 3)
+				return v, err
+			})
+			a.keep(ctx, "t1", key, "answer", 6)
+		}()
+		time.Sleep(time.Millisecond) // let the request reach the older read
+		close(release)
+		<-done
+		wg.Wait()
+		if ranOwn.Load() {
+			continue // the request came too late to join; try again
+		}
+		for _, k := range []string{key, key + "-decoded"} {
+			if v, ok := a.local.get("t1", k); ok {
+				t.Fatalf("%s = %v kept, though its oldest read began before an invalidation", k, v)
+			}
+		}
+		return
+	}
+	t.Fatal("no attempt joined the older read")
 }
