@@ -90,6 +90,19 @@ type Position struct {
 	SavedAt time.Time `json:"saved_at"`
 	// Term is the fencing term of the projector that saved it.
 	Term int64 `json:"term"`
+	// Target, during a long catch-up, is the snapshot whose completed transactions are being
+	// applied chunk by chunk (TargetHW its xmin), and Cursor the last entity applied; the
+	// position moves to Target when they all are.
+	Target   string `json:"target,omitempty"`
+	TargetHW uint64 `json:"target_hw,omitempty"`
+	Cursor   Cursor `json:"cursor,omitzero"`
+}
+
+// Cursor is an entity in the order a catch-up applies them: tenant, entity, id.
+type Cursor struct {
+	Tenant string `json:"t,omitempty"`
+	Entity string `json:"e,omitempty"`
+	ID     string `json:"i,omitempty"`
 }
 
 // Store reads and writes read models in Redis.

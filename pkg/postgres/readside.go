@@ -55,6 +55,8 @@ type ChangeWindow struct {
 	Age time.Duration
 	// TenantRows is the number of change rows per tenant.
 	TenantRows map[string]int
+	// Last is the last entity of the window in ChangeKey order.
+	Last ChangeKey
 }
 
 // TopTenants returns the rows of the n tenants with the most rows in the window.
@@ -109,40 +111,82 @@ func InSnapshot(ctx context.Context, db *sqlx.DB, fn func(q sqlx.QueryerContext)
 	return transact(ctx, db, txSnapshot, func(tx *sqlx.Tx) error { return fn(tx) })
 }
 
-// ChangeWindow returns, deduplicated by entity and previous owner or parent, the changes visible to the Source (an OpenSnapshot
-// transaction) whose transactions had not completed in the earlier snapshot prev: exactly the
-// changes that committed between the two snapshots. Transactions below prev's xmin had
-// completed in prev, so only xid ≥ xmin(prev) is scanned.
+// ChangeWindow returns, deduplicated by entity and previous owner or parent, the changes visible
+// to the Source (an OpenSnapshot transaction) whose transactions had not completed in the earlier
+// snapshot prev: exactly the changes that committed between the two snapshots. Transactions
+// below prev's xmin had completed in prev, so only xid ≥ xmin(prev) is scanned.
 func (s Source) ChangeWindow(ctx context.Context, prev string) (ChangeWindow, error) {
+	w, _, err := s.ChangeChunk(ctx, prev, "", ChangeKey{}, 0)
+	return w, err
+}
+
+// ChangeKey orders the entities of a window: tenant, entity, id.
+type ChangeKey struct{ TenantID, Entity, EntityID string }
+
+// ChangeChunk is ChangeWindow restricted to the transactions the snapshot upto shows as completed
+// ("" = the Source's own snapshot) and to at most limit entities (0 = all) ordered after after:
+// the bounded part of a long catch-up. more reports that entities remain after the chunk's last
+// (Last).
+func (s Source) ChangeChunk(ctx context.Context, prev, upto string, after ChangeKey, limit int) (w ChangeWindow, more bool, err error) {
 	const q1 = `
-		SELECT tenant_id, entity, entity_id, old_owner, old_parent, count(*) AS n, max(seq) AS max_seq,
+		SELECT tenant_id, entity, entity_id,
+		    array_remove(array_agg(DISTINCT old_owner), NULL) AS old_owners,
+		    array_remove(array_agg(DISTINCT old_parent), NULL) AS old_parents,
+		    count(*) AS n, max(seq) AS max_seq,
 		    extract(epoch FROM clock_timestamp() - min(changed_at))::float8 AS age
 		FROM changes
 		WHERE xid >= pg_snapshot_xmin($1::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)
-		GROUP BY tenant_id, entity, entity_id, old_owner, old_parent`
+		  AND pg_visible_in_snapshot(xid, coalesce($2::pg_snapshot, pg_current_snapshot()))
+		  AND (tenant_id, entity, entity_id) > ($3, $4, $5)
+		GROUP BY tenant_id, entity, entity_id
+		ORDER BY tenant_id, entity, entity_id
+		LIMIT $6`
 	var rows []struct {
-		TenantID  string  `db:"tenant_id"`
-		Entity    string  `db:"entity"`
-		EntityID  string  `db:"entity_id"`
-		OldOwner  *string `db:"old_owner"`
-		OldParent *string `db:"old_parent"`
-		N         int     `db:"n"`
-		MaxSeq    int64   `db:"max_seq"`
-		Age       float64 `db:"age"`
+		TenantID   string         `db:"tenant_id"`
+		Entity     string         `db:"entity"`
+		EntityID   string         `db:"entity_id"`
+		OldOwners  pq.StringArray `db:"old_owners"`
+		OldParents pq.StringArray `db:"old_parents"`
+		N          int            `db:"n"`
+		MaxSeq     int64          `db:"max_seq"`
+		Age        float64        `db:"age"`
 	}
-	w := ChangeWindow{TenantRows: map[string]int{}}
-	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, prev); err != nil {
-		return w, fmt.Errorf("read changes: %w", err)
+	var bound, lim any
+	if upto != "" {
+		bound = upto
+	}
+	if limit > 0 {
+		lim = limit + 1
+	}
+	w.TenantRows = map[string]int{}
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, prev, bound, after.TenantID, after.Entity, after.EntityID, lim); err != nil {
+		return w, false, fmt.Errorf("read changes: %w", err)
+	}
+	if limit > 0 && len(rows) > limit {
+		rows, more = rows[:limit], true
 	}
 	for _, r := range rows {
-		w.Changes = append(w.Changes, Change{TenantID: r.TenantID, Entity: r.Entity, EntityID: r.EntityID,
-			OldOwner: r.OldOwner, OldParent: r.OldParent})
+		// One change per previous owner and per previous parent, and one that only says the
+		// entity changed.
+		c := Change{TenantID: r.TenantID, Entity: r.Entity, EntityID: r.EntityID}
+		w.Changes = append(w.Changes, c)
+		for _, o := range r.OldOwners {
+			c := c
+			c.OldOwner = &o
+			w.Changes = append(w.Changes, c)
+		}
+		for _, o := range r.OldParents {
+			c := c
+			c.OldParent = &o
+			w.Changes = append(w.Changes, c)
+		}
 		w.Rows += r.N
 		w.TenantRows[r.TenantID] += r.N
 		w.MaxSeq = max(w.MaxSeq, r.MaxSeq)
 		w.Age = max(w.Age, time.Duration(r.Age*float64(time.Second)))
+		w.Last = ChangeKey{r.TenantID, r.Entity, r.EntityID}
 	}
-	return w, nil
+	return w, more, nil
 }
 
 // Backlog is what the change log holds that a reader positioned at a snapshot has not applied.

@@ -63,6 +63,8 @@ type Config struct {
 	// Retention is how long changes are kept (default 7 days); a position older than half of it
 	// is not trusted and the read models are rebuilt.
 	Retention time.Duration
+	// MaxChanges bounds the entities one round applies (default 10,000).
+	MaxChanges int
 }
 
 // rebuildChunk is how many users' documents a rebuild builds and writes at a time.
@@ -168,6 +170,9 @@ func New(db *sqlx.DB, store *cache.Store, log *slog.Logger, metrics *Metrics, cf
 	}
 	if cfg.Retention <= 0 {
 		cfg.Retention = 7 * 24 * time.Hour
+	}
+	if cfg.MaxChanges <= 0 {
+		cfg.MaxChanges = 10_000
 	}
 	if metrics == nil {
 		metrics = NewMetrics(nil)
@@ -457,9 +462,27 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 		}
 		return true, p.rebuild(ctx, tx, snap, x, dbID, why)
 	}
-	win, err := src.ChangeWindow(ctx, pos.Snapshot)
+	// A round applies at most MaxChanges entities. When more are pending, the round's snapshot
+	// becomes the catch-up's target: the following rounds apply, chunk by chunk in entity order,
+	// the changes of the transactions the target shows as completed (still visible in every later
+	// snapshot), and the position moves to the target once they are all applied — no change is
+	// skipped, and memory holds one chunk.
+	upto := pos.Target
+	win, more, err := src.ChangeChunk(ctx, pos.Snapshot, upto,
+		postgres.ChangeKey{TenantID: pos.Cursor.Tenant, Entity: pos.Cursor.Entity, EntityID: pos.Cursor.ID}, p.cfg.MaxChanges)
 	if err != nil {
 		return false, err
+	}
+	next := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Epoch: pos.Epoch, Term: p.term}
+	switch {
+	case more:
+		next.Snapshot, next.HW, next.Target, next.TargetHW = pos.Snapshot, pos.HW, upto, pos.TargetHW
+		if upto == "" {
+			next.Target, next.TargetHW = snap, x
+		}
+		next.Cursor = cache.Cursor{Tenant: win.Last.TenantID, Entity: win.Last.Entity, ID: win.Last.EntityID}
+	case upto != "":
+		next.Snapshot, next.HW = upto, pos.TargetHW // the target's window is applied
 	}
 	seq, markAt := pos.Seq, pos.MarkAt
 	if win.MaxSeq > seq {
@@ -473,7 +496,7 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 	// installs the epoch in every tenant.
 	epoch, switching := pos.Epoch, false
 	if pos.Building {
-		epoch, switching = "", win.Rows <= switchBacklog
+		epoch, switching = "", win.Rows <= switchBacklog && !more && upto == ""
 		if switching && p.tenants == nil {
 			if err := p.loadTenants(ctx, tx); err != nil {
 				return false, err
@@ -540,9 +563,9 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 		p.announce(ctx, InvalidateAll)
 		p.log.Info("projector_rebuild_switched", "tenants", len(p.tenants))
 	}
-	if len(win.Changes) > 0 || x != pos.HW || p.Now().Sub(pos.SavedAt) > time.Minute || switching {
-		next := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Seq: seq, MarkAt: markAt,
-			Epoch: pos.Epoch, Building: pos.Building && !switching, SavedAt: p.Now().UTC(), Term: p.term}
+	if len(win.Changes) > 0 || next.HW != pos.HW || p.Now().Sub(pos.SavedAt) > time.Minute || switching || upto != "" {
+		next.Seq, next.MarkAt, next.SavedAt = seq, markAt, p.Now().UTC()
+		next.Building = pos.Building && !switching
 		saved, err := p.cache.SavePosition(ctx, next, pos.Epoch)
 		if err != nil {
 			return false, err
@@ -563,7 +586,7 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 	if len(win.Changes) > 0 {
 		p.metrics.Rounds.Observe(time.Since(start).Seconds())
 	}
-	return false, nil
+	return more || upto != "", nil
 }
 
 // distrust returns why the read models cannot continue from the saved position pos, "" when

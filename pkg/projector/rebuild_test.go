@@ -2,6 +2,7 @@ package projector
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -91,5 +92,77 @@ func TestQryProjectorSmallTenantsFirst(t *testing.T) {
 	}
 	if strings.Join(order, ",") != "small,big" {
 		t.Fatalf("write order %v, want small first", order)
+	}
+}
+
+// TestQryProjectorBoundedRounds: a backlog larger than MaxChanges is applied in rounds of at
+// most MaxChanges entities, chunk by chunk towards the first round's snapshot, and nothing is
+// skipped: not a change committed during the catch-up, not one of a transaction that was open
+// when the catch-up began and commits in the middle of it.
+func TestQryProjectorBoundedRounds(t *testing.T) {
+	p, rdb := qryProjector(t)
+	ctx := context.Background()
+	p.cfg.MaxChanges = 10
+	qryRound(t, p)
+	late, err := p.db.Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Rollback()
+	const code = `INSERT INTO referral_codes (id, tenant_id, code, owner_user_id, active, source, created_at, updated_at)
+		SELECT gen_random_uuid(), 't1', $1 || i, $1 || i, true, 'player', now(), now() FROM generate_series(1, $2) i`
+	if _, err := late.Exec(code, "late", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.db.Exec(code, "bulk", 35); err != nil {
+		t.Fatal(err)
+	}
+	has := func(user string) bool {
+		return rdb.HExists(ctx, cache.UserKey("t1", user), cache.SectionCodes).Val()
+	}
+	projected := func() (n int) {
+		for i := 1; i <= 35; i++ {
+			if has(fmt.Sprintf("bulk%d", i)) {
+				n++
+			}
+		}
+		return n
+	}
+	applied := qryCount(p.metrics.Applied)
+	for round := 1; ; round++ {
+		again, err := p.Round(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := qryCount(p.metrics.Applied)
+		if n-applied > 10 {
+			t.Fatalf("round %d applied %v changes, want at most 10", round, n-applied)
+		}
+		applied = n
+		if round == 1 {
+			pos, _, _ := p.cache.Position(ctx)
+			if pos.Target == "" || projected() != 10 {
+				t.Fatalf("after the first round: target %q, %d of 35 projected", pos.Target, projected())
+			}
+			// Committed during the catch-up: one after the target, one that was open at it.
+			if _, err := p.db.Exec(code, "during", 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := late.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !again {
+			break
+		}
+		if round > 20 {
+			t.Fatal("the catch-up never ended")
+		}
+	}
+	if got := projected(); got != 35 || !has("during1") || !has("late1") {
+		t.Fatalf("after the catch-up: %d of 35, during %v, late %v", got, has("during1"), has("late1"))
+	}
+	if pos, _, _ := p.cache.Position(ctx); pos.Target != "" {
+		t.Fatalf("position still catching up: %+v", pos)
 	}
 }
