@@ -63,7 +63,8 @@ type Config struct {
 	// Retention is how long changes are kept (default 7 days); a position older than half of it
 	// is not trusted and the read models are rebuilt.
 	Retention time.Duration
-	// MaxChanges bounds the entities one round applies (default 10,000).
+	// MaxChanges bounds the entities one round applies (default 2,000; during a catch-up, as
+	// many again of the changes committed since it began).
 	MaxChanges int
 }
 
@@ -172,7 +173,7 @@ func New(db *sqlx.DB, store *cache.Store, log *slog.Logger, metrics *Metrics, cf
 		cfg.Retention = 7 * 24 * time.Hour
 	}
 	if cfg.MaxChanges <= 0 {
-		cfg.MaxChanges = 10_000
+		cfg.MaxChanges = 2_000
 	}
 	if metrics == nil {
 		metrics = NewMetrics(nil)
@@ -523,8 +524,24 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 		}
 		return nil
 	}
-	if len(win.Changes) > 0 {
-		if err := p.plan(ctx, tx, win.Changes, win.TenantRows, write); err != nil {
+	changes, rows := win.Changes, win.TenantRows
+	if next.Target != "" || upto != "" {
+		// During a catch-up, the changes committed after its target are applied too (bounded
+		// as well), so a tenant's fresh writes never wait for another tenant's backlog. They are
+		// applied again once the position reaches the target: recomputing from the snapshot
+		// makes that harmless.
+		target := cmp.Or(next.Target, upto)
+		fresh, _, err := src.ChangeChunk(ctx, target, "", postgres.ChangeKey{}, p.cfg.MaxChanges)
+		if err != nil {
+			return false, err
+		}
+		changes = append(slices.Clip(changes), fresh.Changes...)
+		for t, n := range fresh.TenantRows {
+			rows[t] += n
+		}
+	}
+	if len(changes) > 0 {
+		if err := p.plan(ctx, tx, changes, rows, write); err != nil {
 			return false, err
 		}
 	}
