@@ -38,13 +38,13 @@ fuzz: ## fuzz the request decoders: bodies, query strings and event batches
 	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) ./pkg/web
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME) ./pkg/adminapi
 
-bench: ## end-to-end benchmark and fault report: rewrites docs/BENCHMARKS.md and docs/bench/*.svg (5-10 min)
+bench: ## end-to-end benchmark and fault report, then the 1M-referral scale section: rewrites docs/BENCHMARKS.md and docs/bench/*.svg (15-20 min)
 	bash scripts/bench.sh
 
-bench-quick: ## the same on a small data set, without the PostgreSQL restart (2-3 min)
+bench-quick: ## the same on a small data set, without the PostgreSQL restart (3-4 min)
 	bash scripts/bench.sh --quick
 
-bench-go: deps ## run the Go benchmarks (apply-code, events, hierarchy)
+bench-go: deps ## run the Go benchmarks (apply-code, events, hierarchy, projection cost at 10k/100k referrals; PHOENIX_BENCH_SCALE=1M adds 1M)
 	$(GO) test -run '^$$' -bench . -benchtime 3s $(PKGS)
 
 clean:

@@ -7,7 +7,7 @@
 --
 -- Codes keep their row-level trigger. Affiliates change in bulk (a subtree move rewrites every
 -- descendant's path in one statement), so their update trigger stays statement-level: it sees
--- the statement's old and new rows as transition tables and joins them by id, one trigger call
+-- the statement's old and new rows as transition tables and pairs them by id, one trigger call
 -- for the whole statement.
 
 -- +goose Up
@@ -32,15 +32,23 @@ END $$;
 -- +goose StatementEnd
 
 -- record_affiliate_updates is the statement-level UPDATE trigger of affiliates: transition
--- tables old_rows and new_rows.
+-- tables old_rows and new_rows, paired by id with one grouping rather than a join. PL/pgSQL
+-- keeps a statement's plan for the session: planned for the one-row UPDATE that comes first
+-- in a subtree move, a join stays a nested loop for the 10,000-row UPDATE that follows
+-- (quadratic: 12 s instead of 0.7 s), while a grouping is linear whatever it was planned for.
 -- +goose StatementBegin
 CREATE FUNCTION record_affiliate_updates() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO changes (tenant_id, entity, entity_id, op, old_parent)
-    SELECT n.tenant_id, 'affiliate', n.id::text, 'update',
-           CASE WHEN o.parent_affiliate_id IS DISTINCT FROM n.parent_affiliate_id
-                THEN o.parent_affiliate_id::text END
-    FROM new_rows n JOIN old_rows o ON o.id = n.id;
+    SELECT tenant_id, 'affiliate', id::text, 'update',
+           CASE WHEN old_parent IS DISTINCT FROM new_parent THEN old_parent::text END
+    FROM (SELECT id, tenant_id,
+                 (array_agg(parent_affiliate_id) FILTER (WHERE was))[1] AS old_parent,
+                 (array_agg(parent_affiliate_id) FILTER (WHERE NOT was))[1] AS new_parent
+          FROM (SELECT id, tenant_id, parent_affiliate_id, true AS was FROM old_rows
+                UNION ALL
+                SELECT id, tenant_id, parent_affiliate_id, false FROM new_rows) r
+          GROUP BY id, tenant_id) p;
     RETURN NULL;
 END $$;
 -- +goose StatementEnd

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/phoenix-referral/phoenix/pkg/config"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
@@ -18,6 +19,8 @@ type Config struct {
 	// AddressHashKey keys referral.AddressHash (PHOENIX_ADDRESS_HASH_KEY): risk signals and
 	// impressions store client addresses only under it.
 	AddressHashKey string
+	// SignalRetention is how long risk signals are kept and count (PHOENIX_SIGNAL_RETENTION).
+	SignalRetention time.Duration
 	// Console serves the back-office console at /console/ (PHOENIX_CONSOLE).
 	Console bool
 }
@@ -42,6 +45,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Conf
 	s.String(&c.ReferralURLTemplate, "referral-url-template", "PHOENIX_REFERRAL_URL_TEMPLATE", "", "referral link template, e.g. https://play.example.com/join?ref={code}")
 	s.Bool(&c.Console, "console", "PHOENIX_CONSOLE", true, "serve the back-office console at /console/ (with PHOENIX_DEV=true it offers a development sign-in)")
 	s.Secret(&c.AddressHashKey, "address-hash-key", "PHOENIX_ADDRESS_HASH_KEY", "key of the hash under which client addresses are stored (risk signals, impressions), at least 32 bytes; required outside development")
+	s.Duration(&c.SignalRetention, "signal-retention", "PHOENIX_SIGNAL_RETENTION", referral.DefaultSignalRetention, "how long risk signals (devices and address hashes of players) are kept and matched, e.g. 2160h")
 	if err := s.Parse(args); err != nil {
 		return nil, s, err
 	}
@@ -56,6 +60,9 @@ func (c *Config) validate(log *slog.Logger) error {
 		log.Warn("DEVELOPMENT MODE: using the fixed, public address hash key; stored address hashes can be reversed by anyone. Never run this in production.")
 	case c.AddressHashKey != "" && len(c.AddressHashKey) < referral.MinAddressHashKey:
 		err = errors.Join(err, fmt.Errorf("PHOENIX_ADDRESS_HASH_KEY must be at least %d bytes", referral.MinAddressHashKey))
+	}
+	if c.SignalRetention <= 0 {
+		err = errors.Join(err, errors.New("PHOENIX_SIGNAL_RETENTION must be positive"))
 	}
 	return err
 }

@@ -89,9 +89,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	store := postgres.NewStore(db)
+	store.SignalRetention = cfg.SignalRetention
 	api := adminapi.New(store, verifier, adminapi.Config{
 		ReferralURLTemplate: cfg.ReferralURLTemplate,
 		Attempts:            referral.AttemptLimit{Max: cfg.CodeAttemptLimit, Window: cfg.CodeAttemptWindow},
+		AddressHashKey:      []byte(cfg.AddressHashKey),
 	}, log)
 
 	// Background work: change notifications for the Query Gateway, and upkeep of expired
@@ -107,6 +109,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			case <-t.C:
 				if err := store.Purge(ctx, cfg.CodeAttemptWindow); err != nil && ctx.Err() == nil {
 					log.Warn("purge_failed", "err", err)
+				}
+				// Risk signals past their retention (§12), in bounded batches.
+				if _, err := store.PruneSignals(ctx, cfg.SignalRetention); err != nil && ctx.Err() == nil {
+					log.Warn("prune_signals_failed", "err", err)
 				}
 			}
 		}
@@ -124,6 +130,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxInFlight: 2 * cfg.DBMaxConns,
 	})
 	api.Register(srv.Echo)
+	srv.Registry.MustRegister(api.Collectors()...)
 	if cfg.Console {
 		// The development sign-in mints tokens with the HS256 secret, so it needs one and dev mode.
 		var opts console.Options

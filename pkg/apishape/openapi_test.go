@@ -32,9 +32,14 @@ var adminShapes = map[string]any{
 	"CodeList":           apishape.List[apishape.Code]{},
 	"Claim":              apishape.Claim{},
 	"CodeStats":          apishape.CodeStats{},
-	"Referral":           apishape.Referral{},
+	"Referral":           apishape.AdminReferral{},
 	"AppliedReferral":    apishape.AppliedReferral{},
-	"ReferralList":       apishape.List[apishape.Referral]{},
+	"ReferralList":       apishape.List[apishape.AdminReferral]{},
+	"Review":             apishape.Review{},
+	"RiskPolicy":         apishape.RiskPolicy{},
+	"Velocity":           apishape.Velocity{},
+	"Signal":             apishape.Signal{},
+	"Milestone":          apishape.Milestone{},
 	"ReferralStats":      apishape.ReferralStats{},
 	"LeaderboardRow":     apishape.LeaderboardRow{},
 	"Leaderboard":        apishape.Leaderboard{},
@@ -63,6 +68,7 @@ var adminRequests = []string{
 	"AdminCodeReplace", "CodePatch", "ApplyCodeInput", "ReferralStatusInput", "AffiliateInput",
 	"AffiliateReplace", "UplineInput", "TierInput", "TierReplace", "CommissionRuleInput",
 	"CommissionRuleReplace", "HierarchyPolicyInput", "EventInput", "EventBatchInput",
+	"ReviewInput", "RiskPolicyInput", "VelocityInput", "SignalInput", "MilestoneInput",
 }
 
 // queryShapes maps each object schema of the Query Gateway's document to the type that renders
@@ -82,6 +88,7 @@ var queryShapes = map[string]any{
 	"Me":                  apishape.Me{},
 	"ReferralList":        apishape.List[apishape.Referral]{},
 	"PlayerStats":         apishape.PlayerStats{},
+	"MilestoneProgress":   apishape.MilestoneProgress{},
 	"Reward":              apishape.Reward{},
 	"RewardList":          apishape.List[apishape.Reward]{},
 	"LeaderboardRow":      apishape.LeaderboardRow{},

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -178,21 +179,7 @@ func TestSubtreeMoveOneTriggerRun(t *testing.T) {
 	// Function call counts, for this database's new sessions.
 	setup.MustExec(`DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET track_functions = ''pl''', current_database()); END $$`)
 	tenant := pgtest.Tenant(t)
-	root1, root2, node := uuid.New(), uuid.New(), uuid.New()
-	setup.MustExec(`
-		INSERT INTO referral_codes (id, tenant_id, code, owner_user_id, active, source, created_at, updated_at)
-		SELECT gen_random_uuid(), $1, 'A' || i, 'u' || i, true, 'affiliate', now(), now()
-		FROM generate_series(1, $2::int + 3) i`, tenant, downline)
-	// u1, u2: roots; u3: the node; the others: the node's children.
-	setup.MustExec(`
-		INSERT INTO affiliates (id, tenant_id, user_id, affiliate_code, code_id, status, parent_affiliate_id, ancestors, created_at, updated_at)
-		SELECT CASE n WHEN 1 THEN $2::uuid WHEN 2 THEN $3::uuid WHEN 3 THEN $4::uuid ELSE gen_random_uuid() END,
-		       $1, owner_user_id, code, id, 'active',
-		       CASE WHEN n = 3 THEN $2::uuid WHEN n > 3 THEN $4::uuid END,
-		       CASE WHEN n = 3 THEN ARRAY[$2::uuid] WHEN n > 3 THEN ARRAY[$2::uuid, $4::uuid] ELSE '{}' END,
-		       now(), now()
-		FROM (SELECT *, substr(code, 2)::int AS n FROM referral_codes WHERE tenant_id = $1) c`,
-		tenant, root1, root2, node)
+	root1, root2, node := payloadSeedSubtree(t, setup, tenant, downline)
 	var before int64
 	if err := setup.Get(&before, `SELECT max(seq) FROM changes`); err != nil {
 		t.Fatal(err)
@@ -232,4 +219,80 @@ func TestSubtreeMoveOneTriggerRun(t *testing.T) {
 	if calls != 2 {
 		t.Errorf("the change trigger ran %d times for a %d-row move, want 2 (once per statement)", calls, downline+1)
 	}
+}
+
+// payloadSeedSubtree seeds two roots and a node under the first with a downline of n direct
+// children, and returns the roots' and the node's ids.
+func payloadSeedSubtree(tb testing.TB, db *sqlx.DB, tenant string, n int) (root1, root2, node uuid.UUID) {
+	tb.Helper()
+	root1, root2, node = uuid.New(), uuid.New(), uuid.New()
+	db.MustExec(`
+		INSERT INTO referral_codes (id, tenant_id, code, owner_user_id, active, source, created_at, updated_at)
+		SELECT gen_random_uuid(), $1, 'A' || i, 'u' || i, true, 'affiliate', now(), now()
+		FROM generate_series(1, $2::int + 3) i`, tenant, n)
+	// u1, u2: roots; u3: the node; the others: the node's children.
+	db.MustExec(`
+		INSERT INTO affiliates (id, tenant_id, user_id, affiliate_code, code_id, status, parent_affiliate_id, ancestors, created_at, updated_at)
+		SELECT CASE n WHEN 1 THEN $2::uuid WHEN 2 THEN $3::uuid WHEN 3 THEN $4::uuid ELSE gen_random_uuid() END,
+		       $1, owner_user_id, code, id, 'active',
+		       CASE WHEN n = 3 THEN $2::uuid WHEN n > 3 THEN $4::uuid END,
+		       CASE WHEN n = 3 THEN ARRAY[$2::uuid] WHEN n > 3 THEN ARRAY[$2::uuid, $4::uuid] ELSE '{}' END,
+		       now(), now()
+		FROM (SELECT *, substr(code, 2)::int AS n FROM referral_codes WHERE tenant_id = $1) c`,
+		tenant, root1, root2, node)
+	return root1, root2, node
+}
+
+// BenchmarkSubtreeMoveChangeTrigger: moving a node with a 10,000-affiliate downline back and
+// forth between two roots, under the change triggers of migration 00005 (the old parent joined
+// from the transition tables) and, as the baseline in the same run, under those before it.
+// Reports the median move of each and their ratio.
+func BenchmarkSubtreeMoveChangeTrigger(b *testing.B) {
+	const downline = 10_000
+	ctx := context.Background()
+	type side struct {
+		store              *postgres.Store
+		tenant             string
+		root1, root2, node uuid.UUID
+		samples            []time.Duration
+	}
+	open := func(version int64) *side {
+		db, err := sqlx.Open("postgres", pgtest.EmptyDatabase(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		if err := postgres.MigrateTo(ctx, db.DB, version); err != nil {
+			b.Fatal(err)
+		}
+		s := &side{store: postgres.NewStore(db), tenant: pgtest.Tenant(b)}
+		s.root1, s.root2, s.node = payloadSeedSubtree(b, db, s.tenant, downline)
+		db.MustExec(`ANALYZE`)
+		return s
+	}
+	before, after := open(4), open(5)
+	b.ResetTimer()
+	for i := range b.N {
+		for _, s := range []*side{before, after} {
+			to := s.root2
+			if i%2 == 1 {
+				to = s.root1
+			}
+			t0 := time.Now()
+			if _, err := s.store.SetUpline(ctx, s.tenant, s.node, &to); err != nil {
+				b.Fatal(err)
+			}
+			s.samples = append(s.samples, time.Since(t0))
+		}
+	}
+	b.StopTimer()
+	median := func(d []time.Duration) time.Duration {
+		d = slices.Clone(d)
+		slices.Sort(d)
+		return d[len(d)/2]
+	}
+	m0, m1 := median(before.samples), median(after.samples)
+	b.ReportMetric(float64(m0)/float64(time.Millisecond), "before_ms/move")
+	b.ReportMetric(float64(m1)/float64(time.Millisecond), "after_ms/move")
+	b.ReportMetric(float64(m1)/float64(m0), "after/before")
 }

@@ -381,9 +381,20 @@ func (a *API) stats(c echo.Context) error {
 			served = true
 		}
 	}
-	if served {
-		return send(c, out)
+	if !served {
+		if err := a.statsFromPostgres(ctx, tenant, user, since, count, &out); err != nil {
+			return err
+		}
 	}
+	if out.Milestones, err = a.milestones(c.Request().Context(), tenant, user); err != nil {
+		return err
+	}
+	return send(c, out)
+}
+
+// statsFromPostgres fills out's counts (through count) and rewards from PostgreSQL, in one
+// snapshot, when Redis cannot answer.
+func (a *API) statsFromPostgres(ctx context.Context, tenant, user string, since *int64, count func(string, int64), out *apishape.PlayerStats) error {
 	docs, err := a.fromPostgres(ctx, tenant, user, cache.SectionReferralStats, cache.SectionRewardStats)
 	if err != nil {
 		return err
@@ -409,7 +420,7 @@ func (a *API) stats(c echo.Context) error {
 		}
 	}
 	out.Rewards = sortedAmounts(totals)
-	return send(c, out)
+	return nil
 }
 
 func sortedAmounts(totals map[string]int64) []apishape.Amount {

@@ -89,9 +89,18 @@ func MustOpenDB(tb testing.TB) *sqlx.DB {
 	}
 	tb.Cleanup(func() {
 		db.Close()
-		drop(path.Base(u))
+		drop(databaseName(u))
 	})
 	return db
+}
+
+// databaseName is the name of the database a URL from NewDatabase points at.
+func databaseName(dbURL string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return ""
+	}
+	return path.Base(u.Path)
 }
 
 // drop drops a database created by NewDatabase, reporting a failure on stderr.
