@@ -725,20 +725,25 @@ func (a *API) commissions(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
+	var rows apishape.List[json.RawMessage]
+	served := false
 	if a.redisUp() {
-		served, total, docs, err := a.cache.CommissionPage(ctx, tenant, user, page.Offset, page.Limit)
+		ok, total, docs, err := a.cache.CommissionPage(ctx, tenant, user, page.Offset, page.Limit)
 		switch {
 		case err != nil:
 			a.redisFailed(err)
-		case served:
-			return send(c, apishape.List[json.RawMessage]{Items: docs, Total: total, Limit: page.Limit, Offset: page.Offset})
+		case ok:
+			rows, served = apishape.List[json.RawMessage]{Items: docs, Total: total, Limit: page.Limit, Offset: page.Offset}, true
 		}
 	}
-	docs, err := a.fromPostgres(ctx, tenant, user, cache.SectionCommissions)
-	if err != nil {
-		return err
+	if !served {
+		docs, err := a.fromPostgres(ctx, tenant, user, cache.SectionCommissions)
+		if err != nil {
+			return err
+		}
+		rows = paginate(rawList(docs[0]), page)
 	}
-	out, err := a.withStates(c.Request().Context(), tenant, paginate(rawList(docs[0]), page))
+	out, err := a.withStates(ctx, tenant, rows)
 	if err != nil {
 		return err
 	}
