@@ -47,12 +47,14 @@ func (s *Store) RecordSignals(ctx context.Context, sigs []referral.Signal) error
 	// One autocommitted statement (a player's every request records its signals, so a
 	// transaction's BEGIN and COMMIT would triple the round trips): its rows are upserted in key
 	// order, so concurrent recorders lock them in one order and cannot deadlock. Only a later
-	// sighting moves seen_at: a late report never makes a signal look older.
+	// sighting moves seen_at: a late report never makes a signal look older. It commits without
+	// waiting for the disk (asyncCommit): signals inform risk decisions, and one lost in a crash
+	// is seen again at the player's next request.
 	const q = `
 		INSERT INTO risk_signals (tenant_id, user_id, kind, value, seen_at)
 		SELECT t.tenant_id, t.user_id, t.kind, t.value, max(t.seen_at)
 		FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bytea[], $5::timestamptz[])
-		     AS t(tenant_id, user_id, kind, value, seen_at)
+		     AS t(tenant_id, user_id, kind, value, seen_at), ` + asyncCommit + `
 		GROUP BY 1, 2, 3, 4
 		ORDER BY 1, 2, 3, 4
 		ON CONFLICT (tenant_id, user_id, kind, value) DO UPDATE SET seen_at = EXCLUDED.seen_at
