@@ -37,6 +37,8 @@ type Services interface {
 	referral.CommissionRuleService
 	referral.EventService
 	referral.LedgerService
+	referral.ReversalService
+	referral.PayoutService
 	referral.RiskService
 	web.IdempotencyStore
 }
@@ -47,6 +49,7 @@ type API struct {
 	verifier *auth.Verifier
 	cfg      Config
 	log      *slog.Logger
+	metrics  *moneyMetrics
 	risk     riskMetrics
 	// Now is the clock (tests may replace it); received events default to it.
 	Now func() time.Time
@@ -54,7 +57,7 @@ type API struct {
 
 // New returns the Admin Gateway API over store.
 func New(store Services, verifier *auth.Verifier, cfg Config, log *slog.Logger) *API {
-	return &API{store: store, verifier: verifier, cfg: cfg, log: log, risk: newRiskMetrics(), Now: time.Now}
+	return &API{store: store, verifier: verifier, cfg: cfg, log: log, metrics: newMoneyMetrics(), risk: newRiskMetrics(), Now: time.Now}
 }
 
 // callerOf scopes Idempotency-Keys: the same sub under another role is another caller.
