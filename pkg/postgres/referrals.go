@@ -66,7 +66,7 @@ func (r storedReferral) review() *referral.Review {
 // the built-in referral.applied event in the same transaction, and returns the referral as it
 // stands after that event together with the event's outcome. It locks the code, loads what the
 // checks need and lets referral.CheckApply decide, so the checks run in the contract's order,
-// first failure wins. After the checks the tenant's risk policy decides (assessRisk, §12): a
+// first failure wins. After the checks the tenant's risk policy decides (applyFacts.decide, §12): a
 // reject rolls everything back (no use counted), a hold makes the referral held.
 // Errors: CODE_NOT_FOUND, CODE_INACTIVE, CODE_EXPIRED, SELF_REFERRAL, ALREADY_REFERRED,
 // REFERRAL_CYCLE, CODE_EXHAUSTED, RISK_REJECTED (a *referral.RiskRejection).
