@@ -19,6 +19,10 @@ type Config struct {
 	// AddressHashKey keys referral.AddressHash (PHOENIX_ADDRESS_HASH_KEY): risk signals and
 	// impressions store client addresses only under it.
 	AddressHashKey string
+	// ImpressionTTL is how old an impression apply-code still links; ImpressionRetention how long
+	// impressions are kept (SPEC §15).
+	ImpressionTTL       time.Duration
+	ImpressionRetention time.Duration
 	// SignalRetention is how long risk signals are kept and count (PHOENIX_SIGNAL_RETENTION).
 	SignalRetention time.Duration
 	// Console serves the back-office console at /console/ (PHOENIX_CONSOLE).
@@ -45,6 +49,8 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Conf
 	s.String(&c.ReferralURLTemplate, "referral-url-template", "PHOENIX_REFERRAL_URL_TEMPLATE", "", "referral link template, e.g. https://play.example.com/join?ref={code}")
 	s.Bool(&c.Console, "console", "PHOENIX_CONSOLE", true, "serve the back-office console at /console/ (with PHOENIX_DEV=true it offers a development sign-in)")
 	s.Secret(&c.AddressHashKey, "address-hash-key", "PHOENIX_ADDRESS_HASH_KEY", "key of the hash under which client addresses are stored (risk signals, impressions), at least 32 bytes; required outside development")
+	s.Duration(&c.ImpressionTTL, "impression-ttl", "PHOENIX_IMPRESSION_TTL", referral.DefaultImpressionTTL, "how old an impression apply-code still links to the referral (at least 1m)")
+	s.Duration(&c.ImpressionRetention, "impression-retention", "PHOENIX_IMPRESSION_RETENTION", referral.DefaultImpressionRetention, "how long impressions are kept (at least PHOENIX_IMPRESSION_TTL); their counters are kept")
 	s.Duration(&c.SignalRetention, "signal-retention", "PHOENIX_SIGNAL_RETENTION", referral.DefaultSignalRetention, "how long risk signals (devices and address hashes of players) are kept and matched, e.g. 2160h")
 	if err := s.Parse(args); err != nil {
 		return nil, s, err
@@ -52,17 +58,25 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Conf
 	return &c, s, nil
 }
 
-func (c *Config) validate(log *slog.Logger) error {
+// validate checks the configuration of command cmd (serve or migrate) and applies PHOENIX_DEV.
+// Serving needs PHOENIX_ADDRESS_HASH_KEY outside development: without it no client address could
+// be stored safely. Migrating stores none.
+func (c *Config) validate(log *slog.Logger, cmd string) error {
 	err := c.Common.Validate(log)
 	switch {
 	case c.AddressHashKey == "" && c.Dev:
 		c.AddressHashKey = devAddressHashKey
 		log.Warn("DEVELOPMENT MODE: using the fixed, public address hash key; stored address hashes can be reversed by anyone. Never run this in production.")
+	case c.AddressHashKey == "" && cmd == "serve":
+		err = errors.Join(err, fmt.Errorf("PHOENIX_ADDRESS_HASH_KEY is required (at least %d bytes; or PHOENIX_DEV=true for development)", referral.MinAddressHashKey))
 	case c.AddressHashKey != "" && len(c.AddressHashKey) < referral.MinAddressHashKey:
 		err = errors.Join(err, fmt.Errorf("PHOENIX_ADDRESS_HASH_KEY must be at least %d bytes", referral.MinAddressHashKey))
 	}
 	if c.SignalRetention <= 0 {
 		err = errors.Join(err, errors.New("PHOENIX_SIGNAL_RETENTION must be positive"))
+	}
+	if c.ImpressionTTL < time.Minute || c.ImpressionRetention < c.ImpressionTTL {
+		err = errors.Join(err, errors.New("PHOENIX_IMPRESSION_TTL must be at least 1m and PHOENIX_IMPRESSION_RETENTION at least PHOENIX_IMPRESSION_TTL"))
 	}
 	return err
 }

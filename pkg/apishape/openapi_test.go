@@ -67,6 +67,9 @@ var adminShapes = map[string]any{
 	"PayoutRun":          apishape.PayoutRun{},
 	"Balance":            apishape.Balance{},
 	"BalanceList":        apishape.Balances{},
+	"Impression":         apishape.Impression{},
+	"Funnel":             apishape.Funnel{},
+	"FunnelSource":       apishape.FunnelSource{},
 }
 
 // adminRequests are the object schemas of request bodies: adminapi decodes them into its own
@@ -78,6 +81,7 @@ var adminRequests = []string{
 	"CommissionRuleReplace", "HierarchyPolicyInput", "EventInput", "EventBatchInput",
 	"CommissionReverseInput", "PayoutPolicyInput", "PayoutRunInput", "PayoutStatusInput",
 	"ReviewInput", "RiskPolicyInput", "VelocityInput", "SignalInput", "MilestoneInput",
+	"ImpressionInput",
 }
 
 // queryShapes maps each object schema of the Query Gateway's document to the type that renders

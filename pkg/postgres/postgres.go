@@ -32,6 +32,9 @@ type Store struct {
 	// Now returns the current time; tests may replace it. Times are truncated to microseconds,
 	// the precision PostgreSQL stores.
 	Now func() time.Time
+	// ImpressionTTL is how old an impression apply-code still links (PHOENIX_IMPRESSION_TTL).
+	ImpressionTTL time.Duration
+	impressions   impressionQueue
 	// SignalRetention is how long risk signals count (PHOENIX_SIGNAL_RETENTION, §12): a device
 	// seen longer ago matches nothing, and PruneSignals deletes such signals.
 	SignalRetention time.Duration
@@ -49,12 +52,14 @@ var (
 	_ referral.CommissionRuleService = (*Store)(nil)
 	_ referral.EventService          = (*Store)(nil)
 	_ referral.LedgerService         = (*Store)(nil)
+	_ referral.ImpressionService     = (*Store)(nil)
 	_ referral.RiskService           = (*Store)(nil)
 )
 
 // NewStore returns a Store over db.
 func NewStore(db *sqlx.DB) *Store {
-	return &Store{db: db, Now: time.Now, changed: make(chan struct{}, 1), SignalRetention: referral.DefaultSignalRetention}
+	return &Store{db: db, Now: time.Now, changed: make(chan struct{}, 1), SignalRetention: referral.DefaultSignalRetention,
+		ImpressionTTL: referral.DefaultImpressionTTL}
 }
 
 // DB returns the underlying connection pool.

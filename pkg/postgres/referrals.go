@@ -38,11 +38,14 @@ type storedReferral struct {
 	ReviewReasons pq.StringArray `db:"review_reasons"`
 	ReviewNote    *string        `db:"review_note"`
 	ReviewedAt    *time.Time     `db:"reviewed_at"`
+	// ImpressionID is the linked impression (§15); impression_source, its source copied at link
+	// time, is read by the funnel only.
+	ImpressionID *uuid.UUID `db:"impression_id"`
 }
 
 const referralCols = `id, tenant_id, code_id, code, campaign_id, referrer_id, referee_id, status,
 	reason, metadata, created_at, updated_at, converted_at, verified_at, rejected_at,
-	review_state, review_reasons, review_note, reviewed_at`
+	review_state, review_reasons, review_note, reviewed_at, impression_id`
 
 func (r storedReferral) domain() referral.Referral {
 	return referral.Referral{
@@ -50,7 +53,7 @@ func (r storedReferral) domain() referral.Referral {
 		ReferrerID: r.ReferrerID, RefereeID: r.RefereeID, Status: r.Status, Reason: r.Reason,
 		Metadata: json.RawMessage(r.Metadata), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 		ConvertedAt: utcTimePtr(r.ConvertedAt), VerifiedAt: utcTimePtr(r.VerifiedAt),
-		RejectedAt: utcTimePtr(r.RejectedAt), Review: r.review(),
+		RejectedAt: utcTimePtr(r.RejectedAt), Review: r.review(), ImpressionID: r.ImpressionID,
 	}
 }
 
@@ -82,10 +85,13 @@ func (r storedReferral) review() *referral.Review {
 // referee_id) refers a player at most once; an advisory lock on the unordered pair (referee,
 // owner), taken after the row lock and before the ring is read, makes two players applying each
 // other's codes run one after the other, so the second reads the first's referral and answers
-// REFERRAL_CYCLE. Locks are taken in the order user, code, pair, then (by the referral.applied
-// event) the owner's affiliate; a deletion of that affiliate takes the code before the affiliate
-// too.
-func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, metadata json.RawMessage) (referral.Referral, referral.EventOutcome, error) {
+// REFERRAL_CYCLE. Locks are taken in the order user, code, pair, impression (linkImpression),
+// then (by the referral.applied event) the owner's affiliate; a deletion of that affiliate takes
+// the code before the affiliate too.
+//
+// impression, when set, links the referral to that impression when referral.CanLink allows it
+// (§15); otherwise the referral is made unlinked.
+func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, metadata json.RawMessage, impression *uuid.UUID) (referral.Referral, referral.EventOutcome, error) {
 	// The code, locked, with the facts that cost no lock: whether the referee was referred, and
 	// whether anything listens for referral.applied (a live campaign qualifying on it or a live,
 	// active commission rule of it), without which the event needs nothing loaded.
@@ -166,7 +172,17 @@ func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, met
 		if err := holdReferral(ctx, tx, tenant, &out, risk); err != nil {
 			return err
 		}
-		outcome, err = s.afterApply(ctx, tx, &out, c.CampaignID, row.Listened, now)
+		if err := s.linkImpression(ctx, tx, tenant, impression, c.ID, out.ID, now); err != nil {
+			return err
+		}
+		if outcome, err = s.afterApply(ctx, tx, out, c.CampaignID, row.Listened, now); err != nil {
+			return err
+		}
+		// The event (when something listens) and the impression's link may have changed the
+		// referral; otherwise it stands as inserted.
+		if row.Listened || impression != nil {
+			out, err = referralByID(ctx, tx, tenant, out.ID, false)
+		}
 		return err
 	})
 	return out, outcome, err
@@ -174,10 +190,9 @@ func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, met
 
 // afterApply runs the built-in referral.applied event of ref, a referral just made with a code
 // bound to campaign (nil: none), in tx, whose caller holds the referee's lock. When something
-// listens for the event (listened) the engine loads its state and ref is re-read as the event
-// left it; otherwise the engine decides from ref alone and ref stays as it is (no campaign, no
-// rule: the event pays nothing and changes nothing).
-func (s *Store) afterApply(ctx context.Context, tx *sqlx.Tx, ref *referral.Referral, campaign *uuid.UUID, listened bool, now time.Time) (referral.EventOutcome, error) {
+// listens for the event (listened) the engine loads its state as for any event; otherwise it
+// decides from ref alone (no campaign, no rule: the event pays nothing and changes nothing).
+func (s *Store) afterApply(ctx context.Context, tx *sqlx.Tx, ref referral.Referral, campaign *uuid.UUID, listened bool, now time.Time) (referral.EventOutcome, error) {
 	payload, err := json.Marshal(map[string]string{"code": ref.Code, "referral_id": ref.ID.String()})
 	if err != nil {
 		return referral.EventOutcome{}, fmt.Errorf("encode event payload: %w", err)
@@ -188,18 +203,13 @@ func (s *Store) afterApply(ctx context.Context, tx *sqlx.Tx, ref *referral.Refer
 	if !listened {
 		load = func(context.Context, *sqlx.Tx, string, []referral.Event, bool) (*referral.Engine, error) {
 			return &referral.Engine{Affiliates: map[string]*referral.Affiliate{}, Upline: map[uuid.UUID]*referral.Affiliate{},
-				Referrals: map[string]*referral.ReferralState{ref.RefereeID: {Referral: *ref, BoundCampaign: campaign,
+				Referrals: map[string]*referral.ReferralState{ref.RefereeID: {Referral: ref, BoundCampaign: campaign,
 					Qualified: map[uuid.UUID]bool{}}}}, nil
 		}
 	}
 	outs, err := s.decideBatch(ctx, tx, ref.TenantID, []referral.Event{ev}, false, load)
 	if err != nil {
 		return referral.EventOutcome{}, fmt.Errorf("referral.applied event: %w", err)
-	}
-	if listened {
-		if *ref, err = referralByID(ctx, tx, ref.TenantID, ref.ID, false); err != nil {
-			return referral.EventOutcome{}, err
-		}
 	}
 	return outs[0], nil
 }

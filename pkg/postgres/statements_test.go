@@ -99,7 +99,7 @@ func TestApplyCodeStatements(t *testing.T) {
 	count := func(referee, code string) int64 {
 		t.Helper()
 		before := n.Load()
-		if _, _, err := s.ApplyCode(ctx, tenant, referee, code, nil); err != nil {
+		if _, _, err := s.ApplyCode(ctx, tenant, referee, code, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		return n.Load() - before
