@@ -46,6 +46,21 @@ func (s *Store) processEvent(ctx context.Context, tx *sqlx.Tx, ev referral.Event
 // dryRun the stored ids are looked up first and nothing is locked, claimed or written; processed
 // events then report "simulated".
 func (s *Store) processEvents(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event, dryRun bool) ([]referral.EventOutcome, error) {
+	if !dryRun {
+		if err := lockUsers(ctx, tx, tenant, distinctEventKeys(evs, func(e referral.Event) string { return e.UserID })); err != nil {
+			return nil, err
+		}
+	}
+	return s.decideBatch(ctx, tx, tenant, evs, dryRun, s.loadEngine)
+}
+
+// engineLoader builds the engine deciding a batch of events: Store.loadEngine, or a state the
+// caller already holds.
+type engineLoader func(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event, lock bool) (*referral.Engine, error)
+
+// decideBatch is processEvents once the events' users are locked (or, with dryRun, without
+// locks), with the engine built by load.
+func (s *Store) decideBatch(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event, dryRun bool, load engineLoader) ([]referral.EventOutcome, error) {
 	now := s.now()
 	first := make(map[string]int, len(evs))
 	var fresh []string
@@ -61,8 +76,6 @@ func (s *Store) processEvents(ctx context.Context, tx *sqlx.Tx, tenant string, e
 		if stored, err = loadEventOutcomes(ctx, tx, tenant, fresh); err != nil {
 			return nil, err
 		}
-	} else if err := lockUsers(ctx, tx, tenant, distinctEventKeys(evs, func(e referral.Event) string { return e.UserID })); err != nil {
-		return nil, err
 	}
 	for {
 		outs := make([]referral.EventOutcome, len(evs))
@@ -75,7 +88,7 @@ func (s *Store) processEvents(ctx context.Context, tx *sqlx.Tx, tenant string, e
 			}
 		}
 		if len(decide) > 0 {
-			taken, err := s.decideEvents(ctx, tx, tenant, evs, decide, outs, now, dryRun)
+			taken, err := s.decideEvents(ctx, tx, tenant, evs, decide, outs, now, dryRun, load)
 			if err != nil {
 				return nil, err
 			}
@@ -104,16 +117,16 @@ func (s *Store) processEvents(ctx context.Context, tx *sqlx.Tx, tenant string, e
 	}
 }
 
-// decideEvents loads what the events at indexes decide need, decides them in order into outs
-// and, unless dryRun, claims them and writes everything they cause. When some ids turn out to be
-// taken already it writes nothing, undoes its claims and returns those ids.
+// decideEvents loads (with load) what the events at indexes decide need, decides them in order
+// into outs and, unless dryRun, claims them and writes everything they cause. When some ids turn
+// out to be taken already it writes nothing, undoes its claims and returns those ids.
 func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event,
-	decide []int, outs []referral.EventOutcome, now time.Time, dryRun bool) ([]string, error) {
+	decide []int, outs []referral.EventOutcome, now time.Time, dryRun bool, load engineLoader) ([]string, error) {
 	batch := make([]referral.Event, len(decide))
 	for k, i := range decide {
 		batch[k] = evs[i]
 	}
-	eng, err := s.loadEngine(ctx, tx, tenant, batch, !dryRun)
+	eng, err := load(ctx, tx, tenant, batch, !dryRun)
 	if err != nil {
 		return nil, err
 	}
