@@ -751,6 +751,10 @@ func TestConsoleInChromium(t *testing.T) {
 		p.signIn(admin, "")
 		// The payout policy: no hold and a minimum of 10 EUR, after a field error.
 		p.visit("#/programme", "Tiers, commission rules and hierarchy")
+		// The lists above the form load after the heading: wait for them, so no click lands
+		// on a moving page.
+		p.waitText(`section[aria-label=Tiers]`, "No tiers yet.")
+		p.waitText(`section[aria-label="Commission rules"]`, "No rules yet.")
 		const pol = "Change the payout policy"
 		p.fill(in(pol, "input[name=hold_days]"), "400")
 		p.fill(in(pol, "input[name=minimum_payout]"), "10 EUR")
@@ -810,6 +814,7 @@ func TestConsoleInChromium(t *testing.T) {
 		p.waitText("#payout-run-result table", "NOTHING_AVAILABLE")
 		// The ledger's commissions by state.
 		p.visit("#/ledger", "Ledger")
+		p.waitText(`section[aria-label=Rewards]`, "No rows match.")
 		p.fill(in("Filter commissions", "select[name=state]"), "paid")
 		p.submit("Filter commissions")
 		p.waitText(`section[aria-label=Commissions] .pager`, "1–1 of 1")
