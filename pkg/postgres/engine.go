@@ -11,6 +11,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
+	"github.com/phoenix-referral/phoenix/pkg/outbox"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -317,6 +319,13 @@ func (w *ledgerWrites) write(ctx context.Context, tx *sqlx.Tx, tenant string, no
 	if err := insertCommissions(ctx, tx, tenant, w.commissions); err != nil {
 		return err
 	}
+	msgs := make([]outbox.Message, 0, len(w.rewards)+len(w.commissions)+len(w.convertedOrder))
+	for _, r := range w.rewards {
+		msgs = append(msgs, outbox.Message{Type: outbox.RewardCreated, Data: apishape.NewReward(r)})
+	}
+	for _, c := range w.commissions {
+		msgs = append(msgs, outbox.Message{Type: outbox.CommissionCreated, Data: apishape.NewCommission(c)})
+	}
 	if len(w.convertedOrder) > 0 {
 		ids := make([]string, 0, len(w.convertedOrder))
 		campaigns := make([]string, 0, len(w.convertedOrder))
@@ -336,10 +345,16 @@ func (w *ledgerWrites) write(ctx context.Context, tx *sqlx.Tx, tenant string, no
 			SET status = 'converted', converted_at = t.converted_at,
 			    campaign_id = COALESCE(r.campaign_id, NULLIF(t.campaign_id, '')::uuid), updated_at = $2
 			FROM unnest($3::uuid[], $4::text[], $5::timestamptz[]) AS t(id, campaign_id, converted_at)
-			WHERE r.id = t.id AND r.tenant_id = $1 AND r.status = 'pending'`
-		_, err := tx.ExecContext(ctx, q, tenant, now, pq.StringArray(ids), pq.StringArray(campaigns), pq.StringArray(ats))
+			WHERE r.id = t.id AND r.tenant_id = $1 AND r.status = 'pending'
+			RETURNING r.id, r.tenant_id, r.code_id, r.code, r.campaign_id, r.referrer_id, r.referee_id, r.status,
+			    r.reason, r.metadata, r.created_at, r.updated_at, r.converted_at, r.verified_at, r.rejected_at`
+		var rows []storedReferral
+		err := tx.SelectContext(ctx, &rows, q, tenant, now, pq.StringArray(ids), pq.StringArray(campaigns), pq.StringArray(ats))
 		if err != nil {
 			return fmt.Errorf("convert referrals: %w", err)
+		}
+		for _, r := range rows {
+			msgs = append(msgs, outbox.Message{Type: outbox.ReferralConverted, Data: apishape.NewReferral(r.domain())})
 		}
 	}
 	if len(w.revenueOrder) > 0 {
@@ -358,7 +373,7 @@ func (w *ledgerWrites) write(ctx context.Context, tx *sqlx.Tx, tenant string, no
 			return fmt.Errorf("update affiliate revenue: %w", err)
 		}
 	}
-	return nil
+	return publish(ctx, tx, tenant, now, msgs...)
 }
 
 func insertRewards(ctx context.Context, tx *sqlx.Tx, tenant string, rs []referral.Reward) error {

@@ -13,6 +13,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
+	"github.com/phoenix-referral/phoenix/pkg/outbox"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -86,7 +88,8 @@ func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, met
 		    RETURNING id)
 		INSERT INTO referrals (id, tenant_id, code_id, code, campaign_id, referrer_id, referee_id,
 		    status, metadata, created_at, updated_at)
-		SELECT $1, $2, used.id, $4, $5, $6, $7, 'pending', $8, $9, $9 FROM used`
+		SELECT $1, $2, used.id, $4, $5, $6, $7, 'pending', $8, $9, $9 FROM used
+		RETURNING ` + referralCols
 	if len(metadata) == 0 {
 		metadata = json.RawMessage(`{}`)
 	}
@@ -123,16 +126,20 @@ func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, met
 			return err
 		}
 		id := uuid.New()
-		res, err := tx.ExecContext(ctx, apply, id, tenant, c.ID, c.Code, c.CampaignID, c.OwnerUserID,
-			referee, string(metadata), now)
-		if err != nil {
+		var created storedReferral
+		if err := tx.GetContext(ctx, &created, apply, id, tenant, c.ID, c.Code, c.CampaignID, c.OwnerUserID,
+			referee, string(metadata), now); err != nil {
+			if isNoRows(err) {
+				// The row lock makes this unreachable: CheckApply saw the current uses.
+				return fmt.Errorf("apply code: the usage limit refused a use the check allowed")
+			}
 			return translate("apply code", err)
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("apply code: %w", err)
-		} else if n != 1 {
-			// The row lock makes this unreachable: CheckApply saw the current uses.
-			return fmt.Errorf("apply code: the usage limit refused a use the check allowed")
+		// Published before the referral.applied event runs, so the feed tells the referral's
+		// story in order: created, then what the event paid and converted.
+		if err := publish(ctx, tx, tenant, now, outbox.Message{Type: outbox.ReferralCreated,
+			Data: apishape.NewReferral(created.domain())}); err != nil {
+			return err
 		}
 		return s.afterApply(ctx, tx, tenant, referee, c.Code, id, now, &out, &outcome)
 	})
@@ -282,12 +289,13 @@ func (s *Store) SetReferralStatus(ctx context.Context, tenant string, id uuid.UU
 		if err := referral.CheckTransition(cur.Status, status); err != nil {
 			return err
 		}
+		now := s.now()
 		var row storedReferral
-		if err := tx.GetContext(ctx, &row, q, tenant, id, status, reason, s.now()); err != nil {
+		if err := tx.GetContext(ctx, &row, q, tenant, id, status, reason, now); err != nil {
 			return fmt.Errorf("set referral status: %w", err)
 		}
 		out = row.domain()
-		return nil
+		return publish(ctx, tx, tenant, now, outbox.Message{Type: outbox.ReferralStatusChanged, Data: apishape.NewReferral(out)})
 	})
 	return out, err
 }
