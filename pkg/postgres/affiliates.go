@@ -385,6 +385,7 @@ func (s *Store) DeleteAffiliate(ctx context.Context, tenant string, id uuid.UUID
 		if _, err := tx.ExecContext(ctx, code, tenant, codeID, now); err != nil {
 			return fmt.Errorf("deactivate affiliate code: %w", err)
 		}
+		a.UpdatedAt = now
 		return publish(ctx, tx, tenant, now, outbox.Message{Type: outbox.AffiliateDeleted, Data: apishape.NewAffiliate(a)})
 	})
 }

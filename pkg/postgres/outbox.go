@@ -134,7 +134,7 @@ func (s *Store) Feed(ctx context.Context, tenant string, f outbox.FeedFilter) (o
 		}
 		var rows []storedEvent
 		if err := tx.SelectContext(ctx, &rows, q, tenant, strconv.FormatUint(after.Xid, 10), after.Seq,
-			xminText, pq.StringArray(f.Types), f.Limit); err != nil {
+			xminText, pq.StringArray(append([]string{}, f.Types...)), f.Limit); err != nil {
 			return fmt.Errorf("feed: %w", err)
 		}
 		page = outbox.FeedPage{Events: make([]outbox.Event, 0, len(rows)), Next: after}
