@@ -1,11 +1,13 @@
 -- Outbound events (SPEC §11): the outbox every business fact is published to, in the same
 -- transaction as the fact, and the webhook endpoints and deliveries that push it out.
 --
--- The feed reads outbox_events in (xid, seq) order up to the transaction-id high-water mark
--- (xid < pg_snapshot_xmin of the reader's snapshot): every transaction below it has ended, so
--- no event can still appear behind a cursor, and a late-committing transaction is never skipped.
--- Deliveries are written by the publishing transaction itself (one per matching live endpoint),
--- so commit is what makes them due; dispatchers lease them with FOR UPDATE SKIP LOCKED.
+-- The feed reads outbox_events as the projector reads changes (SPEC §7): a cursor holds the
+-- snapshot whose completed transactions the reader has read, and the next window is the events
+-- of the transactions that completed since, bounded by a later snapshot; so a late-committing
+-- transaction is never skipped and nothing is read twice, and a long transaction elsewhere in
+-- the cluster delays nothing but itself. Deliveries are written by the publishing transaction
+-- itself (one per matching live endpoint), so commit is what makes them due; dispatchers lease
+-- them with FOR UPDATE SKIP LOCKED.
 
 -- +goose Up
 CREATE TABLE outbox_events (
@@ -21,11 +23,11 @@ CREATE TABLE outbox_events (
 CREATE INDEX outbox_events_feed ON outbox_events (tenant_id, xid, seq);
 CREATE INDEX outbox_events_created ON outbox_events (created_at);
 
--- How far the pruner has deleted: a cursor at or before it has expired.
+-- The newest transaction the pruner has deleted events of, per tenant: a cursor whose snapshot
+-- does not show it completed has expired.
 CREATE TABLE outbox_pruned (
-    tenant_id text   PRIMARY KEY,
-    xid       xid8   NOT NULL,
-    seq       bigint NOT NULL
+    tenant_id text PRIMARY KEY,
+    xid       xid8 NOT NULL
 );
 
 CREATE TABLE webhook_endpoints (

@@ -10,8 +10,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/outbox"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
+	"github.com/phoenix-referral/phoenix/pkg/webhook"
 )
 
 // Config is what the handlers need beyond the services.
@@ -20,6 +22,11 @@ type Config struct {
 	ReferralURLTemplate string
 	// Attempts limits failed apply-code attempts per tenant and player.
 	Attempts referral.AttemptLimit
+	// Sealer seals webhook endpoint secrets (PHOENIX_SECRET_KEY); nil: endpoints cannot be
+	// created or rotated (UNAVAILABLE).
+	Sealer *webhook.Sealer
+	// AllowPrivateWebhooks accepts http endpoint URLs (PHOENIX_WEBHOOK_ALLOW_PRIVATE).
+	AllowPrivateWebhooks bool
 }
 
 // Services is everything the Admin Gateway asks of storage: the domain's services and the
@@ -35,6 +42,8 @@ type Services interface {
 	referral.CommissionRuleService
 	referral.EventService
 	referral.LedgerService
+	outbox.FeedService
+	outbox.EndpointService
 	web.IdempotencyStore
 }
 

@@ -54,6 +54,16 @@ var adminShapes = map[string]any{
 	"EventBatchResult":   apishape.EventBatchResult{},
 	"Commission":         apishape.Commission{},
 	"CommissionList":     apishape.List[apishape.Commission]{},
+
+	"OutboxEvent":           apishape.OutboxEvent{},
+	"OutboxFeed":            apishape.OutboxFeed{},
+	"WebhookEndpoint":       apishape.WebhookEndpoint{},
+	"WebhookEndpointSecret": apishape.WebhookEndpointSecret{},
+	"WebhookEndpointList":   apishape.List[apishape.WebhookEndpoint]{},
+	"WebhookAttempt":        apishape.WebhookAttempt{},
+	"WebhookDelivery":       apishape.WebhookDelivery{},
+	"WebhookDeliveryList":   apishape.List[apishape.WebhookDelivery]{},
+	"WebhookReplay":         apishape.WebhookReplay{},
 }
 
 // adminRequests are the object schemas of request bodies: adminapi decodes them into its own
@@ -63,6 +73,7 @@ var adminRequests = []string{
 	"AdminCodeReplace", "CodePatch", "ApplyCodeInput", "ReferralStatusInput", "AffiliateInput",
 	"AffiliateReplace", "UplineInput", "TierInput", "TierReplace", "CommissionRuleInput",
 	"CommissionRuleReplace", "HierarchyPolicyInput", "EventInput", "EventBatchInput",
+	"WebhookEndpointInput", "WebhookEndpointReplace", "WebhookReplayInput",
 }
 
 // queryShapes maps each object schema of the Query Gateway's document to the type that renders

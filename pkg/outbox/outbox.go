@@ -6,6 +6,7 @@ package outbox
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -85,35 +86,82 @@ const (
 	FeedMaxLimit     = 500
 )
 
-// Cursor is a position in a tenant's feed: the last event read, by the (transaction id,
-// sequence) order the feed follows. The zero Cursor is before every event.
+// Cursor is a position in a tenant's feed, in the projector's terms (SPEC §7): Seen is a
+// PostgreSQL snapshot ("xmin:xmax:xip,…") every event of whose completed transactions has been
+// read ("" = none yet). The next events are those of the transactions that completed after Seen,
+// read as one window bounded by a later snapshot, Window, in (transaction id, sequence) order; a
+// page that ends inside the window keeps Window and the last event read (Xid, Seq). A window
+// holds only transactions that had ended when it was taken, so a transaction committing late
+// falls into a later window: never skipped, never read twice.
 type Cursor struct {
-	Xid uint64
-	Seq int64
+	Seen   string
+	Window string
+	Xid    uint64
+	Seq    int64
 }
 
-// String renders the cursor as it travels in next_cursor and ?after=.
+// String renders the cursor as it travels in next_cursor and ?after= (opaque to clients).
 func (c Cursor) String() string {
-	return strconv.FormatUint(c.Xid, 10) + "-" + strconv.FormatInt(c.Seq, 10)
-}
-
-// Before reports whether c is strictly before d.
-func (c Cursor) Before(d Cursor) bool {
-	return c.Xid < d.Xid || (c.Xid == d.Xid && c.Seq < d.Seq)
+	raw := c.Seen + ";" + c.Window + ";" + strconv.FormatUint(c.Xid, 10) + ";" + strconv.FormatInt(c.Seq, 10)
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
 // CursorHead is the ?after= value that means "only what commits from now on".
 const CursorHead = "head"
 
-// ParseCursor reads a cursor rendered by String. Errors: VALIDATION_FAILED (after).
+// MaxCursor bounds a cursor's length (two snapshots; a snapshot lists the transactions running
+// when it was taken).
+const MaxCursor = 16 << 10
+
+// ParseCursor reads a cursor rendered by String; its snapshots must be well-formed, so no
+// client-made cursor reaches PostgreSQL malformed. Errors: VALIDATION_FAILED (after).
 func ParseCursor(s string) (Cursor, error) {
-	x, q, ok := strings.Cut(s, "-")
-	xid, err1 := strconv.ParseUint(x, 10, 64)
-	seq, err2 := strconv.ParseInt(q, 10, 64)
-	if !ok || err1 != nil || err2 != nil || seq < 0 {
-		return Cursor{}, referral.Invalid("after", "must be a next_cursor value or head")
+	bad := referral.Invalid("after", "must be a next_cursor value or head")
+	if len(s) > MaxCursor {
+		return Cursor{}, bad
 	}
-	return Cursor{Xid: xid, Seq: seq}, nil
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return Cursor{}, bad
+	}
+	parts := strings.Split(string(raw), ";")
+	if len(parts) != 4 {
+		return Cursor{}, bad
+	}
+	xid, err1 := strconv.ParseUint(parts[2], 10, 64)
+	seq, err2 := strconv.ParseInt(parts[3], 10, 64)
+	c := Cursor{Seen: parts[0], Window: parts[1], Xid: xid, Seq: seq}
+	if err1 != nil || err2 != nil || seq < 0 || (c.Seen != "" && !ValidSnapshot(c.Seen)) ||
+		(c.Window != "" && !ValidSnapshot(c.Window)) || (c.Window == "" && (xid != 0 || seq != 0)) {
+		return Cursor{}, bad
+	}
+	return c, nil
+}
+
+// ValidSnapshot reports whether s is a pg_snapshot PostgreSQL accepts: "xmin:xmax:xip,…" with
+// 1 ≤ xmin ≤ xmax and the in-progress ids ascending within [xmin, xmax).
+func ValidSnapshot(s string) bool {
+	f := strings.Split(s, ":")
+	if len(f) != 3 {
+		return false
+	}
+	xmin, err1 := strconv.ParseUint(f[0], 10, 64)
+	xmax, err2 := strconv.ParseUint(f[1], 10, 64)
+	if err1 != nil || err2 != nil || xmin < 1 || xmin > xmax || xmax > 1<<62 {
+		return false
+	}
+	if f[2] == "" {
+		return true
+	}
+	prev := uint64(0)
+	for i, x := range strings.Split(f[2], ",") {
+		v, err := strconv.ParseUint(x, 10, 64)
+		if err != nil || v < xmin || v >= xmax || (i > 0 && v <= prev) {
+			return false
+		}
+		prev = v
+	}
+	return true
 }
 
 // ExpiredCursor is the answer to a cursor older than the retention (SPEC §11).

@@ -2,9 +2,9 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -74,82 +74,73 @@ func (r storedEvent) domain() outbox.Event {
 	return outbox.Event{ID: r.ID, TenantID: r.TenantID, Type: r.Type, Data: r.Data, CreatedAt: r.CreatedAt.UTC()}
 }
 
-func (r storedEvent) cursor() (outbox.Cursor, error) {
-	x, err := strconv.ParseUint(r.Xid, 10, 64)
-	if err != nil {
-		return outbox.Cursor{}, fmt.Errorf("event %d: xid %q: %w", r.Seq, r.Xid, err)
-	}
-	return outbox.Cursor{Xid: x, Seq: r.Seq}, nil
-}
-
-// Feed returns a page of the tenant's events after f.After in (transaction id, seq) order, only
-// of transactions below the snapshot's xmin: every such transaction has ended, so no event can
-// appear behind the returned cursor later and none is read twice. A page that is not full moves
-// the cursor up to that mark, so a reader filtering by type does not rescan what it skipped.
-// f.Head starts at the mark. Errors: VALIDATION_FAILED (after: expired).
+// Feed returns a page of the tenant's events after f.After. The page is read in one REPEATABLE
+// READ snapshot: a cursor without a window opens one bounded by that snapshot; the events read
+// are those of transactions completed in the window's snapshot but not in the cursor's Seen one,
+// in (transaction id, seq) order. A page that is not full closes the window (its snapshot
+// becomes Seen), so a reader filtering by type does not rescan what it skipped. f.Head starts
+// at the current snapshot. Errors: VALIDATION_FAILED (after: expired).
 func (s *Store) Feed(ctx context.Context, tenant string, f outbox.FeedFilter) (outbox.FeedPage, error) {
-	const mark = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`
-	const pruned = `SELECT xid::text AS xid, seq FROM outbox_pruned WHERE tenant_id = $1`
+	const snap = `SELECT pg_current_snapshot()::text`
+	const expired = `SELECT EXISTS (SELECT 1 FROM outbox_pruned
+		WHERE tenant_id = $1 AND NOT pg_visible_in_snapshot(xid, $2::pg_snapshot))`
 	const q = `
 		SELECT ` + eventCols + ` FROM outbox_events o
-		WHERE o.tenant_id = $1 AND (o.xid, o.seq) > ($2::text::xid8, $3::bigint) AND o.xid < $4::text::xid8
-		    AND (cardinality($5::text[]) = 0 OR o.type = ANY ($5::text[]))
+		WHERE o.tenant_id = $1
+		    AND ($2::pg_snapshot IS NULL
+		         OR (o.xid >= pg_snapshot_xmin($2::pg_snapshot) AND NOT pg_visible_in_snapshot(o.xid, $2::pg_snapshot)))
+		    AND pg_visible_in_snapshot(o.xid, $3::pg_snapshot)
+		    AND (o.xid, o.seq) > ($4::text::xid8, $5::bigint)
+		    AND (cardinality($6::text[]) = 0 OR o.type = ANY ($6::text[]))
 		ORDER BY o.xid, o.seq
-		LIMIT $6`
+		LIMIT $7`
 	var page outbox.FeedPage
 	err := transact(ctx, s.db, txSnapshot, func(tx *sqlx.Tx) error {
-		var xminText string
-		if err := tx.GetContext(ctx, &xminText, mark); err != nil {
-			return fmt.Errorf("feed mark: %w", err)
+		// The transaction's snapshot: what this page can see.
+		var now string
+		if err := tx.GetContext(ctx, &now, snap); err != nil {
+			return fmt.Errorf("feed snapshot: %w", err)
 		}
-		xmin, err := strconv.ParseUint(xminText, 10, 64)
-		if err != nil {
-			return fmt.Errorf("feed mark %q: %w", xminText, err)
+		if f.Head {
+			page = outbox.FeedPage{Events: []outbox.Event{}, Next: outbox.Cursor{Seen: now}}
+			return nil
 		}
-		// Every transaction below xmin has ended: the mark is the cursor just before xmin.
-		head := outbox.Cursor{Xid: xmin - 1, Seq: math.MaxInt64}
 		var after outbox.Cursor
-		switch {
-		case f.Head:
-			after = head
-		case f.After != nil:
+		if f.After != nil {
 			after = *f.After
-			var p struct {
-				Xid string `db:"xid"`
-				Seq int64  `db:"seq"`
-			}
-			switch err := tx.GetContext(ctx, &p, pruned, tenant); {
-			case isNoRows(err):
-			case err != nil:
+		}
+		if after.Seen != "" {
+			var gone bool
+			if err := tx.GetContext(ctx, &gone, expired, tenant, after.Seen); err != nil {
 				return fmt.Errorf("feed pruned mark: %w", err)
-			default:
-				x, err := strconv.ParseUint(p.Xid, 10, 64)
-				if err != nil {
-					return fmt.Errorf("feed pruned mark %q: %w", p.Xid, err)
-				}
-				if after.Before(outbox.Cursor{Xid: x, Seq: p.Seq}) {
-					return outbox.ExpiredCursor()
-				}
+			}
+			if gone {
+				return outbox.ExpiredCursor()
 			}
 		}
+		if after.Window == "" {
+			after.Window, after.Xid, after.Seq = now, 0, 0
+		}
+		seen := sql.NullString{String: after.Seen, Valid: after.Seen != ""}
 		var rows []storedEvent
-		if err := tx.SelectContext(ctx, &rows, q, tenant, strconv.FormatUint(after.Xid, 10), after.Seq,
-			xminText, pq.StringArray(append([]string{}, f.Types...)), f.Limit); err != nil {
+		if err := tx.SelectContext(ctx, &rows, q, tenant, seen, after.Window, strconv.FormatUint(after.Xid, 10), after.Seq,
+			pq.StringArray(append([]string{}, f.Types...)), f.Limit); err != nil {
 			return fmt.Errorf("feed: %w", err)
 		}
-		page = outbox.FeedPage{Events: make([]outbox.Event, 0, len(rows)), Next: after}
+		page = outbox.FeedPage{Events: make([]outbox.Event, 0, len(rows))}
 		for _, r := range rows {
 			page.Events = append(page.Events, r.domain())
 		}
-		switch {
-		case len(rows) == f.Limit:
-			page.Next, err = rows[len(rows)-1].cursor()
-			return err
-		case head.Before(after):
-			// A cursor from the future (another database): keep it, it is never passed.
-		default:
-			page.Next = head
+		if len(rows) < f.Limit {
+			page.Next = outbox.Cursor{Seen: after.Window}
+			return nil
 		}
+		last := rows[len(rows)-1]
+		x, err := strconv.ParseUint(last.Xid, 10, 64)
+		if err != nil {
+			return fmt.Errorf("event %d: xid %q: %w", last.Seq, last.Xid, err)
+		}
+		page.Next = outbox.Cursor{Seen: after.Seen, Window: after.Window, Xid: x, Seq: last.Seq}
 		return nil
 	})
 	return page, err
@@ -169,12 +160,9 @@ func (s *Store) PruneOutbox(ctx context.Context, before time.Time) (int64, error
 		        WHERE created_at < $1 AND xid < pg_snapshot_xmin(pg_current_snapshot())
 		        ORDER BY created_at LIMIT $2)
 		    RETURNING tenant_id, xid, seq),
-		last AS (
-		    SELECT DISTINCT ON (tenant_id) tenant_id, xid, seq FROM gone ORDER BY tenant_id, xid DESC, seq DESC),
 		mark AS (
-		    INSERT INTO outbox_pruned (tenant_id, xid, seq) SELECT tenant_id, xid, seq FROM last
-		    ON CONFLICT (tenant_id) DO UPDATE SET xid = EXCLUDED.xid, seq = EXCLUDED.seq
-		    WHERE (outbox_pruned.xid, outbox_pruned.seq) < (EXCLUDED.xid, EXCLUDED.seq))
+		    INSERT INTO outbox_pruned (tenant_id, xid) SELECT tenant_id, max(xid) FROM gone GROUP BY tenant_id
+		    ON CONFLICT (tenant_id) DO UPDATE SET xid = EXCLUDED.xid WHERE outbox_pruned.xid < EXCLUDED.xid)
 		SELECT count(*) FROM gone`
 	var total int64
 	for {

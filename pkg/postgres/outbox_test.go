@@ -269,19 +269,19 @@ func TestFeedHeadTypesAndExpiry(t *testing.T) {
 	if len(all) != 3 {
 		t.Fatalf("after head: %d events", len(all))
 	}
-	// Prune everything: a cursor from before is expired, the latest one is not.
+	// Prune everything: a cursor that has not read the pruned events has expired, the latest
+	// one has not, and reading from the start still works.
 	if _, err := s.PruneOutbox(ctx, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
-	}
-	zero := outbox.Cursor{}
-	if _, err := s.Feed(ctx, tenant, outbox.FeedFilter{After: &zero, Limit: 10}); referral.ErrorCode(err) != referral.EValidation {
-		t.Fatalf("expired cursor: %v", err)
 	}
 	if _, err := s.Feed(ctx, tenant, outbox.FeedFilter{After: &head.Next, Limit: 10}); referral.ErrorCode(err) != referral.EValidation {
 		t.Fatalf("expired cursor after head: %v", err)
 	}
 	if p, err := s.Feed(ctx, tenant, outbox.FeedFilter{After: &next, Limit: 10}); err != nil || len(p.Events) != 0 {
 		t.Fatalf("latest cursor after pruning: %+v, %v", p, err)
+	}
+	if p, err := s.Feed(ctx, tenant, outbox.FeedFilter{Limit: 10}); err != nil || len(p.Events) != 0 {
+		t.Fatalf("from the start after pruning: %+v, %v", p, err)
 	}
 }
 
@@ -300,5 +300,45 @@ func TestWebhookWantsAgreesWithDomain(t *testing.T) {
 				t.Errorf("phoenix_webhook_wants(%v, %q) = %v, Wants = %v", sub, typ, got, want)
 			}
 		}
+	}
+}
+
+// TestFeedNotHeldByLongTransaction: an open writing transaction delays only its own events; what
+// commits meanwhile is read at once, and the open one's events follow after its commit.
+func TestFeedNotHeldByLongTransaction(t *testing.T) {
+	s := postgres.NewStore(pgtest.DB(t))
+	tenant := pgtest.Tenant(t)
+	ctx := context.Background()
+	pub := func(tx *sqlx.Tx, name string) error {
+		return postgres.Publish(ctx, tx, tenant, time.Now(), outbox.Message{Type: outbox.RewardCreated, Data: map[string]string{"name": name}})
+	}
+	release := make(chan struct{})
+	held := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		held <- s.TxWrite(ctx, func(tx *sqlx.Tx) error {
+			if err := pub(tx, "late"); err != nil {
+				return err
+			}
+			close(started)
+			<-release
+			return nil
+		})
+	}()
+	<-started
+	if err := s.TxWrite(ctx, func(tx *sqlx.Tx) error { return pub(tx, "early") }); err != nil {
+		t.Fatal(err)
+	}
+	got, cur := readFeed(t, s, tenant, nil, nil, 1)
+	if string(got[0].Data) != `{"name":"early"}` {
+		t.Fatalf("first event %s", got[0].Data)
+	}
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	got, _ = readFeed(t, s, tenant, &cur, nil, 1)
+	if len(got) != 1 || string(got[0].Data) != `{"name":"late"}` {
+		t.Fatalf("after the late commit: %+v", got)
 	}
 }
