@@ -52,6 +52,10 @@ type Config struct {
 	Schedule []time.Duration
 	// Timeout is an attempt's timeout (default outbox.AttemptTimeout).
 	Timeout time.Duration
+	// LeaseMargin is how much of a lease must be left, beyond Timeout, for an attempt to start:
+	// an attempt never runs past its lease, so no other dispatcher sends it meanwhile
+	// (default 5 s).
+	LeaseMargin time.Duration
 	// AllowPrivate lets deliveries reach loopback, private and link-local addresses, and use
 	// http (PHOENIX_WEBHOOK_ALLOW_PRIVATE: development and tests).
 	AllowPrivate bool
@@ -73,6 +77,9 @@ func (c Config) withDefaults() Config {
 	if c.Lease <= 0 {
 		c.Lease = 60 * time.Second
 	}
+	if c.LeaseMargin <= 0 {
+		c.LeaseMargin = 5 * time.Second
+	}
 	if c.Poll <= 0 {
 		c.Poll = 500 * time.Millisecond
 	}
@@ -81,10 +88,6 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
-
-// leaseMargin is how much of a lease must be left, beyond the attempt timeout, for an attempt
-// to start: an attempt never runs past its lease, so no other dispatcher sends it meanwhile.
-const leaseMargin = 5 * time.Second
 
 // Metrics are the delivery metrics (SPEC §11).
 type Metrics struct {
@@ -263,7 +266,7 @@ func (d *Dispatcher) release(endpoint uuid.UUID) {
 // deliver makes one attempt of l and records it. It runs on a context of its own: a stopping
 // dispatcher lets its attempts finish and be recorded.
 func (d *Dispatcher) deliver(l outbox.Lease) {
-	if time.Until(l.Until) < d.cfg.Timeout+leaseMargin {
+	if time.Until(l.Until) < d.cfg.Timeout+d.cfg.LeaseMargin {
 		// Too little lease left to finish inside it: leave the delivery to the next claim.
 		return
 	}

@@ -89,7 +89,9 @@ func MustOpenDB(tb testing.TB) *sqlx.DB {
 	}
 	tb.Cleanup(func() {
 		db.Close()
-		drop(path.Base(u))
+		if pu, err := url.Parse(u); err == nil {
+			drop(path.Base(pu.Path))
+		}
 	})
 	return db
 }
