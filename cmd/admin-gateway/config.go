@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/phoenix-referral/phoenix/pkg/config"
+	"github.com/phoenix-referral/phoenix/pkg/outbox"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -18,7 +20,18 @@ type Config struct {
 	// AddressHashKey keys referral.AddressHash (PHOENIX_ADDRESS_HASH_KEY): risk signals and
 	// impressions store client addresses only under it.
 	AddressHashKey string
+	// OutboxRetention is how long outbound events are kept (PHOENIX_OUTBOX_RETENTION).
+	OutboxRetention time.Duration
+	// WebhookAllowPrivate lets webhooks reach loopback, private and link-local destinations and
+	// use http (PHOENIX_WEBHOOK_ALLOW_PRIVATE: development and tests).
+	WebhookAllowPrivate bool
+	// SecretKey seals webhook secrets and the stored answers that show them
+	// (PHOENIX_SECRET_KEY); without it no endpoint can be created.
+	SecretKey string
 }
+
+// devSecretKey is the webhook secret key PHOENIX_DEV=true uses when none is configured.
+const devSecretKey = "phoenix-development-secret-key-not-for-production"
 
 // devAddressHashKey is the address hash key PHOENIX_DEV=true uses when none is configured.
 const devAddressHashKey = "phoenix-development-address-key-not-for-production"
@@ -39,6 +52,9 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Conf
 	s.Bool(&c.AutoMigrate, "auto-migrate", "PHOENIX_AUTO_MIGRATE", false, "apply migrations at start")
 	s.String(&c.ReferralURLTemplate, "referral-url-template", "PHOENIX_REFERRAL_URL_TEMPLATE", "", "referral link template, e.g. https://play.example.com/join?ref={code}")
 	s.Secret(&c.AddressHashKey, "address-hash-key", "PHOENIX_ADDRESS_HASH_KEY", "key of the hash under which client addresses are stored (risk signals, impressions), at least 32 bytes; required outside development")
+	s.Duration(&c.OutboxRetention, "outbox-retention", "PHOENIX_OUTBOX_RETENTION", outbox.DefaultRetention, "how long outbound events are kept for the feed and replays")
+	s.Bool(&c.WebhookAllowPrivate, "webhook-allow-private", "PHOENIX_WEBHOOK_ALLOW_PRIVATE", false, "let webhooks reach loopback, private and link-local addresses and use http (development and tests only)")
+	s.Secret(&c.SecretKey, "secret-key", "PHOENIX_SECRET_KEY", "key that encrypts webhook secrets, at least 32 bytes; required when webhook endpoints exist outside development")
 	if err := s.Parse(args); err != nil {
 		return nil, s, err
 	}
@@ -54,5 +70,21 @@ func (c *Config) validate(log *slog.Logger) error {
 	case c.AddressHashKey != "" && len(c.AddressHashKey) < referral.MinAddressHashKey:
 		err = errors.Join(err, fmt.Errorf("PHOENIX_ADDRESS_HASH_KEY must be at least %d bytes", referral.MinAddressHashKey))
 	}
+	switch {
+	case c.SecretKey == "" && c.Dev:
+		c.SecretKey = devSecretKey
+		log.Warn("DEVELOPMENT MODE: using the fixed, public webhook secret key; stored webhook secrets can be read by anyone with the database. Never run this in production.")
+	case c.SecretKey != "" && len(c.SecretKey) < minSecretKey:
+		err = errors.Join(err, fmt.Errorf("PHOENIX_SECRET_KEY must be at least %d bytes", minSecretKey))
+	}
+	if c.OutboxRetention < time.Hour {
+		err = errors.Join(err, errors.New("PHOENIX_OUTBOX_RETENTION must be at least 1h"))
+	}
+	if c.WebhookAllowPrivate {
+		log.Warn("PHOENIX_WEBHOOK_ALLOW_PRIVATE: webhooks may reach loopback, private and link-local addresses over http. Development and tests only.")
+	}
 	return err
 }
+
+// minSecretKey is the shortest PHOENIX_SECRET_KEY accepted.
+const minSecretKey = 32
