@@ -344,6 +344,12 @@ type Lease struct {
 	Until time.Time
 }
 
+// Recorded is an attempt to record: the lease it was made under and its outcome.
+type Recorded struct {
+	Lease   Lease
+	Outcome AttemptOutcome
+}
+
 // AttemptOutcome is what a dispatcher reports of one attempt.
 type AttemptOutcome struct {
 	Attempt Attempt

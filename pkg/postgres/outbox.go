@@ -149,15 +149,15 @@ func (s *Store) Feed(ctx context.Context, tenant string, f outbox.FeedFilter) (o
 // pruneBatch bounds the events one pruning statement deletes.
 const pruneBatch = 10000
 
-// PruneOutbox deletes events recorded before before whose transactions have ended (their
-// deliveries and attempts go with them) and records per tenant how far it deleted, so an older
-// cursor is answered as expired. It returns how many events it deleted.
+// PruneOutbox deletes events recorded before before (their deliveries and attempts go with
+// them; a statement sees only committed rows) and records per tenant the newest transaction it
+// deleted events of, so a cursor that has not read that transaction is answered as expired. It returns how many events it deleted.
 func (s *Store) PruneOutbox(ctx context.Context, before time.Time) (int64, error) {
 	const q = `
 		WITH gone AS (
 		    DELETE FROM outbox_events WHERE seq IN (
 		        SELECT seq FROM outbox_events
-		        WHERE created_at < $1 AND xid < pg_snapshot_xmin(pg_current_snapshot())
+		        WHERE created_at < $1
 		        ORDER BY created_at LIMIT $2)
 		    RETURNING tenant_id, xid, seq),
 		mark AS (

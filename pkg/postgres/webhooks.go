@@ -188,7 +188,7 @@ func (s *Store) SendTest(ctx context.Context, tenant string, id uuid.UUID) (outb
 		    INSERT INTO outbox_events (id, tenant_id, type, data, created_at)
 		    VALUES ($3, $1, 'webhook.test', $4::json, $5) RETURNING seq)
 		INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_seq, status, next_at, created_at, updated_at)
-		SELECT $6, $1, $2, ev.seq, 'pending', now(), $5, $5 FROM ev`
+		SELECT $6, $1, $2, ev.seq, 'pending', $5, $5, $5 FROM ev`
 	var out outbox.Delivery
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := endpointByID(ctx, tx, tenant, id, false); err != nil {
@@ -198,12 +198,14 @@ func (s *Store) SendTest(ctx context.Context, tenant string, id uuid.UUID) (outb
 		if err != nil {
 			return err
 		}
-		deliveryID := uuid.New()
-		if _, err := tx.ExecContext(ctx, q, tenant, id, uuid.New(), string(data), s.now(), deliveryID); err != nil {
+		now := s.now()
+		out = outbox.Delivery{ID: uuid.New(), TenantID: tenant, EndpointID: id, EventID: uuid.New(),
+			EventType: outbox.WebhookTest, Status: outbox.DeliveryPending, NextAt: &now,
+			Attempts: []outbox.Attempt{}, CreatedAt: now, UpdatedAt: now}
+		if _, err := tx.ExecContext(ctx, q, tenant, id, out.EventID, string(data), now, out.ID); err != nil {
 			return fmt.Errorf("send webhook test: %w", err)
 		}
-		out, err = deliveryByID(ctx, tx, tenant, deliveryID, false)
-		return err
+		return nil
 	})
 	return out, err
 }
@@ -381,6 +383,7 @@ func (s *Store) Replay(ctx context.Context, tenant string, endpoint uuid.UUID, s
 // LOCKED) and a leased delivery is invisible to them until its lease ends, so no delivery is
 // held by two dispatchers; a crashed holder's deliveries come back when their leases end.
 func (s *Store) ClaimDeliveries(ctx context.Context, limit, perEndpoint int, busy []uuid.UUID, lease time.Duration) ([]outbox.Lease, error) {
+	// One statement leases and returns what the attempts need.
 	const q = `
 		WITH due AS (
 		    SELECT d.id FROM webhook_endpoints e
@@ -393,125 +396,184 @@ func (s *Store) ClaimDeliveries(ctx context.Context, limit, perEndpoint int, bus
 		    WHERE e.active AND e.deleted_at IS NULL AND NOT (e.id = ANY ($3::uuid[]))
 		    LIMIT $1)
 		UPDATE webhook_deliveries d SET lease_until = now() + make_interval(secs => $4), lease_token = $5
-		FROM due WHERE d.id = due.id
-		RETURNING d.id, d.endpoint_id, d.event_seq, d.attempts, d.lease_until`
-	const load = `
-		SELECT d.id AS delivery_id, e.url, e.secret,
-		    CASE WHEN e.previous_until > now() THEN e.previous_secret END AS previous_secret, ` + eventCols + `
-		FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id JOIN outbox_events o ON o.seq = d.event_seq
-		WHERE d.id = ANY ($1::uuid[])`
+		FROM due, webhook_endpoints e, outbox_events o
+		WHERE d.id = due.id AND e.id = d.endpoint_id AND o.seq = d.event_seq
+		RETURNING d.id AS delivery_id, d.endpoint_id, d.attempts, d.lease_until, e.url, e.secret,
+		    CASE WHEN e.previous_until > now() THEN e.previous_secret END AS previous_secret, ` + eventCols
 	var out []outbox.Lease
 	err := transact(ctx, s.db, txPrivate, func(tx *sqlx.Tx) error {
 		out = nil
 		token := uuid.New()
-		var claimed []struct {
-			ID         uuid.UUID `db:"id"`
-			EndpointID uuid.UUID `db:"endpoint_id"`
-			EventSeq   int64     `db:"event_seq"`
-			Attempts   int       `db:"attempts"`
-			LeaseUntil time.Time `db:"lease_until"`
-		}
-		if err := tx.SelectContext(ctx, &claimed, q, limit, perEndpoint, uuidArray(busy), lease.Seconds(), token); err != nil {
-			return fmt.Errorf("claim webhook deliveries: %w", err)
-		}
-		if len(claimed) == 0 {
-			return nil
-		}
-		ids := make([]string, len(claimed))
-		for i, c := range claimed {
-			ids[i] = c.ID.String()
-		}
 		var rows []struct {
 			DeliveryID     uuid.UUID `db:"delivery_id"`
+			EndpointID     uuid.UUID `db:"endpoint_id"`
+			Attempts       int       `db:"attempts"`
+			LeaseUntil     time.Time `db:"lease_until"`
 			URL            string    `db:"url"`
 			Secret         []byte    `db:"secret"`
 			PreviousSecret []byte    `db:"previous_secret"`
 			storedEvent
 		}
-		if err := tx.SelectContext(ctx, &rows, load, pq.StringArray(ids)); err != nil {
-			return fmt.Errorf("load webhook deliveries: %w", err)
+		if err := tx.SelectContext(ctx, &rows, q, limit, perEndpoint, uuidArray(busy), lease.Seconds(), token); err != nil {
+			return fmt.Errorf("claim webhook deliveries: %w", err)
 		}
-		byID := make(map[uuid.UUID]int, len(rows))
-		for i, r := range rows {
-			byID[r.DeliveryID] = i
-		}
-		for _, c := range claimed {
-			r := rows[byID[c.ID]]
+		for _, r := range rows {
 			secrets := [][]byte{r.Secret}
 			if r.PreviousSecret != nil {
 				secrets = append(secrets, r.PreviousSecret)
 			}
-			out = append(out, outbox.Lease{DeliveryID: c.ID, Token: token, EndpointID: c.EndpointID, URL: r.URL,
-				Secrets: secrets, Event: r.storedEvent.domain(), Attempts: c.Attempts, Until: c.LeaseUntil})
+			out = append(out, outbox.Lease{DeliveryID: r.DeliveryID, Token: token, EndpointID: r.EndpointID, URL: r.URL,
+				Secrets: secrets, Event: r.storedEvent.domain(), Attempts: r.Attempts, Until: r.LeaseUntil})
 		}
 		return nil
 	})
 	return out, err
 }
 
-// RecordAttempt stores the outcome of an attempt on leased delivery l and releases the lease:
-// a delivered delivery is done; a failed attempt is retried after the schedule's pause
-// (outbox.Retry, jittered) or, past the schedule, fails the delivery. The endpoint's run of
-// failures starts at its first failed attempt and ends at a success; an endpoint failing for
-// outbox.DeactivateAfter is deactivated. It reports false when the lease was lost (the
-// delivery was cancelled, or the lease ended and another dispatcher took it): nothing is
-// written then.
-func (s *Store) RecordAttempt(ctx context.Context, l outbox.Lease, o outbox.AttemptOutcome, schedule []time.Duration) (bool, error) {
+// RecordAttempts stores the outcomes of attempts on leased deliveries and releases their
+// leases, all in one transaction of a fixed number of statements: a delivered delivery is done;
+// a failed attempt is retried after the schedule's pause (outbox.Retry, jittered) or, past the
+// schedule, fails the delivery. An endpoint's run of failures starts at its first failed
+// attempt and ends at a success; an endpoint failing for outbox.DeactivateAfter is
+// deactivated. kept[i] reports whether the lease of outcomes[i] was still held: a lost lease
+// (the delivery was cancelled, or the lease ended and another dispatcher took it) writes
+// nothing.
+func (s *Store) RecordAttempts(ctx context.Context, outcomes []outbox.Recorded, schedule []time.Duration) ([]bool, error) {
 	const upd = `
-		UPDATE webhook_deliveries SET status = $3, attempts = attempts + 1, next_at = $4, updated_at = $5,
-		    lease_until = NULL, lease_token = NULL
-		WHERE id = $1 AND lease_token = $2 AND status = 'pending'`
-	const attempt = `
+		UPDATE webhook_deliveries d SET status = t.status, attempts = d.attempts + 1, next_at = t.next_at,
+		    updated_at = $6, lease_until = NULL, lease_token = NULL
+		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int[]) AS t(id, token, status, next_at, n)
+		WHERE d.id = t.id AND d.lease_token = t.token AND d.status = 'pending' AND d.attempts + 1 = t.n
+		RETURNING d.id`
+	const attempts = `
 		INSERT INTO webhook_attempts (delivery_id, n, at, status_code, duration_ms, error, response_excerpt)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`
-	const healthy = `UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`
+		SELECT * FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::int[], $5::int[], $6::text[], $7::text[])`
+	// Failures first, then successes: an endpoint that answered in this batch is healthy.
 	const failing = `
-		UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2) WHERE id = $1
-		RETURNING failing_since`
-	const deactivate = `UPDATE webhook_endpoints SET active = false, updated_at = $2 WHERE id = $1 AND active`
-	var kept bool
+		UPDATE webhook_endpoints e SET failing_since = coalesce(e.failing_since, t.at)
+		FROM (SELECT id, min(at) AS at FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at) GROUP BY id ORDER BY id) t
+		WHERE e.id = t.id AND NOT (e.id = ANY ($3::uuid[]))
+		RETURNING e.id, e.failing_since`
+	const healthy = `UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ANY ($1::uuid[]) AND failing_since IS NOT NULL`
+	const deactivate = `UPDATE webhook_endpoints SET active = false, updated_at = $2 WHERE id = ANY ($1::uuid[]) AND active`
+	kept := make([]bool, len(outcomes))
+	if len(outcomes) == 0 {
+		return kept, nil
+	}
 	err := transact(ctx, s.db, txPrivate, func(tx *sqlx.Tx) error {
 		now := s.now()
-		n := l.Attempts + 1
-		status, next := outbox.DeliveryDelivered, now
-		if !o.Delivered {
-			status = outbox.DeliveryFailed
-			if pause, ok := outbox.Retry(schedule, n, rand.Float64()); ok {
-				status, next = outbox.DeliveryPending, now.Add(pause)
+		n := len(outcomes)
+		ids, tokens, statuses, nexts, ns := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]int64, n)
+		for i, r := range outcomes {
+			status, next := outbox.DeliveryDelivered, now
+			if !r.Outcome.Delivered {
+				status = outbox.DeliveryFailed
+				if pause, ok := outbox.Retry(schedule, r.Lease.Attempts+1, rand.Float64()); ok {
+					status, next = outbox.DeliveryPending, now.Add(pause)
+				}
+			}
+			ids[i], tokens[i], statuses[i] = r.Lease.DeliveryID.String(), r.Lease.Token.String(), status
+			nexts[i], ns[i] = next.Format(time.RFC3339Nano), int64(r.Lease.Attempts+1)
+		}
+		var done []uuid.UUID
+		if err := tx.SelectContext(ctx, &done, upd, pq.StringArray(ids), pq.StringArray(tokens), pq.StringArray(statuses),
+			pq.StringArray(nexts), pq.Int64Array(ns), now); err != nil {
+			return fmt.Errorf("record webhook attempts: %w", err)
+		}
+		held := make(map[uuid.UUID]bool, len(done))
+		for _, id := range done {
+			held[id] = true
+		}
+		var (
+			aIDs, aAts, aErrs, aExcerpts pq.StringArray
+			aNs, aCodes, aDurs           pq.Int64Array
+			codeValid, errValid, exValid []bool
+			okEndpoints, badEndpoints    []uuid.UUID
+			badAts                       pq.StringArray
+		)
+		for i, r := range outcomes {
+			kept[i] = held[r.Lease.DeliveryID]
+			if !kept[i] {
+				continue
+			}
+			a := r.Outcome.Attempt
+			aIDs, aNs, aAts = append(aIDs, ids[i]), append(aNs, ns[i]), append(aAts, a.At.Format(time.RFC3339Nano))
+			aDurs = append(aDurs, a.Duration.Milliseconds())
+			code, msg, ex := 0, "", ""
+			if a.StatusCode != nil {
+				code = *a.StatusCode
+			}
+			if a.Error != nil {
+				msg = *a.Error
+			}
+			if a.ResponseExcerpt != nil {
+				ex = *a.ResponseExcerpt
+			}
+			aCodes, aErrs, aExcerpts = append(aCodes, int64(code)), append(aErrs, msg), append(aExcerpts, ex)
+			codeValid, errValid, exValid = append(codeValid, a.StatusCode != nil), append(errValid, a.Error != nil), append(exValid, a.ResponseExcerpt != nil)
+			if r.Outcome.Delivered {
+				okEndpoints = append(okEndpoints, r.Lease.EndpointID)
+			} else {
+				badEndpoints, badAts = append(badEndpoints, r.Lease.EndpointID), append(badAts, a.At.Format(time.RFC3339Nano))
 			}
 		}
-		res, err := tx.ExecContext(ctx, upd, l.DeliveryID, l.Token, status, next, now)
-		if err != nil {
-			return fmt.Errorf("record webhook attempt: %w", err)
-		}
-		if rows, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("record webhook attempt: %w", err)
-		} else if kept = rows == 1; !kept {
+		if len(aIDs) == 0 {
 			return nil
 		}
-		a := o.Attempt
-		if _, err := tx.ExecContext(ctx, attempt, l.DeliveryID, n, a.At, a.StatusCode, a.Duration.Milliseconds(),
-			a.Error, a.ResponseExcerpt); err != nil {
-			return fmt.Errorf("record webhook attempt: %w", err)
+		if _, err := tx.ExecContext(ctx, attempts, aIDs, aNs, aAts, nullInts(aCodes, codeValid), aDurs,
+			nullTexts(aErrs, errValid), nullTexts(aExcerpts, exValid)); err != nil {
+			return fmt.Errorf("record webhook attempts: %w", err)
 		}
-		if o.Delivered {
-			if _, err := tx.ExecContext(ctx, healthy, l.EndpointID); err != nil {
+		if len(badEndpoints) > 0 {
+			var rows []struct {
+				ID    uuid.UUID `db:"id"`
+				Since time.Time `db:"failing_since"`
+			}
+			if err := tx.SelectContext(ctx, &rows, failing, uuidArray(badEndpoints), badAts, uuidArray(okEndpoints)); err != nil {
+				return fmt.Errorf("record endpoint failures: %w", err)
+			}
+			var off []uuid.UUID
+			for _, r := range rows {
+				if outbox.Deactivate(&r.Since, now) {
+					off = append(off, r.ID)
+				}
+			}
+			if len(off) > 0 {
+				if _, err := tx.ExecContext(ctx, deactivate, uuidArray(off), now); err != nil {
+					return fmt.Errorf("deactivate webhook endpoints: %w", err)
+				}
+			}
+		}
+		if len(okEndpoints) > 0 {
+			if _, err := tx.ExecContext(ctx, healthy, uuidArray(okEndpoints)); err != nil {
 				return fmt.Errorf("record endpoint health: %w", err)
-			}
-			return nil
-		}
-		var since time.Time
-		if err := tx.GetContext(ctx, &since, failing, l.EndpointID, a.At); err != nil {
-			return fmt.Errorf("record endpoint failure: %w", err)
-		}
-		if outbox.Deactivate(&since, now) {
-			if _, err := tx.ExecContext(ctx, deactivate, l.EndpointID, now); err != nil {
-				return fmt.Errorf("deactivate webhook endpoint: %w", err)
 			}
 		}
 		return nil
 	})
 	return kept, err
+}
+
+// nullInts renders vs as an int[] parameter with NULL where valid is false.
+func nullInts(vs pq.Int64Array, valid []bool) pq.GenericArray {
+	out := make([]*int64, len(vs))
+	for i := range vs {
+		if valid[i] {
+			out[i] = &vs[i]
+		}
+	}
+	return pq.GenericArray{A: out}
+}
+
+// nullTexts renders vs as a text[] parameter with NULL where valid is false.
+func nullTexts(vs pq.StringArray, valid []bool) pq.GenericArray {
+	out := make([]*string, len(vs))
+	for i := range vs {
+		if valid[i] {
+			out[i] = &vs[i]
+		}
+	}
+	return pq.GenericArray{A: out}
 }
 
 // Backlog returns how many deliveries of live, active endpoints are pending and the age of the

@@ -28,9 +28,9 @@ type Queue interface {
 	// ClaimDeliveries leases up to limit due deliveries, at most perEndpoint of one endpoint and
 	// none of the endpoints in busy, for lease.
 	ClaimDeliveries(ctx context.Context, limit, perEndpoint int, busy []uuid.UUID, lease time.Duration) ([]outbox.Lease, error)
-	// RecordAttempt stores an attempt's outcome and releases the lease; false: the lease was
-	// lost and nothing was stored.
-	RecordAttempt(ctx context.Context, l outbox.Lease, o outbox.AttemptOutcome, schedule []time.Duration) (bool, error)
+	// RecordAttempts stores attempts' outcomes and releases their leases; kept[i] false: the
+	// lease of the i-th was lost and nothing of it was stored.
+	RecordAttempts(ctx context.Context, rs []outbox.Recorded, schedule []time.Duration) (kept []bool, err error)
 }
 
 // Config tunes a Dispatcher; zero fields take the defaults of SPEC §11.
@@ -154,6 +154,8 @@ type Dispatcher struct {
 	metrics *Metrics
 	wake    chan struct{}
 
+	// records carries finished attempts to the recorder, which stores them in batches.
+	records  chan outbox.Recorded
 	mu       sync.Mutex
 	inflight map[uuid.UUID]int
 	total    int
@@ -168,7 +170,7 @@ func NewDispatcher(q Queue, sealer *Sealer, cfg Config, m *Metrics, log *slog.Lo
 	cfg = cfg.withDefaults()
 	return &Dispatcher{q: q, sealer: sealer, cfg: cfg, log: log, metrics: m,
 		client: NewClient(cfg.AllowPrivate, cfg.PerEndpoint, cfg.Timeout),
-		wake:   make(chan struct{}, 1), freed: make(chan struct{}, 1),
+		wake:   make(chan struct{}, 1), freed: make(chan struct{}, 1), records: make(chan outbox.Recorded, cfg.Workers),
 		inflight: map[uuid.UUID]int{}, Now: time.Now}
 }
 
@@ -182,9 +184,15 @@ func (d *Dispatcher) Wake() {
 
 // Run dispatches until ctx ends, then waits for the attempts in flight: they run to their end
 // (bounded by the attempt timeout) and are recorded, so a graceful stop leaves no delivery
-// leased for nothing.
+// leased for nothing. Run is called once.
 func (d *Dispatcher) Run(ctx context.Context) {
-	defer d.wg.Wait()
+	recorded := make(chan struct{})
+	go func() { d.record(); close(recorded) }()
+	defer func() {
+		d.wg.Wait()
+		close(d.records)
+		<-recorded
+	}()
 	poll := time.NewTicker(d.cfg.Poll)
 	defer poll.Stop()
 	for {
@@ -303,16 +311,57 @@ func (d *Dispatcher) deliver(l outbox.Lease) {
 		d.metrics.Deliveries.WithLabelValues(outcome).Inc()
 		d.metrics.Latency.Observe(dur.Seconds())
 	}
-	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer rcancel()
-	kept, err := d.q.RecordAttempt(rctx, l, o, d.cfg.Schedule)
-	switch {
-	case err != nil:
-		// The lease runs out and the delivery is attempted again: at least once.
-		d.log.Warn("webhook_record_failed", "delivery_id", l.DeliveryID, "err", err)
-	case !kept:
-		d.log.Info("webhook_lease_lost", "delivery_id", l.DeliveryID)
+	d.records <- outbox.Recorded{Lease: l, Outcome: o}
+}
+
+// recordBatch bounds the attempts stored in one transaction; recordDelay is how long the
+// recorder waits for more after the first.
+const (
+	recordBatch = 128
+	recordDelay = 5 * time.Millisecond
+)
+
+// record stores finished attempts in batches until records is closed and drained. A batch that
+// cannot be stored is given up: its leases run out and the deliveries are attempted again (at
+// least once).
+func (d *Dispatcher) record() {
+	var batch []outbox.Recorded
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		kept, err := d.q.RecordAttempts(ctx, batch, d.cfg.Schedule)
+		cancel()
+		if err != nil {
+			d.log.Warn("webhook_record_failed", "attempts", len(batch), "err", err)
+		}
+		for i, k := range kept {
+			if !k {
+				d.log.Info("webhook_lease_lost", "delivery_id", batch[i].Lease.DeliveryID)
+			}
+		}
+		batch = batch[:0]
 	}
+	for r := range d.records {
+		batch = append(batch, r)
+		timer := time.NewTimer(recordDelay)
+	collect:
+		for len(batch) < recordBatch {
+			select {
+			case r, ok := <-d.records:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, r)
+			case <-timer.C:
+				break collect
+			}
+		}
+		timer.Stop()
+		flush()
+	}
+	flush()
 }
 
 // errScheme refuses a plain-http URL when private destinations are not allowed.

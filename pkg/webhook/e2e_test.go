@@ -266,8 +266,8 @@ func TestReceiverDownForAWhile(t *testing.T) {
 // process dies before any outcome is recorded.
 type crashingQueue struct{ *postgres.Store }
 
-func (crashingQueue) RecordAttempt(context.Context, outbox.Lease, outbox.AttemptOutcome, []time.Duration) (bool, error) {
-	return false, context.Canceled
+func (crashingQueue) RecordAttempts(context.Context, []outbox.Recorded, []time.Duration) ([]bool, error) {
+	return nil, context.Canceled
 }
 
 // TestDispatcherKilledMidDelivery: deliveries a dispatcher held when it died are taken by
