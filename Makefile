@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: run stop test build deps vet fuzz sdk bench bench-quick bench-go clean helm deploy-check
+.PHONY: run stop test build deps browser vet fuzz sdk bench bench-quick bench-go clean helm deploy-check
 
 build: ## build both gateways into bin/
 	$(GO) build -o $(BIN)/admin-gateway ./cmd/admin-gateway
@@ -12,10 +12,13 @@ build: ## build both gateways into bin/
 deps: ## install and start PostgreSQL and Redis when absent
 	bash scripts/deps.sh
 
+browser: ## install Debian's Chromium (with PostgreSQL and Redis) for the console's browser tests
+	bash scripts/deps.sh browser
+
 run: deps build ## bring the whole system up locally and walk the seed flow
 	BIN=$(BIN) bash scripts/run.sh
 
-test: deps helm ## run every test (race detector on, chart checks included), a short fuzz pass, and the client SDK checks
+test: browser helm ## run every test (race detector on, chart checks included), a short fuzz pass, and the client SDK checks
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(MAKE) fuzz FUZZTIME=10s

@@ -142,7 +142,8 @@ func TestRunAndStopScripts(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("run.sh exited %d:\n%s\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"Phoenix Referral is up.", "export ALICE_TOKEN=ey", "== Alice reads her stats", `"total_referrals":1`} {
+	for _, want := range []string{"Phoenix Referral is up.", "export ALICE_TOKEN=ey", "== Alice reads her stats", `"total_referrals":1`,
+		`/console/   (Development sign-in, tenant "scripts"`} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("run.sh output lacks %q:\n%s", want, stdout)
 		}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL (127.0.0.1:5432, user postgres) and Redis (127.0.0.1:6379) are running,
 # installing them from Debian's packages when they are absent, and that Node.js and npm are
-# there for the client SDK checks. Idempotent; needs root (or sudo)
+# there for the client SDK checks; `deps.sh browser` also installs Debian's Chromium for the
+# console's browser tests (make test does). Idempotent; needs root (or sudo)
 # only when something must be installed or started.
 set -euo pipefail
 
@@ -53,5 +54,11 @@ fi
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   echo "deps: installing Node.js and npm" >&2
   apt_install nodejs npm
+fi
+# The console's browser tests drive headless Chromium; without it they are skipped, so a failed
+# install is reported, not fatal.
+if [ "${1:-}" = browser ] && ! command -v chromium >/dev/null 2>&1; then
+  echo "deps: installing Chromium" >&2
+  apt_install chromium || echo "deps: Chromium could not be installed; the console's browser tests will be skipped" >&2
 fi
 echo "deps: PostgreSQL and Redis are up" >&2

@@ -58,6 +58,11 @@ BOB_TOKEN=$(token --role player --tenant "$TENANT" --sub "$BOB_ID")
 SERVICE_TOKEN=$(token --role service --tenant "$TENANT" --sub platform)
 
 A="http://$ADMIN_ADDR"
+if [ "${PHOENIX_DEV:-}" = true ]; then
+  CONSOLE_SIGN_IN="Development sign-in, tenant \"$TENANT\"; or paste \$ADMIN_TOKEN"
+else
+  CONSOLE_SIGN_IN="sign in by pasting \$ADMIN_TOKEN"
+fi
 Q="http://$QUERY_ADDR"
 bold="" plain=""
 if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then bold=$'\033[1m' plain=$'\033[0m'; fi
@@ -67,6 +72,7 @@ cat <<EOF2
 Phoenix Referral is up.
   Admin Gateway: $A   (log: $RUN_DIR/admin-gateway.log)
   Query Gateway: $Q   (log: $RUN_DIR/query-gateway.log)
+  Console:       $A/console/   ($CONSOLE_SIGN_IN)
   Stop with: make stop
 
 Tokens (tenant "$TENANT", valid 24 h, development secret):

@@ -28,6 +28,8 @@ type Config struct {
 	// SecretKey seals webhook secrets and the stored answers that show them
 	// (PHOENIX_SECRET_KEY); without it no endpoint can be created.
 	SecretKey string
+	// Console serves the back-office console at /console/ (PHOENIX_CONSOLE).
+	Console bool
 }
 
 // devSecretKey is the webhook secret key PHOENIX_DEV=true uses when none is configured.
@@ -51,6 +53,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Conf
 	c.RegisterCommon(s, ":8080")
 	s.Bool(&c.AutoMigrate, "auto-migrate", "PHOENIX_AUTO_MIGRATE", false, "apply migrations at start")
 	s.String(&c.ReferralURLTemplate, "referral-url-template", "PHOENIX_REFERRAL_URL_TEMPLATE", "", "referral link template, e.g. https://play.example.com/join?ref={code}")
+	s.Bool(&c.Console, "console", "PHOENIX_CONSOLE", true, "serve the back-office console at /console/ (with PHOENIX_DEV=true it offers a development sign-in)")
 	s.Secret(&c.AddressHashKey, "address-hash-key", "PHOENIX_ADDRESS_HASH_KEY", "key of the hash under which client addresses are stored (risk signals, impressions), at least 32 bytes; required outside development")
 	s.Duration(&c.OutboxRetention, "outbox-retention", "PHOENIX_OUTBOX_RETENTION", outbox.DefaultRetention, "how long outbound events are kept for the feed and replays")
 	s.Bool(&c.WebhookAllowPrivate, "webhook-allow-private", "PHOENIX_WEBHOOK_ALLOW_PRIVATE", false, "let webhooks reach loopback, private and link-local addresses and use http (development and tests only)")

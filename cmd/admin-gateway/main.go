@@ -18,6 +18,7 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/adminapi"
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/config"
+	"github.com/phoenix-referral/phoenix/pkg/console"
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
@@ -131,8 +132,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Ready:            db.PingContext,
 		RequestTimeout:   cfg.RequestTimeout,
 		TrustedProxies:   cfg.Proxies,
+		// Nearly every request holds one connection; twice the pool keeps it busy while the rest
+		// of a burst waits parked, not decoded.
+		MaxInFlight: 2 * cfg.DBMaxConns,
 	})
 	api.Register(srv.Echo)
+	if cfg.Console {
+		// The development sign-in mints tokens with the HS256 secret, so it needs one and dev mode.
+		var opts console.Options
+		if cfg.Dev && cfg.JWTSecret != "" {
+			opts.DevSecret = []byte(cfg.JWTSecret)
+		}
+		if err := console.Register(srv.Echo, opts); err != nil {
+			return err
+		}
+	}
 
 	// Webhook deliveries (§11): the dispatcher leases due deliveries, woken by the change
 	// notifications every publishing write sends. It stops with the process: no new claims,

@@ -35,6 +35,9 @@ type Options struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client (none: the TCP peer
 	// is the client).
 	TrustedProxies []netip.Prefix
+	// MaxInFlight bounds how many requests run their handlers at once (0: no bound); the rest
+	// wait their turn within RequestTimeout.
+	MaxInFlight int
 }
 
 // Server is an Echo instance with Phoenix's middleware, health, readiness and metrics.
@@ -116,6 +119,14 @@ func NewServer(log *slog.Logger, opts Options) *Server {
 	e.Use(refuseOptions, limitBody)
 	if opts.RequestTimeout > 0 {
 		e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: opts.RequestTimeout}))
+	}
+	if opts.MaxInFlight > 0 {
+		waiting := prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "phoenix_http_requests_waiting",
+			Help: "Requests waiting for one of the MaxInFlight handler slots.",
+		})
+		s.Registry.MustRegister(waiting)
+		e.Use(admit(opts.MaxInFlight, waiting))
 	}
 
 	e.GET("/healthz", func(c echo.Context) error {
