@@ -127,6 +127,9 @@ func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, ev
 		status = referral.EventSimulated
 	}
 	var w ledgerWrites
+	if !dryRun {
+		w.trackTiers(eng)
+	}
 	for _, i := range decide {
 		ev := evs[i]
 		payload, err := referral.DecodePayload(ev.Payload)
@@ -158,7 +161,42 @@ func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, ev
 	if len(claimed) < len(batch) {
 		return releaseEvents(ctx, tx, tenant, batch, claimed)
 	}
-	return nil, w.write(ctx, tx, tenant, now)
+	if err := w.write(ctx, tx, tenant, now); err != nil {
+		return nil, err
+	}
+	return nil, s.publishTierChanges(ctx, tx, tenant, now, &w)
+}
+
+// trackTiers records the effective tier of each of the engine's affiliates before the batch,
+// so the batch can publish affiliate.tier_changed for those whose tier it moved.
+func (w *ledgerWrites) trackTiers(eng *referral.Engine) {
+	w.tierBefore = make(map[uuid.UUID]*uuid.UUID, len(eng.Affiliates))
+	for _, a := range eng.Affiliates {
+		var id *uuid.UUID
+		if t := referral.EffectiveTier(eng.Tiers, a.TierOverrideID, a.ConvertedReferrals, a.RefereeRevenue); t != nil {
+			id = &t.ID
+		}
+		w.tierBefore[a.ID] = id
+	}
+}
+
+// publishTierChanges publishes affiliate.tier_changed for each affiliate the batch moved to
+// another effective tier, with the affiliate as the Admin Gateway now shows it (re-read: the
+// engine's counters may be capped).
+func (s *Store) publishTierChanges(ctx context.Context, tx *sqlx.Tx, tenant string, now time.Time, w *ledgerWrites) error {
+	var msgs []outbox.Message
+	for _, a := range w.touched {
+		before := w.tierBefore[a.ID]
+		if equalIDs(before, a.TierID) {
+			continue
+		}
+		cur, err := s.affiliateByID(ctx, tx, tenant, a.ID, false, "affiliate")
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, outbox.Message{Type: outbox.AffiliateTierChanged, Data: apishape.NewTierChange(cur, before)})
+	}
+	return publish(ctx, tx, tenant, now, msgs...)
 }
 
 // claimEvents inserts the events with their outcomes and returns the ids it inserted; an id
@@ -258,7 +296,10 @@ type ledgerWrites struct {
 	convertedOrder                           []uuid.UUID
 	revenue                                  map[uuid.UUID]int64 // referee_revenue after the batch
 	revenueOrder                             []uuid.UUID
-	outcomes                                 []string // encoded, one per decided event
+	outcomes                                 []string                 // encoded, one per decided event
+	tierBefore                               map[uuid.UUID]*uuid.UUID // effective tier before the batch
+	touched                                  []*referral.Affiliate    // affiliates whose counters moved, once each
+	seen                                     map[uuid.UUID]bool       // the ids in touched
 }
 
 func (w *ledgerWrites) add(ev referral.Event, d referral.Decision, out referral.EventOutcome) {
@@ -278,6 +319,13 @@ func (w *ledgerWrites) add(ev referral.Event, d referral.Decision, out referral.
 			w.convertedOrder = append(w.convertedOrder, id)
 		}
 		w.converted[id] = &d.Referral.Referral
+	}
+	if d.Affiliate != nil && w.tierBefore != nil && !w.seen[d.Affiliate.ID] {
+		if w.seen == nil {
+			w.seen = map[uuid.UUID]bool{}
+		}
+		w.seen[d.Affiliate.ID] = true
+		w.touched = append(w.touched, d.Affiliate)
 	}
 	if d.Affiliate != nil && d.RevenueDelta > 0 {
 		if w.revenue == nil {

@@ -342,3 +342,68 @@ func TestFeedNotHeldByLongTransaction(t *testing.T) {
 		t.Fatalf("after the late commit: %+v", got)
 	}
 }
+
+// TestEventFacts: an event that converts a referral publishes one reward.created and
+// commission.created per ledger row, referral.converted, and affiliate.tier_changed when the conversion moves the
+// referrer's effective tier (with the tier it had before).
+func TestEventFacts(t *testing.T) {
+	s := postgres.NewStore(pgtest.DB(t))
+	tenant := pgtest.Tenant(t)
+	ctx := context.Background()
+	tier, err := s.CreateTier(ctx, referral.Tier{TenantID: tenant, Name: "bronze", MinReferrals: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateCampaign(ctx, referral.Campaign{TenantID: tenant, Name: "welcome", QualifyingEvent: "deposit.completed",
+		ReferrerRewards: []referral.Wallet{{CurrencyID: "points", Amount: 100}},
+		RefereeRewards:  []referral.Wallet{{CurrencyID: "points", Amount: 50}}, Active: true}); err != nil {
+		t.Fatal(err)
+	}
+	rate, _ := referral.ParseRate("0.05")
+	if _, err := s.CreateCommissionRule(ctx, referral.CommissionRule{TenantID: tenant, Name: "deposits", EventType: "deposit.completed",
+		CommissionField: "amount", CustomRate: &rate, CurrencyID: "EUR", Active: true}); err != nil {
+		t.Fatal(err)
+	}
+	aff, err := s.CreateAffiliate(ctx, referral.Affiliate{TenantID: tenant, UserID: "alice", Status: referral.AffiliateActive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.ApplyCode(ctx, tenant, "bob", aff.AffiliateCode, nil); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.ProcessEvent(ctx, referral.Event{TenantID: tenant, EventID: "dep_1", Type: "deposit.completed",
+		UserID: "bob", OccurredAt: time.Now(), Payload: json.RawMessage(`{"amount": 5000}`)})
+	if err != nil || len(out.Rewards) != 2 || len(out.Commissions) != 1 {
+		t.Fatalf("event: %+v, %v", out, err)
+	}
+	// A duplicate publishes nothing.
+	if _, err := s.ProcessEvent(ctx, referral.Event{TenantID: tenant, EventID: "dep_1", Type: "deposit.completed",
+		UserID: "bob", OccurredAt: time.Now(), Payload: json.RawMessage(`{"amount": 5000}`)}); err != nil {
+		t.Fatal(err)
+	}
+	events, _ := readFeed(t, s, tenant, nil, nil, 7)
+	var types []string
+	for _, e := range events {
+		types = append(types, e.Type)
+	}
+	want := []string{outbox.AffiliateCreated, outbox.ReferralCreated, outbox.RewardCreated, outbox.RewardCreated,
+		outbox.CommissionCreated, outbox.ReferralConverted, outbox.AffiliateTierChanged}
+	if fmt.Sprint(types) != fmt.Sprint(want) {
+		t.Fatalf("types = %v, want %v", types, want)
+	}
+	var change apishape.AffiliateTierChange
+	if err := json.Unmarshal(events[6].Data, &change); err != nil {
+		t.Fatal(err)
+	}
+	if change.ID != aff.ID || change.PreviousTierID != nil || change.TierID == nil || *change.TierID != tier.ID || change.ConvertedReferrals != 1 {
+		t.Fatalf("tier change = %+v", change)
+	}
+	var conv apishape.Referral
+	if err := json.Unmarshal(events[5].Data, &conv); err != nil || conv.Status != referral.StatusConverted {
+		t.Fatalf("converted = %+v, %v", conv, err)
+	}
+	page, err := s.Feed(ctx, tenant, outbox.FeedFilter{Limit: 100})
+	if err != nil || len(page.Events) != 7 {
+		t.Fatalf("the duplicate published: %d events, %v", len(page.Events), err)
+	}
+}
