@@ -360,3 +360,43 @@ func TestDeletedEndpointAndTestEvent(t *testing.T) {
 		}
 	}
 }
+
+// TestEndpointDeactivatedAfterFiveDaysOfFailures: an endpoint whose attempts have all failed for
+// five days is deactivated by its next failure; its pending deliveries then wait, and
+// reactivating it (PUT active) delivers them.
+func TestEndpointDeactivatedAfterFiveDaysOfFailures(t *testing.T) {
+	var up atomic.Bool
+	rcv := newReceiver(t, func(int64, string) int {
+		if up.Load() {
+			return http.StatusOK
+		}
+		return http.StatusServiceUnavailable
+	})
+	w := newWorld(t, pgtest.MustOpenDB(t), rcv)
+	ctx := context.Background()
+	if _, err := w.db.Exec(`UPDATE webhook_endpoints SET failing_since = now() - interval '5 days 1 minute'`); err != nil {
+		t.Fatal(err)
+	}
+	stop := start(w.store, w, fastConfig())
+	defer stop()
+	w.affiliates(t, 1, "dead")
+	waitFor(t, 10*time.Second, "the endpoint deactivated", func() bool {
+		e, err := w.store.GetEndpoint(ctx, w.tenant, w.endpoint.ID)
+		return err == nil && !e.Active
+	})
+	up.Store(true)
+	seen := rcv.n.Load()
+	time.Sleep(300 * time.Millisecond)
+	if rcv.n.Load() != seen {
+		t.Fatal("a deactivated endpoint was sent to")
+	}
+	e := w.endpoint
+	e.Active = true
+	if _, err := w.store.ReplaceEndpoint(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.db.Exec(`UPDATE webhook_deliveries SET next_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	checkAllDelivered(t, w, rcv)
+}
