@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -399,4 +400,54 @@ func TestEndpointDeactivatedAfterFiveDaysOfFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkAllDelivered(t, w, rcv)
+}
+
+// TestRotationSignsWithBothSecrets: after a rotation a delivery carries two signatures, one
+// verifying with the new secret and one with the previous; once the overlap is over only the
+// new one signs.
+func TestRotationSignsWithBothSecrets(t *testing.T) {
+	var mu sync.Mutex
+	var sigs []string
+	rcv := newReceiver(t, func(int64, string) int { return http.StatusOK })
+	rcv.hold = nil
+	w := newWorld(t, pgtest.MustOpenDB(t), rcv)
+	ctx := context.Background()
+	old := rcv.secret.Load().(string)
+	fresh := webhook.NewSecret()
+	if _, err := w.store.RotateSecret(ctx, w.tenant, w.endpoint.ID, w.sealer.Seal([]byte(fresh))); err != nil {
+		t.Fatal(err)
+	}
+	inner := rcv.srv.Config.Handler
+	rcv.srv.Config.Handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		sigs = append(sigs, r.Header.Get("webhook-signature"))
+		mu.Unlock()
+		inner.ServeHTTP(rw, r)
+	})
+	rcv.secret.Store(fresh)
+	stop := start(w.store, w, fastConfig())
+	defer stop()
+	w.affiliates(t, 1, "rot")
+	checkAllDelivered(t, w, rcv) // verifies with the new secret
+	rcv.secret.Store(old)
+	if _, err := w.db.Exec(`UPDATE webhook_endpoints SET previous_until = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	w.affiliates(t, 1, "after")
+	waitFor(t, 10*time.Second, "the second delivery", func() bool { mu.Lock(); defer mu.Unlock(); return len(sigs) == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	if n := len(strings.Fields(sigs[0])); n != 2 {
+		t.Fatalf("during the overlap: %d signatures (%q)", n, sigs[0])
+	}
+	if n := len(strings.Fields(sigs[1])); n != 1 {
+		t.Fatalf("after the overlap: %d signatures (%q)", n, sigs[1])
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	// The first delivery verified with the new secret (checkAllDelivered); the receiver now
+	// checks with the old one, which the second delivery no longer carries.
+	if rcv.badSig != 1 {
+		t.Fatalf("bad signatures = %d, want exactly the second delivery's against the old secret", rcv.badSig)
+	}
 }
