@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: run stop test build deps browser vet fuzz sdk bench bench-quick bench-go clean helm deploy-check
+.PHONY: run stop test test-cluster build deps browser vet fuzz sdk bench bench-quick bench-go clean helm deploy-check
 
 build: ## build both gateways into bin/
 	$(GO) build -o $(BIN)/admin-gateway ./cmd/admin-gateway
@@ -21,8 +21,16 @@ run: deps build ## bring the whole system up locally and walk the seed flow
 test: browser helm ## run every test (race detector on, chart checks included), a short fuzz pass, and the client SDK checks
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(MAKE) test-cluster
 	$(MAKE) fuzz FUZZTIME=10s
 	bash scripts/sdk.sh check
+
+# The Redis-facing suites once more, on a real three-master Redis Cluster that the tests start on
+# loopback ports (pkg/cache/cachetest): the Query Gateway's and its binary's tests and the end-to-end
+# suite's Query Gateway, recovery and shutdown tests (about 3 minutes).
+CLUSTER_PKGS := ./pkg/cache/cachetest ./pkg/queryapi ./cmd/query-gateway ./e2e
+test-cluster: deps ## run the Redis-facing tests against a Redis Cluster (PHOENIX_TEST_REDIS_CLUSTER=1)
+	PHOENIX_TEST_REDIS_CLUSTER=1 $(GO) test -race -count=1 -timeout 15m -run '^Test(Qry|Idle|Cluster|Deployment|Serve)' $(CLUSTER_PKGS)
 
 FUZZTIME ?= 30s
 fuzz: ## fuzz the request decoders: bodies, query strings and event batches
@@ -30,13 +38,13 @@ fuzz: ## fuzz the request decoders: bodies, query strings and event batches
 	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) ./pkg/web
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME) ./pkg/adminapi
 
-bench: ## end-to-end benchmark and fault report: rewrites docs/BENCHMARKS.md and docs/bench/*.svg (5-10 min)
+bench: ## end-to-end benchmark and fault report, then the 1M-referral scale section: rewrites docs/BENCHMARKS.md and docs/bench/*.svg (15-20 min)
 	bash scripts/bench.sh
 
-bench-quick: ## the same on a small data set, without the PostgreSQL restart (2-3 min)
+bench-quick: ## the same on a small data set, without the PostgreSQL restart (3-4 min)
 	bash scripts/bench.sh --quick
 
-bench-go: deps ## run the Go benchmarks (apply-code, events, hierarchy)
+bench-go: deps ## run the Go benchmarks (apply-code, events, hierarchy, projection cost at 10k/100k referrals; PHOENIX_BENCH_SCALE=1M adds 1M)
 	$(GO) test -run '^$$' -bench . -benchtime 3s $(PKGS)
 
 clean:

@@ -815,6 +815,7 @@ func TestDepHelmRejectsBadValues(t *testing.T) {
 		{"bogus=1", "bogus"},
 		{"adminGateway.replicas=3", "replicas"},
 		{"config.logLevel=verbose", "logLevel"},
+		{"config.deployment=blue/green", "deployment"},
 		{"queryGateway.replicaCount=two", "replicaCount"},
 		{"image.digest=latest", "digest"},
 		{"terminationGracePeriodSeconds=25", "terminationGracePeriodSeconds"},

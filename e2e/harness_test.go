@@ -29,6 +29,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/cache/cachetest"
 	"github.com/phoenix-referral/phoenix/pkg/postgres/pgtest"
 	"github.com/phoenix-referral/phoenix/pkg/queryapi"
 	"github.com/phoenix-referral/phoenix/pkg/web/contract"
@@ -98,7 +99,7 @@ func TestMain(m *testing.M) {
 	var b [1]byte
 	rand.Read(b[:])
 	qryRedisBase = int(b[0])
-	pgtest.Main(m)
+	pgtest.Main(m, cachetest.StopClusters)
 }
 
 // qryRedisIndex returns a Redis database index (2–15; 0 and 1 belong to the pkg/cache and
@@ -268,19 +269,22 @@ func (p *qryProc) stop() time.Duration {
 	return took
 }
 
-// qryStack is one database, one Redis database, an Admin Gateway and Query Gateways.
+// qryStack is one database, one Redis database (or, with cachetest.ClusterEnv set, one Redis
+// Cluster), an Admin Gateway and Query Gateways.
 type qryStack struct {
 	t       testing.TB
 	bins    string // the directory of the gateway binaries
 	dbURL   string
 	db      *sqlx.DB
-	redisDB int
-	rdb     *redis.Client
+	redisDB int                   // the database number on the shared Redis (single-node mode)
+	cluster *redis.ClusterClient  // the stack's own Redis Cluster (cluster mode), else nil
+	redis   string                // the Query Gateway's Redis setting, NAME=value
+	rdb     redis.UniversalClient // the stack's Redis
 	admin   *qryProc
 }
 
-// qryNewStack creates a fresh database and Redis database and starts an Admin Gateway (with
-// extra environment adminEnv).
+// qryNewStack creates a fresh database and Redis database (or Redis Cluster) and starts an Admin
+// Gateway (with extra environment adminEnv).
 func qryNewStack(t testing.TB, adminEnv ...string) *qryStack {
 	t.Helper()
 	return qryNewStackFrom(t, qryBinDir, adminEnv...)
@@ -296,13 +300,21 @@ func qryNewStackFrom(t testing.TB, bins string, adminEnv ...string) *qryStack {
 	}
 	t.Cleanup(func() { db.Close() })
 	s.db = db
-	s.rdb = redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: s.redisDB})
-	t.Cleanup(func() {
-		s.rdb.FlushDB(context.Background())
-		s.rdb.Close()
-	})
-	if err := s.rdb.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatalf("redis: %v", err)
+	if cachetest.ClusterMode() {
+		addrs, c := cachetest.Cluster(t) // empty, and flushed again when the test ends
+		s.cluster, s.rdb = c, c
+		s.redis = "PHOENIX_REDIS_CLUSTER_ADDRS=" + strings.Join(addrs, ",")
+	} else {
+		rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: s.redisDB})
+		t.Cleanup(func() {
+			rdb.FlushDB(context.Background())
+			rdb.Close()
+		})
+		if err := rdb.FlushDB(context.Background()).Err(); err != nil {
+			t.Fatalf("redis: %v", err)
+		}
+		s.rdb = rdb
+		s.redis = fmt.Sprintf("PHOENIX_REDIS_URL=redis://127.0.0.1:6379/%d", s.redisDB)
 	}
 	s.admin = qryStartPath(t, filepath.Join(bins, "admin-gateway"), append([]string{"PHOENIX_DATABASE_URL=" + s.dbURL}, adminEnv...))
 	return s
@@ -312,8 +324,7 @@ func qryNewStackFrom(t testing.TB, bins string, adminEnv ...string) *qryStack {
 func (s *qryStack) startQuery(env ...string) *qryProc {
 	s.t.Helper()
 	return qryStartPath(s.t, filepath.Join(s.bins, "query-gateway"), append([]string{
-		"PHOENIX_DATABASE_URL=" + s.dbURL,
-		fmt.Sprintf("PHOENIX_REDIS_URL=redis://127.0.0.1:6379/%d", s.redisDB),
+		"PHOENIX_DATABASE_URL=" + s.dbURL, s.redis,
 	}, env...))
 }
 

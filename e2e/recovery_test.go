@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/cache/cachetest"
 )
 
 // qryWriter keeps writing through the Admin Gateway: each write either creates a code for a new
@@ -126,7 +127,7 @@ func TestQryRecoverRedisWiped(t *testing.T) {
 	e := s.tenant(qg)
 	w := qryStartWriter(t, e, 5*time.Millisecond)
 	time.Sleep(300 * time.Millisecond)
-	if err := s.rdb.FlushDB(context.Background()).Err(); err != nil {
+	if err := cachetest.FlushAll(context.Background(), s.rdb); err != nil {
 		t.Fatal(err)
 	}
 	// Reads keep working while the read models are rebuilt (from PostgreSQL meanwhile).
@@ -363,13 +364,34 @@ func (p *qryProxy) setUp(up bool) {
 // (fresh, never hanging), and when Redis returns the projector catches up without a restart.
 func TestQryRedisOutage(t *testing.T) {
 	s := qryNewStack(t)
-	proxy := qryStartProxy(t, "127.0.0.1:6379")
-	qg := qryStart(t, "query-gateway", []string{"PHOENIX_DATABASE_URL=" + s.dbURL,
-		fmt.Sprintf("PHOENIX_REDIS_URL=redis://%s/%d", proxy.ln.Addr(), s.redisDB)})
+	var qg *qryProc
+	var setUp func(bool)
+	if s.cluster != nil {
+		// A cluster's clients follow its redirections to every node's own address, past any
+		// proxy: the outage stops every node instead.
+		qg = s.startQuery()
+		var thaw func()
+		setUp = func(up bool) {
+			if up {
+				thaw()
+				return
+			}
+			var err error
+			if thaw, err = cachetest.Freeze(context.Background(), s.cluster); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(thaw)
+		}
+	} else {
+		proxy := qryStartProxy(t, "127.0.0.1:6379")
+		qg = qryStart(t, "query-gateway", []string{"PHOENIX_DATABASE_URL=" + s.dbURL,
+			fmt.Sprintf("PHOENIX_REDIS_URL=redis://%s/%d", proxy.ln.Addr(), s.redisDB)})
+		setUp = proxy.setUp
+	}
 	e := s.tenant(qg)
 	w := qryStartWriter(t, e, 5*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
-	proxy.setUp(false)
+	setUp(false)
 	var slowest time.Duration
 	for i := 0; i < 30; i++ {
 		start := time.Now()
@@ -400,7 +422,7 @@ func TestQryRedisOutage(t *testing.T) {
 	if slowest > 2*time.Second {
 		t.Fatalf("reads hang during a Redis outage: %v", slowest)
 	}
-	proxy.setUp(true)
+	setUp(true)
 	time.Sleep(300 * time.Millisecond)
 	w.finish(t, qg)
 	if err := qryContains(e.read("/v1/referral/codes", e.player("outage")).Body, "OUT-"); err != nil {

@@ -50,6 +50,12 @@ if ! redis_up; then
   for _ in $(seq 1 30); do redis_up && break; sleep 1; done
   redis_up || { echo "deps: Redis did not come up" >&2; exit 1; }
 fi
+# The Redis Cluster tests (make test-cluster) start their own redis-server nodes and join them
+# with redis-cli --cluster create.
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+  echo "deps: installing redis-server and redis-tools" >&2
+  apt_install redis-server redis-tools
+fi
 # The TypeScript client and the OpenAPI linter (scripts/sdk.sh) need Node.js and npm.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   echo "deps: installing Node.js and npm" >&2

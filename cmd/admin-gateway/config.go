@@ -28,6 +28,8 @@ type Config struct {
 	// SecretKey seals webhook secrets and the stored answers that show them
 	// (PHOENIX_SECRET_KEY); without it no endpoint can be created.
 	SecretKey string
+	// SignalRetention is how long risk signals are kept and count (PHOENIX_SIGNAL_RETENTION).
+	SignalRetention time.Duration
 	// Console serves the back-office console at /console/ (PHOENIX_CONSOLE).
 	Console bool
 }
@@ -58,6 +60,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Conf
 	s.Duration(&c.OutboxRetention, "outbox-retention", "PHOENIX_OUTBOX_RETENTION", outbox.DefaultRetention, "how long outbound events are kept for the feed and replays")
 	s.Bool(&c.WebhookAllowPrivate, "webhook-allow-private", "PHOENIX_WEBHOOK_ALLOW_PRIVATE", false, "let webhooks reach loopback, private and link-local addresses and use http (development and tests only)")
 	s.Secret(&c.SecretKey, "secret-key", "PHOENIX_SECRET_KEY", "key that encrypts webhook secrets, at least 32 bytes; required when webhook endpoints exist outside development")
+	s.Duration(&c.SignalRetention, "signal-retention", "PHOENIX_SIGNAL_RETENTION", referral.DefaultSignalRetention, "how long risk signals (devices and address hashes of players) are kept and matched, e.g. 2160h")
 	if err := s.Parse(args); err != nil {
 		return nil, s, err
 	}
@@ -85,6 +88,9 @@ func (c *Config) validate(log *slog.Logger) error {
 	}
 	if c.WebhookAllowPrivate {
 		log.Warn("PHOENIX_WEBHOOK_ALLOW_PRIVATE: webhooks may reach loopback, private and link-local addresses over http. Development and tests only.")
+	}
+	if c.SignalRetention <= 0 {
+		err = errors.Join(err, errors.New("PHOENIX_SIGNAL_RETENTION must be positive"))
 	}
 	return err
 }

@@ -91,6 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	store := postgres.NewStore(db)
 	store.OutboxRetention = cfg.OutboxRetention
+	store.SignalRetention = cfg.SignalRetention
 	sealer, err := secretSealer(ctx, cfg, store)
 	if err != nil {
 		return err
@@ -98,6 +99,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	api := adminapi.New(store, verifier, adminapi.Config{
 		ReferralURLTemplate:  cfg.ReferralURLTemplate,
 		Attempts:             referral.AttemptLimit{Max: cfg.CodeAttemptLimit, Window: cfg.CodeAttemptWindow},
+		AddressHashKey:       []byte(cfg.AddressHashKey),
 		Sealer:               sealer,
 		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
 	}, log)
@@ -115,6 +117,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			case <-t.C:
 				if err := store.Purge(ctx, cfg.CodeAttemptWindow); err != nil && ctx.Err() == nil {
 					log.Warn("purge_failed", "err", err)
+				}
+				// Risk signals past their retention (§12), in bounded batches.
+				if _, err := store.PruneSignals(ctx, cfg.SignalRetention); err != nil && ctx.Err() == nil {
+					log.Warn("prune_signals_failed", "err", err)
 				}
 				if n, err := store.PruneOutbox(ctx, time.Now().Add(-cfg.OutboxRetention)); err != nil && ctx.Err() == nil {
 					log.Warn("outbox_prune_failed", "err", err)
@@ -137,6 +143,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxInFlight: 2 * cfg.DBMaxConns,
 	})
 	api.Register(srv.Echo)
+	srv.Registry.MustRegister(api.Collectors()...)
 	if cfg.Console {
 		// The development sign-in mints tokens with the HS256 secret, so it needs one and dev mode.
 		var opts console.Options

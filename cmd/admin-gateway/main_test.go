@@ -175,8 +175,8 @@ func TestHelpListsEveryVariable(t *testing.T) {
 	for _, v := range []string{"PHOENIX_HTTP_ADDR", "PHOENIX_DATABASE_URL", "PHOENIX_JWT_SECRET",
 		"PHOENIX_JWT_PUBLIC_KEY_FILE", "PHOENIX_JWT_JWKS_URL", "PHOENIX_JWT_ISSUER", "PHOENIX_JWT_AUDIENCE", "PHOENIX_DEV",
 		"PHOENIX_LOG_LEVEL", "PHOENIX_REFERRAL_URL_TEMPLATE", "PHOENIX_AUTO_MIGRATE", "PHOENIX_CODE_ATTEMPT_LIMIT",
-		"PHOENIX_TRUSTED_PROXIES", "PHOENIX_SHUTDOWN_TIMEOUT", "PHOENIX_CONSOLE", "PHOENIX_OUTBOX_RETENTION",
-		"PHOENIX_WEBHOOK_ALLOW_PRIVATE", "PHOENIX_SECRET_KEY"} {
+		"PHOENIX_TRUSTED_PROXIES", "PHOENIX_SHUTDOWN_TIMEOUT", "PHOENIX_CONSOLE", "PHOENIX_SIGNAL_RETENTION",
+		"PHOENIX_OUTBOX_RETENTION", "PHOENIX_WEBHOOK_ALLOW_PRIVATE", "PHOENIX_SECRET_KEY"} {
 		if !strings.Contains(out.String(), v) {
 			t.Errorf("--help does not mention %s", v)
 		}
@@ -236,10 +236,12 @@ func TestStartupLogMasksPasswords(t *testing.T) {
 
 func TestRefusesBadConfig(t *testing.T) {
 	for name, env := range map[string]map[string]string{
-		"no key":       {},
-		"short secret": {"PHOENIX_JWT_SECRET": "short"},
-		"bad bool":     {"PHOENIX_DEV": "maybe"},
-		"bad level":    {"PHOENIX_DEV": "true", "PHOENIX_LOG_LEVEL": "loud"},
+		"no key":        {},
+		"short secret":  {"PHOENIX_JWT_SECRET": "short"},
+		"bad bool":      {"PHOENIX_DEV": "maybe"},
+		"bad level":     {"PHOENIX_DEV": "true", "PHOENIX_LOG_LEVEL": "loud"},
+		"no retention":  {"PHOENIX_DEV": "true", "PHOENIX_SIGNAL_RETENTION": "0s"},
+		"bad retention": {"PHOENIX_DEV": "true", "PHOENIX_SIGNAL_RETENTION": "90 days"},
 	} {
 		var out bytes.Buffer
 		if err := run(context.Background(), nil, envOf(env), &out, &out, nil); err == nil {

@@ -61,6 +61,13 @@ type Config struct {
 	ContendLimit  int
 	RedisTimeout  string
 	ProjectionCap time.Duration
+	Only          string // "scale": only the scale section
+	Scale         bool
+	ScaleSizes    string // comma list of tenant sizes (referrals)
+	ScaleBacklog  int
+	ScaleWrites   int
+	ScaleWait     time.Duration
+	ScaleRSSCap   int // MiB
 }
 
 func main() {
@@ -99,7 +106,19 @@ func main() {
 	flag.IntVar(&cfg.ContendLimit, "contend-limit", 500, "usage_limit of the contended code")
 	flag.StringVar(&cfg.RedisTimeout, "redis-timeout", "", "PHOENIX_REDIS_TIMEOUT of the query gateways (default: the gateway's own in quick runs, 5s in full runs, whose initial rebuild writes one large MULTI/EXEC per tenant)")
 	flag.DurationVar(&cfg.ProjectionCap, "projection-wait", 8*time.Minute, "how long to wait for the first projection of the seeded database")
+	flag.StringVar(&cfg.Only, "only", "", `run one section alone: "scale" (the million-referral tenant; report in docs/BENCHMARKS-scale.md unless --out is given)`)
+	flag.BoolVar(&cfg.Scale, "scale", true, "run the scale section (the million-referral tenant) after the faults")
+	flag.StringVar(&cfg.ScaleSizes, "scale-sizes", "", "tenant sizes of the scale section in referrals, comma-separated; the largest is the one the freshness, hot-read, backlog and rebuild workloads use (default 10000,100000,1000000, quick 2000,10000,20000)")
+	flag.IntVar(&cfg.ScaleBacklog, "scale-backlog", 0, "changes in the scale section's backlog (default 1000000, quick 20000; at most the largest size)")
+	flag.IntVar(&cfg.ScaleWrites, "scale-writes", 5, "isolated writes per change kind and tenant size in the projection-cost workload")
+	flag.DurationVar(&cfg.ScaleWait, "scale-wait", 3*time.Minute, "how long the scale section waits for the backlog to catch up (and for the projector to settle)")
+	flag.IntVar(&cfg.ScaleRSSCap, "scale-rss-cap", 1024, "MiB of query gateway RSS at which the scale section stops waiting for the backlog (the machine is shared)")
 	flag.Parse()
+	outSet := false
+	flag.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
+	if cfg.Only == "scale" && !outSet {
+		cfg.Out = "docs/BENCHMARKS-scale.md"
+	}
 	cfg.defaults()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -139,6 +158,13 @@ func (c *Config) defaults() {
 	if c.PGRestart && c.Quick {
 		c.PGRestart = false
 	}
+	if c.ScaleSizes == "" {
+		c.ScaleSizes = "10000,100000,1000000"
+		if c.Quick {
+			c.ScaleSizes = "2000,10000,20000"
+		}
+	}
+	pick(&c.ScaleBacklog, 1_000_000, 20_000)
 }
 
 // Bench holds the running stack and everything measured.
@@ -156,6 +182,7 @@ type Bench struct {
 	tokens  map[string]string
 	runID   string
 
+	sc          *scaleSet // the scale section's data set and costs (nil until it runs)
 	rebuildPeak int64
 	rebuildTime time.Duration
 
@@ -238,33 +265,49 @@ func (b *Bench) Main(ctx context.Context) error {
 			return fmt.Errorf("binary %s: %w (build it first: scripts/bench.sh does)", bin, err)
 		}
 	}
+	if b.cfg.Only != "" && b.cfg.Only != "scale" {
+		return fmt.Errorf(`--only %q: the only section that runs alone is "scale"`, b.cfg.Only)
+	}
 	mode := "full"
 	if b.cfg.Quick {
 		mode = "quick"
 	}
-	b.logf("mode %s: %d players, %d affiliates, %d tree nodes, %d history events, %s per workload",
-		mode, b.cfg.Players, b.cfg.Affiliates, b.cfg.TreeNodes, b.cfg.History, b.cfg.Duration)
+	if b.cfg.Only == "" {
+		b.logf("mode %s: %d players, %d affiliates, %d tree nodes, %d history events, %s per workload",
+			mode, b.cfg.Players, b.cfg.Affiliates, b.cfg.TreeNodes, b.cfg.History, b.cfg.Duration)
+	}
+	if b.cfg.Scale || b.cfg.Only == "scale" {
+		b.logf("mode %s: scale section with tenants of %s referrals, a backlog of %d changes, %s per workload",
+			mode, b.cfg.ScaleSizes, b.cfg.ScaleBacklog, b.cfg.Duration)
+	}
 	b.machine = machineInfo(ctx, b.cfg)
 
 	if err := b.setup(ctx); err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
-	if err := b.seed(ctx); err != nil {
-		return fmt.Errorf("seed: %w", err)
+	if b.cfg.Only == "" {
+		if err := b.seed(ctx); err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+		if err := b.startStack(ctx); err != nil {
+			return fmt.Errorf("stack: %w", err)
+		}
+		if err := b.workloads(ctx); err != nil {
+			return fmt.Errorf("workloads: %w", err)
+		}
+		if err := b.runFaults(ctx); err != nil {
+			return fmt.Errorf("faults: %w", err)
+		}
 	}
-	if err := b.startStack(ctx); err != nil {
-		return fmt.Errorf("stack: %w", err)
-	}
-	if err := b.workloads(ctx); err != nil {
-		return fmt.Errorf("workloads: %w", err)
-	}
-	if err := b.runFaults(ctx); err != nil {
-		return fmt.Errorf("faults: %w", err)
+	if b.cfg.Scale || b.cfg.Only == "scale" {
+		if err := b.scale(ctx); err != nil {
+			return fmt.Errorf("scale: %w", err)
+		}
 	}
 	if err := b.report(); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	b.logf("report written to %s (charts in %s), %d targets met of %d", b.cfg.Out, b.cfg.ChartDir, b.metCount(), len(b.targets))
+	b.logf("report written to %s, %d targets met of %d", b.cfg.Out, b.metCount(), len(b.targets))
 	if bad := b.correctnessFailures(); len(bad) > 0 {
 		return fmt.Errorf("correctness checks failed (the report has the details): %s", strings.Join(bad, "; "))
 	}
@@ -324,10 +367,13 @@ func (b *Bench) redisURL() string {
 	return fmt.Sprintf("redis://%s/%d", b.cfg.RedisAddr, b.cfg.RedisDB)
 }
 
-func (b *Bench) gatewayEnv(port int) []string {
+func (b *Bench) gatewayEnv(port int) []string { return b.gatewayEnvOn(port, b.dsn()) }
+
+// gatewayEnvOn is a gateway's environment with the database dsn.
+func (b *Bench) gatewayEnvOn(port int, dsn string) []string {
 	env := []string{
 		"PHOENIX_HTTP_ADDR=127.0.0.1:" + fmt.Sprint(port),
-		"PHOENIX_DATABASE_URL=" + b.dsn(),
+		"PHOENIX_DATABASE_URL=" + dsn,
 		"PHOENIX_REDIS_URL=" + b.redisURL(),
 		"PHOENIX_JWT_SECRET=" + string(b.secret),
 		"PHOENIX_LOG_LEVEL=warn",
@@ -355,29 +401,10 @@ func (b *Bench) startStack(ctx context.Context) error {
 		}
 	}
 	// The first replica rebuilds the read models from the seeded database: wait for it.
-	t0 := time.Now()
-	for {
-		if b.qa.Metric(ctx, "phoenix_projector_rebuilds_total") >= 1 {
-			break
-		}
-		if !b.qa.Alive() {
-			return fmt.Errorf("query-gateway-a exited during the first projection (log %s)", b.qa.Log)
-		}
-		if time.Since(t0) > b.cfg.ProjectionCap {
-			return fmt.Errorf("the first projection did not finish in %s (log %s)", b.cfg.ProjectionCap, b.qa.Log)
-		}
-		if n := int(time.Since(t0).Seconds()); n > 0 && n%15 == 0 && time.Since(t0)%time.Second < 100*time.Millisecond {
-			rss, _ := b.qa.Memory()
-			b.logf("  still projecting after %ds (RSS %s)", n, mib(rss))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+	rebuild, hwm, err := b.waitRebuild(ctx, b.qa)
+	if err != nil {
+		return err
 	}
-	rebuild := time.Since(t0)
-	_, hwm := b.qa.Memory()
 	b.rebuildPeak, b.rebuildTime = hwm, rebuild
 	b.seedInfo = append(b.seedInfo, fmt.Sprintf("Initial projection of the seeded database into Redis (query gateway rebuild): %.1f s, query gateway peak RSS %s.",
 		rebuild.Seconds(), mib(hwm)))
@@ -390,6 +417,31 @@ func (b *Bench) startStack(ctx context.Context) error {
 		p.ResetPeak()
 	}
 	return nil
+}
+
+// waitRebuild waits until q, just started on a wiped Redis, has rebuilt its read models, and
+// returns how long that took and q's peak RSS meanwhile.
+func (b *Bench) waitRebuild(ctx context.Context, q *Proc) (time.Duration, int64, error) {
+	t0 := time.Now()
+	for q.Metric(ctx, "phoenix_projector_rebuilds_total") < 1 {
+		if !q.Alive() {
+			return 0, 0, fmt.Errorf("%s exited during the first projection (log %s)", q.Name, q.Log)
+		}
+		if time.Since(t0) > b.cfg.ProjectionCap {
+			return 0, 0, fmt.Errorf("the first projection did not finish in %s (log %s)", b.cfg.ProjectionCap, q.Log)
+		}
+		if n := int(time.Since(t0).Seconds()); n > 0 && n%15 == 0 && time.Since(t0)%time.Second < 100*time.Millisecond {
+			rss, _ := q.Memory()
+			b.logf("  still projecting after %ds (RSS %s)", n, mib(rss))
+		}
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	_, hwm := q.Memory()
+	return time.Since(t0), hwm, nil
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -83,12 +83,14 @@ func (b *Bench) setup(ctx context.Context) error {
 		return err
 	}
 	defer admin.Close()
-	b.logf("recreating database %s", b.cfg.DBName)
-	if _, err := admin.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, b.cfg.DBName)); err != nil {
-		return err
-	}
-	if _, err := admin.ExecContext(ctx, fmt.Sprintf(`CREATE DATABASE %q`, b.cfg.DBName)); err != nil {
-		return err
+	if b.cfg.Only == "" { // a section run alone brings its own database
+		b.logf("recreating database %s", b.cfg.DBName)
+		if _, err := admin.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, b.cfg.DBName)); err != nil {
+			return err
+		}
+		if _, err := admin.ExecContext(ctx, fmt.Sprintf(`CREATE DATABASE %q`, b.cfg.DBName)); err != nil {
+			return err
+		}
 	}
 	if !b.cfg.RedisShared {
 		logs, _ := filepath.Abs(b.cfg.LogDir)
@@ -107,6 +109,9 @@ func (b *Bench) setup(ctx context.Context) error {
 	defer rdb.Close()
 	if err := rdb.FlushDB(ctx).Err(); err != nil {
 		return fmt.Errorf("redis flushdb %d: %w", b.cfg.RedisDB, err)
+	}
+	if b.cfg.Only != "" {
+		return nil
 	}
 	b.logf("flushed Redis database %d; migrating", b.cfg.RedisDB)
 	cmd := exec.CommandContext(ctx, b.cfg.AdminBin, "migrate")

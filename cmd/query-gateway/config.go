@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ type Config struct {
 	CatchUpInterval     time.Duration
 	ChangeRetention     time.Duration
 	LocalCacheTTL       time.Duration
+	Deployment          string
 }
 
 const usage = `query-gateway: the read side of Phoenix Referral, served from Redis read models.
@@ -44,6 +46,7 @@ func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (*C
 	s.Duration(&c.CatchUpInterval, "catch-up-interval", "PHOENIX_CATCH_UP_INTERVAL", time.Second, "catch-up timer covering missed notifications")
 	s.Duration(&c.LocalCacheTTL, "local-cache-ttl", "PHOENIX_LOCAL_CACHE_TTL", 500*time.Millisecond, "longest an answer is kept in process (dropped at once when its tenant changes); 0 disables")
 	s.Duration(&c.ChangeRetention, "change-retention", "PHOENIX_CHANGE_RETENTION", 7*24*time.Hour, "how long applied changes are kept in the change log")
+	s.String(&c.Deployment, "deployment", "PHOENIX_DEPLOYMENT", "", "names this deployment's invalidation channel on Redis, apart from other deployments sharing the server (default: derived from the database's identity)")
 	if err := s.Parse(args); err != nil {
 		return nil, s, err
 	}
@@ -63,11 +66,17 @@ func (c *Config) validate(log *slog.Logger) error {
 	if c.LocalCacheTTL < 0 || c.LocalCacheTTL > time.Second {
 		return errors.New("PHOENIX_LOCAL_CACHE_TTL must be from 0 to 1s (SPEC §7 freshness)")
 	}
+	if c.Deployment != "" && !deploymentName.MatchString(c.Deployment) {
+		return errors.New("PHOENIX_DEPLOYMENT must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-'")
+	}
 	if c.RedisTimeout <= 0 || c.CatchUpInterval <= 0 || c.ChangeRetention < time.Hour {
 		return errors.New("PHOENIX_REDIS_TIMEOUT and PHOENIX_CATCH_UP_INTERVAL must be > 0, PHOENIX_CHANGE_RETENTION ≥ 1h")
 	}
 	return nil
 }
+
+// deploymentName is what PHOENIX_DEPLOYMENT may be: it becomes part of a Redis channel name.
+var deploymentName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // clusterAddrs splits PHOENIX_REDIS_CLUSTER_ADDRS.
 func (c *Config) clusterAddrs() []string {

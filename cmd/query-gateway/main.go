@@ -66,6 +66,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer rdb.Close()
 	store := cache.New(rdb)
+	// The invalidation channel is named per deployment (SPEC §7).
+	deployment := cfg.Deployment
+	if deployment == "" {
+		if deployment, err = postgres.DefaultDeployment(ctx, db); err != nil {
+			return err
+		}
+	}
+	log.Info("deployment", "name", deployment, "channel", cache.InvalidationChannel(deployment))
 
 	// Services.
 	verifier, err := auth.NewVerifierFromConfig(ctx, auth.Settings{
@@ -95,6 +103,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Visitors:            referral.AttemptLimit{Max: cfg.VisitorLimit, Window: cfg.CodeAttemptWindow},
 		FallbackConcurrency: cfg.FallbackConcurrency,
 		LocalTTL:            cfg.LocalCacheTTL,
+		Deployment:          deployment,
 	}, log, srv.Registry)
 	api.Register(srv.Echo)
 	if err := web.ServeOpenAPI(srv.Echo, queryapi.OpenAPI); err != nil {
@@ -106,6 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// that cannot run stops the server, which would otherwise serve stale answers.
 	proj := projector.New(db, store, log, projector.NewMetrics(srv.Registry), projector.Config{
 		DSN: cfg.DatabaseURL, Interval: cfg.CatchUpInterval, Retention: cfg.ChangeRetention,
+		Deployment: deployment,
 	})
 	serveCtx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
@@ -132,8 +142,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func newRedis(cfg *Config) (redis.UniversalClient, error) {
 	t := cfg.RedisTimeout
 	if addrs := cfg.clusterAddrs(); len(addrs) > 0 {
+		// The cluster client retries a failed command itself (up to MaxRedirects times, each
+		// through a node client with its own MaxRetries): one cluster-level retry over node
+		// clients that do not retry costs an unreachable cluster two timeouts, as a single node.
+		// One redirect still follows a MOVED or ASK (the slot map is reloaded on it).
 		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, DialTimeout: t, ReadTimeout: t,
-			WriteTimeout: t, PoolTimeout: t, MaxRetries: 1}), nil
+			WriteTimeout: t, PoolTimeout: t, MaxRetries: -1, MaxRedirects: 1}), nil
 	}
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {

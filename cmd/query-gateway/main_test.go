@@ -28,7 +28,7 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/projector"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { pgtest.Main(m, cachetest.StopClusters) }
 
 const secret = "main-test-secret-at-least-32-bytes-long"
 
@@ -54,22 +54,23 @@ func (s *safeBuffer) String() string {
 	return s.b.String()
 }
 
-// qryEnv is a gateway's environment over a fresh database and a private Redis.
-func qryEnv(t *testing.T) (map[string]string, *redis.Client) {
-	redisURL, rdb := cachetest.Server(t)
+// qryEnv is a gateway's environment over a fresh database and a private Redis (a Redis Cluster
+// with cachetest.ClusterEnv set).
+func qryEnv(t *testing.T) (map[string]string, redis.UniversalClient) {
+	name, value, rdb := cachetest.Gateway(t)
 	return map[string]string{
-		"PHOENIX_DATABASE_URL": pgtest.NewDatabase(t), "PHOENIX_REDIS_URL": redisURL,
+		"PHOENIX_DATABASE_URL": pgtest.NewDatabase(t), name: value,
 		"PHOENIX_JWT_SECRET": secret, "PHOENIX_HTTP_ADDR": "127.0.0.1:0",
 	}, rdb
 }
 
 // qryWaitIdle waits until a started gateway is fully up without being sent a request: the
 // projector leads and the in-process cache is subscribed to its announcements.
-func qryWaitIdle(t *testing.T, logs *safeBuffer, rdb *redis.Client) {
+func qryWaitIdle(t *testing.T, logs *safeBuffer, rdb redis.UniversalClient) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		subs, err := rdb.PubSubNumSub(context.Background(), projector.InvalidationChannel).Result()
-		if err == nil && subs[projector.InvalidationChannel] == 1 && strings.Contains(logs.String(), "projector_leader") {
+		subs, err := cachetest.Subscribers(context.Background(), rdb, cache.InvalidationChannel("*"))
+		if err == nil && len(subs) == 1 && strings.Contains(logs.String(), "projector_leader") {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -85,7 +86,7 @@ func TestHelpGoesToStdout(t *testing.T) {
 		t.Fatalf("--help: %v", err)
 	}
 	for _, v := range []string{"PHOENIX_HTTP_ADDR", "PHOENIX_REDIS_URL", "PHOENIX_VISITOR_LIMIT", "PHOENIX_TRUSTED_PROXIES",
-		"PHOENIX_LOCAL_CACHE_TTL", "PHOENIX_SHUTDOWN_TIMEOUT"} {
+		"PHOENIX_LOCAL_CACHE_TTL", "PHOENIX_SHUTDOWN_TIMEOUT", "PHOENIX_DEPLOYMENT"} {
 		if !strings.Contains(out.String(), v) {
 			t.Errorf("--help does not mention %s", v)
 		}
@@ -245,6 +246,7 @@ func TestRefusesBadConfig(t *testing.T) {
 		"stale in-process cache": {map[string]string{"PHOENIX_LOCAL_CACHE_TTL": "5s"}, "PHOENIX_LOCAL_CACHE_TTL"},
 		"short retention":        {map[string]string{"PHOENIX_CHANGE_RETENTION": "1m"}, "PHOENIX_CHANGE_RETENTION"},
 		"bad proxies":            {map[string]string{"PHOENIX_TRUSTED_PROXIES": "the office"}, "PHOENIX_TRUSTED_PROXIES"},
+		"bad deployment":         {map[string]string{"PHOENIX_DEPLOYMENT": "a b"}, "PHOENIX_DEPLOYMENT"},
 		"bad redis url":          {map[string]string{"PHOENIX_DATABASE_URL": pgtest.URL(t), "PHOENIX_REDIS_URL": "ftp://redis"}, "PHOENIX_REDIS_URL"},
 		"no database":            {map[string]string{"PHOENIX_DATABASE_URL": unreachable}, "connect to database"},
 	} {

@@ -27,6 +27,8 @@ type Config struct {
 	Sealer *webhook.Sealer
 	// AllowPrivateWebhooks accepts http endpoint URLs (PHOENIX_WEBHOOK_ALLOW_PRIVATE).
 	AllowPrivateWebhooks bool
+	// AddressHashKey keys referral.AddressHash for the risk signals' addresses (§12).
+	AddressHashKey []byte
 }
 
 // Services is everything the Admin Gateway asks of storage: the domain's services and the
@@ -44,6 +46,7 @@ type Services interface {
 	referral.LedgerService
 	outbox.FeedService
 	outbox.EndpointService
+	referral.RiskService
 	web.IdempotencyStore
 }
 
@@ -53,13 +56,14 @@ type API struct {
 	verifier *auth.Verifier
 	cfg      Config
 	log      *slog.Logger
+	risk     riskMetrics
 	// Now is the clock (tests may replace it); received events default to it.
 	Now func() time.Time
 }
 
 // New returns the Admin Gateway API over store.
 func New(store Services, verifier *auth.Verifier, cfg Config, log *slog.Logger) *API {
-	return &API{store: store, verifier: verifier, cfg: cfg, log: log, Now: time.Now}
+	return &API{store: store, verifier: verifier, cfg: cfg, log: log, risk: newRiskMetrics(), Now: time.Now}
 }
 
 // callerOf scopes Idempotency-Keys: the same sub under another role is another caller.

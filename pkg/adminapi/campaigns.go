@@ -37,6 +37,7 @@ type campaignIn struct {
 	Active           *bool           `json:"active"`
 	StartsAt         *apishape.Time  `json:"starts_at"`
 	EndsAt           *apishape.Time  `json:"ends_at"`
+	Milestones       json.RawMessage `json:"milestones"`
 }
 
 // toCampaign validates the body (SPEC §4.1) and fills the defaults of omitted fields:
@@ -67,6 +68,7 @@ func (in campaignIn) toCampaign(tenant string) (referral.Campaign, error) {
 	c.QualifyingFilter = filter
 	c.ReferrerRewards = parseRewards("referrer_rewards", in.ReferrerRewards, fe)
 	c.RefereeRewards = parseRewards("referee_rewards", in.RefereeRewards, fe)
+	c.Milestones = parseMilestones(in.Milestones, fe)
 	if in.Active != nil {
 		c.Active = *in.Active
 	}
@@ -201,4 +203,50 @@ func (a *API) replaceCampaign(c echo.Context) error {
 
 func (a *API) deleteCampaign(c echo.Context) error {
 	return deleteByID(c, "campaign_id", "campaign", a.store.DeleteCampaign)
+}
+
+// milestoneIn is one element of a campaign's milestones.
+type milestoneIn struct {
+	SuccessfulReferrals *int            `json:"successful_referrals"`
+	Rewards             json.RawMessage `json:"rewards"`
+}
+
+// parseMilestones reads a campaign's milestones (§13): an array (absent or null: none) of
+// {successful_referrals, rewards}, validated by referral.ValidateMilestones.
+func parseMilestones(raw json.RawMessage, fe referral.FieldErrors) []referral.Milestone {
+	out := []referral.Milestone{}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return out
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil || items == nil {
+		fe.Add("milestones", "must be an array")
+		return out
+	}
+	if len(items) > referral.MaxMilestones {
+		fe.Add("milestones", fmt.Sprintf("must hold at most %d milestones", referral.MaxMilestones))
+		return out
+	}
+	valid := true
+	for i, item := range items {
+		at := fmt.Sprintf("milestones[%d]", i)
+		var m milestoneIn
+		if err := web.Decode(item, &m, web.RejectReadOnly); err != nil {
+			prefixFields(fe, at, err)
+			valid = false
+			continue
+		}
+		if m.SuccessfulReferrals == nil {
+			fe.Add(at+".successful_referrals", "is required")
+			valid = false
+			continue
+		}
+		out = append(out, referral.Milestone{SuccessfulReferrals: *m.SuccessfulReferrals,
+			Rewards: parseRewards(at+".rewards", m.Rewards, fe)})
+	}
+	if valid {
+		referral.ValidateMilestones(fe, "milestones", out)
+	}
+	return out
 }

@@ -27,6 +27,9 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 const testSecret = "test-secret-that-is-at-least-32-bytes-long"
 
+// testAddressKey keys the address hashes of risk signals (§12).
+const testAddressKey = "test-address-hash-key-of-at-least-32-bytes"
+
 // env is one Admin Gateway over the package's test database, with a tenant of its own.
 type env struct {
 	t      testing.TB
@@ -50,7 +53,8 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := adminapi.Config{Attempts: referral.AttemptLimit{Max: 20, Window: 10 * time.Minute}, Sealer: sealer}
+	cfg := adminapi.Config{Attempts: referral.AttemptLimit{Max: 20, Window: 10 * time.Minute},
+		AddressHashKey: []byte(testAddressKey), Sealer: sealer}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -51,7 +51,7 @@ const (
 
 // hostileFixture seeds one tenant with one object of each kind for the routes that take an id.
 type hostileFixture struct {
-	campaign, code, codeString, referral, affiliate, affUser, affCode, parent, tier, rule string
+	campaign, code, codeString, referral, held, affiliate, affUser, affCode, parent, tier, rule string
 }
 
 func hostileSeed(t *testing.T, e *env) hostileFixture {
@@ -63,6 +63,14 @@ func hostileSeed(t *testing.T, e *env) hostileFixture {
 	var r refReferral
 	refApply(e, "bob", owned.Code).must(t, 200, &r)
 	f.referral = r.ID
+	// A referral held for review (a shared device under the default policy, §12).
+	for _, u := range []string{"held_owner", "held_guest"} {
+		e.do(http.MethodPost, "/v1/referral/signals", e.admin(), map[string]any{"user_id": u, "device_id": "shared-phone"}).must(t, 200, nil)
+	}
+	heldCode := refPlayerCode(t, e, "held_owner", map[string]any{"code": "HELDHOST"})
+	var held refReferral
+	refApply(e, "held_guest", heldCode.Code).must(t, 200, &held)
+	f.held = held.ID
 	a := affNew(t, e, "aff_fixture")
 	f.affiliate, f.affUser, f.affCode = a.ID, a.UserID, a.AffiliateCode
 	f.parent = affNew(t, e, "aff_parent").ID
@@ -81,10 +89,12 @@ func hostileRoutes(e *env, f hostileFixture) []hostileRoute {
 		"qualifying_filter": {"amount": {"gte": 1000}, "currency": "EUR"},
 		"referrer_rewards": {"wallet": [{"currency_id": "points", "amount": 100}]},
 		"referee_rewards": {"wallet": [{"currency_id": "points", "amount": 50}]},
-		"active": true, "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2027-01-01T00:00:00Z"}`
+		"active": true, "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2027-01-01T00:00:00Z",
+		"milestones": [{"successful_referrals": 5, "rewards": {"wallet": [{"currency_id": "points", "amount": 500}]}}]}`
 	campaignFields := []string{"name", "qualifying_event", "qualifying_filter.amount.gte", "qualifying_filter.currency",
 		"qualifying_filter.*", "referrer_rewards.wallet[0].currency_id", "referrer_rewards.wallet[0].amount",
-		"referee_rewards.wallet[0].amount", "active", "starts_at", "ends_at"}
+		"referee_rewards.wallet[0].amount", "active", "starts_at", "ends_at",
+		"milestones[0].successful_referrals", "milestones[0].rewards.wallet[0].amount"}
 	campaignLong := map[string]longOutcome{"qualifying_filter.currency": longAccepted, "qualifying_filter.*": longAccepted}
 	code := func(s string) string {
 		return `{"code": "` + s + `", "usage_limit": 10, "campaign_id": "` + f.campaign + `", "owner_user_id": "owner_1",
@@ -121,6 +131,8 @@ func hostileRoutes(e *env, f hostileFixture) []hostileRoute {
 			map[string]longOutcome{"code": longGuess}},
 		{"referral status", "PUT", "/v1/referral/referrals/" + f.referral + "/status", admin,
 			`{"status": "rejected", "reason": "fraud"}`, []string{"status", "reason"}, nil},
+		{"review", "PUT", "/v1/referral/referrals/" + f.held + "/review", admin,
+			`{"decision": "approve", "note": "checked"}`, []string{"decision", "note"}, nil},
 		{"create affiliate", "POST", "/v1/affiliates", admin, affiliate("aff_new", "AFFNEW"), affiliateFields, nil},
 		{"replace affiliate", "PUT", "/v1/affiliates/" + f.affiliate, admin, affiliate(f.affUser, f.affCode), affiliateFields, nil},
 		{"upline", "PUT", "/v1/affiliates/" + f.affiliate + "/hierarchy", admin,
@@ -134,6 +146,14 @@ func hostileRoutes(e *env, f hostileFixture) []hostileRoute {
 		{"hierarchy policy", "PUT", "/v1/affiliate/hierarchy", admin, policy, policyFields, nil},
 		{"hierarchy policy alias", "PUT", "/v1/affiliate/hierarchy-config", admin, policy, policyFields, nil},
 		{"event", "POST", "/v1/events", service, event, hostileEventFields, eventLong},
+		{"signal", "POST", "/v1/referral/signals", service,
+			`{"user_id": "sig_user", "address": "203.0.113.7", "device_id": "dev-1", "seen_at": "2026-01-01T00:00:00Z"}`,
+			[]string{"user_id", "address", "device_id", "seen_at"}, nil},
+		{"risk policy", "PUT", "/v1/referral/risk-policy", admin,
+			`{"active": true, "same_device": "hold", "same_address": "allow", "address_window_hours": 24,
+			  "velocity": {"max_referrals": 5, "per_hours": 24, "action": "hold"}}`,
+			[]string{"active", "same_device", "same_address", "address_window_hours", "velocity.max_referrals",
+				"velocity.per_hours", "velocity.action"}, nil},
 		{"simulate", "POST", "/v1/affiliate/simulate", admin, event, hostileEventFields, eventLong},
 	}
 }
@@ -374,8 +394,11 @@ func hostileSnapshot(t *testing.T, e *env) string {
 	t.Helper()
 	ctx := context.Background()
 	var tables []string
+	// risk_signals is left out: every player request records where the caller was seen (§12),
+	// whatever its answer; that is a sighting, not something the request wrote.
 	const q = `SELECT table_name FROM information_schema.columns
-		WHERE column_name = 'tenant_id' AND table_schema = current_schema() ORDER BY table_name`
+		WHERE column_name = 'tenant_id' AND table_schema = current_schema() AND table_name <> 'risk_signals'
+		ORDER BY table_name`
 	if err := e.store.DB().SelectContext(ctx, &tables, q); err != nil {
 		t.Fatal(err)
 	}

@@ -192,6 +192,23 @@ func TestOASAdminContract(t *testing.T) {
 	do("POST", "/v1/events", alice, map[string]any{"event_id": "x", "type": "t", "user_id": "u"}).fail(t, 403, "FORBIDDEN")
 	do("GET", "/v1/affiliate/commissions?level=0&order=asc", admin, nil).must(t, 200, nil)
 
+	// Risk: policy, signals, a held apply, its review and a rejected apply (§12). The harness's
+	// players all call from the loopback address, so same_address matches between them.
+	do("GET", "/v1/referral/risk-policy", admin, nil).must(t, 200, nil)
+	do("PUT", "/v1/referral/risk-policy", admin, map[string]any{"same_address": "hold",
+		"velocity": map[string]any{"max_referrals": 100, "per_hours": 24, "action": "reject"}}).must(t, 200, nil)
+	do("PUT", "/v1/referral/risk-policy", admin, map[string]any{"same_device": "block"}).fail(t, 400, "VALIDATION_FAILED")
+	do("POST", "/v1/referral/signals", svc, map[string]any{"user_id": "dave", "address": "203.0.113.9", "device_id": "dev-1"}).must(t, 200, nil)
+	do("POST", "/v1/referral/signals", svc, map[string]any{"user_id": "dave"}).fail(t, 400, "VALIDATION_FAILED")
+	held := id(do("POST", "/v1/referral/apply-code", e.token(auth.RolePlayer, "dave"), map[string]any{"code": "ALICE2026"}).must(t, 200, nil))
+	do("GET", "/v1/referral/referrals?review=held", admin, nil).must(t, 200, nil)
+	do("PUT", "/v1/referral/referrals/"+held+"/review", admin, map[string]any{"decision": "maybe"}).fail(t, 400, "VALIDATION_FAILED")
+	do("PUT", "/v1/referral/referrals/"+held+"/review", admin, map[string]any{"decision": "approve", "note": "checked"}).must(t, 200, nil)
+	do("PUT", "/v1/referral/referrals/"+held+"/review", admin, map[string]any{"decision": "approve"}).fail(t, 409, "INVALID_TRANSITION")
+	do("PUT", "/v1/referral/referrals"+missing+"/review", admin, map[string]any{"decision": "reject"}).fail(t, 404, "NOT_FOUND")
+	do("PUT", "/v1/referral/risk-policy", admin, map[string]any{"same_address": "reject"}).must(t, 200, nil)
+	do("POST", "/v1/referral/apply-code", e.token(auth.RolePlayer, "erin"), map[string]any{"code": "ALICE2026"}).fail(t, 422, "RISK_REJECTED")
+
 	// Outbound events: the feed, webhook endpoints and deliveries.
 	do("GET", "/v1/outbox?limit=5&types=affiliate.created", svc, nil).must(t, 200, nil)
 	do("GET", "/v1/outbox?after=nonsense", svc, nil).fail(t, 400, "VALIDATION_FAILED")

@@ -38,6 +38,14 @@ func TestRefApplyCode(t *testing.T) {
 		got := e.do(http.MethodGet, "/v1/referral/referrals/"+ref.ID, e.admin(), nil).must(t, 200, nil)
 		var fetched map[string]json.RawMessage
 		got.must(t, 200, &fetched)
+		// The admin view adds the risk review (§12), which players never see.
+		if string(fetched["review"]) != "null" {
+			t.Errorf("review = %s, want null", fetched["review"])
+		}
+		if _, ok := applied["review"]; ok {
+			t.Errorf("the player's apply answer carries review: %s", r.Body)
+		}
+		delete(fetched, "review")
 		if len(applied) != len(fetched) {
 			t.Fatalf("keys differ: %s vs %s", r.Body, got.Body)
 		}

@@ -69,6 +69,7 @@ func (a *API) applyCode(c echo.Context) (err error) {
 		return err
 	}
 	ref, outcome, err := a.applyCodeFor(ctx, tenant, player, *in.Code, meta)
+	a.noteRisk(c, ref, err)
 	if err != nil {
 		return err
 	}
@@ -94,6 +95,9 @@ func (a *API) listReferrals(c echo.Context) error {
 	if s := q.OneOf("status", "", referral.ReferralStatuses...); s != "" {
 		f.Status = &s
 	}
+	if s := q.OneOf("review", "", referral.ReviewStates...); s != "" {
+		f.Review = &s
+	}
 	if s := q.String("code"); s != nil {
 		code, err := referral.NormalizeCode("code", *s)
 		if err != nil {
@@ -110,11 +114,11 @@ func (a *API) listReferrals(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return listPage(c, items, total, page, apishape.NewReferral)
+	return listPage(c, items, total, page, apishape.NewAdminReferral)
 }
 
 func (a *API) getReferral(c echo.Context) error {
-	return getByID(c, "referral_id", "referral", a.store.GetReferral, apishape.NewReferral)
+	return getByID(c, "referral_id", "referral", a.store.GetReferral, apishape.NewAdminReferral)
 }
 
 func (a *API) setReferralStatus(c echo.Context) error {
@@ -140,7 +144,7 @@ func (a *API) setReferralStatus(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, apishape.NewReferral(out))
+	return c.JSON(http.StatusOK, apishape.NewAdminReferral(out))
 }
 
 // periodOf reads ?period= (7d|30d|90d|all, default 30d).

@@ -22,7 +22,7 @@ func TestRoleRouteMatrix(t *testing.T) {
 			return append([]auth.Role{auth.RolePlayer}, auth.Admins...)
 		case method == http.MethodPost && path == "/v1/referral/apply-code":
 			return []auth.Role{auth.RolePlayer}
-		case method == http.MethodPost && (path == "/v1/events" || path == "/v1/events/batch"):
+		case method == http.MethodPost && (path == "/v1/events" || path == "/v1/events/batch" || path == "/v1/referral/signals"):
 			return append([]auth.Role{auth.RoleService}, auth.Admins...)
 		case method == http.MethodGet && path == "/v1/outbox":
 			return append([]auth.Role{auth.RoleService}, auth.Admins...)

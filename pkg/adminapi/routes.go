@@ -30,8 +30,9 @@ func (a *API) Register(e *echo.Echo) {
 		return []echo.MiddlewareFunc{authn, auth.Guard(roles...), strict, idem}
 	}
 	admin := guard(auth.Admins...)
-	player := guard(auth.RolePlayer)
-	playerOrAdmin := guard(append([]auth.Role{auth.RolePlayer}, auth.Admins...)...)
+	// A player's requests record the caller's address and device as risk signals (§12).
+	player := append(guard(auth.RolePlayer), a.captureSignals)
+	playerOrAdmin := append(guard(append([]auth.Role{auth.RolePlayer}, auth.Admins...)...), a.captureSignals)
 	serviceOrAdmin := guard(append([]auth.Role{auth.RoleService}, auth.Admins...)...)
 	// Deprecated aliases announce their successor before anything else runs, so replays and
 	// errors carry the headers too.
@@ -62,6 +63,12 @@ func (a *API) Register(e *echo.Echo) {
 	v1.PUT("/referral/referrals/:referral_id/status", a.setReferralStatus, admin...)
 	v1.GET("/referral/stats", a.referralStats, admin...)
 	v1.GET("/referral/leaderboard", a.leaderboard, admin...)
+
+	// Referral risk: signals, policy and review (§12).
+	v1.POST("/referral/signals", a.postSignal, serviceOrAdmin...)
+	v1.GET("/referral/risk-policy", a.getRiskPolicy, admin...)
+	v1.PUT("/referral/risk-policy", a.putRiskPolicy, admin...)
+	v1.PUT("/referral/referrals/:referral_id/review", a.reviewReferral, admin...)
 
 	// Affiliates and their place in the hierarchy (§4.5, §4.8).
 	v1.POST("/affiliates", a.createAffiliate, admin...)

@@ -39,6 +39,7 @@ type Campaign struct {
 	Active           bool             `json:"active"`
 	StartsAt         *Time            `json:"starts_at"`
 	EndsAt           *Time            `json:"ends_at"`
+	Milestones       []Milestone      `json:"milestones"`
 	CreatedAt        Time             `json:"created_at"`
 	UpdatedAt        Time             `json:"updated_at"`
 }
@@ -49,7 +50,7 @@ func NewCampaign(c referral.Campaign) Campaign {
 		ID: c.ID, TenantID: c.TenantID, Name: c.Name, QualifyingEvent: c.QualifyingEvent,
 		QualifyingFilter: c.QualifyingFilter, ReferrerRewards: NewRewards(c.ReferrerRewards),
 		RefereeRewards: NewRewards(c.RefereeRewards), Active: c.Active,
-		StartsAt: TimePtr(c.StartsAt), EndsAt: TimePtr(c.EndsAt),
+		StartsAt: TimePtr(c.StartsAt), EndsAt: TimePtr(c.EndsAt), Milestones: NewMilestones(c.Milestones),
 		CreatedAt: Time(c.CreatedAt), UpdatedAt: Time(c.UpdatedAt),
 	}
 }
@@ -202,14 +203,16 @@ type Reward struct {
 	EventID    string    `json:"event_id"`
 	CurrencyID string    `json:"currency_id"`
 	Amount     int64     `json:"amount"`
-	CreatedAt  Time      `json:"created_at"`
+	// Milestone is the threshold a milestone reward pays (role "milestone" only, SPEC §13).
+	Milestone *int `json:"milestone,omitempty"`
+	CreatedAt Time `json:"created_at"`
 }
 
 // NewReward converts a reward row.
 func NewReward(r referral.Reward) Reward {
 	return Reward{ID: r.ID, UserID: r.UserID, Role: r.Role, CampaignID: r.CampaignID,
 		ReferralID: r.ReferralID, EventID: r.EventID, CurrencyID: r.CurrencyID, Amount: r.Amount,
-		CreatedAt: Time(r.CreatedAt)}
+		Milestone: r.Milestone, CreatedAt: Time(r.CreatedAt)}
 }
 
 // ReferralStats is the answer of the Admin Gateway's GET /v1/referral/stats, and the counts of
@@ -228,6 +231,9 @@ type ReferralStats struct {
 type PlayerStats struct {
 	ReferralStats
 	Rewards []Amount `json:"rewards"`
+	// Milestones is the caller's progress towards the milestones of the active campaigns (all
+	// time, whatever the period; SPEC §13).
+	Milestones []MilestoneProgress `json:"milestones"`
 }
 
 // Amount is a total in one currency.

@@ -55,6 +55,9 @@ type Principal struct {
 	Role      Role
 	TenantID  string
 	TenantIDs []string
+	// DeviceID is the token's device_id claim when it is a string (a risk signal, SPEC §12;
+	// whether it is a usable device id is the signal capture's decision), else empty.
+	DeviceID string
 }
 
 // Claims is the JWT claim set Phoenix reads.
@@ -63,6 +66,9 @@ type Claims struct {
 	Role      string   `json:"role"`
 	TenantID  string   `json:"tenant_id,omitempty"`
 	TenantIDs []string `json:"tenant_ids,omitempty"`
+	// DeviceID is read as any JSON value: a device id of another type is ignored, never a
+	// reason to refuse the token.
+	DeviceID any `json:"device_id,omitempty"`
 }
 
 // KeyConfig names the keys tokens may be signed with, and the optional issuer and audience.
@@ -243,6 +249,9 @@ func (v *Verifier) Verify(raw string) (Principal, error) {
 		}
 	}
 	p := Principal{UserID: c.Subject, Role: role, TenantID: c.TenantID, TenantIDs: c.TenantIDs}
+	if d, ok := c.DeviceID.(string); ok {
+		p.DeviceID = d
+	}
 	// exp is required, so ExpiresAt is set; the leeway that admitted the token still applies.
 	v.cache.put(raw, p, c.ExpiresAt.Add(Leeway), now)
 	return p, nil
@@ -323,6 +332,9 @@ func Sign(secret []byte, p Principal, ttl time.Duration, now time.Time) (string,
 		Role:      string(p.Role),
 		TenantID:  p.TenantID,
 		TenantIDs: p.TenantIDs,
+	}
+	if p.DeviceID != "" {
+		c.DeviceID = p.DeviceID
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
 }

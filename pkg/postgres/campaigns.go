@@ -25,12 +25,13 @@ type storedCampaign struct {
 	Active           bool       `db:"active"`
 	StartsAt         *time.Time `db:"starts_at"`
 	EndsAt           *time.Time `db:"ends_at"`
+	Milestones       []byte     `db:"milestones"`
 	CreatedAt        time.Time  `db:"created_at"`
 	UpdatedAt        time.Time  `db:"updated_at"`
 }
 
 const campaignCols = `id, tenant_id, name, qualifying_event, qualifying_filter, referrer_rewards,
-	referee_rewards, active, starts_at, ends_at, created_at, updated_at`
+	referee_rewards, active, starts_at, ends_at, milestones, created_at, updated_at`
 
 // storedWallets is the stored form of a campaign's rewards object.
 type storedWallets struct {
@@ -68,6 +69,45 @@ func decodeWallets(raw []byte) ([]referral.Wallet, error) {
 	return out, nil
 }
 
+// storedMilestone is one element of a campaign's stored milestones.
+type storedMilestone struct {
+	SuccessfulReferrals int           `json:"successful_referrals"`
+	Rewards             storedWallets `json:"rewards"`
+}
+
+// encodeMilestones returns a campaign's milestones as a JSON string.
+func encodeMilestones(ms []referral.Milestone) (string, error) {
+	doc := make([]storedMilestone, 0, len(ms))
+	for _, m := range ms {
+		sm := storedMilestone{SuccessfulReferrals: m.SuccessfulReferrals, Rewards: storedWallets{Wallet: make([]storedWallet, 0, len(m.Rewards))}}
+		for _, w := range m.Rewards {
+			sm.Rewards.Wallet = append(sm.Rewards.Wallet, storedWallet{CurrencyID: w.CurrencyID, Amount: w.Amount})
+		}
+		doc = append(doc, sm)
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return "", fmt.Errorf("encode milestones: %w", err)
+	}
+	return string(b), nil
+}
+
+func decodeMilestones(raw []byte) ([]referral.Milestone, error) {
+	var doc []storedMilestone
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, err
+	}
+	out := make([]referral.Milestone, 0, len(doc))
+	for _, m := range doc {
+		ws := make([]referral.Wallet, 0, len(m.Rewards.Wallet))
+		for _, w := range m.Rewards.Wallet {
+			ws = append(ws, referral.Wallet{CurrencyID: w.CurrencyID, Amount: w.Amount})
+		}
+		out = append(out, referral.Milestone{SuccessfulReferrals: m.SuccessfulReferrals, Rewards: ws})
+	}
+	return out, nil
+}
+
 func (r storedCampaign) domain() (referral.Campaign, error) {
 	filter, err := referral.ParseFilter("qualifying_filter", r.QualifyingFilter)
 	if err != nil {
@@ -81,11 +121,15 @@ func (r storedCampaign) domain() (referral.Campaign, error) {
 	if err != nil {
 		return referral.Campaign{}, err
 	}
+	milestones, err := decodeMilestones(r.Milestones)
+	if err != nil {
+		return referral.Campaign{}, fmt.Errorf("stored milestones of campaign %s: %w", r.ID, err)
+	}
 	return referral.Campaign{
 		ID: r.ID, TenantID: r.TenantID, Name: r.Name, QualifyingEvent: r.QualifyingEvent,
 		QualifyingFilter: filter, ReferrerRewards: referrer, RefereeRewards: referee,
 		Active: r.Active, StartsAt: utcTimePtr(r.StartsAt), EndsAt: utcTimePtr(r.EndsAt),
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		Milestones: milestones, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}, nil
 }
 
@@ -114,10 +158,14 @@ func campaignArgs(c referral.Campaign) (filter any, referrer, referee string, er
 func (s *Store) CreateCampaign(ctx context.Context, c referral.Campaign) (referral.Campaign, error) {
 	const q = `
 		INSERT INTO campaigns (id, tenant_id, name, qualifying_event, qualifying_filter,
-		    referrer_rewards, referee_rewards, active, starts_at, ends_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+		    referrer_rewards, referee_rewards, active, starts_at, ends_at, created_at, updated_at, milestones)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
 		RETURNING ` + campaignCols
 	filter, referrer, referee, err := campaignArgs(c)
+	if err != nil {
+		return referral.Campaign{}, err
+	}
+	milestones, err := encodeMilestones(c.Milestones)
 	if err != nil {
 		return referral.Campaign{}, err
 	}
@@ -125,7 +173,7 @@ func (s *Store) CreateCampaign(ctx context.Context, c referral.Campaign) (referr
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var row storedCampaign
 		if err := tx.GetContext(ctx, &row, q, uuid.New(), c.TenantID, c.Name, c.QualifyingEvent,
-			filter, referrer, referee, c.Active, c.StartsAt, c.EndsAt, s.now()); err != nil {
+			filter, referrer, referee, c.Active, c.StartsAt, c.EndsAt, s.now(), milestones); err != nil {
 			return fmt.Errorf("insert campaign: %w", err)
 		}
 		out, err = row.domain()
@@ -194,10 +242,14 @@ func (s *Store) ReplaceCampaign(ctx context.Context, c referral.Campaign) (refer
 	const q = `
 		UPDATE campaigns SET name = $3, qualifying_event = $4, qualifying_filter = $5,
 		    referrer_rewards = $6, referee_rewards = $7, active = $8, starts_at = $9, ends_at = $10,
-		    updated_at = $11
+		    updated_at = $11, milestones = $12
 		WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
 		RETURNING ` + campaignCols
 	filter, referrer, referee, err := campaignArgs(c)
+	if err != nil {
+		return referral.Campaign{}, err
+	}
+	milestones, err := encodeMilestones(c.Milestones)
 	if err != nil {
 		return referral.Campaign{}, err
 	}
@@ -205,7 +257,7 @@ func (s *Store) ReplaceCampaign(ctx context.Context, c referral.Campaign) (refer
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var row storedCampaign
 		if err := tx.GetContext(ctx, &row, q, c.TenantID, c.ID, c.Name, c.QualifyingEvent,
-			filter, referrer, referee, c.Active, c.StartsAt, c.EndsAt, s.now()); err != nil {
+			filter, referrer, referee, c.Active, c.StartsAt, c.EndsAt, s.now(), milestones); err != nil {
 			if isNoRows(err) {
 				return referral.NotFound("campaign")
 			}

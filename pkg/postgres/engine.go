@@ -71,8 +71,7 @@ func (s *Store) processEvents(ctx context.Context, tx *sqlx.Tx, tenant string, e
 		var decide []int
 		for _, id := range fresh {
 			if o, ok := stored[id]; ok {
-				o.Status = referral.EventDuplicate
-				outs[first[id]] = o
+				outs[first[id]] = repeatOf(o)
 			} else {
 				decide = append(decide, first[id])
 			}
@@ -100,9 +99,7 @@ func (s *Store) processEvents(ctx context.Context, tx *sqlx.Tx, tenant string, e
 		}
 		for i, ev := range evs {
 			if f := first[ev.EventID]; f != i {
-				o := outs[f]
-				o.Status = referral.EventDuplicate
-				outs[i] = o
+				outs[i] = repeatOf(outs[f])
 			}
 		}
 		return outs, nil
@@ -130,6 +127,7 @@ func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, ev
 	if !dryRun {
 		w.trackTiers(eng)
 	}
+	book := newMilestoneBook(tenant)
 	for _, i := range decide {
 		ev := evs[i]
 		payload, err := referral.DecodePayload(ev.Payload)
@@ -137,6 +135,11 @@ func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, ev
 			return nil, fmt.Errorf("event %q: %w", ev.EventID, err)
 		}
 		d := eng.Decide(ev, payload)
+		if d.Converted {
+			if d.Rewards, err = book.reach(ctx, tx, eng, ev, d, !dryRun); err != nil {
+				return nil, err
+			}
+		}
 		out := referral.EventOutcome{EventID: ev.EventID, Status: status,
 			Rewards:     make([]referral.Reward, 0, len(d.Rewards)),
 			Commissions: make([]referral.Commission, 0, len(d.Commissions))}
@@ -147,6 +150,9 @@ func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, ev
 		for _, c := range d.Commissions {
 			c.ID, c.CreatedAt = newLedgerID(), now
 			out.Commissions = append(out.Commissions, c)
+		}
+		if d.Deferred {
+			out.Status = referral.EventDeferred
 		}
 		outs[i] = out
 		w.add(ev, d, out)
@@ -164,7 +170,10 @@ func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, ev
 	if err := w.write(ctx, tx, tenant, now); err != nil {
 		return nil, err
 	}
-	return nil, s.publishTierChanges(ctx, tx, tenant, now, &w)
+	if err := s.publishTierChanges(ctx, tx, tenant, now, &w); err != nil {
+		return nil, err
+	}
+	return nil, book.write(ctx, tx, now)
 }
 
 // trackTiers records the effective tier of each of the engine's affiliates before the batch,
@@ -300,6 +309,7 @@ type ledgerWrites struct {
 	tierBefore                               map[uuid.UUID]*uuid.UUID // effective tier before the batch
 	touched                                  []*referral.Affiliate    // affiliates whose counters moved, once each
 	seen                                     map[uuid.UUID]bool       // the ids in touched
+	deferred                                 deferrals
 }
 
 func (w *ledgerWrites) add(ev referral.Event, d referral.Decision, out referral.EventOutcome) {
@@ -339,6 +349,9 @@ func (w *ledgerWrites) add(ev referral.Event, d referral.Decision, out referral.
 		// (saturating), so its value after this event is what the row is to hold.
 		w.revenue[id] = d.Affiliate.RefereeRevenue
 	}
+	if d.Deferred {
+		w.deferred.add(ev.EventID, d.Referral.Referral.ID)
+	}
 	w.outcomes = append(w.outcomes, string(encodeOutcome(out)))
 }
 
@@ -362,6 +375,9 @@ func (w *ledgerWrites) write(ctx context.Context, tx *sqlx.Tx, tenant string, no
 		}
 	}
 	if err := insertRewards(ctx, tx, tenant, w.rewards); err != nil {
+		return err
+	}
+	if err := w.deferred.write(ctx, tx, tenant); err != nil {
 		return err
 	}
 	if err := insertCommissions(ctx, tx, tenant, w.commissions); err != nil {
@@ -432,19 +448,23 @@ func insertRewards(ctx context.Context, tx *sqlx.Tx, tenant string, rs []referra
 	ids, users, roles := make([]string, n), make([]string, n), make([]string, n)
 	campaigns, referrals, events := make([]string, n), make([]string, n), make([]string, n)
 	currencies, amounts := make([]string, n), make([]int64, n)
+	milestones := make([]int64, n) // 0: not a milestone reward
 	for i, r := range rs {
 		ids[i], users[i], roles[i] = r.ID.String(), r.UserID, r.Role
 		campaigns[i], referrals[i] = r.CampaignID.String(), r.ReferralID.String()
 		events[i], currencies[i], amounts[i] = r.EventID, r.CurrencyID, r.Amount
+		if r.Milestone != nil {
+			milestones[i] = int64(*r.Milestone)
+		}
 	}
 	const q = `
-		INSERT INTO rewards (id, tenant_id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, created_at)
-		SELECT t.id, $1, t.user_id, t.role, t.campaign_id, t.referral_id, t.event_id, t.currency_id, t.amount, $2
-		FROM unnest($3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::uuid[], $8::text[], $9::text[], $10::bigint[])
-		     AS t(id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount)`
+		INSERT INTO rewards (id, tenant_id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, milestone, created_at)
+		SELECT t.id, $1, t.user_id, t.role, t.campaign_id, t.referral_id, t.event_id, t.currency_id, t.amount, NULLIF(t.milestone, 0), $2
+		FROM unnest($3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::uuid[], $8::text[], $9::text[], $10::bigint[], $11::int[])
+		     AS t(id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, milestone)`
 	_, err := tx.ExecContext(ctx, q, tenant, rs[0].CreatedAt, pq.StringArray(ids), pq.StringArray(users),
 		pq.StringArray(roles), pq.StringArray(campaigns), pq.StringArray(referrals), pq.StringArray(events),
-		pq.StringArray(currencies), pq.Int64Array(amounts))
+		pq.StringArray(currencies), pq.Int64Array(amounts), pq.Int64Array(milestones))
 	if err != nil {
 		return fmt.Errorf("insert rewards: %w", err)
 	}
@@ -781,6 +801,9 @@ func loadEventOutcomes(ctx context.Context, tx *sqlx.Tx, tenant string, ids []st
 type storedOutcome struct {
 	Rewards     []storedReward     `json:"rewards"`
 	Commissions []storedCommission `json:"commissions"`
+	// Deferred marks an event of a held referral (§12): its repeats answer "deferred" until
+	// the review replaces the row.
+	Deferred bool `json:"deferred,omitempty"`
 }
 
 type storedReward struct {
@@ -791,6 +814,7 @@ type storedReward struct {
 	ReferralID uuid.UUID `json:"referral_id"`
 	CurrencyID string    `json:"currency_id"`
 	Amount     int64     `json:"amount"`
+	Milestone  *int      `json:"milestone,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 }
 
@@ -810,11 +834,12 @@ type storedCommission struct {
 }
 
 func encodeOutcome(o referral.EventOutcome) []byte {
-	doc := storedOutcome{Rewards: make([]storedReward, 0, len(o.Rewards)), Commissions: make([]storedCommission, 0, len(o.Commissions))}
+	doc := storedOutcome{Rewards: make([]storedReward, 0, len(o.Rewards)), Commissions: make([]storedCommission, 0, len(o.Commissions)),
+		Deferred: o.Status == referral.EventDeferred}
 	for _, r := range o.Rewards {
 		doc.Rewards = append(doc.Rewards, storedReward{ID: r.ID, UserID: r.UserID, Role: r.Role,
 			CampaignID: r.CampaignID, ReferralID: r.ReferralID, CurrencyID: r.CurrencyID, Amount: r.Amount,
-			CreatedAt: r.CreatedAt})
+			Milestone: r.Milestone, CreatedAt: r.CreatedAt})
 	}
 	for _, c := range o.Commissions {
 		doc.Commissions = append(doc.Commissions, storedCommission{ID: c.ID, AffiliateID: c.AffiliateID,
@@ -832,10 +857,13 @@ func decodeOutcome(tenant, eventID string, raw []byte) (referral.EventOutcome, e
 		return referral.EventOutcome{}, fmt.Errorf("decode stored outcome: %w", err)
 	}
 	o := referral.EventOutcome{EventID: eventID, Rewards: make([]referral.Reward, 0, len(doc.Rewards)), Commissions: make([]referral.Commission, 0, len(doc.Commissions))}
+	if doc.Deferred {
+		o.Status = referral.EventDeferred
+	}
 	for _, r := range doc.Rewards {
 		o.Rewards = append(o.Rewards, referral.Reward{ID: r.ID, TenantID: tenant, EventID: eventID, UserID: r.UserID, Role: r.Role,
 			CampaignID: r.CampaignID, ReferralID: r.ReferralID, CurrencyID: r.CurrencyID, Amount: r.Amount,
-			CreatedAt: r.CreatedAt.UTC()})
+			Milestone: r.Milestone, CreatedAt: r.CreatedAt.UTC()})
 	}
 	for _, c := range doc.Commissions {
 		rate, err := referral.ParseRate(c.Rate)

@@ -71,15 +71,16 @@ type ledgerRewardRow struct {
 	EventID    string    `db:"event_id"`
 	CurrencyID string    `db:"currency_id"`
 	Amount     int64     `db:"amount"`
+	Milestone  *int      `db:"milestone"`
 	CreatedAt  time.Time `db:"created_at"`
 }
 
-const rewardCols = `id, tenant_id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, created_at`
+const rewardCols = `id, tenant_id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, milestone, created_at`
 
 func (r ledgerRewardRow) domain() referral.Reward {
 	return referral.Reward{ID: r.ID, TenantID: r.TenantID, UserID: r.UserID, Role: r.Role,
 		CampaignID: r.CampaignID, ReferralID: r.ReferralID, EventID: r.EventID, CurrencyID: r.CurrencyID,
-		Amount: r.Amount, CreatedAt: r.CreatedAt.UTC()}
+		Amount: r.Amount, Milestone: r.Milestone, CreatedAt: r.CreatedAt.UTC()}
 }
 
 // ListRewards returns a page of the tenant's reward ledger and the number of rows matching f.

@@ -146,9 +146,6 @@ func (s *Store) Feed(ctx context.Context, tenant string, f outbox.FeedFilter) (o
 	return page, err
 }
 
-// pruneBatch bounds the events one pruning statement deletes.
-const pruneBatch = 10000
-
 // PruneOutbox deletes events recorded before before (their deliveries and attempts go with
 // them; a statement sees only committed rows) and records per tenant the newest transaction it
 // deleted events of, so a cursor that has not read that transaction is answered as expired. It returns how many events it deleted.

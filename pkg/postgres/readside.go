@@ -25,11 +25,19 @@ type Source struct{ q sqlx.QueryerContext }
 // NewSource returns the Source reading through q: the pool, or a snapshot transaction.
 func NewSource(q sqlx.QueryerContext) Source { return Source{q: q} }
 
-// Change is one distinct (tenant, entity, id) named by the change log in a catch-up window.
+// Change is one distinct (tenant, entity, id) named by the change log in a catch-up window,
+// with what the change itself says about the documents it left behind (migration 00005): an
+// entity that had several previous owners or parents in one window appears once for each.
 type Change struct {
 	TenantID string
 	Entity   string
 	EntityID string
+	// OldOwner is a code's previous owner_user_id, when an update changed it or the code was
+	// deleted; nil otherwise.
+	OldOwner *string
+	// OldParent is an affiliate's previous parent_affiliate_id, when an update changed it or the
+	// affiliate was deleted; nil otherwise.
+	OldParent *string
 }
 
 // ChangeWindow is what one catch-up round read from the change log.
@@ -77,31 +85,34 @@ func InSnapshot(ctx context.Context, db *sqlx.DB, fn func(q sqlx.QueryerContext)
 	return transact(ctx, db, txSnapshot, func(tx *sqlx.Tx) error { return fn(tx) })
 }
 
-// ChangeWindow returns, deduplicated, the changes visible to the Source (an OpenSnapshot
-// transaction) whose transactions had not completed in the earlier snapshot prev: exactly the
-// changes that committed between the two snapshots. Transactions below prev's xmin had
+// ChangeWindow returns, deduplicated by entity and previous owner or parent, the changes
+// visible to the Source (an OpenSnapshot transaction) whose transactions had not completed in
+// the earlier snapshot prev: exactly the changes that committed between the two snapshots. Transactions below prev's xmin had
 // completed in prev, so only xid ≥ xmin(prev) is scanned.
 func (s Source) ChangeWindow(ctx context.Context, prev string) (ChangeWindow, error) {
 	const q1 = `
-		SELECT tenant_id, entity, entity_id, count(*) AS n, max(seq) AS max_seq,
+		SELECT tenant_id, entity, entity_id, old_owner, old_parent, count(*) AS n, max(seq) AS max_seq,
 		    extract(epoch FROM clock_timestamp() - min(changed_at))::float8 AS age
 		FROM changes
 		WHERE xid >= pg_snapshot_xmin($1::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)
-		GROUP BY tenant_id, entity, entity_id`
+		GROUP BY tenant_id, entity, entity_id, old_owner, old_parent`
 	var rows []struct {
-		TenantID string  `db:"tenant_id"`
-		Entity   string  `db:"entity"`
-		EntityID string  `db:"entity_id"`
-		N        int     `db:"n"`
-		MaxSeq   int64   `db:"max_seq"`
-		Age      float64 `db:"age"`
+		TenantID  string  `db:"tenant_id"`
+		Entity    string  `db:"entity"`
+		EntityID  string  `db:"entity_id"`
+		OldOwner  *string `db:"old_owner"`
+		OldParent *string `db:"old_parent"`
+		N         int     `db:"n"`
+		MaxSeq    int64   `db:"max_seq"`
+		Age       float64 `db:"age"`
 	}
 	var w ChangeWindow
 	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, prev); err != nil {
 		return w, fmt.Errorf("read changes: %w", err)
 	}
 	for _, r := range rows {
-		w.Changes = append(w.Changes, Change{TenantID: r.TenantID, Entity: r.Entity, EntityID: r.EntityID})
+		w.Changes = append(w.Changes, Change{TenantID: r.TenantID, Entity: r.Entity, EntityID: r.EntityID,
+			OldOwner: r.OldOwner, OldParent: r.OldParent})
 		w.Rows += r.N
 		w.MaxSeq = max(w.MaxSeq, r.MaxSeq)
 		w.Age = max(w.Age, time.Duration(r.Age*float64(time.Second)))

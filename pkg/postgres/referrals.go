@@ -35,10 +35,16 @@ type storedReferral struct {
 	ConvertedAt *time.Time `db:"converted_at"`
 	VerifiedAt  *time.Time `db:"verified_at"`
 	RejectedAt  *time.Time `db:"rejected_at"`
+	// The risk review (§12); ReviewState is NULL for a referral risk let through.
+	ReviewState   *string        `db:"review_state"`
+	ReviewReasons pq.StringArray `db:"review_reasons"`
+	ReviewNote    *string        `db:"review_note"`
+	ReviewedAt    *time.Time     `db:"reviewed_at"`
 }
 
 const referralCols = `id, tenant_id, code_id, code, campaign_id, referrer_id, referee_id, status,
-	reason, metadata, created_at, updated_at, converted_at, verified_at, rejected_at`
+	reason, metadata, created_at, updated_at, converted_at, verified_at, rejected_at,
+	review_state, review_reasons, review_note, reviewed_at`
 
 func (r storedReferral) domain() referral.Referral {
 	return referral.Referral{
@@ -46,16 +52,26 @@ func (r storedReferral) domain() referral.Referral {
 		ReferrerID: r.ReferrerID, RefereeID: r.RefereeID, Status: r.Status, Reason: r.Reason,
 		Metadata: json.RawMessage(r.Metadata), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 		ConvertedAt: utcTimePtr(r.ConvertedAt), VerifiedAt: utcTimePtr(r.VerifiedAt),
-		RejectedAt: utcTimePtr(r.RejectedAt),
+		RejectedAt: utcTimePtr(r.RejectedAt), Review: r.review(),
 	}
+}
+
+func (r storedReferral) review() *referral.Review {
+	if r.ReviewState == nil {
+		return nil
+	}
+	return &referral.Review{State: *r.ReviewState, Reasons: append([]string{}, r.ReviewReasons...),
+		Note: r.ReviewNote, ReviewedAt: utcTimePtr(r.ReviewedAt)}
 }
 
 // ApplyCode makes player referee the referral of code (already normalised) per SPEC §4.3, runs
 // the built-in referral.applied event in the same transaction, and returns the referral as it
 // stands after that event together with the event's outcome. It locks the code, loads what the
 // checks need and lets referral.CheckApply decide, so the checks run in the contract's order,
-// first failure wins. Errors: CODE_NOT_FOUND, CODE_INACTIVE, CODE_EXPIRED, SELF_REFERRAL,
-// ALREADY_REFERRED, REFERRAL_CYCLE, CODE_EXHAUSTED.
+// first failure wins. After the checks the tenant's risk policy decides (assessRisk, §12): a
+// reject rolls everything back (no use counted), a hold makes the referral held.
+// Errors: CODE_NOT_FOUND, CODE_INACTIVE, CODE_EXPIRED, SELF_REFERRAL, ALREADY_REFERRED,
+// REFERRAL_CYCLE, CODE_EXHAUSTED, RISK_REJECTED (a *referral.RiskRejection).
 //
 // Concurrency: the referee's user lock (lockUsers) is taken first, so one player's applies run
 // one after the other and each reads the referrals committed before it: a player's second
@@ -125,6 +141,10 @@ func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, met
 		if err := referral.CheckApply(&c, referee, facts, now); err != nil {
 			return err
 		}
+		risk, err := s.assessRisk(ctx, tx, tenant, referee, c.OwnerUserID, now)
+		if err != nil {
+			return err
+		}
 		id := uuid.New()
 		var created storedReferral
 		if err := tx.GetContext(ctx, &created, apply, id, tenant, c.ID, c.Code, c.CampaignID, c.OwnerUserID,
@@ -139,6 +159,10 @@ func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, met
 		// story in order: created, then what the event paid and converted.
 		if err := publish(ctx, tx, tenant, now, outbox.Message{Type: outbox.ReferralCreated,
 			Data: apishape.NewReferral(created.domain())}); err != nil {
+			return err
+		}
+		// A held referral's referral.applied event (afterApply) is deferred with it.
+		if err := holdReferral(ctx, tx, tenant, id, risk); err != nil {
 			return err
 		}
 		return s.afterApply(ctx, tx, tenant, referee, c.Code, id, now, &out, &outcome)
@@ -246,10 +270,11 @@ func (s *Store) ListReferrals(ctx context.Context, tenant string, f referral.Ref
 		AND ($5::text IS NULL OR referee_id = $5)
 		AND ($6::text IS NULL OR status = $6)
 		AND ($7::timestamptz IS NULL OR created_at >= $7)
-		AND ($8::timestamptz IS NULL OR created_at < $8)`
-	const q = `SELECT ` + referralCols + where + ` ORDER BY created_at DESC, id DESC LIMIT $9 OFFSET $10`
+		AND ($8::timestamptz IS NULL OR created_at < $8)
+		AND ($9::text IS NULL OR review_state = $9)`
+	const q = `SELECT ` + referralCols + where + ` ORDER BY created_at DESC, id DESC LIMIT $10 OFFSET $11`
 	const count = `SELECT count(*)` + where
-	args := []any{tenant, f.CampaignID, f.Code, f.ReferrerID, f.RefereeID, f.Status, f.CreatedFrom, f.CreatedTo}
+	args := []any{tenant, f.CampaignID, f.Code, f.ReferrerID, f.RefereeID, f.Status, f.CreatedFrom, f.CreatedTo, f.Review}
 	var (
 		out   []referral.Referral
 		total int
@@ -286,7 +311,7 @@ func (s *Store) SetReferralStatus(ctx context.Context, tenant string, id uuid.UU
 		if err != nil {
 			return err
 		}
-		if err := referral.CheckTransition(cur.Status, status); err != nil {
+		if err := referral.CheckStatusChange(cur, status); err != nil {
 			return err
 		}
 		now := s.now()

@@ -48,7 +48,8 @@ var (
 // through it, except the projector's round snapshot (OpenSnapshot), whose holder writes Redis
 // between its reads and so cannot simply run again, and which begins through begin all the same.
 // The only writes outside it are single statements holding a single lock, which cannot
-// deadlock: attempt slots and idempotency keys.
+// deadlock: attempt slots and idempotency keys — and risk signals, whose one statement locks
+// its few rows in key order.
 //
 // It runs fn in a transaction on db with options o and commits when fn returns nil; the commit
 // error is returned. When PostgreSQL aborts the transaction for a deadlock (40P01) or a

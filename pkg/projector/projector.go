@@ -37,10 +37,6 @@ const LockKey int64 = 0x7068785f70726f6a // "phx_proj"
 // Channel is the NOTIFY channel of the change log.
 const Channel = "phoenix_changes"
 
-// InvalidationChannel is the Redis Pub/Sub channel on which the projector announces, after each
-// round, the tenants whose documents it wrote (one per line), or InvalidateAll after a rebuild.
-const InvalidationChannel = "phx:invalidate"
-
 // InvalidateAll is the announcement that every document may have changed.
 const InvalidateAll = "*"
 
@@ -51,6 +47,10 @@ const ListenerApp = "query-gateway-listener"
 type Config struct {
 	// DSN is the database URL, for the listener's own connection.
 	DSN string
+	// Deployment names the channel (cache.InvalidationChannel) on which the projector announces,
+	// after each round, the tenants whose documents it wrote (one per line), or InvalidateAll
+	// after a rebuild.
+	Deployment string
 	// Interval is the catch-up timer that covers missed notifications (default 1 s).
 	Interval time.Duration
 	// LockRetry is how often a standby tries to take the lock (default 1 s).
@@ -429,6 +429,7 @@ func sectionsOf(entity string) []string {
 // from the snapshot q, returning one batch per tenant.
 func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Change) ([]*cache.Batch, error) {
 	byTenant := map[string]map[string][]string{} // tenant → entity → ids
+	oldOwners := map[string][]string{}           // tenant → codes' previous owners, from the changes
 	for _, c := range changes {
 		m := byTenant[c.TenantID]
 		if m == nil {
@@ -436,10 +437,15 @@ func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Cha
 			byTenant[c.TenantID] = m
 		}
 		m[c.Entity] = append(m[c.Entity], c.EntityID)
+		if c.Entity == "code" && c.OldOwner != nil {
+			oldOwners[c.TenantID] = append(oldOwners[c.TenantID], *c.OldOwner)
+		}
 	}
 	var out []*cache.Batch
 	for tenant, entities := range byTenant {
 		tp := &tenantPlan{codes: map[string]bool{}, sections: map[string]map[string]bool{}, owners: map[string]cache.Owners{}}
+		// A code's previous owner lost it: the change says who, also after a rebuild.
+		tp.touch(oldOwners[tenant], sectionsOf("code")...)
 		for entity, ids := range entities {
 			switch entity {
 			case "campaign":
@@ -634,7 +640,7 @@ func (p *Projector) announce(ctx context.Context, payload string) {
 	if payload == "" {
 		return
 	}
-	if err := p.cache.Client().Publish(ctx, InvalidationChannel, payload).Err(); err != nil {
+	if err := p.cache.Client().Publish(ctx, cache.InvalidationChannel(p.cfg.Deployment), payload).Err(); err != nil {
 		p.log.Warn("projector_announce_failed", "err", err)
 	}
 }

@@ -54,6 +54,9 @@ type Config struct {
 	// LocalBytes bounds the memory of the answers kept in process, keys and bookkeeping
 	// included (default 32 MiB).
 	LocalBytes int
+	// Deployment names the channel of the projector's announcements the in-process cache
+	// follows (cache.InvalidationChannel).
+	Deployment string
 }
 
 // API serves the Query Gateway's routes.
@@ -128,7 +131,7 @@ func (a *API) redisFailed(err error) {
 // one document share one query) and bounded by a semaphore, so a Redis outage or a cold cache
 // cannot stampede PostgreSQL; a read that cannot get a slot in time answers 503.
 func (a *API) fallback(ctx context.Context, key, reason string, fn func(ctx context.Context) (any, error)) (any, error) {
-	v, err, _ := a.flight.Do(key, func() (any, error) {
+	return a.share(ctx, key, func(ctx context.Context) (any, error) {
 		wait, cancel := context.WithTimeout(ctx, a.cfg.FallbackWait)
 		defer cancel()
 		select {
@@ -152,7 +155,6 @@ func (a *API) fallback(ctx context.Context, key, reason string, fn func(ctx cont
 		}
 		return v, nil
 	})
-	return v, err
 }
 
 // sections returns the user's sections (JSON documents) from Redis. When any is missing, all of

@@ -377,6 +377,9 @@ func (a *API) stats(c echo.Context) error {
 		totals[r.CurrencyID] += r.Amount
 	}
 	out.Rewards = sortedAmounts(totals)
+	if out.Milestones, err = a.milestones(c.Request().Context(), tenant, user); err != nil {
+		return err
+	}
 	return send(c, out)
 }
 
@@ -459,12 +462,7 @@ func (a *API) leaderboardOf(ctx context.Context, tenant, per string) (*leaderboa
 			return v.(*leaderboard), nil
 		}
 	}
-	v, err, _ := a.flight.Do("lb\x00"+tenant+"\x00"+per, func() (any, error) {
-		var tok localToken
-		if a.local != nil {
-			tok = a.local.token(tenant)
-		}
-		started := time.Now()
+	v, err := a.share(ctx, "lb\x00"+tenant+"\x00"+per, func(ctx context.Context) (any, error) {
 		b, err := a.doc(ctx, tenant, cache.LeaderboardKey(tenant, per), projector.LeaderboardTTL,
 			func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
 				return projector.LeaderboardDoc(ctx, q, tenant, per, a.Now())
@@ -480,9 +478,7 @@ func (a *API) leaderboardOf(ctx context.Context, tenant, per string) (*leaderboa
 		for i, r := range board.rows {
 			board.rank[r.UserID] = i
 		}
-		if a.local != nil {
-			a.local.put(tenant, key, board, len(b)+leaderRowCost*len(board.rows), tok, started)
-		}
+		a.keep(ctx, tenant, key, board, len(b)+leaderRowCost*len(board.rows))
 		return board, nil
 	})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/cache"
 	"github.com/phoenix-referral/phoenix/pkg/projector"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
@@ -35,9 +36,11 @@ type localCache struct {
 	mu    sync.Mutex
 	valid bool   // the subscription is live: invalidations are being received
 	epoch uint64 // moves on every flush
+	gen   uint64 // moves on every invalidation of any tenant
 	bytes int    // the cost of every entry held
-	// versions move on every invalidation of a tenant (kept while the epoch lasts). Only the
-	// projector's announcements add to them, so they hold only tenants that exist.
+	// versions hold, per tenant, gen as it was after the tenant's last invalidation (kept while
+	// the epoch lasts). Only the projector's announcements add to them, so they hold only
+	// tenants that exist.
 	versions map[string]uint64
 	tenants  map[string]map[string]*list.Element // tenant → key → element of order
 	order    *list.List                          // *localEntry, oldest first
@@ -54,11 +57,21 @@ type localEntry struct {
 // element and its map slot.
 const localOverhead = 160
 
-// localToken is what a reader saw before it read: its answer may be kept only if nothing was
-// invalidated meanwhile.
+// localToken is what a reader saw before it read: its answer may be kept only if nothing of its
+// tenant was invalidated since. It names a moment of the cache, not a tenant, so that a read
+// shared by several tenants' or users' requests (share) carries one.
 type localToken struct {
-	epoch, version uint64
-	ok             bool
+	epoch, gen uint64
+	ok         bool
+}
+
+// older returns whichever of t and u can be kept less often: the earlier moment, or a token
+// that can never be kept when they come from different epochs.
+func (t localToken) older(u localToken) localToken {
+	if t.epoch != u.epoch {
+		return localToken{}
+	}
+	return localToken{epoch: t.epoch, gen: min(t.gen, u.gen), ok: t.ok && u.ok}
 }
 
 func newLocalCache(ttl time.Duration, maxEntries, maxBytes int) *localCache {
@@ -84,10 +97,11 @@ func (l *localCache) get(tenant, key string) (any, bool) {
 	return e.val, true
 }
 
-func (l *localCache) token(tenant string) localToken {
+// token returns the cache's present moment, for a read about to start.
+func (l *localCache) token() localToken {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return localToken{epoch: l.epoch, version: l.versions[tenant], ok: l.valid}
+	return localToken{epoch: l.epoch, gen: l.gen, ok: l.valid}
 }
 
 // put keeps val, whose size in bytes is size, as read from a start at time at, unless its
@@ -97,7 +111,7 @@ func (l *localCache) put(tenant, key string, val any, size int, t localToken, at
 	cost := localOverhead + len(tenant) + len(key) + size
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !t.ok || !l.valid || t.epoch != l.epoch || t.version != l.versions[tenant] || cost > l.maxBytes {
+	if !t.ok || !l.valid || t.epoch != l.epoch || l.versions[tenant] > t.gen || cost > l.maxBytes {
 		return
 	}
 	now := l.now()
@@ -148,7 +162,8 @@ func (l *localCache) removeLocked(el *list.Element) {
 func (l *localCache) invalidate(tenant string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.versions[tenant]++
+	l.gen++
+	l.versions[tenant] = l.gen
 	for _, el := range l.tenants[tenant] {
 		l.bytes -= l.order.Remove(el).(*localEntry).cost
 	}
@@ -193,7 +208,7 @@ func (a *API) Watch(ctx context.Context, rdb redis.UniversalClient) {
 		}
 	})
 	for ctx.Err() == nil {
-		ps := rdb.Subscribe(ctx, projector.InvalidationChannel)
+		ps := rdb.Subscribe(ctx, cache.InvalidationChannel(a.cfg.Deployment))
 		// Receive does not return when ctx ends (the socket read has no deadline); closing the
 		// subscription makes it return at once.
 		stop := context.AfterFunc(ctx, func() { ps.Close() })
@@ -247,16 +262,95 @@ func (a *API) cached(next echo.HandlerFunc) echo.HandlerFunc {
 		if body, ok := a.local.get(tenant, key); ok {
 			return sendRaw(c, body.([]byte))
 		}
-		tok := a.local.token(tenant)
-		started := time.Now()
+		ctx, _ := withReadStart(c.Request().Context(), a.local.token(), time.Now())
+		c.SetRequest(c.Request().WithContext(ctx))
 		if err := next(c); err != nil {
 			return err
 		}
 		if body, ok := c.Get(bodyKey).([]byte); ok {
-			a.local.put(tenant, key, body, len(body), tok, started)
+			a.keep(ctx, tenant, key, body, len(body))
 		}
 		return nil
 	}
+}
+
+// readStart is the earliest moment an answer may reflect: when the request (or the shared read)
+// computing it began, moved back to when a shared read it used began (share). The in-process
+// cache keeps the answer under it (keep), so an answer is never kept over an invalidation that
+// its oldest read raced.
+type readStart struct {
+	mu  sync.Mutex
+	tok localToken
+	at  time.Time
+}
+
+type readStartKey struct{}
+
+// withReadStart returns ctx carrying a read start at tok and at.
+func withReadStart(ctx context.Context, tok localToken, at time.Time) (context.Context, *readStart) {
+	s := &readStart{tok: tok, at: at}
+	return context.WithValue(ctx, readStartKey{}, s), s
+}
+
+// readStartOf returns the read start ctx carries, nil when there is none.
+func readStartOf(ctx context.Context) *readStart {
+	s, _ := ctx.Value(readStartKey{}).(*readStart)
+	return s
+}
+
+// keep stores val, whose size in bytes is size, in the in-process cache under the read start
+// ctx carries; without one (or without the cache) it keeps nothing.
+func (a *API) keep(ctx context.Context, tenant, key string, val any, size int) {
+	start := readStartOf(ctx)
+	if a.local == nil || start == nil {
+		return
+	}
+	tok, at := start.get()
+	a.local.put(tenant, key, val, size, tok, at)
+}
+
+func (s *readStart) get() (localToken, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tok, s.at
+}
+
+// joined records that the request used a read that began at tok and at.
+func (s *readStart) joined(tok localToken, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tok = s.tok.older(tok)
+	if at.Before(s.at) {
+		s.at = at
+	}
+}
+
+// share runs fn once for the concurrent callers of key (singleflight) and gives each its result.
+// A caller may thus get an answer read before it arrived — possibly before an invalidation it
+// has already seen — so the caller's read start (withReadStart) moves back to the shared read's.
+// fn runs with a read start of its own, which the shared reads it uses in turn move back, so
+// what fn keeps (keep) and what its callers keep is never newer than its oldest read.
+func (a *API) share(ctx context.Context, key string, fn func(ctx context.Context) (any, error)) (any, error) {
+	if a.local == nil {
+		v, err, _ := a.flight.Do(key, func() (any, error) { return fn(ctx) })
+		return v, err
+	}
+	type shared struct {
+		v   any
+		tok localToken
+		at  time.Time
+	}
+	r, err, _ := a.flight.Do(key, func() (any, error) {
+		fctx, start := withReadStart(ctx, a.local.token(), time.Now())
+		v, err := fn(fctx)
+		tok, at := start.get()
+		return shared{v: v, tok: tok, at: at}, err
+	})
+	s, _ := r.(shared) // none when fn never returned (runtime.Goexit)
+	if start := readStartOf(ctx); start != nil {
+		start.joined(s.tok, s.at)
+	}
+	return s.v, err
 }
 
 // maxKeyLen bounds an answer's key; past it the answer is not kept.

@@ -13,19 +13,19 @@ func TestQryLocalCache(t *testing.T) {
 	l := newLocalCache(time.Hour, 3, 1<<20)
 	now := time.Now()
 	// Not subscribed yet: nothing is kept.
-	tok := l.token("t1")
+	tok := l.token()
 	l.put("t1", "k", []byte("a"), 1, tok, now)
 	if _, ok := l.get("t1", "k"); ok {
 		t.Fatal("kept without a live subscription")
 	}
 	l.setValid(true)
-	tok = l.token("t1")
+	tok = l.token()
 	l.put("t1", "k", []byte("a"), 1, tok, now)
 	if b, ok := l.get("t1", "k"); !ok || string(b.([]byte)) != "a" {
 		t.Fatal("not kept")
 	}
 	// A read that straddles an invalidation of its tenant is not kept; other tenants' reads are.
-	tok1, tok2 := l.token("t1"), l.token("t2")
+	tok1, tok2 := l.token(), l.token()
 	l.invalidate("t1")
 	if _, ok := l.get("t1", "k"); ok {
 		t.Fatal("served after invalidation")
@@ -39,7 +39,7 @@ func TestQryLocalCache(t *testing.T) {
 		t.Fatal("other tenant's read dropped")
 	}
 	// A lost subscription empties and bypasses the cache; a token from before a flush is stale.
-	tok = l.token("t2")
+	tok = l.token()
 	l.setValid(false)
 	if _, ok := l.get("t2", "k"); ok {
 		t.Fatal("served without a live subscription")
@@ -50,14 +50,14 @@ func TestQryLocalCache(t *testing.T) {
 		t.Fatal("kept a read from before a flush")
 	}
 	// TTL.
-	tok = l.token("t3")
+	tok = l.token()
 	l.put("t3", "k", []byte("d"), 1, tok, now.Add(-2*time.Hour))
 	if _, ok := l.get("t3", "k"); ok {
 		t.Fatal("served past the TTL")
 	}
 	// Entry bound: the oldest entries make room.
 	for i, k := range []string{"a", "b", "c", "d"} {
-		tok := l.token("t4")
+		tok := l.token()
 		l.put("t4", k, []byte{byte(i)}, 1, tok, now)
 	}
 	if n := l.order.Len(); n != 3 {
@@ -103,7 +103,7 @@ func TestQryLocalCacheByteBudget(t *testing.T) {
 		tenant := "t" + strconv.Itoa(i%7)
 		key := strings.Repeat("k", i%300) + strconv.Itoa(i)
 		size := (i * 7919) % len(body)
-		l.put(tenant, key, body[:size], size, l.token(tenant), now)
+		l.put(tenant, key, body[:size], size, l.token(), now)
 		if l.bytes > budget {
 			t.Fatalf("after %d puts: %d bytes, budget %d", i+1, l.bytes, budget)
 		}
@@ -117,7 +117,7 @@ func TestQryLocalCacheByteBudget(t *testing.T) {
 	qryCheckAccounting(t, l)
 	// An answer larger than the whole budget is not kept, and evicts nothing.
 	n := l.order.Len()
-	l.put("t0", "huge", make([]byte, budget), budget, l.token("t0"), now)
+	l.put("t0", "huge", make([]byte, budget), budget, l.token(), now)
 	if _, ok := l.get("t0", "huge"); ok || l.order.Len() != n {
 		t.Fatal("an answer over the budget was kept")
 	}
@@ -137,10 +137,10 @@ func TestQryLocalCacheExpiry(t *testing.T) {
 	l.now = func() time.Time { return clock }
 	l.setValid(true)
 	for i := range 100 {
-		l.put("t1", strconv.Itoa(i), []byte("x"), 1, l.token("t1"), clock)
+		l.put("t1", strconv.Itoa(i), []byte("x"), 1, l.token(), clock)
 	}
 	clock = clock.Add(2 * time.Second)
-	l.put("t1", "fresh", []byte("y"), 1, l.token("t1"), clock)
+	l.put("t1", "fresh", []byte("y"), 1, l.token(), clock)
 	if n := l.order.Len(); n != 1 {
 		t.Fatalf("%d entries after a write past the TTL, want 1", n)
 	}
@@ -152,7 +152,7 @@ func TestQryLocalCacheExpiry(t *testing.T) {
 		t.Fatalf("after the sweep: %d entries, %d bytes", l.order.Len(), l.bytes)
 	}
 
-	l.put("t1", "k", []byte("z"), 1, l.token("t1"), clock)
+	l.put("t1", "k", []byte("z"), 1, l.token(), clock)
 	clock = clock.Add(2 * time.Second)
 	if _, ok := l.get("t1", "k"); ok {
 		t.Fatal("served past the TTL")
@@ -161,7 +161,7 @@ func TestQryLocalCacheExpiry(t *testing.T) {
 		t.Fatal("an expired entry stayed after it was asked for")
 	}
 	// A read that took longer than the TTL is not kept at all.
-	l.put("t1", "slow", []byte("z"), 1, l.token("t1"), clock.Add(-2*time.Second))
+	l.put("t1", "slow", []byte("z"), 1, l.token(), clock.Add(-2*time.Second))
 	if l.order.Len() != 0 {
 		t.Fatal("kept a read that started more than a TTL ago")
 	}

@@ -280,8 +280,8 @@ func TestQryReadThroughMatchesProjection(t *testing.T) {
 	if n := qryFallbacks(t, reg, "miss"); n < float64(len(qryWorldReads)) {
 		t.Fatalf("%v reads from PostgreSQL for %d answers", n, len(qryWorldReads))
 	}
-	if keys := w.rdb.Keys(ctx, "phx:*").Val(); len(keys) != 0 {
-		t.Fatalf("filled without an epoch: %v", keys)
+	if keys, err := cachetest.Keys(ctx, w.rdb, "phx:*"); err != nil || len(keys) != 0 {
+		t.Fatalf("filled without an epoch: %v (%v)", keys, err)
 	}
 
 	w.project()
@@ -448,7 +448,7 @@ func TestQryLocalCacheFollowsProjector(t *testing.T) {
 	}()
 	defer func() { cancel(); <-watching }()
 	w.project()
-	for deadline := time.Now().Add(5 * time.Second); !a.local.token(w.tenant).ok; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); !a.local.token().ok; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the in-process cache never followed the projector")
 		}

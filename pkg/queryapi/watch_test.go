@@ -36,7 +36,7 @@ func TestQryWatchStopsWhenIdle(t *testing.T) {
 		a.Watch(ctx, qryRedis(t))
 	}()
 	deadline := time.Now().Add(5 * time.Second)
-	for !a.local.token("t").ok {
+	for !a.local.token().ok {
 		if time.Now().After(deadline) {
 			t.Fatal("never subscribed")
 		}
@@ -52,7 +52,7 @@ func TestQryWatchStopsWhenIdle(t *testing.T) {
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Errorf("Watch took %v to stop", d)
 	}
-	if a.local.token("t").ok {
+	if a.local.token().ok {
 		t.Error("cache still in use after the subscription ended")
 	}
 }

@@ -41,7 +41,7 @@ import (
 type qryWorld struct {
 	t      *testing.T
 	db     *sqlx.DB
-	rdb    *redis.Client // a Redis of the world's own, empty
+	rdb    redis.UniversalClient // a Redis (or Redis Cluster) of the world's own, empty
 	tenant string
 	ids    map[string]uuid.UUID // campaigns and affiliates by name
 }
@@ -52,7 +52,7 @@ const qryWorldURLTemplate = "https://play.example.com/join?ref={code}"
 func qryNewWorld(t *testing.T) *qryWorld {
 	t.Helper()
 	ctx := context.Background()
-	_, rdb := cachetest.Server(t)
+	rdb := cachetest.Client(t)
 	w := &qryWorld{t: t, db: pgtest.MustOpenDB(t), rdb: rdb, tenant: pgtest.Tenant(t), ids: map[string]uuid.UUID{}}
 	s := postgres.NewStore(w.db)
 	must := func(err error) {

@@ -48,11 +48,12 @@ func CheckApply(code *Code, referee string, f ApplyFacts, now time.Time) error {
 }
 
 // FailedAttempt reports whether an apply or validate attempt that answered the error code
-// counts against the failed-attempt limit (§4.3): only the answers a guesser learns from —
-// CODE_NOT_FOUND, CODE_INACTIVE and CODE_EXPIRED — do.
+// counts against the failed-attempt limit (§4.3): the answers a guesser learns from —
+// CODE_NOT_FOUND, CODE_INACTIVE and CODE_EXPIRED — and an apply the risk policy rejected
+// (RISK_REJECTED, §12), so a multi-accounter cannot probe the policy without limit.
 func FailedAttempt(code string) bool {
 	switch code {
-	case ECodeNotFound, ECodeInactive, ECodeExpired:
+	case ECodeNotFound, ECodeInactive, ECodeExpired, ERiskRejected:
 		return true
 	}
 	return false

@@ -63,8 +63,8 @@ func TestCheckApply(t *testing.T) {
 }
 
 func TestFailedAttempt(t *testing.T) {
-	counted := map[string]bool{ECodeNotFound: true, ECodeInactive: true, ECodeExpired: true}
-	for _, code := range []string{ECodeNotFound, ECodeInactive, ECodeExpired, ESelfReferral, EAlreadyReferred,
+	counted := map[string]bool{ECodeNotFound: true, ECodeInactive: true, ECodeExpired: true, ERiskRejected: true}
+	for _, code := range []string{ECodeNotFound, ECodeInactive, ECodeExpired, ERiskRejected, ESelfReferral, EAlreadyReferred,
 		EReferralCycle, ECodeExhausted, EValidation, ERateLimited, EInternal, EUnavailable, ""} {
 		if got := FailedAttempt(code); got != counted[code] {
 			t.Errorf("FailedAttempt(%q) = %v, want %v", code, got, counted[code])

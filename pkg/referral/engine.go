@@ -174,6 +174,9 @@ type Decision struct {
 	Qualified []uuid.UUID
 	// Converted reports that the referral moved pending → converted.
 	Converted bool
+	// Deferred reports that the referral is held for review (§12): the event pays nothing now
+	// and is processed when the review approves.
+	Deferred bool
 	// Rewards are the reward ledger rows to write.
 	Rewards []Reward
 	// Affiliate is the referrer's affiliate whose counters the event moved (nil when the referrer
@@ -194,6 +197,12 @@ func (e *Engine) Decide(ev Event, payload map[string]any) Decision {
 		return d
 	}
 	d.Referral = rs
+	if rs.Referral.Held() {
+		// §12: a held referral earns nothing until its review; storage records the event as
+		// deferred and replays it on approval.
+		d.Deferred = true
+		return d
+	}
 	ref := &rs.Referral
 	var aff *Affiliate
 	if ref.ReferrerID != nil {

@@ -133,8 +133,10 @@ type ReferralFilter struct {
 	Status      *string
 	CreatedFrom *time.Time
 	CreatedTo   *time.Time
-	Limit       int
-	Offset      int
+	// Review keeps referrals whose review is in that state (§12).
+	Review *string
+	Limit  int
+	Offset int
 }
 
 // ReferralStats counts the referrals created in a period (§4.4).

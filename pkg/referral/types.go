@@ -25,8 +25,11 @@ type Campaign struct {
 	Active           bool
 	StartsAt         *time.Time
 	EndsAt           *time.Time
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// Milestones pay the referrer once per threshold of successful referrals (§13), in
+	// increasing order of threshold.
+	Milestones []Milestone
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // ActiveAt reports whether the campaign is active and t lies in its window (InWindow).
@@ -89,6 +92,8 @@ type Referral struct {
 	ConvertedAt *time.Time
 	VerifiedAt  *time.Time
 	RejectedAt  *time.Time
+	// Review is the risk review of a held referral (§12); nil for a referral risk let through.
+	Review *Review
 }
 
 // Affiliate statuses.
@@ -169,7 +174,10 @@ const (
 	EventProcessed = "processed"
 	EventDuplicate = "duplicate"
 	EventSimulated = "simulated"
-	EventRejected  = "rejected"
+	// EventDeferred is the status of an event of a referral held for review (§12): recorded,
+	// paid nothing yet, processed when the review approves.
+	EventDeferred = "deferred"
+	EventRejected = "rejected"
 )
 
 // EventOutcome is what an event paid.
@@ -184,6 +192,8 @@ type EventOutcome struct {
 const (
 	RoleReferrer = "referrer"
 	RoleReferee  = "referee"
+	// RoleMilestone is the role of a referrer's milestone reward (§13).
+	RoleMilestone = "milestone"
 )
 
 // Reward is a row of the reward ledger (§5.2).
@@ -197,7 +207,9 @@ type Reward struct {
 	EventID    string
 	CurrencyID string
 	Amount     int64
-	CreatedAt  time.Time
+	// Milestone is the threshold a milestone reward pays (RoleMilestone only).
+	Milestone *int
+	CreatedAt time.Time
 }
 
 // Commission is a row of the commission ledger (§5.3).

@@ -129,6 +129,7 @@ const (
 	ApplyUnprocessableErrorErrorCodeCODEEXPIRED   ApplyUnprocessableErrorErrorCode = "CODE_EXPIRED"
 	ApplyUnprocessableErrorErrorCodeCODEINACTIVE  ApplyUnprocessableErrorErrorCode = "CODE_INACTIVE"
 	ApplyUnprocessableErrorErrorCodeREFERRALCYCLE ApplyUnprocessableErrorErrorCode = "REFERRAL_CYCLE"
+	ApplyUnprocessableErrorErrorCodeRISKREJECTED  ApplyUnprocessableErrorErrorCode = "RISK_REJECTED"
 	ApplyUnprocessableErrorErrorCodeSELFREFERRAL  ApplyUnprocessableErrorErrorCode = "SELF_REFERRAL"
 )
 
@@ -140,6 +141,8 @@ func (e ApplyUnprocessableErrorErrorCode) Valid() bool {
 	case ApplyUnprocessableErrorErrorCodeCODEINACTIVE:
 		return true
 	case ApplyUnprocessableErrorErrorCodeREFERRALCYCLE:
+		return true
+	case ApplyUnprocessableErrorErrorCodeRISKREJECTED:
 		return true
 	case ApplyUnprocessableErrorErrorCodeSELFREFERRAL:
 		return true
@@ -234,6 +237,7 @@ func (e CodeNotFoundErrorErrorCode) Valid() bool {
 
 // Defines values for EventOutcomeStatus.
 const (
+	EventOutcomeStatusDeferred  EventOutcomeStatus = "deferred"
 	EventOutcomeStatusDuplicate EventOutcomeStatus = "duplicate"
 	EventOutcomeStatusProcessed EventOutcomeStatus = "processed"
 	EventOutcomeStatusSimulated EventOutcomeStatus = "simulated"
@@ -242,6 +246,8 @@ const (
 // Valid indicates whether the value is a known member of the EventOutcomeStatus enum.
 func (e EventOutcomeStatus) Valid() bool {
 	switch e {
+	case EventOutcomeStatusDeferred:
+		return true
 	case EventOutcomeStatusDuplicate:
 		return true
 	case EventOutcomeStatusProcessed:
@@ -529,18 +535,102 @@ func (e RejectedEventStatus) Valid() bool {
 	}
 }
 
+// Defines values for ReviewInputDecision.
+const (
+	ReviewInputDecisionApprove ReviewInputDecision = "approve"
+	ReviewInputDecisionReject  ReviewInputDecision = "reject"
+)
+
+// Valid indicates whether the value is a known member of the ReviewInputDecision enum.
+func (e ReviewInputDecision) Valid() bool {
+	switch e {
+	case ReviewInputDecisionApprove:
+		return true
+	case ReviewInputDecisionReject:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReviewState.
+const (
+	ReviewStateApproved ReviewState = "approved"
+	ReviewStateHeld     ReviewState = "held"
+	ReviewStateRejected ReviewState = "rejected"
+)
+
+// Valid indicates whether the value is a known member of the ReviewState enum.
+func (e ReviewState) Valid() bool {
+	switch e {
+	case ReviewStateApproved:
+		return true
+	case ReviewStateHeld:
+		return true
+	case ReviewStateRejected:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for RewardRole.
 const (
-	RewardRoleReferee  RewardRole = "referee"
-	RewardRoleReferrer RewardRole = "referrer"
+	RewardRoleMilestone RewardRole = "milestone"
+	RewardRoleReferee   RewardRole = "referee"
+	RewardRoleReferrer  RewardRole = "referrer"
 )
 
 // Valid indicates whether the value is a known member of the RewardRole enum.
 func (e RewardRole) Valid() bool {
 	switch e {
+	case RewardRoleMilestone:
+		return true
 	case RewardRoleReferee:
 		return true
 	case RewardRoleReferrer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RiskAction.
+const (
+	RiskActionAllow  RiskAction = "allow"
+	RiskActionHold   RiskAction = "hold"
+	RiskActionReject RiskAction = "reject"
+)
+
+// Valid indicates whether the value is a known member of the RiskAction enum.
+func (e RiskAction) Valid() bool {
+	switch e {
+	case RiskActionAllow:
+		return true
+	case RiskActionHold:
+		return true
+	case RiskActionReject:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RiskReason.
+const (
+	RiskReasonSameAddress RiskReason = "same_address"
+	RiskReasonSameDevice  RiskReason = "same_device"
+	RiskReasonVelocity    RiskReason = "velocity"
+)
+
+// Valid indicates whether the value is a known member of the RiskReason enum.
+func (e RiskReason) Valid() bool {
+	switch e {
+	case RiskReasonSameAddress:
+		return true
+	case RiskReasonSameDevice:
+		return true
+	case RiskReasonVelocity:
 		return true
 	default:
 		return false
@@ -903,7 +993,7 @@ type AffiliateReplaceStatus string
 // AffiliateStatus defines model for AffiliateStatus.
 type AffiliateStatus string
 
-// AppliedReferral defines model for AppliedReferral.
+// AppliedReferral The player's view of a referral just made, without its risk review (a held referral shows pending and no rewards).
 type AppliedReferral struct {
 	// CampaignID the code's bound campaign, else the first campaign that paid it
 	CampaignID  *openapi_types.UUID `json:"campaign_id"`
@@ -1022,6 +1112,7 @@ type Campaign struct {
 	CreatedAt       Timestamp          `json:"created_at"`
 	EndsAt          *NullableTimestamp `json:"ends_at"`
 	ID              openapi_types.UUID `json:"id"`
+	Milestones      []Milestone        `json:"milestones"`
 	Name            string             `json:"name"`
 	QualifyingEvent EventType          `json:"qualifying_event"`
 
@@ -1050,9 +1141,12 @@ type CampaignInput struct {
 	Active *bool `json:"active,omitempty"`
 
 	// EndsAt exclusive; after starts_at; null = open
-	EndsAt          *time.Time `json:"ends_at,omitempty"`
-	Name            string     `json:"name"`
-	QualifyingEvent EventType  `json:"qualifying_event"`
+	EndsAt *time.Time `json:"ends_at,omitempty"`
+
+	// Milestones referrer rewards per threshold of successful referrals (§13); thresholds strictly increase; absent or null = []
+	Milestones      *[]MilestoneInput `json:"milestones,omitempty"`
+	Name            string            `json:"name"`
+	QualifyingEvent EventType         `json:"qualifying_event"`
 
 	// QualifyingFilter null (matches every event) or an object of `dotted.payload.path → condition`, all ANDed. A
 	// condition is a literal that is not an object (JSON equality) or an operator object whose
@@ -1093,9 +1187,12 @@ type CampaignReplace struct {
 	EndsAt *time.Time `json:"ends_at,omitempty"`
 
 	// ID read-only; ignored
-	ID              *string   `json:"id,omitempty"`
-	Name            string    `json:"name"`
-	QualifyingEvent EventType `json:"qualifying_event"`
+	ID *string `json:"id,omitempty"`
+
+	// Milestones referrer rewards per threshold of successful referrals (§13); thresholds strictly increase; absent or null = []
+	Milestones      *[]MilestoneInput `json:"milestones,omitempty"`
+	Name            string            `json:"name"`
+	QualifyingEvent EventType         `json:"qualifying_event"`
 
 	// QualifyingFilter null (matches every event) or an object of `dotted.payload.path → condition`, all ANDed. A
 	// condition is a literal that is not an object (JSON equality) or an operator object whose
@@ -1481,11 +1578,11 @@ type EventOutcome struct {
 	EventID     string       `json:"event_id"`
 	Rewards     []Reward     `json:"rewards"`
 
-	// Status duplicate: the event_id was seen before; the first outcome is returned and nothing is paid
+	// Status duplicate: the event_id was seen before; the first outcome is returned and nothing is paid. deferred: the user's referral is held for review (§12); the event pays when the review approves, and its repeats answer deferred until then
 	Status EventOutcomeStatus `json:"status"`
 }
 
-// EventOutcomeStatus duplicate: the event_id was seen before; the first outcome is returned and nothing is paid
+// EventOutcomeStatus duplicate: the event_id was seen before; the first outcome is returned and nothing is paid. deferred: the user's referral is held for review (§12); the event pays when the review approves, and its repeats answer deferred until then
 type EventOutcomeStatus string
 
 // EventType defines model for EventType.
@@ -1620,6 +1717,19 @@ type LeaderboardRow struct {
 // Metadata Any JSON object of at most 4 KiB, stored on the referral.
 type Metadata map[string]interface{}
 
+// Milestone defines model for Milestone.
+type Milestone struct {
+	Rewards             Rewards `json:"rewards"`
+	SuccessfulReferrals int     `json:"successful_referrals"`
+}
+
+// MilestoneInput defines model for MilestoneInput.
+type MilestoneInput struct {
+	// Rewards Absent or null means no rewards; each currency at most once.
+	Rewards             *RewardsInput `json:"rewards,omitempty"`
+	SuccessfulReferrals int           `json:"successful_referrals"`
+}
+
 // NotFoundError The error envelope of a 404.
 type NotFoundError struct {
 	Error struct {
@@ -1721,8 +1831,11 @@ type Referral struct {
 	// ReferrerID the code's owner; null for an admin-owned code
 	ReferrerID *string            `json:"referrer_id"`
 	RejectedAt *NullableTimestamp `json:"rejected_at"`
-	Status     ReferralStatus     `json:"status"`
-	TenantID   TenantID           `json:"tenant_id"`
+
+	// Review the risk review (§12); null when the risk policy let the referral through
+	Review   *Review        `json:"review"`
+	Status   ReferralStatus `json:"status"`
+	TenantID TenantID       `json:"tenant_id"`
 
 	// UpdatedAt RFC 3339 UTC with Z, at most microsecond precision.
 	//
@@ -1778,6 +1891,26 @@ type RejectedEvent struct {
 // RejectedEventStatus defines model for RejectedEvent.Status.
 type RejectedEventStatus string
 
+// Review defines model for Review.
+type Review struct {
+	Note       *string            `json:"note"`
+	Reasons    []RiskReason       `json:"reasons"`
+	ReviewedAt *NullableTimestamp `json:"reviewed_at"`
+	State      ReviewState        `json:"state"`
+}
+
+// ReviewInput defines model for ReviewInput.
+type ReviewInput struct {
+	Decision ReviewInputDecision `json:"decision"`
+	Note     *string             `json:"note,omitempty"`
+}
+
+// ReviewInputDecision defines model for ReviewInput.Decision.
+type ReviewInputDecision string
+
+// ReviewState defines model for ReviewState.
+type ReviewState string
+
 // Reward defines model for Reward.
 type Reward struct {
 	Amount     int64              `json:"amount"`
@@ -1790,6 +1923,9 @@ type Reward struct {
 	CurrencyID string             `json:"currency_id"`
 	EventID    string             `json:"event_id"`
 	ID         openapi_types.UUID `json:"id"`
+
+	// Milestone the threshold a milestone reward pays (role milestone only, §13)
+	Milestone  *int               `json:"milestone,omitempty"`
 	ReferralID openapi_types.UUID `json:"referral_id"`
 	Role       RewardRole         `json:"role"`
 	UserID     string             `json:"user_id"`
@@ -1814,6 +1950,61 @@ type Rewards struct {
 // RewardsInput Absent or null means no rewards; each currency at most once.
 type RewardsInput struct {
 	Wallet *[]Wallet `json:"wallet,omitempty"`
+}
+
+// RiskAction defines model for RiskAction.
+type RiskAction string
+
+// RiskPolicy defines model for RiskPolicy.
+type RiskPolicy struct {
+	Active             bool               `json:"active"`
+	AddressWindowHours int                `json:"address_window_hours"`
+	SameAddress        RiskAction         `json:"same_address"`
+	SameDevice         RiskAction         `json:"same_device"`
+	TenantID           TenantID           `json:"tenant_id"`
+	UpdatedAt          *NullableTimestamp `json:"updated_at"`
+	Velocity           *Velocity          `json:"velocity"`
+}
+
+// RiskPolicyInput Omitted fields take their defaults; tenant_id and updated_at are ignored.
+type RiskPolicyInput struct {
+	Active             *bool       `json:"active,omitempty"`
+	AddressWindowHours *int        `json:"address_window_hours,omitempty"`
+	SameAddress        *RiskAction `json:"same_address,omitempty"`
+	SameDevice         *RiskAction `json:"same_device,omitempty"`
+
+	// TenantID read-only; ignored
+	TenantID *string `json:"tenant_id,omitempty"`
+
+	// UpdatedAt read-only; ignored
+	UpdatedAt *string        `json:"updated_at,omitempty"`
+	Velocity  *VelocityInput `json:"velocity,omitempty"`
+}
+
+// RiskReason defines model for RiskReason.
+type RiskReason string
+
+// Signal defines model for Signal.
+type Signal struct {
+	AddressRecorded bool    `json:"address_recorded"`
+	DeviceID        *string `json:"device_id"`
+
+	// SeenAt RFC 3339 UTC with Z, at most microsecond precision.
+	//
+	// Example: 2026-03-01T12:00:00.123456Z
+	SeenAt Timestamp `json:"seen_at"`
+	UserID string    `json:"user_id"`
+}
+
+// SignalInput At least one of address and device_id.
+type SignalInput struct {
+	// Address IPv4 or IPv6 address; stored only as a keyed hash
+	Address  *string `json:"address,omitempty"`
+	DeviceID *string `json:"device_id,omitempty"`
+
+	// SeenAt default: when received; at most 5 minutes ahead
+	SeenAt *time.Time `json:"seen_at,omitempty"`
+	UserID string     `json:"user_id"`
 }
 
 // TenantID defines model for TenantID.
@@ -1955,6 +2146,20 @@ type UsageLimit = int
 
 // UserID A user id (the JWT sub).
 type UserID = string
+
+// Velocity defines model for Velocity.
+type Velocity struct {
+	Action       RiskAction `json:"action"`
+	MaxReferrals int        `json:"max_referrals"`
+	PerHours     int        `json:"per_hours"`
+}
+
+// VelocityInput defines model for VelocityInput.
+type VelocityInput struct {
+	Action       RiskAction `json:"action"`
+	MaxReferrals int        `json:"max_referrals"`
+	PerHours     int        `json:"per_hours"`
+}
 
 // Wallet defines model for Wallet.
 type Wallet struct {
@@ -2198,6 +2403,9 @@ type PayloadTooLarge = BodyTooLargeError
 
 // ReferralResponse defines model for Referral.
 type ReferralResponse = Referral
+
+// RiskPolicyResponse defines model for RiskPolicy.
+type RiskPolicyResponse = RiskPolicy
 
 // TierResponse defines model for Tier.
 type TierResponse = Tier
@@ -2641,6 +2849,9 @@ type ListReferralsParams struct {
 	RefereeID  *string         `form:"referee_id,omitempty" json:"referee_id,omitempty"`
 	Status     *ReferralStatus `form:"status,omitempty" json:"status,omitempty"`
 
+	// Review the risk review's state (§12)
+	Review *ReviewState `form:"review,omitempty" json:"review,omitempty"`
+
 	// CreatedFrom created at or after (RFC 3339)
 	CreatedFrom *time.Time `form:"created_from,omitempty" json:"created_from,omitempty"`
 
@@ -2659,6 +2870,16 @@ type GetReferralParams struct {
 	// TenantID The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
 	// `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
 	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+}
+
+// ReviewReferralParams defines parameters for ReviewReferral.
+type ReviewReferralParams struct {
+	// TenantID The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+	// `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+
+	// IdempotencyKey Replays the first answer for 24 h (same key and request); another request → 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // SetReferralStatusParams defines parameters for SetReferralStatus.
@@ -2690,6 +2911,33 @@ type ListRewardsParams struct {
 
 // ListRewardsParamsOrder defines parameters for ListRewards.
 type ListRewardsParamsOrder string
+
+// GetRiskPolicyParams defines parameters for GetRiskPolicy.
+type GetRiskPolicyParams struct {
+	// TenantID The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+	// `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+}
+
+// PutRiskPolicyParams defines parameters for PutRiskPolicy.
+type PutRiskPolicyParams struct {
+	// TenantID The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+	// `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+
+	// IdempotencyKey Replays the first answer for 24 h (same key and request); another request → 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// PostSignalParams defines parameters for PostSignal.
+type PostSignalParams struct {
+	// TenantID The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+	// `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+
+	// IdempotencyKey Replays the first answer for 24 h (same key and request); another request → 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
 
 // ReferralStatsParams defines parameters for ReferralStats.
 type ReferralStatsParams struct {
@@ -2862,8 +3110,17 @@ type PatchCodeJSONRequestBody = CodePatch
 // ReplaceCodeJSONRequestBody defines body for ReplaceCode for application/json ContentType.
 type ReplaceCodeJSONRequestBody = AdminCodeReplace
 
+// ReviewReferralJSONRequestBody defines body for ReviewReferral for application/json ContentType.
+type ReviewReferralJSONRequestBody = ReviewInput
+
 // SetReferralStatusJSONRequestBody defines body for SetReferralStatus for application/json ContentType.
 type SetReferralStatusJSONRequestBody = ReferralStatusInput
+
+// PutRiskPolicyJSONRequestBody defines body for PutRiskPolicy for application/json ContentType.
+type PutRiskPolicyJSONRequestBody = RiskPolicyInput
+
+// PostSignalJSONRequestBody defines body for PostSignal for application/json ContentType.
+type PostSignalJSONRequestBody = SignalInput
 
 // CreateWebhookEndpointJSONRequestBody defines body for CreateWebhookEndpoint for application/json ContentType.
 type CreateWebhookEndpointJSONRequestBody = WebhookEndpointInput
@@ -3601,10 +3858,37 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/referral/referrals/{referral_id} (the `GetReferral` operationId).
 	GetReferral(ctx context.Context, referralID openapi_types.UUID, params *GetReferralParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ReviewReferralWithBody Approve or reject a referral held by the risk policy
+	//
+	// Only a held referral can be reviewed (else 409 `INVALID_TRANSITION`). `approve` marks the
+	// review approved and, in the same transaction, processes the referral's deferred events in
+	// the order they occurred (then were received), exactly once, with their original
+	// `occurred_at` and the campaigns and rules in force now. `reject` makes the referral
+	// `rejected`; its deferred events earn nothing.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/referral/referrals/{referral_id}/review (the `ReviewReferral` operationId).
+	ReviewReferralWithBody(ctx context.Context, referralID openapi_types.UUID, params *ReviewReferralParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReviewReferral Approve or reject a referral held by the risk policy
+	//
+	// Only a held referral can be reviewed (else 409 `INVALID_TRANSITION`). `approve` marks the
+	// review approved and, in the same transaction, processes the referral's deferred events in
+	// the order they occurred (then were received), exactly once, with their original
+	// `occurred_at` and the campaigns and rules in force now. `reject` makes the referral
+	// `rejected`; its deferred events earn nothing.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/referral/referrals/{referral_id}/review (the `ReviewReferral` operationId).
+	ReviewReferral(ctx context.Context, referralID openapi_types.UUID, params *ReviewReferralParams, body ReviewReferralJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SetReferralStatusWithBody Verify or reject a referral
 	//
 	// Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-	// anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+	// anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+	// review (its review decides it). A rejected referral earns nothing further.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3614,7 +3898,8 @@ type ClientInterface interface {
 	// SetReferralStatus Verify or reject a referral
 	//
 	// Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-	// anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+	// anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+	// review (its review decides it). A rejected referral earns nothing further.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3627,6 +3912,55 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/referral/rewards (the `ListRewards` operationId).
 	ListRewards(ctx context.Context, params *ListRewardsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetRiskPolicy The tenant's risk policy
+	//
+	// Before any PUT the defaults answer (active, same_device hold, same_address allow, 24 h window, no velocity limit) with `updated_at` null.
+	//
+	// Corresponds with GET /v1/referral/risk-policy (the `GetRiskPolicy` operationId).
+	GetRiskPolicy(ctx context.Context, params *GetRiskPolicyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutRiskPolicyWithBody Create or replace the tenant's risk policy
+	//
+	// An omitted field takes its default. The strictest action among the matched checks wins at apply-code.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/referral/risk-policy (the `PutRiskPolicy` operationId).
+	PutRiskPolicyWithBody(ctx context.Context, params *PutRiskPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutRiskPolicy Create or replace the tenant's risk policy
+	//
+	// An omitted field takes its default. The strictest action among the matched checks wins at apply-code.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/referral/risk-policy (the `PutRiskPolicy` operationId).
+	PutRiskPolicy(ctx context.Context, params *PutRiskPolicyParams, body PutRiskPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostSignalWithBody Report a user's device or address (role service or an admin)
+	//
+	// A risk signal (§12), e.g. on login. The address is stored only as a keyed hash and never
+	// echoed. Signals are kept for `PHOENIX_SIGNAL_RETENTION` (default 90 days). Players' own
+	// requests to the Admin Gateway record their address and device (`device_id` claim, else
+	// `X-Device-Id`) without this call.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/referral/signals (the `PostSignal` operationId).
+	PostSignalWithBody(ctx context.Context, params *PostSignalParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostSignal Report a user's device or address (role service or an admin)
+	//
+	// A risk signal (§12), e.g. on login. The address is stored only as a keyed hash and never
+	// echoed. Signals are kept for `PHOENIX_SIGNAL_RETENTION` (default 90 days). Players' own
+	// requests to the Admin Gateway record their address and device (`device_id` claim, else
+	// `X-Device-Id`) without this call.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/referral/signals (the `PostSignal` operationId).
+	PostSignal(ctx context.Context, params *PostSignalParams, body PostSignalJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReferralStats Referral counts for a period
 	//
@@ -4919,10 +5253,57 @@ func (c *Client) GetReferral(ctx context.Context, referralID openapi_types.UUID,
 	return c.Client.Do(req)
 }
 
+// ReviewReferralWithBody Approve or reject a referral held by the risk policy
+//
+// Only a held referral can be reviewed (else 409 `INVALID_TRANSITION`). `approve` marks the
+// review approved and, in the same transaction, processes the referral's deferred events in
+// the order they occurred (then were received), exactly once, with their original
+// `occurred_at` and the campaigns and rules in force now. `reject` makes the referral
+// `rejected`; its deferred events earn nothing.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/referral/referrals/{referral_id}/review (the `ReviewReferral` operationId).
+func (c *Client) ReviewReferralWithBody(ctx context.Context, referralID openapi_types.UUID, params *ReviewReferralParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReviewReferralRequestWithBody(c.Server, referralID, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReviewReferral Approve or reject a referral held by the risk policy
+//
+// Only a held referral can be reviewed (else 409 `INVALID_TRANSITION`). `approve` marks the
+// review approved and, in the same transaction, processes the referral's deferred events in
+// the order they occurred (then were received), exactly once, with their original
+// `occurred_at` and the campaigns and rules in force now. `reject` makes the referral
+// `rejected`; its deferred events earn nothing.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/referral/referrals/{referral_id}/review (the `ReviewReferral` operationId).
+func (c *Client) ReviewReferral(ctx context.Context, referralID openapi_types.UUID, params *ReviewReferralParams, body ReviewReferralJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReviewReferralRequest(c.Server, referralID, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // SetReferralStatusWithBody Verify or reject a referral
 //
 // Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-// anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+// anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+// review (its review decides it). A rejected referral earns nothing further.
 //
 // Takes any type of body and a specified content type.
 //
@@ -4942,7 +5323,8 @@ func (c *Client) SetReferralStatusWithBody(ctx context.Context, referralID opena
 // SetReferralStatus Verify or reject a referral
 //
 // Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-// anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+// anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+// review (its review decides it). A rejected referral earns nothing further.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4966,6 +5348,105 @@ func (c *Client) SetReferralStatus(ctx context.Context, referralID openapi_types
 // Corresponds with GET /v1/referral/rewards (the `ListRewards` operationId).
 func (c *Client) ListRewards(ctx context.Context, params *ListRewardsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListRewardsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetRiskPolicy The tenant's risk policy
+//
+// Before any PUT the defaults answer (active, same_device hold, same_address allow, 24 h window, no velocity limit) with `updated_at` null.
+//
+// Corresponds with GET /v1/referral/risk-policy (the `GetRiskPolicy` operationId).
+func (c *Client) GetRiskPolicy(ctx context.Context, params *GetRiskPolicyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRiskPolicyRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutRiskPolicyWithBody Create or replace the tenant's risk policy
+//
+// An omitted field takes its default. The strictest action among the matched checks wins at apply-code.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/referral/risk-policy (the `PutRiskPolicy` operationId).
+func (c *Client) PutRiskPolicyWithBody(ctx context.Context, params *PutRiskPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutRiskPolicyRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutRiskPolicy Create or replace the tenant's risk policy
+//
+// An omitted field takes its default. The strictest action among the matched checks wins at apply-code.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/referral/risk-policy (the `PutRiskPolicy` operationId).
+func (c *Client) PutRiskPolicy(ctx context.Context, params *PutRiskPolicyParams, body PutRiskPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutRiskPolicyRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostSignalWithBody Report a user's device or address (role service or an admin)
+//
+// A risk signal (§12), e.g. on login. The address is stored only as a keyed hash and never
+// echoed. Signals are kept for `PHOENIX_SIGNAL_RETENTION` (default 90 days). Players' own
+// requests to the Admin Gateway record their address and device (`device_id` claim, else
+// `X-Device-Id`) without this call.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/referral/signals (the `PostSignal` operationId).
+func (c *Client) PostSignalWithBody(ctx context.Context, params *PostSignalParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostSignalRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostSignal Report a user's device or address (role service or an admin)
+//
+// A risk signal (§12), e.g. on login. The address is stored only as a keyed hash and never
+// echoed. Signals are kept for `PHOENIX_SIGNAL_RETENTION` (default 90 days). Players' own
+// requests to the Admin Gateway record their address and device (`device_id` claim, else
+// `X-Device-Id`) without this call.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/referral/signals (the `PostSignal` operationId).
+func (c *Client) PostSignal(ctx context.Context, params *PostSignalParams, body PostSignalJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostSignalRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -8760,6 +9241,18 @@ func NewListReferralsRequest(server string, params *ListReferralsParams) (*http.
 
 		}
 
+		if params.Review != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "review", *params.Review, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.CreatedFrom != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "created_from", *params.CreatedFrom, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
@@ -8890,6 +9383,95 @@ func NewGetReferralRequest(server string, referralID openapi_types.UUID, params 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewReviewReferralRequest calls the generic ReviewReferral builder with application/json body
+func NewReviewReferralRequest(server string, referralID openapi_types.UUID, params *ReviewReferralParams, body ReviewReferralJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReviewReferralRequestWithBody(server, referralID, params, "application/json", bodyReader)
+}
+
+// NewReviewReferralRequestWithBody constructs an http.Request for the ReviewReferral method, with any body, and a specified content type
+func NewReviewReferralRequestWithBody(server string, referralID openapi_types.UUID, params *ReviewReferralParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "referral_id", referralID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/referral/referrals/%s/review", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.TenantID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenant_id", *params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -9117,6 +9699,224 @@ func NewListRewardsRequest(server string, params *ListRewardsParams) (*http.Requ
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetRiskPolicyRequest constructs an http.Request for the GetRiskPolicy method
+func NewGetRiskPolicyRequest(server string, params *GetRiskPolicyParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/referral/risk-policy")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.TenantID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenant_id", *params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPutRiskPolicyRequest calls the generic PutRiskPolicy builder with application/json body
+func NewPutRiskPolicyRequest(server string, params *PutRiskPolicyParams, body PutRiskPolicyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPutRiskPolicyRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewPutRiskPolicyRequestWithBody constructs an http.Request for the PutRiskPolicy method, with any body, and a specified content type
+func NewPutRiskPolicyRequestWithBody(server string, params *PutRiskPolicyParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/referral/risk-policy")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.TenantID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenant_id", *params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewPostSignalRequest calls the generic PostSignal builder with application/json body
+func NewPostSignalRequest(server string, params *PostSignalParams, body PostSignalJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPostSignalRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewPostSignalRequestWithBody constructs an http.Request for the PostSignal method, with any body, and a specified content type
+func NewPostSignalRequestWithBody(server string, params *PostSignalParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/referral/signals")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.TenantID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenant_id", *params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -10616,10 +11416,37 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/referral/referrals/{referral_id} (the `GetReferral` operationId).
 	GetReferralWithResponse(ctx context.Context, referralID openapi_types.UUID, params *GetReferralParams, reqEditors ...RequestEditorFn) (*GetReferralResponse, error)
 
+	// ReviewReferralWithBodyWithResponse Approve or reject a referral held by the risk policy
+	//
+	// Only a held referral can be reviewed (else 409 `INVALID_TRANSITION`). `approve` marks the
+	// review approved and, in the same transaction, processes the referral's deferred events in
+	// the order they occurred (then were received), exactly once, with their original
+	// `occurred_at` and the campaigns and rules in force now. `reject` makes the referral
+	// `rejected`; its deferred events earn nothing.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/referral/referrals/{referral_id}/review (the `ReviewReferral` operationId).
+	ReviewReferralWithBodyWithResponse(ctx context.Context, referralID openapi_types.UUID, params *ReviewReferralParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReviewReferralResponse, error)
+
+	// ReviewReferralWithResponse Approve or reject a referral held by the risk policy
+	//
+	// Only a held referral can be reviewed (else 409 `INVALID_TRANSITION`). `approve` marks the
+	// review approved and, in the same transaction, processes the referral's deferred events in
+	// the order they occurred (then were received), exactly once, with their original
+	// `occurred_at` and the campaigns and rules in force now. `reject` makes the referral
+	// `rejected`; its deferred events earn nothing.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/referral/referrals/{referral_id}/review (the `ReviewReferral` operationId).
+	ReviewReferralWithResponse(ctx context.Context, referralID openapi_types.UUID, params *ReviewReferralParams, body ReviewReferralJSONRequestBody, reqEditors ...RequestEditorFn) (*ReviewReferralResponse, error)
+
 	// SetReferralStatusWithBodyWithResponse Verify or reject a referral
 	//
 	// Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-	// anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+	// anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+	// review (its review decides it). A rejected referral earns nothing further.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10629,7 +11456,8 @@ type ClientWithResponsesInterface interface {
 	// SetReferralStatusWithResponse Verify or reject a referral
 	//
 	// Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-	// anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+	// anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+	// review (its review decides it). A rejected referral earns nothing further.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10644,6 +11472,57 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/referral/rewards (the `ListRewards` operationId).
 	ListRewardsWithResponse(ctx context.Context, params *ListRewardsParams, reqEditors ...RequestEditorFn) (*ListRewardsResponse, error)
+
+	// GetRiskPolicyWithResponse The tenant's risk policy
+	//
+	// Before any PUT the defaults answer (active, same_device hold, same_address allow, 24 h window, no velocity limit) with `updated_at` null.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/referral/risk-policy (the `GetRiskPolicy` operationId).
+	GetRiskPolicyWithResponse(ctx context.Context, params *GetRiskPolicyParams, reqEditors ...RequestEditorFn) (*GetRiskPolicyResponse, error)
+
+	// PutRiskPolicyWithBodyWithResponse Create or replace the tenant's risk policy
+	//
+	// An omitted field takes its default. The strictest action among the matched checks wins at apply-code.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/referral/risk-policy (the `PutRiskPolicy` operationId).
+	PutRiskPolicyWithBodyWithResponse(ctx context.Context, params *PutRiskPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutRiskPolicyResponse, error)
+
+	// PutRiskPolicyWithResponse Create or replace the tenant's risk policy
+	//
+	// An omitted field takes its default. The strictest action among the matched checks wins at apply-code.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/referral/risk-policy (the `PutRiskPolicy` operationId).
+	PutRiskPolicyWithResponse(ctx context.Context, params *PutRiskPolicyParams, body PutRiskPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*PutRiskPolicyResponse, error)
+
+	// PostSignalWithBodyWithResponse Report a user's device or address (role service or an admin)
+	//
+	// A risk signal (§12), e.g. on login. The address is stored only as a keyed hash and never
+	// echoed. Signals are kept for `PHOENIX_SIGNAL_RETENTION` (default 90 days). Players' own
+	// requests to the Admin Gateway record their address and device (`device_id` claim, else
+	// `X-Device-Id`) without this call.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/referral/signals (the `PostSignal` operationId).
+	PostSignalWithBodyWithResponse(ctx context.Context, params *PostSignalParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostSignalResponse, error)
+
+	// PostSignalWithResponse Report a user's device or address (role service or an admin)
+	//
+	// A risk signal (§12), e.g. on login. The address is stored only as a keyed hash and never
+	// echoed. Signals are kept for `PHOENIX_SIGNAL_RETENTION` (default 90 days). Players' own
+	// requests to the Admin Gateway record their address and device (`device_id` claim, else
+	// `X-Device-Id`) without this call.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/referral/signals (the `PostSignal` operationId).
+	PostSignalWithResponse(ctx context.Context, params *PostSignalParams, body PostSignalJSONRequestBody, reqEditors ...RequestEditorFn) (*PostSignalResponse, error)
 
 	// ReferralStatsWithResponse Referral counts for a period
 	//
@@ -16941,6 +17820,167 @@ func (r GetReferralResponse) ContentType() string {
 	return ""
 }
 
+// ReviewReferralResponse200Headers the declared response headers of an HTTP 200 response for ReviewReferral
+type ReviewReferralResponse200Headers struct {
+	IdempotentReplay *string
+}
+
+// ReviewReferralResponse400Headers the declared response headers of an HTTP 400 response for ReviewReferral
+type ReviewReferralResponse400Headers struct {
+	XRequestID string
+}
+
+// ReviewReferralResponse401Headers the declared response headers of an HTTP 401 response for ReviewReferral
+type ReviewReferralResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// ReviewReferralResponse403Headers the declared response headers of an HTTP 403 response for ReviewReferral
+type ReviewReferralResponse403Headers struct {
+	XRequestID string
+}
+
+// ReviewReferralResponse404Headers the declared response headers of an HTTP 404 response for ReviewReferral
+type ReviewReferralResponse404Headers struct {
+	XRequestID string
+}
+
+// ReviewReferralResponse409Headers the declared response headers of an HTTP 409 response for ReviewReferral
+type ReviewReferralResponse409Headers struct {
+	XRequestID string
+}
+
+// ReviewReferralResponse413Headers the declared response headers of an HTTP 413 response for ReviewReferral
+type ReviewReferralResponse413Headers struct {
+	XRequestID string
+}
+
+// ReviewReferralResponse500Headers the declared response headers of an HTTP 500 response for ReviewReferral
+type ReviewReferralResponse500Headers struct {
+	XRequestID string
+}
+
+// ReviewReferralResponse503Headers the declared response headers of an HTTP 503 response for ReviewReferral
+type ReviewReferralResponse503Headers struct {
+	XRequestID string
+}
+
+type ReviewReferralResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ReferralResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *TransitionConflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ReviewReferralResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ReviewReferralResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ReviewReferralResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ReviewReferralResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ReviewReferralResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *ReviewReferralResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ReviewReferralResponse413Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ReviewReferralResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReviewReferralResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReviewReferralResponse) GetJSON200() *ReferralResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ReviewReferralResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ReviewReferralResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ReviewReferralResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ReviewReferralResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ReviewReferralResponse) GetJSON409() *TransitionConflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ReviewReferralResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ReviewReferralResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReviewReferralResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ReviewReferralResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReviewReferralResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReviewReferralResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReviewReferralResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // SetReferralStatusResponse200Headers the declared response headers of an HTTP 200 response for SetReferralStatus
 type SetReferralStatusResponse200Headers struct {
 	IdempotentReplay *string
@@ -17208,6 +18248,419 @@ func (r ListRewardsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListRewardsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetRiskPolicyResponse200Headers the declared response headers of an HTTP 200 response for GetRiskPolicy
+type GetRiskPolicyResponse200Headers struct {
+	IdempotentReplay *string
+}
+
+// GetRiskPolicyResponse400Headers the declared response headers of an HTTP 400 response for GetRiskPolicy
+type GetRiskPolicyResponse400Headers struct {
+	XRequestID string
+}
+
+// GetRiskPolicyResponse401Headers the declared response headers of an HTTP 401 response for GetRiskPolicy
+type GetRiskPolicyResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// GetRiskPolicyResponse403Headers the declared response headers of an HTTP 403 response for GetRiskPolicy
+type GetRiskPolicyResponse403Headers struct {
+	XRequestID string
+}
+
+// GetRiskPolicyResponse500Headers the declared response headers of an HTTP 500 response for GetRiskPolicy
+type GetRiskPolicyResponse500Headers struct {
+	XRequestID string
+}
+
+// GetRiskPolicyResponse503Headers the declared response headers of an HTTP 503 response for GetRiskPolicy
+type GetRiskPolicyResponse503Headers struct {
+	XRequestID string
+}
+
+type GetRiskPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RiskPolicyResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetRiskPolicyResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetRiskPolicyResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetRiskPolicyResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetRiskPolicyResponse403Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetRiskPolicyResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetRiskPolicyResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetRiskPolicyResponse) GetJSON200() *RiskPolicyResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetRiskPolicyResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetRiskPolicyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetRiskPolicyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetRiskPolicyResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetRiskPolicyResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRiskPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRiskPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRiskPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRiskPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PutRiskPolicyResponse200Headers the declared response headers of an HTTP 200 response for PutRiskPolicy
+type PutRiskPolicyResponse200Headers struct {
+	IdempotentReplay *string
+}
+
+// PutRiskPolicyResponse400Headers the declared response headers of an HTTP 400 response for PutRiskPolicy
+type PutRiskPolicyResponse400Headers struct {
+	XRequestID string
+}
+
+// PutRiskPolicyResponse401Headers the declared response headers of an HTTP 401 response for PutRiskPolicy
+type PutRiskPolicyResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// PutRiskPolicyResponse403Headers the declared response headers of an HTTP 403 response for PutRiskPolicy
+type PutRiskPolicyResponse403Headers struct {
+	XRequestID string
+}
+
+// PutRiskPolicyResponse409Headers the declared response headers of an HTTP 409 response for PutRiskPolicy
+type PutRiskPolicyResponse409Headers struct {
+	XRequestID string
+}
+
+// PutRiskPolicyResponse413Headers the declared response headers of an HTTP 413 response for PutRiskPolicy
+type PutRiskPolicyResponse413Headers struct {
+	XRequestID string
+}
+
+// PutRiskPolicyResponse500Headers the declared response headers of an HTTP 500 response for PutRiskPolicy
+type PutRiskPolicyResponse500Headers struct {
+	XRequestID string
+}
+
+// PutRiskPolicyResponse503Headers the declared response headers of an HTTP 503 response for PutRiskPolicy
+type PutRiskPolicyResponse503Headers struct {
+	XRequestID string
+}
+
+type PutRiskPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RiskPolicyResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *PutRiskPolicyResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *PutRiskPolicyResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PutRiskPolicyResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *PutRiskPolicyResponse403Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *PutRiskPolicyResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *PutRiskPolicyResponse413Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *PutRiskPolicyResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PutRiskPolicyResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PutRiskPolicyResponse) GetJSON200() *RiskPolicyResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PutRiskPolicyResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PutRiskPolicyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PutRiskPolicyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r PutRiskPolicyResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r PutRiskPolicyResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PutRiskPolicyResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PutRiskPolicyResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PutRiskPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutRiskPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutRiskPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutRiskPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PostSignalResponse200Headers the declared response headers of an HTTP 200 response for PostSignal
+type PostSignalResponse200Headers struct {
+	IdempotentReplay *string
+}
+
+// PostSignalResponse400Headers the declared response headers of an HTTP 400 response for PostSignal
+type PostSignalResponse400Headers struct {
+	XRequestID string
+}
+
+// PostSignalResponse401Headers the declared response headers of an HTTP 401 response for PostSignal
+type PostSignalResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// PostSignalResponse403Headers the declared response headers of an HTTP 403 response for PostSignal
+type PostSignalResponse403Headers struct {
+	XRequestID string
+}
+
+// PostSignalResponse409Headers the declared response headers of an HTTP 409 response for PostSignal
+type PostSignalResponse409Headers struct {
+	XRequestID string
+}
+
+// PostSignalResponse413Headers the declared response headers of an HTTP 413 response for PostSignal
+type PostSignalResponse413Headers struct {
+	XRequestID string
+}
+
+// PostSignalResponse500Headers the declared response headers of an HTTP 500 response for PostSignal
+type PostSignalResponse500Headers struct {
+	XRequestID string
+}
+
+// PostSignalResponse503Headers the declared response headers of an HTTP 503 response for PostSignal
+type PostSignalResponse503Headers struct {
+	XRequestID string
+}
+
+type PostSignalResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Signal
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *PostSignalResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *PostSignalResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PostSignalResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *PostSignalResponse403Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *PostSignalResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *PostSignalResponse413Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *PostSignalResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PostSignalResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PostSignalResponse) GetJSON200() *Signal {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PostSignalResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PostSignalResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PostSignalResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r PostSignalResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r PostSignalResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PostSignalResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PostSignalResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PostSignalResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PostSignalResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PostSignalResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PostSignalResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -19755,10 +21208,49 @@ func (c *ClientWithResponses) GetReferralWithResponse(ctx context.Context, refer
 	return ParseGetReferralResponse(rsp)
 }
 
+// ReviewReferralWithBodyWithResponse Approve or reject a referral held by the risk policy
+//
+// Only a held referral can be reviewed (else 409 `INVALID_TRANSITION`). `approve` marks the
+// review approved and, in the same transaction, processes the referral's deferred events in
+// the order they occurred (then were received), exactly once, with their original
+// `occurred_at` and the campaigns and rules in force now. `reject` makes the referral
+// `rejected`; its deferred events earn nothing.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/referral/referrals/{referral_id}/review (the `ReviewReferral` operationId).
+func (c *ClientWithResponses) ReviewReferralWithBodyWithResponse(ctx context.Context, referralID openapi_types.UUID, params *ReviewReferralParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReviewReferralResponse, error) {
+	rsp, err := c.ReviewReferralWithBody(ctx, referralID, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReviewReferralResponse(rsp)
+}
+
+// ReviewReferralWithResponse Approve or reject a referral held by the risk policy
+//
+// Only a held referral can be reviewed (else 409 `INVALID_TRANSITION`). `approve` marks the
+// review approved and, in the same transaction, processes the referral's deferred events in
+// the order they occurred (then were received), exactly once, with their original
+// `occurred_at` and the campaigns and rules in force now. `reject` makes the referral
+// `rejected`; its deferred events earn nothing.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/referral/referrals/{referral_id}/review (the `ReviewReferral` operationId).
+func (c *ClientWithResponses) ReviewReferralWithResponse(ctx context.Context, referralID openapi_types.UUID, params *ReviewReferralParams, body ReviewReferralJSONRequestBody, reqEditors ...RequestEditorFn) (*ReviewReferralResponse, error) {
+	rsp, err := c.ReviewReferral(ctx, referralID, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReviewReferralResponse(rsp)
+}
+
 // SetReferralStatusWithBodyWithResponse Verify or reject a referral
 //
 // Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-// anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+// anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+// review (its review decides it). A rejected referral earns nothing further.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -19774,7 +21266,8 @@ func (c *ClientWithResponses) SetReferralStatusWithBodyWithResponse(ctx context.
 // SetReferralStatusWithResponse Verify or reject a referral
 //
 // Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-// anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+// anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+// review (its review decides it). A rejected referral earns nothing further.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -19800,6 +21293,87 @@ func (c *ClientWithResponses) ListRewardsWithResponse(ctx context.Context, param
 		return nil, err
 	}
 	return ParseListRewardsResponse(rsp)
+}
+
+// GetRiskPolicyWithResponse The tenant's risk policy
+//
+// Before any PUT the defaults answer (active, same_device hold, same_address allow, 24 h window, no velocity limit) with `updated_at` null.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/referral/risk-policy (the `GetRiskPolicy` operationId).
+func (c *ClientWithResponses) GetRiskPolicyWithResponse(ctx context.Context, params *GetRiskPolicyParams, reqEditors ...RequestEditorFn) (*GetRiskPolicyResponse, error) {
+	rsp, err := c.GetRiskPolicy(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRiskPolicyResponse(rsp)
+}
+
+// PutRiskPolicyWithBodyWithResponse Create or replace the tenant's risk policy
+//
+// An omitted field takes its default. The strictest action among the matched checks wins at apply-code.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/referral/risk-policy (the `PutRiskPolicy` operationId).
+func (c *ClientWithResponses) PutRiskPolicyWithBodyWithResponse(ctx context.Context, params *PutRiskPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutRiskPolicyResponse, error) {
+	rsp, err := c.PutRiskPolicyWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutRiskPolicyResponse(rsp)
+}
+
+// PutRiskPolicyWithResponse Create or replace the tenant's risk policy
+//
+// An omitted field takes its default. The strictest action among the matched checks wins at apply-code.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/referral/risk-policy (the `PutRiskPolicy` operationId).
+func (c *ClientWithResponses) PutRiskPolicyWithResponse(ctx context.Context, params *PutRiskPolicyParams, body PutRiskPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*PutRiskPolicyResponse, error) {
+	rsp, err := c.PutRiskPolicy(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutRiskPolicyResponse(rsp)
+}
+
+// PostSignalWithBodyWithResponse Report a user's device or address (role service or an admin)
+//
+// A risk signal (§12), e.g. on login. The address is stored only as a keyed hash and never
+// echoed. Signals are kept for `PHOENIX_SIGNAL_RETENTION` (default 90 days). Players' own
+// requests to the Admin Gateway record their address and device (`device_id` claim, else
+// `X-Device-Id`) without this call.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/referral/signals (the `PostSignal` operationId).
+func (c *ClientWithResponses) PostSignalWithBodyWithResponse(ctx context.Context, params *PostSignalParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostSignalResponse, error) {
+	rsp, err := c.PostSignalWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostSignalResponse(rsp)
+}
+
+// PostSignalWithResponse Report a user's device or address (role service or an admin)
+//
+// A risk signal (§12), e.g. on login. The address is stored only as a keyed hash and never
+// echoed. Signals are kept for `PHOENIX_SIGNAL_RETENTION` (default 90 days). Players' own
+// requests to the Admin Gateway record their address and device (`device_id` claim, else
+// `X-Device-Id`) without this call.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/referral/signals (the `PostSignal` operationId).
+func (c *ClientWithResponses) PostSignalWithResponse(ctx context.Context, params *PostSignalParams, body PostSignalJSONRequestBody, reqEditors ...RequestEditorFn) (*PostSignalResponse, error) {
+	rsp, err := c.PostSignal(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostSignalResponse(rsp)
 }
 
 // ReferralStatsWithResponse Referral counts for a period
@@ -26847,6 +28421,188 @@ func ParseGetReferralResponse(rsp *http.Response) (*GetReferralResponse, error) 
 	return response, nil
 }
 
+// ParseReviewReferralResponse parses an HTTP response from a ReviewReferralWithResponse call
+func ParseReviewReferralResponse(rsp *http.Response) (*ReviewReferralResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReviewReferralResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ReferralResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest TransitionConflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ReviewReferralResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replay"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replay", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplay = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ReviewReferralResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ReviewReferralResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ReviewReferralResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ReviewReferralResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers ReviewReferralResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers ReviewReferralResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 500:
+		var headers ReviewReferralResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReviewReferralResponse503Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseSetReferralStatusResponse parses an HTTP response from a SetReferralStatusWithResponse call
 func ParseSetReferralStatusResponse(rsp *http.Response) (*SetReferralStatusResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -27137,6 +28893,467 @@ func ParseListRewardsResponse(rsp *http.Response) (*ListRewardsResponse, error) 
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListRewardsResponse503Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetRiskPolicyResponse parses an HTTP response from a GetRiskPolicyWithResponse call
+func ParseGetRiskPolicyResponse(rsp *http.Response) (*GetRiskPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRiskPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RiskPolicyResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetRiskPolicyResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replay"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replay", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplay = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetRiskPolicyResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetRiskPolicyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetRiskPolicyResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetRiskPolicyResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetRiskPolicyResponse503Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePutRiskPolicyResponse parses an HTTP response from a PutRiskPolicyWithResponse call
+func ParsePutRiskPolicyResponse(rsp *http.Response) (*PutRiskPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutRiskPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RiskPolicyResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers PutRiskPolicyResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replay"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replay", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplay = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers PutRiskPolicyResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers PutRiskPolicyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers PutRiskPolicyResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 409:
+		var headers PutRiskPolicyResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers PutRiskPolicyResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 500:
+		var headers PutRiskPolicyResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers PutRiskPolicyResponse503Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePostSignalResponse parses an HTTP response from a PostSignalWithResponse call
+func ParsePostSignalResponse(rsp *http.Response) (*PostSignalResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PostSignalResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Signal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers PostSignalResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replay"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replay", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplay = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers PostSignalResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers PostSignalResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers PostSignalResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 409:
+		var headers PostSignalResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers PostSignalResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 500:
+		var headers PostSignalResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers PostSignalResponse503Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

@@ -259,13 +259,16 @@ func (e ReferralStatus) Valid() bool {
 
 // Defines values for RewardRole.
 const (
-	RewardRoleReferee  RewardRole = "referee"
-	RewardRoleReferrer RewardRole = "referrer"
+	RewardRoleMilestone RewardRole = "milestone"
+	RewardRoleReferee   RewardRole = "referee"
+	RewardRoleReferrer  RewardRole = "referrer"
 )
 
 // Valid indicates whether the value is a known member of the RewardRole enum.
 func (e RewardRole) Valid() bool {
 	switch e {
+	case RewardRoleMilestone:
+		return true
 	case RewardRoleReferee:
 		return true
 	case RewardRoleReferrer:
@@ -693,6 +696,20 @@ type Me struct {
 // Metadata Any JSON object of at most 4 KiB, as given to apply-code.
 type Metadata map[string]interface{}
 
+// MilestoneProgress defines model for MilestoneProgress.
+type MilestoneProgress struct {
+	CampaignID openapi_types.UUID `json:"campaign_id"`
+
+	// Progress the caller's successful referrals attributed to the campaign
+	Progress int `json:"progress"`
+
+	// ReachedAt when it was paid; null: not yet
+	ReachedAt *time.Time `json:"reached_at"`
+
+	// SuccessfulReferrals the threshold
+	SuccessfulReferrals int `json:"successful_referrals"`
+}
+
 // NextTier The tier the affiliate reaches next, with what it still needs.
 type NextTier struct {
 	// CommissionRate A rate from 0 to 1 with at most 6 decimal places.
@@ -739,10 +756,13 @@ type NullableTimestamp = time.Time
 // PlayerStats defines model for PlayerStats.
 type PlayerStats struct {
 	// ConversionRate percent, one decimal
-	ConversionRate    float64           `json:"conversion_rate"`
-	PendingReferrals  int               `json:"pending_referrals"`
-	Period            PlayerStatsPeriod `json:"period"`
-	RejectedReferrals int               `json:"rejected_referrals"`
+	ConversionRate float64 `json:"conversion_rate"`
+
+	// Milestones progress towards the milestones of the active campaigns (all time, whatever the period; §13), oldest campaign first, thresholds in order
+	Milestones        []MilestoneProgress `json:"milestones"`
+	PendingReferrals  int                 `json:"pending_referrals"`
+	Period            PlayerStatsPeriod   `json:"period"`
+	RejectedReferrals int                 `json:"rejected_referrals"`
 
 	// Rewards rewards earned in the period, per currency (sorted by currency_id)
 	Rewards             []Amount `json:"rewards"`
@@ -840,6 +860,9 @@ type Reward struct {
 	CurrencyID string             `json:"currency_id"`
 	EventID    string             `json:"event_id"`
 	ID         openapi_types.UUID `json:"id"`
+
+	// Milestone the threshold a milestone reward pays (role milestone only)
+	Milestone  *int               `json:"milestone,omitempty"`
 	ReferralID openapi_types.UUID `json:"referral_id"`
 	Role       RewardRole         `json:"role"`
 	UserID     string             `json:"user_id"`

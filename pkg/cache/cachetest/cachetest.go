@@ -1,6 +1,8 @@
 // Package cachetest gives tests a Redis server of their own, for code that rebuilds or wipes
 // the Redis it works on (the projector, a whole gateway) and so must not share one with other
-// packages' tests.
+// packages' tests — a single node (Server), or a real three-master Redis Cluster (Cluster), which
+// the Redis-facing suites use instead when PHOENIX_TEST_REDIS_CLUSTER=1 (ClusterMode, Gateway,
+// Client).
 package cachetest
 
 import (

@@ -89,11 +89,18 @@ func MustOpenDB(tb testing.TB) *sqlx.DB {
 	}
 	tb.Cleanup(func() {
 		db.Close()
-		if pu, err := url.Parse(u); err == nil {
-			drop(path.Base(pu.Path))
-		}
+		drop(databaseName(u))
 	})
 	return db
+}
+
+// databaseName is the name of the database a URL from NewDatabase points at.
+func databaseName(dbURL string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return ""
+	}
+	return path.Base(u.Path)
 }
 
 // drop drops a database created by NewDatabase, reporting a failure on stderr.
@@ -148,11 +155,15 @@ func Tenant(tb testing.TB) string {
 	return "t-" + hex.EncodeToString(b[:])
 }
 
-// Main runs a package's tests and then drops every database they created. Use it from TestMain:
+// Main runs a package's tests, then the package's own clean-ups after (e.g.
+// cachetest.StopClusters), and then drops every database they created. Use it from TestMain:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M, after ...func()) {
 	code := m.Run()
+	for _, f := range after {
+		f()
+	}
 	if shared != nil {
 		shared.Close()
 	}

@@ -319,7 +319,8 @@ export interface paths {
         /**
          * Verify or reject a referral
          * @description Allowed: pending→rejected, converted→verified, converted→rejected, verified→rejected;
-         *     anything else → 409 `INVALID_TRANSITION`. A rejected referral earns nothing further.
+         *     anything else → 409 `INVALID_TRANSITION`, as is any change of a referral held for a risk
+         *     review (its review decides it). A rejected referral earns nothing further.
          */
         put: operations["setReferralStatus"];
         post?: never;
@@ -378,6 +379,97 @@ export interface paths {
         get: operations["leaderboard"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/referral/referrals/{referral_id}/review": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path: {
+                referral_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Approve or reject a referral held by the risk policy
+         * @description Only a held referral can be reviewed (else 409 `INVALID_TRANSITION`). `approve` marks the
+         *     review approved and, in the same transaction, processes the referral's deferred events in
+         *     the order they occurred (then were received), exactly once, with their original
+         *     `occurred_at` and the campaigns and rules in force now. `reject` makes the referral
+         *     `rejected`; its deferred events earn nothing.
+         */
+        put: operations["reviewReferral"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/referral/risk-policy": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's risk policy
+         * @description Before any PUT the defaults answer (active, same_device hold, same_address allow, 24 h window, no velocity limit) with `updated_at` null.
+         */
+        get: operations["getRiskPolicy"];
+        /**
+         * Create or replace the tenant's risk policy
+         * @description An omitted field takes its default. The strictest action among the matched checks wins at apply-code.
+         */
+        put: operations["putRiskPolicy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/referral/signals": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report a user's device or address (role service or an admin)
+         * @description A risk signal (§12), e.g. on login. The address is stored only as a keyed hash and never
+         *     echoed. Signals are kept for `PHOENIX_SIGNAL_RETENTION` (default 90 days). Players' own
+         *     requests to the Admin Gateway record their address and device (`device_id` claim, else
+         *     `X-Device-Id`) without this call.
+         */
+        post: operations["postSignal"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1223,7 +1315,7 @@ export interface components {
         ApplyUnprocessableError: {
             error: {
                 /** @enum {string} */
-                code: "CODE_INACTIVE" | "CODE_EXPIRED" | "SELF_REFERRAL" | "REFERRAL_CYCLE";
+                code: "CODE_INACTIVE" | "CODE_EXPIRED" | "SELF_REFERRAL" | "REFERRAL_CYCLE" | "RISK_REJECTED";
                 /** @description human readable */
                 message: string;
                 fields?: components["schemas"]["ErrorFields"];
@@ -1306,6 +1398,12 @@ export interface components {
              * @description exclusive; after starts_at; null = open
              */
             ends_at?: string | null;
+            /** @description referrer rewards per threshold of successful referrals (§13); thresholds strictly increase; absent or null = [] */
+            milestones?: components["schemas"]["MilestoneInput"][] | null;
+        };
+        MilestoneInput: {
+            successful_referrals: number;
+            rewards?: components["schemas"]["RewardsInput"];
         };
         /** @description The POST body; read-only fields a client read may be sent back and are ignored. */
         CampaignReplace: {
@@ -1326,6 +1424,8 @@ export interface components {
              * @description exclusive; after starts_at; null = open
              */
             ends_at?: string | null;
+            /** @description referrer rewards per threshold of successful referrals (§13); thresholds strictly increase; absent or null = [] */
+            milestones?: components["schemas"]["MilestoneInput"][] | null;
             /** @description read-only; ignored */
             id?: string | null;
             /** @description read-only; ignored */
@@ -1347,8 +1447,13 @@ export interface components {
             active: boolean;
             starts_at: components["schemas"]["NullableTimestamp"];
             ends_at: components["schemas"]["NullableTimestamp"];
+            milestones: components["schemas"]["Milestone"][];
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
+        };
+        Milestone: {
+            successful_referrals: number;
+            rewards: components["schemas"]["Rewards"];
         };
         CampaignList: {
             items: components["schemas"]["Campaign"][];
@@ -1475,31 +1580,7 @@ export interface components {
             status: "verified" | "rejected";
             reason?: string | null;
         };
-        Referral: {
-            /** Format: uuid */
-            id: string;
-            tenant_id: components["schemas"]["TenantID"];
-            code: string;
-            /** Format: uuid */
-            code_id: string;
-            /**
-             * Format: uuid
-             * @description the code's bound campaign, else the first campaign that paid it
-             */
-            campaign_id: string | null;
-            /** @description the code's owner; null for an admin-owned code */
-            referrer_id: string | null;
-            referee_id: string;
-            status: components["schemas"]["ReferralStatus"];
-            /** @description the reason given with the last status change */
-            reason: string | null;
-            metadata: components["schemas"]["Metadata"];
-            created_at: components["schemas"]["Timestamp"];
-            updated_at: components["schemas"]["Timestamp"];
-            converted_at: components["schemas"]["NullableTimestamp"];
-            verified_at: components["schemas"]["NullableTimestamp"];
-            rejected_at: components["schemas"]["NullableTimestamp"];
-        };
+        /** @description The player's view of a referral just made, without its risk review (a held referral shows pending and no rewards). */
         AppliedReferral: {
             /** Format: uuid */
             id: string;
@@ -1526,6 +1607,103 @@ export interface components {
             rejected_at: components["schemas"]["NullableTimestamp"];
             /** @description what the built-in referral.applied event paid */
             rewards: components["schemas"]["Reward"][];
+        };
+        Referral: {
+            /** Format: uuid */
+            id: string;
+            tenant_id: components["schemas"]["TenantID"];
+            code: string;
+            /** Format: uuid */
+            code_id: string;
+            /**
+             * Format: uuid
+             * @description the code's bound campaign, else the first campaign that paid it
+             */
+            campaign_id: string | null;
+            /** @description the code's owner; null for an admin-owned code */
+            referrer_id: string | null;
+            referee_id: string;
+            status: components["schemas"]["ReferralStatus"];
+            /** @description the reason given with the last status change */
+            reason: string | null;
+            metadata: components["schemas"]["Metadata"];
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+            converted_at: components["schemas"]["NullableTimestamp"];
+            verified_at: components["schemas"]["NullableTimestamp"];
+            rejected_at: components["schemas"]["NullableTimestamp"];
+            /** @description the risk review (§12); null when the risk policy let the referral through */
+            review: components["schemas"]["Review"] | null;
+        };
+        /** @enum {string} */
+        ReviewState: "held" | "approved" | "rejected";
+        Review: {
+            state: components["schemas"]["ReviewState"];
+            reasons: components["schemas"]["RiskReason"][];
+            note: string | null;
+            reviewed_at: components["schemas"]["NullableTimestamp"];
+        };
+        /** @enum {string} */
+        RiskReason: "same_device" | "same_address" | "velocity";
+        /** @enum {string} */
+        RiskAction: "allow" | "hold" | "reject";
+        ReviewInput: {
+            /** @enum {string} */
+            decision: "approve" | "reject";
+            note?: string | null;
+        };
+        VelocityInput: {
+            max_referrals: number;
+            per_hours: number;
+            action: components["schemas"]["RiskAction"];
+        } | null;
+        Velocity: {
+            max_referrals: number;
+            per_hours: number;
+            action: components["schemas"]["RiskAction"];
+        };
+        /** @description Omitted fields take their defaults; tenant_id and updated_at are ignored. */
+        RiskPolicyInput: {
+            /** @default true */
+            active?: boolean;
+            /** @default hold */
+            same_device?: components["schemas"]["RiskAction"];
+            /** @default allow */
+            same_address?: components["schemas"]["RiskAction"];
+            /** @default 24 */
+            address_window_hours?: number;
+            velocity?: components["schemas"]["VelocityInput"];
+            /** @description read-only; ignored */
+            tenant_id?: string | null;
+            /** @description read-only; ignored */
+            updated_at?: string | null;
+        };
+        RiskPolicy: {
+            tenant_id: components["schemas"]["TenantID"];
+            active: boolean;
+            same_device: components["schemas"]["RiskAction"];
+            same_address: components["schemas"]["RiskAction"];
+            address_window_hours: number;
+            velocity: components["schemas"]["Velocity"] | null;
+            updated_at: components["schemas"]["NullableTimestamp"];
+        };
+        /** @description At least one of address and device_id. */
+        SignalInput: {
+            user_id: string;
+            /** @description IPv4 or IPv6 address; stored only as a keyed hash */
+            address?: string;
+            device_id?: string;
+            /**
+             * Format: date-time
+             * @description default: when received; at most 5 minutes ahead
+             */
+            seen_at?: string;
+        };
+        Signal: {
+            user_id: string;
+            device_id: string | null;
+            address_recorded: boolean;
+            seen_at: components["schemas"]["Timestamp"];
         };
         ReferralList: {
             items: components["schemas"]["Referral"][];
@@ -1562,7 +1740,9 @@ export interface components {
             id: string;
             user_id: string;
             /** @enum {string} */
-            role: "referrer" | "referee";
+            role: "referrer" | "referee" | "milestone";
+            /** @description the threshold a milestone reward pays (role milestone only, §13) */
+            milestone?: number;
             /** Format: uuid */
             campaign_id: string;
             /** Format: uuid */
@@ -1880,10 +2060,10 @@ export interface components {
         EventOutcome: {
             event_id: string;
             /**
-             * @description duplicate: the event_id was seen before; the first outcome is returned and nothing is paid
+             * @description duplicate: the event_id was seen before; the first outcome is returned and nothing is paid. deferred: the user's referral is held for review (§12); the event pays when the review approves, and its repeats answer deferred until then
              * @enum {string}
              */
-            status: "processed" | "duplicate" | "simulated";
+            status: "processed" | "duplicate" | "simulated" | "deferred";
             rewards: components["schemas"]["Reward"][];
             commissions: components["schemas"]["Commission"][];
         };
@@ -2108,6 +2288,19 @@ export interface components {
                  *       "active": true,
                  *       "starts_at": null,
                  *       "ends_at": null,
+                 *       "milestones": [
+                 *         {
+                 *           "successful_referrals": 5,
+                 *           "rewards": {
+                 *             "wallet": [
+                 *               {
+                 *                 "currency_id": "points",
+                 *                 "amount": 500
+                 *               }
+                 *             ]
+                 *           }
+                 *         }
+                 *       ],
                  *       "created_at": "2026-03-01T12:00:00.123456Z",
                  *       "updated_at": "2026-03-01T12:00:00.123456Z"
                  *     }
@@ -2189,6 +2382,16 @@ export interface components {
             };
             content: {
                 "application/json": components["schemas"]["HierarchyPolicy"];
+            };
+        };
+        /** @description the risk policy */
+        RiskPolicy: {
+            headers: {
+                "Idempotent-Replay": components["headers"]["IdempotentReplay"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["RiskPolicy"];
             };
         };
         /** @description the hierarchy policy (deprecated alias) */
@@ -2389,7 +2592,7 @@ export interface components {
                 "application/json": components["schemas"]["CodeLimitError"];
             };
         };
-        /** @description `CODE_INACTIVE`, `CODE_EXPIRED`, `SELF_REFERRAL` or `REFERRAL_CYCLE`. */
+        /** @description `CODE_INACTIVE`, `CODE_EXPIRED`, `SELF_REFERRAL`, `REFERRAL_CYCLE` or `RISK_REJECTED` (the tenant's risk policy refused the referral; the message does not say why). */
         ApplyUnprocessable: {
             headers: {
                 "X-Request-Id": components["headers"]["RequestID"];
@@ -3113,6 +3316,8 @@ export interface operations {
                 referrer_id?: string;
                 referee_id?: string;
                 status?: components["schemas"]["ReferralStatus"];
+                /** @description the risk review's state (§12) */
+                review?: components["schemas"]["ReviewState"];
                 /** @description created at or after (RFC 3339) */
                 created_from?: string;
                 /** @description created before (RFC 3339) */
@@ -3272,6 +3477,163 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    reviewReferral: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: {
+                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                referral_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "decision": "approve",
+                 *       "note": "same household, checked by support"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ReviewInput"];
+            };
+        };
+        responses: {
+            200: components["responses"]["Referral"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["TransitionConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getRiskPolicy: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["RiskPolicy"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    putRiskPolicy: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: {
+                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "active": true,
+                 *       "same_device": "reject",
+                 *       "same_address": "hold",
+                 *       "address_window_hours": 24,
+                 *       "velocity": {
+                 *         "max_referrals": 10,
+                 *         "per_hours": 24,
+                 *         "action": "hold"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["RiskPolicyInput"];
+            };
+        };
+        responses: {
+            200: components["responses"]["RiskPolicy"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    postSignal: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: {
+                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "user_id": "u_2",
+                 *       "address": "203.0.113.7",
+                 *       "device_id": "ios-5f2c9a"
+                 *     }
+                 */
+                "application/json": components["schemas"]["SignalInput"];
+            };
+        };
+        responses: {
+            /** @description what was recorded */
+            200: {
+                headers: {
+                    "Idempotent-Replay": components["headers"]["IdempotentReplay"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Signal"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };

@@ -526,13 +526,30 @@ export interface components {
             conversion_rate: number;
             /** @description rewards earned in the period, per currency (sorted by currency_id) */
             rewards: components["schemas"]["Amount"][];
+            /** @description progress towards the milestones of the active campaigns (all time, whatever the period; §13), oldest campaign first, thresholds in order */
+            milestones: components["schemas"]["MilestoneProgress"][];
+        };
+        MilestoneProgress: {
+            /** Format: uuid */
+            campaign_id: string;
+            /** @description the threshold */
+            successful_referrals: number;
+            /**
+             * Format: date-time
+             * @description when it was paid; null: not yet
+             */
+            reached_at: string | null;
+            /** @description the caller's successful referrals attributed to the campaign */
+            progress: number;
         };
         Reward: {
             /** Format: uuid */
             id: string;
             user_id: string;
             /** @enum {string} */
-            role: "referrer" | "referee";
+            role: "referrer" | "referee" | "milestone";
+            /** @description the threshold a milestone reward pays (role milestone only) */
+            milestone?: number;
             /** Format: uuid */
             campaign_id: string;
             /** Format: uuid */
@@ -1149,6 +1166,20 @@ export interface operations {
                      *         {
                      *           "currency_id": "points",
                      *           "amount": 300
+                     *         }
+                     *       ],
+                     *       "milestones": [
+                     *         {
+                     *           "campaign_id": "3f0c9a52-6a1e-4d8b-9c57-1b2e3d4f5a6b",
+                     *           "successful_referrals": 3,
+                     *           "reached_at": "2026-03-02T10:00:00Z",
+                     *           "progress": 3
+                     *         },
+                     *         {
+                     *           "campaign_id": "3f0c9a52-6a1e-4d8b-9c57-1b2e3d4f5a6b",
+                     *           "successful_referrals": 5,
+                     *           "reached_at": null,
+                     *           "progress": 3
                      *         }
                      *       ]
                      *     }
