@@ -231,3 +231,42 @@ func TestWebhookDeliveryActions(t *testing.T) {
 		t.Fatalf("retried = %+v", retried)
 	}
 }
+
+// TestRiskFactsPublished: a held apply publishes referral.created then referral.held; a
+// rejecting review publishes referral.reviewed and referral.status_changed.
+func TestRiskFactsPublished(t *testing.T) {
+	e := newEnv(t)
+	admin := e.admin()
+	e.do(http.MethodPost, "/v1/referral/codes", e.token(auth.RolePlayer, "alice"), map[string]any{"code": "ALICE1"},
+		adminapi.DeviceIDHeader, "phone-1").must(t, 200, nil)
+	held := e.do(http.MethodPost, "/v1/referral/apply-code", e.token(auth.RolePlayer, "bob"), map[string]any{"code": "ALICE1"},
+		adminapi.DeviceIDHeader, "phone-1").must(t, 200, nil).obj(t)["id"].(string)
+	e.do(http.MethodPut, "/v1/referral/referrals/"+held+"/review", admin, map[string]any{"decision": "reject"}).must(t, 200, nil)
+	service := e.token(auth.RoleService, "wallet")
+	var types []string
+	var last map[string]any
+	after := ""
+	for deadline := time.Now().Add(10 * time.Second); len(types) < 4 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		var page struct {
+			Items []struct {
+				Type string         `json:"type"`
+				Data map[string]any `json:"data"`
+			} `json:"items"`
+			NextCursor string `json:"next_cursor"`
+		}
+		e.do(http.MethodGet, "/v1/outbox?types=referral.created,referral.held,referral.reviewed,referral.status_changed&after="+after,
+			service, nil).must(t, http.StatusOK, &page)
+		for _, it := range page.Items {
+			types = append(types, it.Type)
+			last = it.Data
+		}
+		after = page.NextCursor
+	}
+	want := []string{outbox.ReferralCreated, outbox.ReferralHeld, outbox.ReferralReviewed, outbox.ReferralStatusChanged}
+	if strings.Join(types, ",") != strings.Join(want, ",") {
+		t.Fatalf("types = %v, want %v", types, want)
+	}
+	if last["id"] != held || last["status"] != "rejected" {
+		t.Fatalf("status_changed data = %v", last)
+	}
+}

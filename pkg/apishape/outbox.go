@@ -118,3 +118,12 @@ type WebhookReplay struct {
 func NewWebhookReplay(r outbox.ReplayResult) WebhookReplay {
 	return WebhookReplay{EndpointID: r.EndpointID, Since: Time(r.Since), Queued: r.Queued}
 }
+
+// MilestoneReached is the data of milestone.reached (SPEC §11, §13): the milestone a referrer
+// reached in a campaign and the reward rows it paid.
+type MilestoneReached struct {
+	CampaignID          uuid.UUID   `json:"campaign_id"`
+	UserID              string      `json:"user_id"`
+	SuccessfulReferrals int         `json:"successful_referrals"`
+	RewardIDs           []uuid.UUID `json:"reward_ids"`
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -176,6 +177,31 @@ func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, ev
 	return nil, book.write(ctx, tx, now)
 }
 
+// milestonesReached returns a milestone.reached message per milestone the rewards of one event
+// pay (§13): its milestone rewards grouped by campaign, referrer and threshold.
+func milestonesReached(rewards []referral.Reward) []outbox.Message {
+	var out []apishape.MilestoneReached
+	for _, r := range rewards {
+		if r.Role != referral.RoleMilestone || r.Milestone == nil {
+			continue
+		}
+		i := slices.IndexFunc(out, func(m apishape.MilestoneReached) bool {
+			return m.CampaignID == r.CampaignID && m.UserID == r.UserID && m.SuccessfulReferrals == *r.Milestone
+		})
+		if i < 0 {
+			out = append(out, apishape.MilestoneReached{CampaignID: r.CampaignID, UserID: r.UserID,
+				SuccessfulReferrals: *r.Milestone, RewardIDs: []uuid.UUID{}})
+			i = len(out) - 1
+		}
+		out[i].RewardIDs = append(out[i].RewardIDs, r.ID)
+	}
+	msgs := make([]outbox.Message, len(out))
+	for i, m := range out {
+		msgs[i] = outbox.Message{Type: outbox.MilestoneReached, Data: m}
+	}
+	return msgs
+}
+
 // trackTiers records the effective tier of each of the engine's affiliates before the batch,
 // so the batch can publish affiliate.tier_changed for those whose tier it moved.
 func (w *ledgerWrites) trackTiers(eng *referral.Engine) {
@@ -310,6 +336,7 @@ type ledgerWrites struct {
 	touched                                  []*referral.Affiliate    // affiliates whose counters moved, once each
 	seen                                     map[uuid.UUID]bool       // the ids in touched
 	deferred                                 deferrals
+	milestones                               []outbox.Message // milestone.reached, one per threshold paid
 }
 
 func (w *ledgerWrites) add(ev referral.Event, d referral.Decision, out referral.EventOutcome) {
@@ -319,6 +346,7 @@ func (w *ledgerWrites) add(ev referral.Event, d referral.Decision, out referral.
 		w.qualEvents = append(w.qualEvents, ev.EventID)
 	}
 	w.rewards = append(w.rewards, out.Rewards...)
+	w.milestones = append(w.milestones, milestonesReached(out.Rewards)...)
 	w.commissions = append(w.commissions, out.Commissions...)
 	if d.Converted {
 		if w.converted == nil {
@@ -390,6 +418,7 @@ func (w *ledgerWrites) write(ctx context.Context, tx *sqlx.Tx, tenant string, no
 	for _, c := range w.commissions {
 		msgs = append(msgs, outbox.Message{Type: outbox.CommissionCreated, Data: apishape.NewCommission(c)})
 	}
+	msgs = append(msgs, w.milestones...)
 	if len(w.convertedOrder) > 0 {
 		ids := make([]string, 0, len(w.convertedOrder))
 		campaigns := make([]string, 0, len(w.convertedOrder))

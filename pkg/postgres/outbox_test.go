@@ -407,3 +407,42 @@ func TestEventFacts(t *testing.T) {
 		t.Fatalf("the duplicate published: %d events, %v", len(page.Events), err)
 	}
 }
+
+// TestMilestoneReachedPublished: a conversion that reaches a milestone publishes
+// milestone.reached with the reward rows it paid.
+func TestMilestoneReachedPublished(t *testing.T) {
+	s, clock, tenant := refStore(t)
+	ctx := context.Background()
+	camp, err := s.CreateCampaign(ctx, referral.Campaign{TenantID: tenant, Name: "Refer friends",
+		QualifyingEvent: "deposit.completed", Active: true,
+		Milestones: []referral.Milestone{{SuccessfulReferrals: 1,
+			Rewards: []referral.Wallet{{CurrencyID: "points", Amount: 10}, {CurrencyID: "gems", Amount: 1}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreatePlayerCode(ctx, tenant, "alice", "ALICE1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.ApplyCode(ctx, tenant, "bob", "ALICE1", nil); err != nil {
+		t.Fatal(err)
+	}
+	clock.t = clock.t.Add(time.Minute)
+	out, err := s.ProcessEvent(ctx, deposit(tenant, "dep1", "bob", clock.t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range out.Rewards {
+		if r.Role == referral.RoleMilestone {
+			ids = append(ids, r.ID.String())
+		}
+	}
+	got, _ := readFeed(t, s, tenant, nil, []string{outbox.MilestoneReached}, 1)
+	want, _ := json.Marshal(map[string]any{"campaign_id": camp.ID, "user_id": "alice", "successful_referrals": 1, "reward_ids": ids})
+	var g, w map[string]any
+	json.Unmarshal(got[0].Data, &g)
+	json.Unmarshal(want, &w)
+	if len(ids) != 2 || fmt.Sprint(g) != fmt.Sprint(w) {
+		t.Fatalf("milestone.reached = %s, want %s", got[0].Data, want)
+	}
+}

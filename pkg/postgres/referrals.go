@@ -162,7 +162,7 @@ func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, met
 			return err
 		}
 		// A held referral's referral.applied event (afterApply) is deferred with it.
-		if err := holdReferral(ctx, tx, tenant, id, risk); err != nil {
+		if err := holdReferral(ctx, tx, tenant, id, risk, now); err != nil {
 			return err
 		}
 		return s.afterApply(ctx, tx, tenant, referee, c.Code, id, now, &out, &outcome)

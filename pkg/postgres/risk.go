@@ -9,6 +9,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
+	"github.com/phoenix-referral/phoenix/pkg/outbox"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -232,14 +234,16 @@ func (s *Store) assessRisk(ctx context.Context, tx *sqlx.Tx, tenant, referee str
 }
 
 // holdReferral puts a referral just made on hold when d says so (§12): it earns nothing until
-// an admin reviews it. Outbound event referral.held: written here, with the reasons.
-func holdReferral(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID, d referral.RiskDecision) error {
+// an admin reviews it, and publishes referral.held with the reasons.
+func holdReferral(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID, d referral.RiskDecision, now time.Time) error {
 	if d.Action != referral.RiskHold {
 		return nil
 	}
-	const q = `UPDATE referrals SET review_state = 'held', review_reasons = $3 WHERE tenant_id = $1 AND id = $2`
-	if _, err := tx.ExecContext(ctx, q, tenant, id, pq.StringArray(d.Reasons)); err != nil {
+	const q = `UPDATE referrals SET review_state = 'held', review_reasons = $3 WHERE tenant_id = $1 AND id = $2
+		RETURNING ` + referralCols
+	var row storedReferral
+	if err := tx.GetContext(ctx, &row, q, tenant, id, pq.StringArray(d.Reasons)); err != nil {
 		return fmt.Errorf("hold referral: %w", err)
 	}
-	return nil
+	return publish(ctx, tx, tenant, now, outbox.Message{Type: outbox.ReferralHeld, Data: apishape.NewReferral(row.domain())})
 }
