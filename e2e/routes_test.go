@@ -424,6 +424,8 @@ func TestQryTenantIsolation(t *testing.T) {
 		}
 	}
 	b.read("/v1/affiliate/me", b.player("partner")).fail(t, 404, "NOT_AN_AFFILIATE")
+	b.read("/v1/affiliate/balance", b.player("partner")).fail(t, 404, "NOT_AN_AFFILIATE")
+	b.read("/v1/affiliate/payouts", b.player("partner")).fail(t, 404, "NOT_AN_AFFILIATE")
 	var v struct {
 		Reason string `json:"reason"`
 	}

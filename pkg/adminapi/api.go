@@ -46,6 +46,8 @@ type Services interface {
 	referral.LedgerService
 	outbox.FeedService
 	outbox.EndpointService
+	referral.ReversalService
+	referral.PayoutService
 	referral.RiskService
 	web.IdempotencyStore
 }
@@ -56,6 +58,7 @@ type API struct {
 	verifier *auth.Verifier
 	cfg      Config
 	log      *slog.Logger
+	metrics  *moneyMetrics
 	risk     riskMetrics
 	// Now is the clock (tests may replace it); received events default to it.
 	Now func() time.Time
@@ -63,7 +66,7 @@ type API struct {
 
 // New returns the Admin Gateway API over store.
 func New(store Services, verifier *auth.Verifier, cfg Config, log *slog.Logger) *API {
-	return &API{store: store, verifier: verifier, cfg: cfg, log: log, risk: newRiskMetrics(), Now: time.Now}
+	return &API{store: store, verifier: verifier, cfg: cfg, log: log, metrics: newMoneyMetrics(), risk: newRiskMetrics(), Now: time.Now}
 }
 
 // callerOf scopes Idempotency-Keys: the same sub under another role is another caller.

@@ -37,6 +37,7 @@ type campaignIn struct {
 	Active           *bool           `json:"active"`
 	StartsAt         *apishape.Time  `json:"starts_at"`
 	EndsAt           *apishape.Time  `json:"ends_at"`
+	Clawback         *bool           `json:"clawback"`
 	Milestones       json.RawMessage `json:"milestones"`
 }
 
@@ -71,6 +72,9 @@ func (in campaignIn) toCampaign(tenant string) (referral.Campaign, error) {
 	c.Milestones = parseMilestones(in.Milestones, fe)
 	if in.Active != nil {
 		c.Active = *in.Active
+	}
+	if in.Clawback != nil {
+		c.Clawback = *in.Clawback
 	}
 	if in.StartsAt != nil {
 		t := time.Time(*in.StartsAt)

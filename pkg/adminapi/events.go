@@ -25,6 +25,9 @@ type eventIn struct {
 	UserID     *string         `json:"user_id"`
 	OccurredAt *string         `json:"occurred_at"`
 	Payload    json.RawMessage `json:"payload"`
+	// Reverses and ReverseAmount make the event a reversal (§10.1).
+	Reverses      *string         `json:"reverses"`
+	ReverseAmount json.RawMessage `json:"reverse_amount"`
 }
 
 // toEvent validates the body (SPEC §5) received at now and fills the defaults: occurred_at is
@@ -63,6 +66,7 @@ func (in eventIn) toEvent(tenant string, now time.Time) (referral.Event, error) 
 			ev.Payload = compact.Bytes()
 		}
 	}
+	in.reversal(&ev, fe)
 	if err := referral.CheckEvent(ev, now); err != nil {
 		var de *referral.Error
 		if errors.As(err, &de) {
@@ -140,6 +144,10 @@ func (a *API) postEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if out.Err != nil {
+		return out.Err
+	}
+	a.metrics.countReversals(out)
 	return c.JSON(http.StatusOK, apishape.NewEventOutcome(out))
 }
 
@@ -159,6 +167,12 @@ func (a *API) postEventBatch(c echo.Context) error {
 		return err
 	}
 	for k, o := range outs {
+		if o.Err != nil {
+			id := o.EventID
+			b.results[b.at[k]] = apishape.RejectedEvent{EventID: &id, Status: referral.EventRejected, Error: apishape.NewErrorDetail(o.Err)}
+			continue
+		}
+		a.metrics.countReversals(o)
 		b.results[b.at[k]] = apishape.NewEventOutcome(o)
 	}
 	return c.JSON(http.StatusOK, apishape.EventBatchResult{Results: b.results})
@@ -199,6 +213,9 @@ func (a *API) simulateEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if out.Err != nil {
+		return out.Err
+	}
 	return c.JSON(http.StatusOK, apishape.NewEventOutcome(out))
 }
 
@@ -232,6 +249,8 @@ func (a *API) listCommissions(c echo.Context) error {
 		EventID:     q.String("event_id"),
 		Level:       q.Int("level", 0, referral.MaxPolicyDepth),
 		Ascending:   q.OneOf("order", "desc", "desc", "asc") == "asc",
+		PayoutID:    q.UUID("payout_id"),
+		State:       oneOfOrNil(q, "state", referral.CommissionStates),
 	}
 	page, perr := web.PageOf(c)
 	if err := errors.Join(q.Err(), perr); err != nil {

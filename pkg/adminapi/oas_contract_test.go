@@ -192,6 +192,44 @@ func TestOASAdminContract(t *testing.T) {
 	do("POST", "/v1/events", alice, map[string]any{"event_id": "x", "type": "t", "user_id": "u"}).fail(t, 403, "FORBIDDEN")
 	do("GET", "/v1/affiliate/commissions?level=0&order=asc", admin, nil).must(t, 200, nil)
 
+	// Reversals, hold and payouts.
+	paula := e.token(auth.RolePlayer, "paula")
+	do("GET", "/v1/affiliate/payout-policy", admin, nil).must(t, 200, nil)
+	do("PUT", "/v1/affiliate/payout-policy", admin, map[string]any{"hold_days": 0,
+		"minimum_payout": []any{map[string]any{"currency_id": "EUR", "amount": 1}}}).must(t, 200, nil)
+	payee := id(do("POST", "/v1/affiliates", admin, map[string]any{"user_id": "payee", "affiliate_code": "PAYEE01", "status": "active"}).must(t, 200, nil))
+	do("POST", "/v1/referral/apply-code", paula, map[string]any{"code": "PAYEE01"}).must(t, 200, nil)
+	for _, ev := range []map[string]any{
+		{"event_id": "dep_pay", "type": "deposit.completed", "user_id": "paula", "payload": map[string]any{"amount": 10000, "currency": "EUR"}},
+		{"event_id": "dep_pay2", "type": "deposit.completed", "user_id": "paula", "payload": map[string]any{"amount": 4000, "currency": "EUR"}},
+		{"event_id": "ref_pay", "type": "deposit.refunded", "user_id": "paula", "reverses": "dep_pay", "reverse_amount": 2500},
+	} {
+		do("POST", "/v1/events", svc, ev).must(t, 200, nil)
+	}
+	do("POST", "/v1/events", svc, map[string]any{"event_id": "ref_pay_x", "type": "deposit.refunded", "user_id": "paula",
+		"reverses": "dep_pay", "reverse_amount": 7501}).fail(t, 422, "NOT_REVERSIBLE")
+	do("POST", "/v1/affiliate/simulate", admin, map[string]any{"event_id": "ref_pay_y", "type": "deposit.refunded", "user_id": "paula",
+		"reverses": "nope"}).fail(t, 404, "NOT_FOUND")
+	var second struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	do("GET", "/v1/affiliate/commissions?event_id=dep_pay2&state=available", admin, nil).must(t, 200, &second)
+	if len(second.Items) != 1 {
+		t.Fatalf("commissions of dep_pay2: %+v", second)
+	}
+	do("POST", "/v1/affiliate/commissions/"+second.Items[0].ID+"/reverse", admin, map[string]any{"reason": "declined"}).must(t, 200, nil)
+	do("POST", "/v1/affiliate/commissions/"+second.Items[0].ID+"/reverse", admin, map[string]any{}).fail(t, 422, "NOT_REVERSIBLE")
+	run := do("POST", "/v1/affiliate/payouts", admin, map[string]any{"currency_id": "EUR", "affiliate_ids": []string{payee}}).must(t, 200, nil).obj(t)
+	payout := run["items"].([]any)[0].(map[string]any)["id"].(string)
+	do("GET", "/v1/affiliate/payouts?affiliate_id="+payee+"&status=pending&currency_id=EUR", admin, nil).must(t, 200, nil)
+	do("GET", "/v1/affiliate/payouts/"+payout, admin, nil).must(t, 200, nil)
+	do("GET", "/v1/affiliate/commissions?payout_id="+payout, admin, nil).must(t, 200, nil)
+	do("PUT", "/v1/affiliate/payouts/"+payout+"/status", admin, map[string]any{"status": "paid", "reference": "SEPA-1"}).must(t, 200, nil)
+	do("PUT", "/v1/affiliate/payouts/"+payout+"/status", admin, map[string]any{"status": "failed"}).fail(t, 409, "INVALID_TRANSITION")
+	do("GET", "/v1/affiliates/"+payee+"/balance", admin, nil).must(t, 200, nil)
+
 	// Risk: policy, signals, a held apply, its review and a rejected apply (§12). The harness's
 	// players all call from the loopback address, so same_address matches between them.
 	do("GET", "/v1/referral/risk-policy", admin, nil).must(t, 200, nil)
@@ -307,8 +345,10 @@ func TestOASQueryContract(t *testing.T) {
 	aff := write("POST", "/v1/affiliates", map[string]any{"user_id": "alice", "affiliate_code": "ALICE", "status": "active"})["id"].(string)
 	write("PUT", "/v1/affiliates/"+aff+"/hierarchy", map[string]any{"parent_affiliate_id": boss})
 	oasDo(t, e, av, "POST", "/v1/referral/apply-code", bob, map[string]any{"code": "alice"}).must(t, 200, nil)
+	write("PUT", "/v1/affiliate/payout-policy", map[string]any{"hold_days": 0})
 	write("POST", "/v1/events", map[string]any{"event_id": "e1", "type": "deposit.completed", "user_id": "bob",
 		"payload": map[string]any{"amount": 1000}})
+	write("POST", "/v1/affiliate/payouts", map[string]any{"currency_id": "EUR"})
 
 	read("/healthz", "", 200)
 	read("/readyz", "", 200)
@@ -335,6 +375,9 @@ func TestOASQueryContract(t *testing.T) {
 	read("/v1/affiliate/commissions", alice, 200)
 	read("/v1/affiliate/stats", alice, 200)
 	read("/v1/affiliate/tiers", alice, 200)
+	read("/v1/affiliate/balance", alice, 200)
+	read("/v1/affiliate/payouts?limit=5", alice, 200)
+	read("/v1/affiliate/balance", carol, 404)
 	read("/v1/affiliate/tiers", admin, 403)
 	read("/v1/affiliate/tiers", "", 401)
 	read("/v1/referral/campaigns?tenant_id=someone-else", alice, 403)

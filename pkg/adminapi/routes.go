@@ -108,6 +108,16 @@ func (a *API) Register(e *echo.Echo) {
 	v1.GET("/referral/rewards", a.listRewards, admin...)
 	v1.GET("/affiliate/commissions", a.listCommissions, admin...)
 
+	// Reversals, hold and payouts (§10).
+	v1.POST("/affiliate/commissions/:commission_id/reverse", a.reverseCommission, admin...)
+	v1.GET("/affiliate/payout-policy", a.getPayoutPolicy, admin...)
+	v1.PUT("/affiliate/payout-policy", a.putPayoutPolicy, admin...)
+	v1.POST("/affiliate/payouts", a.createPayouts, admin...)
+	v1.GET("/affiliate/payouts", a.listPayouts, admin...)
+	v1.GET("/affiliate/payouts/:payout_id", a.getPayout, admin...)
+	v1.PUT("/affiliate/payouts/:payout_id/status", a.setPayoutStatus, admin...)
+	v1.GET("/affiliates/:affiliate_id/balance", a.affiliateBalance, admin...)
+
 	// Outbound events: the feed, webhook endpoints and deliveries (§11). The answers that show
 	// a secret are stored sealed for Idempotency-Key replays.
 	sealedAdmin := admin

@@ -141,14 +141,20 @@ type Commission struct {
 	Amount       int64      `json:"amount"`
 	CurrencyID   string     `json:"currency_id"`
 	CreatedAt    Time       `json:"created_at"`
+	ReversesID   *uuid.UUID `json:"reverses_id"`
+	Reason       *string    `json:"reason"`
+	AvailableAt  Time       `json:"available_at"`
+	State        string     `json:"state"`
 }
 
-// NewCommission converts a commission row.
+// NewCommission converts a commission row; its state is the one storage derived when it read
+// the row.
 func NewCommission(c referral.Commission) Commission {
 	return Commission{ID: c.ID, AffiliateID: c.AffiliateID, UserID: c.UserID, Level: c.Level,
 		SourceUserID: c.SourceUserID, EventID: c.EventID, RuleID: c.RuleID, TierID: c.TierID,
 		Rate: Rate(c.Rate), BaseAmount: c.BaseAmount, Amount: c.Amount, CurrencyID: c.CurrencyID,
-		CreatedAt: Time(c.CreatedAt)}
+		CreatedAt: Time(c.CreatedAt), ReversesID: c.ReversesID, Reason: c.Reason,
+		AvailableAt: Time(c.AvailableAt), State: c.State}
 }
 
 // LevelAmount is a commission total of one hierarchy level in one currency.

@@ -108,7 +108,8 @@ func TestStoredDocuments(t *testing.T) {
 	rw := referral.Reward{ID: id(1), UserID: "alice", Role: referral.RoleReferrer, CampaignID: id2, ReferralID: id3,
 		EventID: "e1", CurrencyID: "points", Amount: 100, CreatedAt: t0}
 	cm := referral.Commission{ID: id(1), AffiliateID: id2, UserID: "alice", Level: 1, SourceUserID: "bob", EventID: "e1",
-		RuleID: id3, TierID: &id2, Rate: 50000, BaseAmount: 1000, Amount: 50, CurrencyID: "EUR", CreatedAt: t0}
+		RuleID: id3, TierID: &id2, Rate: 50000, BaseAmount: 1000, Amount: 50, CurrencyID: "EUR", CreatedAt: t0,
+		AvailableAt: t1, State: referral.CommissionPending}
 	cmFull := cm
 	cmFull.TierID, cmFull.Rate = nil, referral.RateScale
 	aff := referral.Affiliate{ID: id(1), TenantID: "t1", UserID: "alice", AffiliateCode: "ALICE", CodeID: id2,
@@ -133,11 +134,11 @@ func TestStoredDocuments(t *testing.T) {
 		{"referral with metadata", apishape.NewReferral(refMeta),
 			`{"id":"00000000-0000-0000-0000-000000000001","tenant_id":"t1","code":"ABC","code_id":"00000000-0000-0000-0000-000000000002","campaign_id":"00000000-0000-0000-0000-000000000003","referrer_id":"alice","referee_id":"bob","status":"rejected","reason":"fraud","metadata":{"src":"ad"},"created_at":"2026-03-01T12:00:00.123456Z","updated_at":"2026-03-31T23:00:00Z","converted_at":"2026-03-01T12:00:00.123456Z","verified_at":null,"rejected_at":"2026-03-31T23:00:00Z"}`},
 		{"reward", apishape.NewReward(rw),
-			`{"id":"00000000-0000-0000-0000-000000000001","user_id":"alice","role":"referrer","campaign_id":"00000000-0000-0000-0000-000000000002","referral_id":"00000000-0000-0000-0000-000000000003","event_id":"e1","currency_id":"points","amount":100,"created_at":"2026-03-01T12:00:00.123456Z"}`},
+			`{"id":"00000000-0000-0000-0000-000000000001","user_id":"alice","role":"referrer","campaign_id":"00000000-0000-0000-0000-000000000002","referral_id":"00000000-0000-0000-0000-000000000003","event_id":"e1","currency_id":"points","amount":100,"created_at":"2026-03-01T12:00:00.123456Z","reverses_id":null}`},
 		{"commission", apishape.NewCommission(cm),
-			`{"id":"00000000-0000-0000-0000-000000000001","affiliate_id":"00000000-0000-0000-0000-000000000002","user_id":"alice","level":1,"source_user_id":"bob","event_id":"e1","rule_id":"00000000-0000-0000-0000-000000000003","tier_id":"00000000-0000-0000-0000-000000000002","rate":0.05,"base_amount":1000,"amount":50,"currency_id":"EUR","created_at":"2026-03-01T12:00:00.123456Z"}`},
+			`{"id":"00000000-0000-0000-0000-000000000001","affiliate_id":"00000000-0000-0000-0000-000000000002","user_id":"alice","level":1,"source_user_id":"bob","event_id":"e1","rule_id":"00000000-0000-0000-0000-000000000003","tier_id":"00000000-0000-0000-0000-000000000002","rate":0.05,"base_amount":1000,"amount":50,"currency_id":"EUR","created_at":"2026-03-01T12:00:00.123456Z","reverses_id":null,"reason":null,"available_at":"2026-03-31T23:00:00Z","state":"pending"}`},
 		{"commission at rate 1", apishape.NewCommission(cmFull),
-			`{"id":"00000000-0000-0000-0000-000000000001","affiliate_id":"00000000-0000-0000-0000-000000000002","user_id":"alice","level":1,"source_user_id":"bob","event_id":"e1","rule_id":"00000000-0000-0000-0000-000000000003","tier_id":null,"rate":1,"base_amount":1000,"amount":50,"currency_id":"EUR","created_at":"2026-03-01T12:00:00.123456Z"}`},
+			`{"id":"00000000-0000-0000-0000-000000000001","affiliate_id":"00000000-0000-0000-0000-000000000002","user_id":"alice","level":1,"source_user_id":"bob","event_id":"e1","rule_id":"00000000-0000-0000-0000-000000000003","tier_id":null,"rate":1,"base_amount":1000,"amount":50,"currency_id":"EUR","created_at":"2026-03-01T12:00:00.123456Z","reverses_id":null,"reason":null,"available_at":"2026-03-31T23:00:00Z","state":"pending"}`},
 		{"affiliate", apishape.NewAffiliate(aff),
 			`{"id":"00000000-0000-0000-0000-000000000001","tenant_id":"t1","user_id":"alice","affiliate_code":"ALICE","status":"active","parent_affiliate_id":"00000000-0000-0000-0000-000000000003","tier_id":null,"tier_override_id":"00000000-0000-0000-0000-000000000002","converted_referrals":3,"referee_revenue":4000,"created_at":"2026-03-01T12:00:00.123456Z","updated_at":"2026-03-31T23:00:00Z"}`},
 		{"tiers", []apishape.Tier{apishape.NewTier(tier)},

@@ -59,6 +59,14 @@ var adminShapes = map[string]any{
 	"EventBatchResult":   apishape.EventBatchResult{},
 	"Commission":         apishape.Commission{},
 	"CommissionList":     apishape.List[apishape.Commission]{},
+	"MinimumPayout":      apishape.Wallet{},
+	"PayoutPolicy":       apishape.PayoutPolicy{},
+	"Payout":             apishape.Payout{},
+	"PayoutList":         apishape.List[apishape.Payout]{},
+	"PayoutSkip":         apishape.PayoutSkip{},
+	"PayoutRun":          apishape.PayoutRun{},
+	"Balance":            apishape.Balance{},
+	"BalanceList":        apishape.Balances{},
 
 	"OutboxEvent":           apishape.OutboxEvent{},
 	"OutboxFeed":            apishape.OutboxFeed{},
@@ -78,6 +86,7 @@ var adminRequests = []string{
 	"AdminCodeReplace", "CodePatch", "ApplyCodeInput", "ReferralStatusInput", "AffiliateInput",
 	"AffiliateReplace", "UplineInput", "TierInput", "TierReplace", "CommissionRuleInput",
 	"CommissionRuleReplace", "HierarchyPolicyInput", "EventInput", "EventBatchInput",
+	"CommissionReverseInput", "PayoutPolicyInput", "PayoutRunInput", "PayoutStatusInput",
 	"ReviewInput", "RiskPolicyInput", "VelocityInput", "SignalInput", "MilestoneInput",
 	"WebhookEndpointInput", "WebhookEndpointReplace", "WebhookReplayInput",
 }
@@ -114,6 +123,10 @@ var queryShapes = map[string]any{
 	"LevelAmount":         apishape.LevelAmount{},
 	"AffiliateStats":      apishape.AffiliateStats{},
 	"TierItems":           apishape.Items[apishape.Tier]{},
+	"Payout":              apishape.Payout{},
+	"PayoutList":          apishape.List[apishape.Payout]{},
+	"Balance":             apishape.Balance{},
+	"BalanceList":         apishape.Balances{},
 }
 
 // TestOpenAPISchemasMatchShapes checks both OpenAPI documents against the types of this package:

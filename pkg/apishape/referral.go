@@ -39,6 +39,7 @@ type Campaign struct {
 	Active           bool             `json:"active"`
 	StartsAt         *Time            `json:"starts_at"`
 	EndsAt           *Time            `json:"ends_at"`
+	Clawback         bool             `json:"clawback"`
 	Milestones       []Milestone      `json:"milestones"`
 	CreatedAt        Time             `json:"created_at"`
 	UpdatedAt        Time             `json:"updated_at"`
@@ -50,7 +51,7 @@ func NewCampaign(c referral.Campaign) Campaign {
 		ID: c.ID, TenantID: c.TenantID, Name: c.Name, QualifyingEvent: c.QualifyingEvent,
 		QualifyingFilter: c.QualifyingFilter, ReferrerRewards: NewRewards(c.ReferrerRewards),
 		RefereeRewards: NewRewards(c.RefereeRewards), Active: c.Active,
-		StartsAt: TimePtr(c.StartsAt), EndsAt: TimePtr(c.EndsAt), Milestones: NewMilestones(c.Milestones),
+		StartsAt: TimePtr(c.StartsAt), EndsAt: TimePtr(c.EndsAt), Clawback: c.Clawback, Milestones: NewMilestones(c.Milestones),
 		CreatedAt: Time(c.CreatedAt), UpdatedAt: Time(c.UpdatedAt),
 	}
 }
@@ -204,15 +205,16 @@ type Reward struct {
 	CurrencyID string    `json:"currency_id"`
 	Amount     int64     `json:"amount"`
 	// Milestone is the threshold a milestone reward pays (role "milestone" only, SPEC §13).
-	Milestone *int `json:"milestone,omitempty"`
-	CreatedAt Time `json:"created_at"`
+	Milestone  *int       `json:"milestone,omitempty"`
+	CreatedAt  Time       `json:"created_at"`
+	ReversesID *uuid.UUID `json:"reverses_id"`
 }
 
 // NewReward converts a reward row.
 func NewReward(r referral.Reward) Reward {
 	return Reward{ID: r.ID, UserID: r.UserID, Role: r.Role, CampaignID: r.CampaignID,
 		ReferralID: r.ReferralID, EventID: r.EventID, CurrencyID: r.CurrencyID, Amount: r.Amount,
-		Milestone: r.Milestone, CreatedAt: Time(r.CreatedAt)}
+		Milestone: r.Milestone, CreatedAt: Time(r.CreatedAt), ReversesID: r.ReversesID}
 }
 
 // ReferralStats is the answer of the Admin Gateway's GET /v1/referral/stats, and the counts of

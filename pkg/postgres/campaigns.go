@@ -25,13 +25,14 @@ type storedCampaign struct {
 	Active           bool       `db:"active"`
 	StartsAt         *time.Time `db:"starts_at"`
 	EndsAt           *time.Time `db:"ends_at"`
+	Clawback         bool       `db:"clawback"`
 	Milestones       []byte     `db:"milestones"`
 	CreatedAt        time.Time  `db:"created_at"`
 	UpdatedAt        time.Time  `db:"updated_at"`
 }
 
 const campaignCols = `id, tenant_id, name, qualifying_event, qualifying_filter, referrer_rewards,
-	referee_rewards, active, starts_at, ends_at, milestones, created_at, updated_at`
+	referee_rewards, active, starts_at, ends_at, milestones, created_at, updated_at, clawback`
 
 // storedWallets is the stored form of a campaign's rewards object.
 type storedWallets struct {
@@ -128,7 +129,7 @@ func (r storedCampaign) domain() (referral.Campaign, error) {
 	return referral.Campaign{
 		ID: r.ID, TenantID: r.TenantID, Name: r.Name, QualifyingEvent: r.QualifyingEvent,
 		QualifyingFilter: filter, ReferrerRewards: referrer, RefereeRewards: referee,
-		Active: r.Active, StartsAt: utcTimePtr(r.StartsAt), EndsAt: utcTimePtr(r.EndsAt),
+		Active: r.Active, StartsAt: utcTimePtr(r.StartsAt), EndsAt: utcTimePtr(r.EndsAt), Clawback: r.Clawback,
 		Milestones: milestones, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}, nil
 }
@@ -158,8 +159,8 @@ func campaignArgs(c referral.Campaign) (filter any, referrer, referee string, er
 func (s *Store) CreateCampaign(ctx context.Context, c referral.Campaign) (referral.Campaign, error) {
 	const q = `
 		INSERT INTO campaigns (id, tenant_id, name, qualifying_event, qualifying_filter,
-		    referrer_rewards, referee_rewards, active, starts_at, ends_at, created_at, updated_at, milestones)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
+		    referrer_rewards, referee_rewards, active, starts_at, ends_at, created_at, updated_at, milestones, clawback)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13)
 		RETURNING ` + campaignCols
 	filter, referrer, referee, err := campaignArgs(c)
 	if err != nil {
@@ -173,7 +174,7 @@ func (s *Store) CreateCampaign(ctx context.Context, c referral.Campaign) (referr
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var row storedCampaign
 		if err := tx.GetContext(ctx, &row, q, uuid.New(), c.TenantID, c.Name, c.QualifyingEvent,
-			filter, referrer, referee, c.Active, c.StartsAt, c.EndsAt, s.now(), milestones); err != nil {
+			filter, referrer, referee, c.Active, c.StartsAt, c.EndsAt, s.now(), milestones, c.Clawback); err != nil {
 			return fmt.Errorf("insert campaign: %w", err)
 		}
 		out, err = row.domain()
@@ -242,7 +243,7 @@ func (s *Store) ReplaceCampaign(ctx context.Context, c referral.Campaign) (refer
 	const q = `
 		UPDATE campaigns SET name = $3, qualifying_event = $4, qualifying_filter = $5,
 		    referrer_rewards = $6, referee_rewards = $7, active = $8, starts_at = $9, ends_at = $10,
-		    updated_at = $11, milestones = $12
+		    updated_at = $11, milestones = $12, clawback = $13
 		WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
 		RETURNING ` + campaignCols
 	filter, referrer, referee, err := campaignArgs(c)
@@ -257,7 +258,7 @@ func (s *Store) ReplaceCampaign(ctx context.Context, c referral.Campaign) (refer
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var row storedCampaign
 		if err := tx.GetContext(ctx, &row, q, c.TenantID, c.ID, c.Name, c.QualifyingEvent,
-			filter, referrer, referee, c.Active, c.StartsAt, c.EndsAt, s.now(), milestones); err != nil {
+			filter, referrer, referee, c.Active, c.StartsAt, c.EndsAt, s.now(), milestones, c.Clawback); err != nil {
 			if isNoRows(err) {
 				return referral.NotFound("campaign")
 			}

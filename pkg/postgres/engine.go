@@ -128,6 +128,7 @@ func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, ev
 	if !dryRun {
 		w.trackTiers(eng)
 	}
+	hold := newHold(tenant)
 	book := newMilestoneBook(tenant)
 	for _, i := range decide {
 		ev := evs[i]
@@ -150,6 +151,9 @@ func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, ev
 		}
 		for _, c := range d.Commissions {
 			c.ID, c.CreatedAt = newLedgerID(), now
+			if err := hold.stamp(ctx, tx, &c); err != nil {
+				return nil, err
+			}
 			out.Commissions = append(out.Commissions, c)
 		}
 		if d.Deferred {
@@ -380,7 +384,11 @@ func (w *ledgerWrites) add(ev referral.Event, d referral.Decision, out referral.
 	if d.Deferred {
 		w.deferred.add(ev.EventID, d.Referral.Referral.ID)
 	}
-	w.outcomes = append(w.outcomes, string(encodeOutcome(out)))
+	var revenueAffiliate *uuid.UUID
+	if d.Affiliate != nil {
+		revenueAffiliate = &d.Affiliate.ID
+	}
+	w.outcomes = append(w.outcomes, string(encodeOutcomeWith(out, revenueAffiliate, d.RevenueDelta)))
 }
 
 // write stores the accumulated rows, a fixed number of statements for the whole batch.
@@ -476,9 +484,12 @@ func insertRewards(ctx context.Context, tx *sqlx.Tx, tenant string, rs []referra
 	n := len(rs)
 	ids, users, roles := make([]string, n), make([]string, n), make([]string, n)
 	campaigns, referrals, events := make([]string, n), make([]string, n), make([]string, n)
-	currencies, amounts := make([]string, n), make([]int64, n)
+	currencies, amounts, reverses := make([]string, n), make([]int64, n), make([]string, n)
 	milestones := make([]int64, n) // 0: not a milestone reward
 	for i, r := range rs {
+		if r.ReversesID != nil {
+			reverses[i] = r.ReversesID.String()
+		}
 		ids[i], users[i], roles[i] = r.ID.String(), r.UserID, r.Role
 		campaigns[i], referrals[i] = r.CampaignID.String(), r.ReferralID.String()
 		events[i], currencies[i], amounts[i] = r.EventID, r.CurrencyID, r.Amount
@@ -487,13 +498,14 @@ func insertRewards(ctx context.Context, tx *sqlx.Tx, tenant string, rs []referra
 		}
 	}
 	const q = `
-		INSERT INTO rewards (id, tenant_id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, milestone, created_at)
-		SELECT t.id, $1, t.user_id, t.role, t.campaign_id, t.referral_id, t.event_id, t.currency_id, t.amount, NULLIF(t.milestone, 0), $2
-		FROM unnest($3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::uuid[], $8::text[], $9::text[], $10::bigint[], $11::int[])
-		     AS t(id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, milestone)`
+		INSERT INTO rewards (id, tenant_id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, milestone, created_at, reverses_id)
+		SELECT t.id, $1, t.user_id, t.role, t.campaign_id, t.referral_id, t.event_id, t.currency_id, t.amount, NULLIF(t.milestone, 0), $2,
+		       NULLIF(t.reverses_id, '')::uuid
+		FROM unnest($3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::uuid[], $8::text[], $9::text[], $10::bigint[], $11::int[], $12::text[])
+		     AS t(id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, milestone, reverses_id)`
 	_, err := tx.ExecContext(ctx, q, tenant, rs[0].CreatedAt, pq.StringArray(ids), pq.StringArray(users),
 		pq.StringArray(roles), pq.StringArray(campaigns), pq.StringArray(referrals), pq.StringArray(events),
-		pq.StringArray(currencies), pq.Int64Array(amounts), pq.Int64Array(milestones))
+		pq.StringArray(currencies), pq.Int64Array(amounts), pq.Int64Array(milestones), pq.StringArray(reverses))
 	if err != nil {
 		return fmt.Errorf("insert rewards: %w", err)
 	}
@@ -508,7 +520,12 @@ func insertCommissions(ctx context.Context, tx *sqlx.Tx, tenant string, cs []ref
 	ids, affs, users, levels := make([]string, n), make([]string, n), make([]string, n), make([]int64, n)
 	sources, events, rules, tiers := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	rates, bases, amounts, currencies := make([]string, n), make([]int64, n), make([]int64, n), make([]string, n)
+	reverses, reasons, availables := make([]string, n), make([]*string, n), make([]string, n)
 	for i, c := range cs {
+		if c.ReversesID != nil {
+			reverses[i] = c.ReversesID.String()
+		}
+		reasons[i], availables[i] = c.Reason, c.AvailableAt.UTC().Format(time.RFC3339Nano)
 		ids[i], affs[i], users[i], levels[i] = c.ID.String(), c.AffiliateID.String(), c.UserID, int64(c.Level)
 		sources[i], events[i], rules[i] = c.SourceUserID, c.EventID, c.RuleID.String()
 		if c.TierID != nil {
@@ -518,17 +535,20 @@ func insertCommissions(ctx context.Context, tx *sqlx.Tx, tenant string, cs []ref
 	}
 	const q = `
 		INSERT INTO commissions (id, tenant_id, affiliate_id, user_id, level, source_user_id, event_id,
-		    rule_id, tier_id, rate, base_amount, amount, currency_id, created_at)
+		    rule_id, tier_id, rate, base_amount, amount, currency_id, created_at, reverses_id, reason, available_at)
 		SELECT t.id, $1, t.affiliate_id, t.user_id, t.level, t.source_user_id, t.event_id, t.rule_id,
-		       NULLIF(t.tier_id, '')::uuid, t.rate, t.base_amount, t.amount, t.currency_id, $2
+		       NULLIF(t.tier_id, '')::uuid, t.rate, t.base_amount, t.amount, t.currency_id, $2,
+		       NULLIF(t.reverses_id, '')::uuid, t.reason, t.available_at
 		FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::text[], $9::uuid[],
-		            $10::text[], $11::numeric[], $12::bigint[], $13::bigint[], $14::text[])
+		            $10::text[], $11::numeric[], $12::bigint[], $13::bigint[], $14::text[], $15::text[],
+		            $16::text[], $17::timestamptz[])
 		     AS t(id, affiliate_id, user_id, level, source_user_id, event_id, rule_id, tier_id, rate,
-		          base_amount, amount, currency_id)`
+		          base_amount, amount, currency_id, reverses_id, reason, available_at)`
 	_, err := tx.ExecContext(ctx, q, tenant, cs[0].CreatedAt, pq.StringArray(ids), pq.StringArray(affs),
 		pq.StringArray(users), pq.Int64Array(levels), pq.StringArray(sources), pq.StringArray(events),
 		pq.StringArray(rules), pq.StringArray(tiers), pq.StringArray(rates), pq.Int64Array(bases),
-		pq.Int64Array(amounts), pq.StringArray(currencies))
+		pq.Int64Array(amounts), pq.StringArray(currencies), pq.StringArray(reverses), pq.Array(reasons),
+		pq.StringArray(availables))
 	if err != nil {
 		return fmt.Errorf("insert commissions: %w", err)
 	}
@@ -833,18 +853,23 @@ type storedOutcome struct {
 	// Deferred marks an event of a held referral (§12): its repeats answer "deferred" until
 	// the review replaces the row.
 	Deferred bool `json:"deferred,omitempty"`
+	// Revenue is what the event added to the referee_revenue of RevenueAffiliate, which a
+	// reversal takes back (§10.1); never answered.
+	RevenueAffiliate *uuid.UUID `json:"revenue_affiliate_id,omitempty"`
+	Revenue          int64      `json:"revenue,omitempty"`
 }
 
 type storedReward struct {
-	ID         uuid.UUID `json:"id"`
-	UserID     string    `json:"user_id"`
-	Role       string    `json:"role"`
-	CampaignID uuid.UUID `json:"campaign_id"`
-	ReferralID uuid.UUID `json:"referral_id"`
-	CurrencyID string    `json:"currency_id"`
-	Amount     int64     `json:"amount"`
-	Milestone  *int      `json:"milestone,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
+	ID         uuid.UUID  `json:"id"`
+	UserID     string     `json:"user_id"`
+	Role       string     `json:"role"`
+	CampaignID uuid.UUID  `json:"campaign_id"`
+	ReferralID uuid.UUID  `json:"referral_id"`
+	CurrencyID string     `json:"currency_id"`
+	Amount     int64      `json:"amount"`
+	Milestone  *int       `json:"milestone,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ReversesID *uuid.UUID `json:"reverses_id,omitempty"`
 }
 
 type storedCommission struct {
@@ -860,21 +885,34 @@ type storedCommission struct {
 	Amount       int64      `json:"amount"`
 	CurrencyID   string     `json:"currency_id"`
 	CreatedAt    time.Time  `json:"created_at"`
+	ReversesID   *uuid.UUID `json:"reverses_id,omitempty"`
+	AvailableAt  *time.Time `json:"available_at,omitempty"`
+	State        string     `json:"state,omitempty"`
 }
 
 func encodeOutcome(o referral.EventOutcome) []byte {
+	return encodeOutcomeWith(o, nil, 0)
+}
+
+// encodeOutcomeWith is encodeOutcome recording that the event added revenue to the
+// referee_revenue of affiliate (nil: nothing).
+func encodeOutcomeWith(o referral.EventOutcome, affiliate *uuid.UUID, revenue int64) []byte {
 	doc := storedOutcome{Rewards: make([]storedReward, 0, len(o.Rewards)), Commissions: make([]storedCommission, 0, len(o.Commissions)),
 		Deferred: o.Status == referral.EventDeferred}
+	if affiliate != nil && revenue > 0 {
+		doc.RevenueAffiliate, doc.Revenue = affiliate, revenue
+	}
 	for _, r := range o.Rewards {
 		doc.Rewards = append(doc.Rewards, storedReward{ID: r.ID, UserID: r.UserID, Role: r.Role,
 			CampaignID: r.CampaignID, ReferralID: r.ReferralID, CurrencyID: r.CurrencyID, Amount: r.Amount,
-			Milestone: r.Milestone, CreatedAt: r.CreatedAt})
+			Milestone: r.Milestone, CreatedAt: r.CreatedAt, ReversesID: r.ReversesID})
 	}
 	for _, c := range o.Commissions {
+		at := c.AvailableAt
 		doc.Commissions = append(doc.Commissions, storedCommission{ID: c.ID, AffiliateID: c.AffiliateID,
 			UserID: c.UserID, Level: c.Level, SourceUserID: c.SourceUserID, RuleID: c.RuleID, TierID: c.TierID,
 			Rate: c.Rate.String(), BaseAmount: c.BaseAmount, Amount: c.Amount, CurrencyID: c.CurrencyID,
-			CreatedAt: c.CreatedAt})
+			CreatedAt: c.CreatedAt, ReversesID: c.ReversesID, AvailableAt: &at, State: c.State})
 	}
 	b, _ := json.Marshal(doc) // plain strings, numbers and ids: cannot fail
 	return b
@@ -892,17 +930,25 @@ func decodeOutcome(tenant, eventID string, raw []byte) (referral.EventOutcome, e
 	for _, r := range doc.Rewards {
 		o.Rewards = append(o.Rewards, referral.Reward{ID: r.ID, TenantID: tenant, EventID: eventID, UserID: r.UserID, Role: r.Role,
 			CampaignID: r.CampaignID, ReferralID: r.ReferralID, CurrencyID: r.CurrencyID, Amount: r.Amount,
-			Milestone: r.Milestone, CreatedAt: r.CreatedAt.UTC()})
+			Milestone: r.Milestone, CreatedAt: r.CreatedAt.UTC(), ReversesID: r.ReversesID})
 	}
 	for _, c := range doc.Commissions {
 		rate, err := referral.ParseRate(c.Rate)
 		if err != nil {
 			return referral.EventOutcome{}, fmt.Errorf("decode stored outcome: rate %q: %w", c.Rate, err)
 		}
+		// Outcomes stored before holds existed: the row was available when written.
+		available, state := c.CreatedAt.UTC(), c.State
+		if c.AvailableAt != nil {
+			available = c.AvailableAt.UTC()
+		}
+		if state == "" {
+			state = referral.CommissionAvailable
+		}
 		o.Commissions = append(o.Commissions, referral.Commission{ID: c.ID, TenantID: tenant, EventID: eventID,
 			AffiliateID: c.AffiliateID, UserID: c.UserID, Level: c.Level, SourceUserID: c.SourceUserID,
 			RuleID: c.RuleID, TierID: c.TierID, Rate: rate, BaseAmount: c.BaseAmount, Amount: c.Amount, CurrencyID: c.CurrencyID,
-			CreatedAt: c.CreatedAt.UTC()})
+			CreatedAt: c.CreatedAt.UTC(), ReversesID: c.ReversesID, AvailableAt: available, State: state})
 	}
 	return o, nil
 }

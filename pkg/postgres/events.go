@@ -35,7 +35,7 @@ func (s *Store) ProcessBatch(ctx context.Context, tenant string, evs []referral.
 	var outs []referral.EventOutcome
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
-		outs, err = s.processEvents(ctx, tx, tenant, evs, false)
+		outs, err = s.processMixed(ctx, tx, tenant, evs, false)
 		return err
 	})
 	if err != nil {
@@ -50,9 +50,12 @@ func (s *Store) ProcessBatch(ctx context.Context, tenant string, evs []referral.
 func (s *Store) Simulate(ctx context.Context, ev referral.Event) (referral.EventOutcome, error) {
 	var out referral.EventOutcome
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
-		var err error
-		out, err = s.processEvent(ctx, tx, ev, true)
-		return err
+		outs, err := s.processMixed(ctx, tx, ev.TenantID, []referral.Event{ev}, true)
+		if err != nil {
+			return err
+		}
+		out = outs[0]
+		return nil
 	})
 	if err != nil {
 		return referral.EventOutcome{}, translate("simulate event", err)
@@ -62,25 +65,26 @@ func (s *Store) Simulate(ctx context.Context, ev referral.Event) (referral.Event
 
 // ledgerRewardRow is a rewards row.
 type ledgerRewardRow struct {
-	ID         uuid.UUID `db:"id"`
-	TenantID   string    `db:"tenant_id"`
-	UserID     string    `db:"user_id"`
-	Role       string    `db:"role"`
-	CampaignID uuid.UUID `db:"campaign_id"`
-	ReferralID uuid.UUID `db:"referral_id"`
-	EventID    string    `db:"event_id"`
-	CurrencyID string    `db:"currency_id"`
-	Amount     int64     `db:"amount"`
-	Milestone  *int      `db:"milestone"`
-	CreatedAt  time.Time `db:"created_at"`
+	ID         uuid.UUID  `db:"id"`
+	TenantID   string     `db:"tenant_id"`
+	UserID     string     `db:"user_id"`
+	Role       string     `db:"role"`
+	CampaignID uuid.UUID  `db:"campaign_id"`
+	ReferralID uuid.UUID  `db:"referral_id"`
+	EventID    string     `db:"event_id"`
+	CurrencyID string     `db:"currency_id"`
+	Amount     int64      `db:"amount"`
+	Milestone  *int       `db:"milestone"`
+	CreatedAt  time.Time  `db:"created_at"`
+	ReversesID *uuid.UUID `db:"reverses_id"`
 }
 
-const rewardCols = `id, tenant_id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, milestone, created_at`
+const rewardCols = `id, tenant_id, user_id, role, campaign_id, referral_id, event_id, currency_id, amount, milestone, created_at, reverses_id`
 
 func (r ledgerRewardRow) domain() referral.Reward {
 	return referral.Reward{ID: r.ID, TenantID: r.TenantID, UserID: r.UserID, Role: r.Role,
 		CampaignID: r.CampaignID, ReferralID: r.ReferralID, EventID: r.EventID, CurrencyID: r.CurrencyID,
-		Amount: r.Amount, Milestone: r.Milestone, CreatedAt: r.CreatedAt.UTC()}
+		Amount: r.Amount, Milestone: r.Milestone, CreatedAt: r.CreatedAt.UTC(), ReversesID: r.ReversesID}
 }
 
 // ListRewards returns a page of the tenant's reward ledger and the number of rows matching f.
@@ -138,10 +142,13 @@ type ledgerCommissionRow struct {
 	Amount       int64      `db:"amount"`
 	CurrencyID   string     `db:"currency_id"`
 	CreatedAt    time.Time  `db:"created_at"`
+	ReversesID   *uuid.UUID `db:"reverses_id"`
+	Reason       *string    `db:"reason"`
+	AvailableAt  time.Time  `db:"available_at"`
 }
 
 const commissionCols = `id, tenant_id, affiliate_id, user_id, level, source_user_id, event_id, rule_id, tier_id,
-	rate::text AS rate, base_amount, amount, currency_id, created_at`
+	rate::text AS rate, base_amount, amount, currency_id, created_at, reverses_id, reason, available_at`
 
 func (r ledgerCommissionRow) domain() (referral.Commission, error) {
 	rate, err := referral.ParseRate(r.Rate)
@@ -151,7 +158,7 @@ func (r ledgerCommissionRow) domain() (referral.Commission, error) {
 	return referral.Commission{ID: r.ID, TenantID: r.TenantID, AffiliateID: r.AffiliateID,
 		UserID: r.UserID, Level: r.Level, SourceUserID: r.SourceUserID, EventID: r.EventID, RuleID: r.RuleID,
 		TierID: r.TierID, Rate: rate, BaseAmount: r.BaseAmount, Amount: r.Amount, CurrencyID: r.CurrencyID,
-		CreatedAt: r.CreatedAt.UTC()}, nil
+		CreatedAt: r.CreatedAt.UTC(), ReversesID: r.ReversesID, Reason: r.Reason, AvailableAt: r.AvailableAt.UTC()}, nil
 }
 
 // ListCommissions returns a page of the tenant's commission ledger and the number of rows
@@ -168,13 +175,26 @@ func (s *Store) ListCommissions(ctx context.Context, tenant string, f referral.C
 	if f.Level != nil {
 		w.add("level = %s", *f.Level)
 	}
-	var rows []ledgerCommissionRow
+	now := s.now()
+	if f.PayoutID != nil {
+		// Every row the payout covers, also once a failed payout released them: they are among
+		// its affiliate's commissions in its currency.
+		w.add(`id IN (SELECT pr.commission_id FROM payouts p
+			JOIN commissions c ON c.tenant_id = p.tenant_id AND c.currency_id = p.currency_id AND c.affiliate_id = p.affiliate_id
+			JOIN payout_rows pr ON pr.commission_id = c.id AND pr.payout_id = p.id
+			WHERE p.id = %s)`, *f.PayoutID)
+	}
+	if f.State != nil {
+		w.add("phoenix_commission_state(available_at, payout_status, %s::timestamptz) = %s", now, *f.State)
+	}
+	var rows []stateCommissionRow
 	var total int
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
-		if err := sqlx.GetContext(ctx, tx, &total, `SELECT count(*) FROM commissions WHERE `+w.sql(), w.args...); err != nil {
+		if err := sqlx.GetContext(ctx, tx, &total, `SELECT count(*) FROM `+commissionStates+` WHERE `+w.sql(), w.args...); err != nil {
 			return fmt.Errorf("count commissions: %w", err)
 		}
-		q := `SELECT ` + commissionCols + ` FROM commissions WHERE ` + w.sql() + ledgerOrder(f.Ascending) + w.page(f.Limit, f.Offset)
+		q := `SELECT ` + commissionCols + `, payout_status FROM ` + commissionStates + ` WHERE ` + w.sql() +
+			ledgerOrder(f.Ascending) + w.page(f.Limit, f.Offset)
 		if err := sqlx.SelectContext(ctx, tx, &rows, q, w.args...); err != nil {
 			return fmt.Errorf("list commissions: %w", err)
 		}
@@ -183,9 +203,13 @@ func (s *Store) ListCommissions(ctx context.Context, tenant string, f referral.C
 	if err != nil {
 		return nil, 0, err
 	}
-	out, err := domainAll(rows)
-	if err != nil {
-		return nil, 0, err
+	out := make([]referral.Commission, 0, len(rows))
+	for _, r := range rows {
+		c, err := r.at(now)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, c)
 	}
 	return out, total, nil
 }
@@ -204,10 +228,14 @@ type ledgerWhere struct {
 	args  []any
 }
 
-// add appends cond, whose %s is replaced by the next parameter placeholder, bound to arg.
-func (w *ledgerWhere) add(cond string, arg any) {
-	w.args = append(w.args, arg)
-	w.conds = append(w.conds, fmt.Sprintf(cond, "$"+strconv.Itoa(len(w.args))))
+// add appends cond, whose %s are replaced by the next parameter placeholders, bound to args.
+func (w *ledgerWhere) add(cond string, args ...any) {
+	marks := make([]any, len(args))
+	for i, a := range args {
+		w.args = append(w.args, a)
+		marks[i] = "$" + strconv.Itoa(len(w.args))
+	}
+	w.conds = append(w.conds, fmt.Sprintf(cond, marks...))
 }
 
 func (w *ledgerWhere) sql() string { return strings.Join(w.conds, " AND ") }

@@ -125,7 +125,11 @@ func (s *Store) ReviewReferral(ctx context.Context, tenant string, id uuid.UUID,
 			return err
 		}
 		if len(evs) > 0 {
-			if _, err := s.processEvents(ctx, tx, tenant, evs, false); err != nil {
+			// Reversals deferred with their originals (§10.1) replay as reversals.
+			if err := restoreReversals(ctx, tx, tenant, evs); err != nil {
+				return err
+			}
+			if _, err := s.processMixed(ctx, tx, tenant, evs, false); err != nil {
 				return fmt.Errorf("replay deferred events: %w", err)
 			}
 		}

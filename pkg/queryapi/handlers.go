@@ -636,7 +636,11 @@ func (a *API) commissions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return send(c, paginate(rawList(docs[0]), page))
+	out, err := a.withStates(c.Request().Context(), tenant, paginate(rawList(docs[0]), page))
+	if err != nil {
+		return err
+	}
+	return send(c, out)
 }
 
 // affiliateStats: GET /v1/affiliate/stats?period=.

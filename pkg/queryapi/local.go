@@ -427,4 +427,5 @@ var answerParams = map[string][]answerParam{
 	"/v1/affiliate/downline":    {{name: "depth", def: strconv.Itoa(defaultDepth)}, limitParam, offsetParam},
 	"/v1/affiliate/commissions": {limitParam, offsetParam},
 	"/v1/affiliate/stats":       {periodParam},
+	"/v1/affiliate/payouts":     {limitParam, offsetParam},
 }

@@ -38,4 +38,6 @@ func (a *API) Register(e *echo.Echo) {
 	e.GET("/v1/affiliate/commissions", a.commissions, player...)
 	e.GET("/v1/affiliate/stats", a.affiliateStats, player...)
 	e.GET("/v1/affiliate/tiers", a.tiers, player...)
+	e.GET("/v1/affiliate/balance", a.balance, player...)
+	e.GET("/v1/affiliate/payouts", a.payouts, player...)
 }

@@ -61,6 +61,7 @@ func CheckEvent(ev Event, now time.Time) error {
 	} else if reason := storablePayload(p, 0); reason != "" {
 		fe.Add("payload", reason)
 	}
+	checkReversal(ev, fe)
 	return fe.Err()
 }
 

@@ -34,6 +34,7 @@ const (
 	EReferralCycle        = "REFERRAL_CYCLE"
 	EHierarchyCycle       = "HIERARCHY_CYCLE"
 	ECodeLimitReached     = "CODE_LIMIT_REACHED"
+	ENotReversible        = "NOT_REVERSIBLE"
 	ERiskRejected         = "RISK_REJECTED"
 	ERateLimited          = "RATE_LIMITED"
 	EInternal             = "INTERNAL"

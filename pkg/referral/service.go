@@ -325,7 +325,9 @@ type CommissionLedgerFilter struct {
 	AffiliateID *uuid.UUID
 	EventID     *string
 	Level       *int
-	Ascending   bool // oldest first (a feed); newest first otherwise
+	PayoutID    *uuid.UUID // rows the payout covers (§10.3)
+	State       *string    // rows in this derived state (§10.2)
+	Ascending   bool       // oldest first (a feed); newest first otherwise
 	Limit       int
 	Offset      int
 }

@@ -25,6 +25,9 @@ type Campaign struct {
 	Active           bool
 	StartsAt         *time.Time
 	EndsAt           *time.Time
+	// Clawback takes the campaign's rewards back when the event that paid them is reversed in
+	// full (§10.1).
+	Clawback bool
 	// Milestones pay the referrer once per threshold of successful referrals (§13), in
 	// increasing order of threshold.
 	Milestones []Milestone
@@ -167,6 +170,10 @@ type Event struct {
 	UserID     string
 	OccurredAt time.Time
 	Payload    json.RawMessage
+	// Reverses is the event_id of an earlier event this one reverses (§10.1), "" for none;
+	// ReverseAmount is the part of the original's base it reverses, nil for all that remains.
+	Reverses      string
+	ReverseAmount *int64
 }
 
 // Event outcome statuses.
@@ -186,6 +193,8 @@ type EventOutcome struct {
 	Status      string
 	Rewards     []Reward
 	Commissions []Commission
+	// Err is why a batch item was refused (Status EventRejected), nil otherwise.
+	Err *Error
 }
 
 // Reward roles.
@@ -210,6 +219,8 @@ type Reward struct {
 	// Milestone is the threshold a milestone reward pays (RoleMilestone only).
 	Milestone *int
 	CreatedAt time.Time
+	// ReversesID is the reward a negative (clawback) row takes back (§10.1), nil otherwise.
+	ReversesID *uuid.UUID
 }
 
 // Commission is a row of the commission ledger (§5.3).
@@ -228,6 +239,14 @@ type Commission struct {
 	Amount       int64
 	CurrencyID   string
 	CreatedAt    time.Time
+	// ReversesID is the row a negative (reversal) row reverses (§10.1), nil otherwise; Reason
+	// is an admin's note on a per-row reversal.
+	ReversesID *uuid.UUID
+	Reason     *string
+	// AvailableAt is when the row stops being held (§10.2).
+	AvailableAt time.Time
+	// State is the row's derived state (CommissionState) when it was read.
+	State string
 }
 
 // ReferralAppliedEvent is the type of the built-in event apply-code runs (§5).

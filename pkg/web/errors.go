@@ -40,6 +40,7 @@ var statusOf = map[string]int{
 	referral.EReferralCycle:        http.StatusUnprocessableEntity,
 	referral.EHierarchyCycle:       http.StatusUnprocessableEntity,
 	referral.ECodeLimitReached:     http.StatusUnprocessableEntity,
+	referral.ENotReversible:        http.StatusUnprocessableEntity,
 	referral.ERiskRejected:         http.StatusUnprocessableEntity,
 	referral.ERateLimited:          http.StatusTooManyRequests,
 	referral.EInternal:             http.StatusInternalServerError,

@@ -235,6 +235,30 @@ func (e CodeNotFoundErrorErrorCode) Valid() bool {
 	}
 }
 
+// Defines values for CommissionState.
+const (
+	CommissionStateAvailable CommissionState = "available"
+	CommissionStateInPayout  CommissionState = "in_payout"
+	CommissionStatePaid      CommissionState = "paid"
+	CommissionStatePending   CommissionState = "pending"
+)
+
+// Valid indicates whether the value is a known member of the CommissionState enum.
+func (e CommissionState) Valid() bool {
+	switch e {
+	case CommissionStateAvailable:
+		return true
+	case CommissionStateInPayout:
+		return true
+	case CommissionStatePaid:
+		return true
+	case CommissionStatePending:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EventOutcomeStatus.
 const (
 	EventOutcomeStatusDeferred  EventOutcomeStatus = "deferred"
@@ -382,6 +406,21 @@ func (e NotFoundErrorErrorCode) Valid() bool {
 	}
 }
 
+// Defines values for NotReversibleErrorErrorCode.
+const (
+	NotReversibleErrorErrorCodeNOTREVERSIBLE NotReversibleErrorErrorCode = "NOT_REVERSIBLE"
+)
+
+// Valid indicates whether the value is a known member of the NotReversibleErrorErrorCode enum.
+func (e NotReversibleErrorErrorCode) Valid() bool {
+	switch e {
+	case NotReversibleErrorErrorCodeNOTREVERSIBLE:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for OutboxEventType.
 const (
 	OutboxEventTypeAffiliateCreated      OutboxEventType = "affiliate.created"
@@ -433,6 +472,66 @@ func (e OutboxEventType) Valid() bool {
 	case OutboxEventTypeRewardCreated:
 		return true
 	case OutboxEventTypeWebhookTest:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PayoutSkipReason.
+const (
+	PayoutSkipReasonAFFILIATENOTACTIVE PayoutSkipReason = "AFFILIATE_NOT_ACTIVE"
+	PayoutSkipReasonBELOWMINIMUMPAYOUT PayoutSkipReason = "BELOW_MINIMUM_PAYOUT"
+	PayoutSkipReasonNOTHINGAVAILABLE   PayoutSkipReason = "NOTHING_AVAILABLE"
+)
+
+// Valid indicates whether the value is a known member of the PayoutSkipReason enum.
+func (e PayoutSkipReason) Valid() bool {
+	switch e {
+	case PayoutSkipReasonAFFILIATENOTACTIVE:
+		return true
+	case PayoutSkipReasonBELOWMINIMUMPAYOUT:
+		return true
+	case PayoutSkipReasonNOTHINGAVAILABLE:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PayoutStatus.
+const (
+	PayoutStatusFailed  PayoutStatus = "failed"
+	PayoutStatusPaid    PayoutStatus = "paid"
+	PayoutStatusPending PayoutStatus = "pending"
+)
+
+// Valid indicates whether the value is a known member of the PayoutStatus enum.
+func (e PayoutStatus) Valid() bool {
+	switch e {
+	case PayoutStatusFailed:
+		return true
+	case PayoutStatusPaid:
+		return true
+	case PayoutStatusPending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PayoutStatusInputStatus.
+const (
+	PayoutStatusInputStatusFailed PayoutStatusInputStatus = "failed"
+	PayoutStatusInputStatusPaid   PayoutStatusInputStatus = "paid"
+)
+
+// Valid indicates whether the value is a known member of the PayoutStatusInputStatus enum.
+func (e PayoutStatusInputStatus) Valid() bool {
+	switch e {
+	case PayoutStatusInputStatusFailed:
+		return true
+	case PayoutStatusInputStatusPaid:
 		return true
 	default:
 		return false
@@ -1086,6 +1185,22 @@ type BadRequestError struct {
 // BadRequestErrorErrorCode defines model for BadRequestError.Error.Code.
 type BadRequestErrorErrorCode string
 
+// Balance defines model for Balance.
+type Balance struct {
+	// Available may be negative
+	Available  int64  `json:"available"`
+	CurrencyID string `json:"currency_id"`
+	InPayout   int64  `json:"in_payout"`
+	Paid       int64  `json:"paid"`
+	Pending    int64  `json:"pending"`
+	Reversed   int64  `json:"reversed"`
+}
+
+// BalanceList defines model for BalanceList.
+type BalanceList struct {
+	Items []Balance `json:"items"`
+}
+
 // BodyTooLargeError The error envelope of a 413.
 type BodyTooLargeError struct {
 	Error struct {
@@ -1104,7 +1219,8 @@ type BodyTooLargeErrorErrorCode string
 
 // Campaign defines model for Campaign.
 type Campaign struct {
-	Active bool `json:"active"`
+	Active   bool `json:"active"`
+	Clawback bool `json:"clawback"`
 
 	// CreatedAt RFC 3339 UTC with Z, at most microsecond precision.
 	//
@@ -1139,6 +1255,9 @@ type Campaign struct {
 // CampaignInput defines model for CampaignInput.
 type CampaignInput struct {
 	Active *bool `json:"active,omitempty"`
+
+	// Clawback take the rewards back when the paying event is reversed in full (§10.1)
+	Clawback *bool `json:"clawback,omitempty"`
 
 	// EndsAt exclusive; after starts_at; null = open
 	EndsAt *time.Time `json:"ends_at,omitempty"`
@@ -1179,6 +1298,9 @@ type CampaignList struct {
 // CampaignReplace The POST body; read-only fields a client read may be sent back and are ignored.
 type CampaignReplace struct {
 	Active *bool `json:"active,omitempty"`
+
+	// Clawback take the rewards back when the paying event is reversed in full (§10.1)
+	Clawback *bool `json:"clawback,omitempty"`
 
 	// CreatedAt read-only; ignored
 	CreatedAt *string `json:"created_at,omitempty"`
@@ -1345,9 +1467,14 @@ type CodeString = string
 type Commission struct {
 	AffiliateID openapi_types.UUID `json:"affiliate_id"`
 
-	// Amount floor(base_amount × rate)
-	Amount     int64 `json:"amount"`
-	BaseAmount int64 `json:"base_amount"`
+	// Amount floor(base_amount × rate); negative for a reversal row
+	Amount int64 `json:"amount"`
+
+	// AvailableAt RFC 3339 UTC with Z, at most microsecond precision.
+	//
+	// Example: 2026-03-01T12:00:00.123456Z
+	AvailableAt Timestamp `json:"available_at"`
+	BaseAmount  int64     `json:"base_amount"`
 
 	// CreatedAt RFC 3339 UTC with Z, at most microsecond precision.
 	//
@@ -1363,11 +1490,20 @@ type Commission struct {
 	// Rate A rate from 0 to 1 with at most 6 decimal places (computed amounts are floor(base × rate)).
 	//
 	// Example: 0.15
-	Rate   Rate               `json:"rate"`
-	RuleID openapi_types.UUID `json:"rule_id"`
+	Rate Rate `json:"rate"`
+
+	// Reason an admin's reason for a per-row reversal
+	Reason *string `json:"reason"`
+
+	// ReversesID the row a reversal row reverses (§10.1)
+	ReversesID *openapi_types.UUID `json:"reverses_id"`
+	RuleID     openapi_types.UUID  `json:"rule_id"`
 
 	// SourceUserID the referee whose event paid
 	SourceUserID string `json:"source_user_id"`
+
+	// State pending until available_at, then available; in_payout in a pending payout, then paid (§10.2)
+	State CommissionState `json:"state"`
 
 	// TierID the tier whose rate was used (level 0 with use_tier_rate)
 	TierID *openapi_types.UUID `json:"tier_id"`
@@ -1382,6 +1518,11 @@ type CommissionList struct {
 	Limit  int          `json:"limit"`
 	Offset int          `json:"offset"`
 	Total  int          `json:"total"`
+}
+
+// CommissionReverseInput defines model for CommissionReverseInput.
+type CommissionReverseInput struct {
+	Reason *string `json:"reason,omitempty"`
 }
 
 // CommissionRule defines model for CommissionRule.
@@ -1489,6 +1630,9 @@ type CommissionRuleReplace struct {
 	UseTierRate *bool   `json:"use_tier_rate,omitempty"`
 }
 
+// CommissionState pending until available_at, then available; in_payout in a pending payout, then paid (§10.2)
+type CommissionState string
+
 // DownlineAffiliate defines model for DownlineAffiliate.
 type DownlineAffiliate struct {
 	AffiliateCode      string `json:"affiliate_code"`
@@ -1566,7 +1710,13 @@ type EventInput struct {
 
 	// Payload the event's payload, any JSON object
 	Payload *map[string]interface{} `json:"payload,omitempty"`
-	Type    EventType               `json:"type"`
+
+	// ReverseAmount the part of the original's base reversed; default all that remains
+	ReverseAmount *int64 `json:"reverse_amount,omitempty"`
+
+	// Reverses the event_id of an earlier processed event this one reverses (§10.1)
+	Reverses *string   `json:"reverses,omitempty"`
+	Type     EventType `json:"type"`
 
 	// UserID A user id (the JWT sub).
 	UserID UserID `json:"user_id"`
@@ -1730,6 +1880,12 @@ type MilestoneInput struct {
 	SuccessfulReferrals int           `json:"successful_referrals"`
 }
 
+// MinimumPayout defines model for MinimumPayout.
+type MinimumPayout struct {
+	Amount     int64  `json:"amount"`
+	CurrencyID string `json:"currency_id"`
+}
+
 // NotFoundError The error envelope of a 404.
 type NotFoundError struct {
 	Error struct {
@@ -1745,6 +1901,22 @@ type NotFoundError struct {
 
 // NotFoundErrorErrorCode defines model for NotFoundError.Error.Code.
 type NotFoundErrorErrorCode string
+
+// NotReversibleError The error envelope of a refused reversal.
+type NotReversibleError struct {
+	Error struct {
+		Code NotReversibleErrorErrorCode `json:"code"`
+
+		// Fields VALIDATION_FAILED only — field (dotted path) → reason.
+		Fields *ErrorFields `json:"fields,omitempty"`
+
+		// Message human readable
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// NotReversibleErrorErrorCode defines model for NotReversibleError.Error.Code.
+type NotReversibleErrorErrorCode string
 
 // NullableTimestamp defines model for NullableTimestamp.
 type NullableTimestamp = time.Time
@@ -1774,6 +1946,85 @@ type OutboxFeed struct {
 	// NextCursor pass as ?after= to continue
 	NextCursor string `json:"next_cursor"`
 }
+
+// Payout defines model for Payout.
+type Payout struct {
+	AffiliateID openapi_types.UUID `json:"affiliate_id"`
+
+	// Amount the net of the rows it covers
+	Amount int64 `json:"amount"`
+
+	// CreatedAt RFC 3339 UTC with Z, at most microsecond precision.
+	//
+	// Example: 2026-03-01T12:00:00.123456Z
+	CreatedAt  Timestamp          `json:"created_at"`
+	CurrencyID string             `json:"currency_id"`
+	ID         openapi_types.UUID `json:"id"`
+	PaidAt     *NullableTimestamp `json:"paid_at"`
+	Reference  *string            `json:"reference"`
+
+	// Rows how many commission rows it covers
+	Rows   int          `json:"rows"`
+	Status PayoutStatus `json:"status"`
+	UserID string       `json:"user_id"`
+}
+
+// PayoutList defines model for PayoutList.
+type PayoutList struct {
+	Items  []Payout `json:"items"`
+	Limit  int      `json:"limit"`
+	Offset int      `json:"offset"`
+	Total  int      `json:"total"`
+}
+
+// PayoutPolicy defines model for PayoutPolicy.
+type PayoutPolicy struct {
+	HoldDays      int                `json:"hold_days"`
+	MinimumPayout []MinimumPayout    `json:"minimum_payout"`
+	UpdatedAt     *NullableTimestamp `json:"updated_at"`
+}
+
+// PayoutPolicyInput defines model for PayoutPolicyInput.
+type PayoutPolicyInput struct {
+	HoldDays      *int             `json:"hold_days,omitempty"`
+	MinimumPayout *[]MinimumPayout `json:"minimum_payout,omitempty"`
+
+	// UpdatedAt read-only; ignored
+	UpdatedAt *string `json:"updated_at,omitempty"`
+}
+
+// PayoutRun defines model for PayoutRun.
+type PayoutRun struct {
+	Items   []Payout     `json:"items"`
+	Skipped []PayoutSkip `json:"skipped"`
+}
+
+// PayoutRunInput defines model for PayoutRunInput.
+type PayoutRunInput struct {
+	AffiliateIds *[]openapi_types.UUID `json:"affiliate_ids,omitempty"`
+	CurrencyID   string                `json:"currency_id"`
+}
+
+// PayoutSkip defines model for PayoutSkip.
+type PayoutSkip struct {
+	AffiliateID openapi_types.UUID `json:"affiliate_id"`
+	Reason      PayoutSkipReason   `json:"reason"`
+}
+
+// PayoutSkipReason defines model for PayoutSkip.Reason.
+type PayoutSkipReason string
+
+// PayoutStatus defines model for PayoutStatus.
+type PayoutStatus string
+
+// PayoutStatusInput defines model for PayoutStatusInput.
+type PayoutStatusInput struct {
+	Reference *string                 `json:"reference,omitempty"`
+	Status    PayoutStatusInputStatus `json:"status"`
+}
+
+// PayoutStatusInputStatus defines model for PayoutStatusInput.Status.
+type PayoutStatusInputStatus string
 
 // PlayerCodeInput A player's body (admins may send it too, for a promo code with only a code and a limit).
 // Without `code` a code is generated (or the caller's active generated code returned).
@@ -1913,6 +2164,7 @@ type ReviewState string
 
 // Reward defines model for Reward.
 type Reward struct {
+	// Amount positive; negative for a clawback row
 	Amount     int64              `json:"amount"`
 	CampaignID openapi_types.UUID `json:"campaign_id"`
 
@@ -1927,8 +2179,11 @@ type Reward struct {
 	// Milestone the threshold a milestone reward pays (role milestone only, §13)
 	Milestone  *int               `json:"milestone,omitempty"`
 	ReferralID openapi_types.UUID `json:"referral_id"`
-	Role       RewardRole         `json:"role"`
-	UserID     string             `json:"user_id"`
+
+	// ReversesID the reward a clawback row takes back (§10.1)
+	ReversesID *openapi_types.UUID `json:"reverses_id"`
+	Role       RewardRole          `json:"role"`
+	UserID     string              `json:"user_id"`
 }
 
 // RewardRole defines model for Reward.Role.
@@ -2356,6 +2611,9 @@ type ApplyUnprocessable = ApplyUnprocessableError
 // BadRequest The error envelope of a 400.
 type BadRequest = BadRequestError
 
+// Balances defines model for Balances.
+type Balances = BalanceList
+
 // CampaignResponse defines model for Campaign.
 type CampaignResponse = Campaign
 
@@ -2370,6 +2628,9 @@ type CodeLimitReached = CodeLimitError
 
 // CodeNotFound The error envelope of apply-code's 404.
 type CodeNotFound = CodeNotFoundError
+
+// CommissionResponse defines model for Commission.
+type CommissionResponse = Commission
 
 // CommissionRuleResponse defines model for CommissionRule.
 type CommissionRuleResponse = CommissionRule
@@ -2398,8 +2659,17 @@ type Internal = InternalError
 // NotFound The error envelope of a 404.
 type NotFound = NotFoundError
 
+// NotReversible The error envelope of a refused reversal.
+type NotReversible = NotReversibleError
+
 // PayloadTooLarge The error envelope of a 413.
 type PayloadTooLarge = BodyTooLargeError
+
+// PayoutResponse defines model for Payout.
+type PayoutResponse = Payout
+
+// PayoutPolicyResponse defines model for PayoutPolicy.
+type PayoutPolicyResponse = PayoutPolicy
 
 // ReferralResponse defines model for Referral.
 type ReferralResponse = Referral
@@ -2485,6 +2755,12 @@ type ListCommissionsParams struct {
 	// Level 0 = the direct affiliate
 	Level *int `form:"level,omitempty" json:"level,omitempty"`
 
+	// PayoutID the rows a payout covers
+	PayoutID *openapi_types.UUID `form:"payout_id,omitempty" json:"payout_id,omitempty"`
+
+	// State rows in this derived state (§10.2), computed now
+	State *CommissionState `form:"state,omitempty" json:"state,omitempty"`
+
 	// Order desc (newest first, the default) or asc (oldest first, for feeds)
 	Order  *ListCommissionsParamsOrder `form:"order,omitempty" json:"order,omitempty"`
 	Limit  *Limit                      `form:"limit,omitempty" json:"limit,omitempty"`
@@ -2497,6 +2773,16 @@ type ListCommissionsParams struct {
 
 // ListCommissionsParamsOrder defines parameters for ListCommissions.
 type ListCommissionsParamsOrder string
+
+// ReverseCommissionParams defines parameters for ReverseCommission.
+type ReverseCommissionParams struct {
+	// TenantID The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+	// `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+
+	// IdempotencyKey Replays the first answer for 24 h (same key and request); another request → 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
 
 // GetHierarchyPolicyParams defines parameters for GetHierarchyPolicy.
 type GetHierarchyPolicyParams struct {
@@ -2524,6 +2810,63 @@ type GetHierarchyPolicyDeprecatedParams struct {
 
 // PutHierarchyPolicyDeprecatedParams defines parameters for PutHierarchyPolicyDeprecated.
 type PutHierarchyPolicyDeprecatedParams struct {
+	// TenantID The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+	// `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+
+	// IdempotencyKey Replays the first answer for 24 h (same key and request); another request → 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// GetPayoutPolicyParams defines parameters for GetPayoutPolicy.
+type GetPayoutPolicyParams struct {
+	// TenantID The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+	// `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+}
+
+// PutPayoutPolicyParams defines parameters for PutPayoutPolicy.
+type PutPayoutPolicyParams struct {
+	// TenantID The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+	// `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+
+	// IdempotencyKey Replays the first answer for 24 h (same key and request); another request → 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ListPayoutsParams defines parameters for ListPayouts.
+type ListPayoutsParams struct {
+	AffiliateID *openapi_types.UUID `form:"affiliate_id,omitempty" json:"affiliate_id,omitempty"`
+	Status      *PayoutStatus       `form:"status,omitempty" json:"status,omitempty"`
+	CurrencyID  *string             `form:"currency_id,omitempty" json:"currency_id,omitempty"`
+	Limit       *Limit              `form:"limit,omitempty" json:"limit,omitempty"`
+	Offset      *Offset             `form:"offset,omitempty" json:"offset,omitempty"`
+
+	// TenantID The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+	// `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+}
+
+// CreatePayoutsParams defines parameters for CreatePayouts.
+type CreatePayoutsParams struct {
+	// TenantID The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+	// `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+
+	// IdempotencyKey Replays the first answer for 24 h (same key and request); another request → 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// GetPayoutParams defines parameters for GetPayout.
+type GetPayoutParams struct {
+	// TenantID The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+	// `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+}
+
+// SetPayoutStatusParams defines parameters for SetPayoutStatus.
+type SetPayoutStatusParams struct {
 	// TenantID The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
 	// `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
 	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
@@ -2631,6 +2974,13 @@ type ReplaceAffiliateParams struct {
 
 	// IdempotencyKey Replays the first answer for 24 h (same key and request); another request → 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// GetAffiliateBalanceParams defines parameters for GetAffiliateBalance.
+type GetAffiliateBalanceParams struct {
+	// TenantID The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+	// `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
 }
 
 // DownlineParams defines parameters for Downline.
@@ -3055,6 +3405,9 @@ type CreateRuleJSONRequestBody = CommissionRuleInput
 // ReplaceRuleJSONRequestBody defines body for ReplaceRule for application/json ContentType.
 type ReplaceRuleJSONRequestBody = CommissionRuleReplace
 
+// ReverseCommissionJSONRequestBody defines body for ReverseCommission for application/json ContentType.
+type ReverseCommissionJSONRequestBody = CommissionReverseInput
+
 // PutHierarchyPolicyJSONRequestBody defines body for PutHierarchyPolicy for application/json ContentType.
 type PutHierarchyPolicyJSONRequestBody = HierarchyPolicyInput
 
@@ -3062,6 +3415,15 @@ type PutHierarchyPolicyJSONRequestBody = HierarchyPolicyInput
 //
 // Deprecated: this type has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 type PutHierarchyPolicyDeprecatedJSONRequestBody = HierarchyPolicyInput
+
+// PutPayoutPolicyJSONRequestBody defines body for PutPayoutPolicy for application/json ContentType.
+type PutPayoutPolicyJSONRequestBody = PayoutPolicyInput
+
+// CreatePayoutsJSONRequestBody defines body for CreatePayouts for application/json ContentType.
+type CreatePayoutsJSONRequestBody = PayoutRunInput
+
+// SetPayoutStatusJSONRequestBody defines body for SetPayoutStatus for application/json ContentType.
+type SetPayoutStatusJSONRequestBody = PayoutStatusInput
 
 // SimulateEventJSONRequestBody defines body for SimulateEvent for application/json ContentType.
 type SimulateEventJSONRequestBody = EventInput
@@ -3397,6 +3759,26 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/affiliate/commissions (the `ListCommissions` operationId).
 	ListCommissions(ctx context.Context, params *ListCommissionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ReverseCommissionWithBody Reverse one commission row in full (a declined commission)
+	//
+	// Writes a negative row with `reverses_id` and `reason` taking back all that remains of
+	// the row. It does not count toward the reversed base of the row's event.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/affiliate/commissions/{commission_id}/reverse (the `ReverseCommission` operationId).
+	ReverseCommissionWithBody(ctx context.Context, commissionID openapi_types.UUID, params *ReverseCommissionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReverseCommission Reverse one commission row in full (a declined commission)
+	//
+	// Writes a negative row with `reverses_id` and `reason` taking back all that remains of
+	// the row. It does not count toward the reversed base of the row's event.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/affiliate/commissions/{commission_id}/reverse (the `ReverseCommission` operationId).
+	ReverseCommission(ctx context.Context, commissionID openapi_types.UUID, params *ReverseCommissionParams, body ReverseCommissionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetHierarchyPolicy The hierarchy policy (404 before the first PUT)
 	//
 	// Corresponds with GET /v1/affiliate/hierarchy (the `GetHierarchyPolicy` operationId).
@@ -3440,6 +3822,79 @@ type ClientInterface interface {
 	//
 	// Deprecated: this operation has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 	PutHierarchyPolicyDeprecated(ctx context.Context, params *PutHierarchyPolicyDeprecatedParams, body PutHierarchyPolicyDeprecatedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetPayoutPolicy The hold and payout policy (the defaults before the first PUT)
+	//
+	// Corresponds with GET /v1/affiliate/payout-policy (the `GetPayoutPolicy` operationId).
+	GetPayoutPolicy(ctx context.Context, params *GetPayoutPolicyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutPayoutPolicyWithBody Create or replace the hold and payout policy
+	//
+	// Rows written afterwards are held `hold_days`; rows already written keep their
+	// `available_at`. Omitted fields take their defaults (30 days, no minimum).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/affiliate/payout-policy (the `PutPayoutPolicy` operationId).
+	PutPayoutPolicyWithBody(ctx context.Context, params *PutPayoutPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutPayoutPolicy Create or replace the hold and payout policy
+	//
+	// Rows written afterwards are held `hold_days`; rows already written keep their
+	// `available_at`. Omitted fields take their defaults (30 days, no minimum).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/affiliate/payout-policy (the `PutPayoutPolicy` operationId).
+	PutPayoutPolicy(ctx context.Context, params *PutPayoutPolicyParams, body PutPayoutPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListPayouts The tenant's payouts, newest first
+	//
+	// Corresponds with GET /v1/affiliate/payouts (the `ListPayouts` operationId).
+	ListPayouts(ctx context.Context, params *ListPayoutsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreatePayoutsWithBody A payout run in one currency
+	//
+	// One pending payout per affiliate (every live one, or those listed — deleted ones
+	// included) whose available net is > 0 and at least the minimum, covering every available
+	// row (positive and negative) not in a live payout. The others are listed in `skipped`
+	// with a reason. A row is in at most one pending or paid payout, also under concurrent runs.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/affiliate/payouts (the `CreatePayouts` operationId).
+	CreatePayoutsWithBody(ctx context.Context, params *CreatePayoutsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreatePayouts A payout run in one currency
+	//
+	// One pending payout per affiliate (every live one, or those listed — deleted ones
+	// included) whose available net is > 0 and at least the minimum, covering every available
+	// row (positive and negative) not in a live payout. The others are listed in `skipped`
+	// with a reason. A row is in at most one pending or paid payout, also under concurrent runs.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/affiliate/payouts (the `CreatePayouts` operationId).
+	CreatePayouts(ctx context.Context, params *CreatePayoutsParams, body CreatePayoutsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetPayout One payout
+	//
+	// Corresponds with GET /v1/affiliate/payouts/{payout_id} (the `GetPayout` operationId).
+	GetPayout(ctx context.Context, payoutID openapi_types.UUID, params *GetPayoutParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetPayoutStatusWithBody Mark a pending payout paid or failed (failed releases its rows)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/affiliate/payouts/{payout_id}/status (the `SetPayoutStatus` operationId).
+	SetPayoutStatusWithBody(ctx context.Context, payoutID openapi_types.UUID, params *SetPayoutStatusParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetPayoutStatus Mark a pending payout paid or failed (failed releases its rows)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/affiliate/payouts/{payout_id}/status (the `SetPayoutStatus` operationId).
+	SetPayoutStatus(ctx context.Context, payoutID openapi_types.UUID, params *SetPayoutStatusParams, body SetPayoutStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SimulateEventWithBody Dry run of POST /v1/events (status simulated; writes nothing)
 	//
@@ -3561,6 +4016,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /v1/affiliates/{affiliate_id} (the `ReplaceAffiliate` operationId).
 	ReplaceAffiliate(ctx context.Context, affiliateID AffiliateID, params *ReplaceAffiliateParams, body ReplaceAffiliateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAffiliateBalance An affiliate's commission balance per currency
+	//
+	// `pending`, `available`, `in_payout` and `paid` are signed sums of the rows in that state
+	// now (they add up to the ledger's net; `available` may be negative); `reversed` is the
+	// positive total of the negative rows.
+	//
+	// Corresponds with GET /v1/affiliates/{affiliate_id}/balance (the `GetAffiliateBalance` operationId).
+	GetAffiliateBalance(ctx context.Context, affiliateID AffiliateID, params *GetAffiliateBalanceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// Downline Affiliates under an affiliate, down to a depth
 	//
@@ -4247,6 +4711,46 @@ func (c *Client) ListCommissions(ctx context.Context, params *ListCommissionsPar
 	return c.Client.Do(req)
 }
 
+// ReverseCommissionWithBody Reverse one commission row in full (a declined commission)
+//
+// Writes a negative row with `reverses_id` and `reason` taking back all that remains of
+// the row. It does not count toward the reversed base of the row's event.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/affiliate/commissions/{commission_id}/reverse (the `ReverseCommission` operationId).
+func (c *Client) ReverseCommissionWithBody(ctx context.Context, commissionID openapi_types.UUID, params *ReverseCommissionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReverseCommissionRequestWithBody(c.Server, commissionID, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReverseCommission Reverse one commission row in full (a declined commission)
+//
+// Writes a negative row with `reverses_id` and `reason` taking back all that remains of
+// the row. It does not count toward the reversed base of the row's event.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/affiliate/commissions/{commission_id}/reverse (the `ReverseCommission` operationId).
+func (c *Client) ReverseCommission(ctx context.Context, commissionID openapi_types.UUID, params *ReverseCommissionParams, body ReverseCommissionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReverseCommissionRequest(c.Server, commissionID, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetHierarchyPolicy The hierarchy policy (404 before the first PUT)
 //
 // Corresponds with GET /v1/affiliate/hierarchy (the `GetHierarchyPolicy` operationId).
@@ -4338,6 +4842,169 @@ func (c *Client) PutHierarchyPolicyDeprecatedWithBody(ctx context.Context, param
 // Deprecated: this operation has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 func (c *Client) PutHierarchyPolicyDeprecated(ctx context.Context, params *PutHierarchyPolicyDeprecatedParams, body PutHierarchyPolicyDeprecatedJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPutHierarchyPolicyDeprecatedRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetPayoutPolicy The hold and payout policy (the defaults before the first PUT)
+//
+// Corresponds with GET /v1/affiliate/payout-policy (the `GetPayoutPolicy` operationId).
+func (c *Client) GetPayoutPolicy(ctx context.Context, params *GetPayoutPolicyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPayoutPolicyRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutPayoutPolicyWithBody Create or replace the hold and payout policy
+//
+// Rows written afterwards are held `hold_days`; rows already written keep their
+// `available_at`. Omitted fields take their defaults (30 days, no minimum).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/affiliate/payout-policy (the `PutPayoutPolicy` operationId).
+func (c *Client) PutPayoutPolicyWithBody(ctx context.Context, params *PutPayoutPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutPayoutPolicyRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutPayoutPolicy Create or replace the hold and payout policy
+//
+// Rows written afterwards are held `hold_days`; rows already written keep their
+// `available_at`. Omitted fields take their defaults (30 days, no minimum).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/affiliate/payout-policy (the `PutPayoutPolicy` operationId).
+func (c *Client) PutPayoutPolicy(ctx context.Context, params *PutPayoutPolicyParams, body PutPayoutPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutPayoutPolicyRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListPayouts The tenant's payouts, newest first
+//
+// Corresponds with GET /v1/affiliate/payouts (the `ListPayouts` operationId).
+func (c *Client) ListPayouts(ctx context.Context, params *ListPayoutsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListPayoutsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreatePayoutsWithBody A payout run in one currency
+//
+// One pending payout per affiliate (every live one, or those listed — deleted ones
+// included) whose available net is > 0 and at least the minimum, covering every available
+// row (positive and negative) not in a live payout. The others are listed in `skipped`
+// with a reason. A row is in at most one pending or paid payout, also under concurrent runs.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/affiliate/payouts (the `CreatePayouts` operationId).
+func (c *Client) CreatePayoutsWithBody(ctx context.Context, params *CreatePayoutsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreatePayoutsRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreatePayouts A payout run in one currency
+//
+// One pending payout per affiliate (every live one, or those listed — deleted ones
+// included) whose available net is > 0 and at least the minimum, covering every available
+// row (positive and negative) not in a live payout. The others are listed in `skipped`
+// with a reason. A row is in at most one pending or paid payout, also under concurrent runs.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/affiliate/payouts (the `CreatePayouts` operationId).
+func (c *Client) CreatePayouts(ctx context.Context, params *CreatePayoutsParams, body CreatePayoutsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreatePayoutsRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetPayout One payout
+//
+// Corresponds with GET /v1/affiliate/payouts/{payout_id} (the `GetPayout` operationId).
+func (c *Client) GetPayout(ctx context.Context, payoutID openapi_types.UUID, params *GetPayoutParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPayoutRequest(c.Server, payoutID, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetPayoutStatusWithBody Mark a pending payout paid or failed (failed releases its rows)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/affiliate/payouts/{payout_id}/status (the `SetPayoutStatus` operationId).
+func (c *Client) SetPayoutStatusWithBody(ctx context.Context, payoutID openapi_types.UUID, params *SetPayoutStatusParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetPayoutStatusRequestWithBody(c.Server, payoutID, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetPayoutStatus Mark a pending payout paid or failed (failed releases its rows)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/affiliate/payouts/{payout_id}/status (the `SetPayoutStatus` operationId).
+func (c *Client) SetPayoutStatus(ctx context.Context, payoutID openapi_types.UUID, params *SetPayoutStatusParams, body SetPayoutStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetPayoutStatusRequest(c.Server, payoutID, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4619,6 +5286,25 @@ func (c *Client) ReplaceAffiliateWithBody(ctx context.Context, affiliateID Affil
 // Corresponds with PUT /v1/affiliates/{affiliate_id} (the `ReplaceAffiliate` operationId).
 func (c *Client) ReplaceAffiliate(ctx context.Context, affiliateID AffiliateID, params *ReplaceAffiliateParams, body ReplaceAffiliateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReplaceAffiliateRequest(c.Server, affiliateID, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAffiliateBalance An affiliate's commission balance per currency
+//
+// `pending`, `available`, `in_payout` and `paid` are signed sums of the rows in that state
+// now (they add up to the ledger's net; `available` may be negative); `reversed` is the
+// positive total of the negative rows.
+//
+// Corresponds with GET /v1/affiliates/{affiliate_id}/balance (the `GetAffiliateBalance` operationId).
+func (c *Client) GetAffiliateBalance(ctx context.Context, affiliateID AffiliateID, params *GetAffiliateBalanceParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAffiliateBalanceRequest(c.Server, affiliateID, params)
 	if err != nil {
 		return nil, err
 	}
@@ -6260,6 +6946,30 @@ func NewListCommissionsRequest(server string, params *ListCommissionsParams) (*h
 
 		}
 
+		if params.PayoutID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "payout_id", *params.PayoutID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Order != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "order", *params.Order, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -6317,6 +7027,95 @@ func NewListCommissionsRequest(server string, params *ListCommissionsParams) (*h
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewReverseCommissionRequest calls the generic ReverseCommission builder with application/json body
+func NewReverseCommissionRequest(server string, commissionID openapi_types.UUID, params *ReverseCommissionParams, body ReverseCommissionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReverseCommissionRequestWithBody(server, commissionID, params, "application/json", bodyReader)
+}
+
+// NewReverseCommissionRequestWithBody constructs an http.Request for the ReverseCommission method, with any body, and a specified content type
+func NewReverseCommissionRequestWithBody(server string, commissionID openapi_types.UUID, params *ReverseCommissionParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "commission_id", commissionID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/affiliate/commissions/%s/reverse", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.TenantID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenant_id", *params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -6533,6 +7332,488 @@ func NewPutHierarchyPolicyDeprecatedRequestWithBody(server string, params *PutHi
 	}
 
 	operationPath := fmt.Sprintf("/v1/affiliate/hierarchy-config")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.TenantID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenant_id", *params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetPayoutPolicyRequest constructs an http.Request for the GetPayoutPolicy method
+func NewGetPayoutPolicyRequest(server string, params *GetPayoutPolicyParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/affiliate/payout-policy")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.TenantID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenant_id", *params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPutPayoutPolicyRequest calls the generic PutPayoutPolicy builder with application/json body
+func NewPutPayoutPolicyRequest(server string, params *PutPayoutPolicyParams, body PutPayoutPolicyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPutPayoutPolicyRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewPutPayoutPolicyRequestWithBody constructs an http.Request for the PutPayoutPolicy method, with any body, and a specified content type
+func NewPutPayoutPolicyRequestWithBody(server string, params *PutPayoutPolicyParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/affiliate/payout-policy")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.TenantID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenant_id", *params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewListPayoutsRequest constructs an http.Request for the ListPayouts method
+func NewListPayoutsRequest(server string, params *ListPayoutsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/affiliate/payouts")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.AffiliateID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "affiliate_id", *params.AffiliateID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CurrencyID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "currency_id", *params.CurrencyID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Offset != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "offset", *params.Offset, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.TenantID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenant_id", *params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreatePayoutsRequest calls the generic CreatePayouts builder with application/json body
+func NewCreatePayoutsRequest(server string, params *CreatePayoutsParams, body CreatePayoutsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreatePayoutsRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewCreatePayoutsRequestWithBody constructs an http.Request for the CreatePayouts method, with any body, and a specified content type
+func NewCreatePayoutsRequestWithBody(server string, params *CreatePayoutsParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/affiliate/payouts")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.TenantID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenant_id", *params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetPayoutRequest constructs an http.Request for the GetPayout method
+func NewGetPayoutRequest(server string, payoutID openapi_types.UUID, params *GetPayoutParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "payout_id", payoutID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/affiliate/payouts/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.TenantID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenant_id", *params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSetPayoutStatusRequest calls the generic SetPayoutStatus builder with application/json body
+func NewSetPayoutStatusRequest(server string, payoutID openapi_types.UUID, params *SetPayoutStatusParams, body SetPayoutStatusJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSetPayoutStatusRequestWithBody(server, payoutID, params, "application/json", bodyReader)
+}
+
+// NewSetPayoutStatusRequestWithBody constructs an http.Request for the SetPayoutStatus method, with any body, and a specified content type
+func NewSetPayoutStatusRequestWithBody(server string, payoutID openapi_types.UUID, params *SetPayoutStatusParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "payout_id", payoutID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/affiliate/payouts/%s/status", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -7449,6 +8730,67 @@ func NewReplaceAffiliateRequestWithBody(server string, affiliateID AffiliateID, 
 			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
+	}
+
+	return req, nil
+}
+
+// NewGetAffiliateBalanceRequest constructs an http.Request for the GetAffiliateBalance method
+func NewGetAffiliateBalanceRequest(server string, affiliateID AffiliateID, params *GetAffiliateBalanceParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "affiliate_id", affiliateID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/affiliates/%s/balance", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.TenantID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenant_id", *params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -10913,6 +12255,26 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/affiliate/commissions (the `ListCommissions` operationId).
 	ListCommissionsWithResponse(ctx context.Context, params *ListCommissionsParams, reqEditors ...RequestEditorFn) (*ListCommissionsResponse, error)
 
+	// ReverseCommissionWithBodyWithResponse Reverse one commission row in full (a declined commission)
+	//
+	// Writes a negative row with `reverses_id` and `reason` taking back all that remains of
+	// the row. It does not count toward the reversed base of the row's event.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/affiliate/commissions/{commission_id}/reverse (the `ReverseCommission` operationId).
+	ReverseCommissionWithBodyWithResponse(ctx context.Context, commissionID openapi_types.UUID, params *ReverseCommissionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReverseCommissionResponse, error)
+
+	// ReverseCommissionWithResponse Reverse one commission row in full (a declined commission)
+	//
+	// Writes a negative row with `reverses_id` and `reason` taking back all that remains of
+	// the row. It does not count toward the reversed base of the row's event.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/affiliate/commissions/{commission_id}/reverse (the `ReverseCommission` operationId).
+	ReverseCommissionWithResponse(ctx context.Context, commissionID openapi_types.UUID, params *ReverseCommissionParams, body ReverseCommissionJSONRequestBody, reqEditors ...RequestEditorFn) (*ReverseCommissionResponse, error)
+
 	// GetHierarchyPolicyWithResponse The hierarchy policy (404 before the first PUT)
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -10960,6 +12322,85 @@ type ClientWithResponsesInterface interface {
 	//
 	// Deprecated: this operation has been marked as deprecated upstream, but no `x-deprecated-reason` was set
 	PutHierarchyPolicyDeprecatedWithResponse(ctx context.Context, params *PutHierarchyPolicyDeprecatedParams, body PutHierarchyPolicyDeprecatedJSONRequestBody, reqEditors ...RequestEditorFn) (*PutHierarchyPolicyDeprecatedResponse, error)
+
+	// GetPayoutPolicyWithResponse The hold and payout policy (the defaults before the first PUT)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/affiliate/payout-policy (the `GetPayoutPolicy` operationId).
+	GetPayoutPolicyWithResponse(ctx context.Context, params *GetPayoutPolicyParams, reqEditors ...RequestEditorFn) (*GetPayoutPolicyResponse, error)
+
+	// PutPayoutPolicyWithBodyWithResponse Create or replace the hold and payout policy
+	//
+	// Rows written afterwards are held `hold_days`; rows already written keep their
+	// `available_at`. Omitted fields take their defaults (30 days, no minimum).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/affiliate/payout-policy (the `PutPayoutPolicy` operationId).
+	PutPayoutPolicyWithBodyWithResponse(ctx context.Context, params *PutPayoutPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutPayoutPolicyResponse, error)
+
+	// PutPayoutPolicyWithResponse Create or replace the hold and payout policy
+	//
+	// Rows written afterwards are held `hold_days`; rows already written keep their
+	// `available_at`. Omitted fields take their defaults (30 days, no minimum).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/affiliate/payout-policy (the `PutPayoutPolicy` operationId).
+	PutPayoutPolicyWithResponse(ctx context.Context, params *PutPayoutPolicyParams, body PutPayoutPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*PutPayoutPolicyResponse, error)
+
+	// ListPayoutsWithResponse The tenant's payouts, newest first
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/affiliate/payouts (the `ListPayouts` operationId).
+	ListPayoutsWithResponse(ctx context.Context, params *ListPayoutsParams, reqEditors ...RequestEditorFn) (*ListPayoutsResponse, error)
+
+	// CreatePayoutsWithBodyWithResponse A payout run in one currency
+	//
+	// One pending payout per affiliate (every live one, or those listed — deleted ones
+	// included) whose available net is > 0 and at least the minimum, covering every available
+	// row (positive and negative) not in a live payout. The others are listed in `skipped`
+	// with a reason. A row is in at most one pending or paid payout, also under concurrent runs.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/affiliate/payouts (the `CreatePayouts` operationId).
+	CreatePayoutsWithBodyWithResponse(ctx context.Context, params *CreatePayoutsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreatePayoutsResponse, error)
+
+	// CreatePayoutsWithResponse A payout run in one currency
+	//
+	// One pending payout per affiliate (every live one, or those listed — deleted ones
+	// included) whose available net is > 0 and at least the minimum, covering every available
+	// row (positive and negative) not in a live payout. The others are listed in `skipped`
+	// with a reason. A row is in at most one pending or paid payout, also under concurrent runs.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/affiliate/payouts (the `CreatePayouts` operationId).
+	CreatePayoutsWithResponse(ctx context.Context, params *CreatePayoutsParams, body CreatePayoutsJSONRequestBody, reqEditors ...RequestEditorFn) (*CreatePayoutsResponse, error)
+
+	// GetPayoutWithResponse One payout
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/affiliate/payouts/{payout_id} (the `GetPayout` operationId).
+	GetPayoutWithResponse(ctx context.Context, payoutID openapi_types.UUID, params *GetPayoutParams, reqEditors ...RequestEditorFn) (*GetPayoutResponse, error)
+
+	// SetPayoutStatusWithBodyWithResponse Mark a pending payout paid or failed (failed releases its rows)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/affiliate/payouts/{payout_id}/status (the `SetPayoutStatus` operationId).
+	SetPayoutStatusWithBodyWithResponse(ctx context.Context, payoutID openapi_types.UUID, params *SetPayoutStatusParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetPayoutStatusResponse, error)
+
+	// SetPayoutStatusWithResponse Mark a pending payout paid or failed (failed releases its rows)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/affiliate/payouts/{payout_id}/status (the `SetPayoutStatus` operationId).
+	SetPayoutStatusWithResponse(ctx context.Context, payoutID openapi_types.UUID, params *SetPayoutStatusParams, body SetPayoutStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*SetPayoutStatusResponse, error)
 
 	// SimulateEventWithBodyWithResponse Dry run of POST /v1/events (status simulated; writes nothing)
 	//
@@ -11093,6 +12534,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /v1/affiliates/{affiliate_id} (the `ReplaceAffiliate` operationId).
 	ReplaceAffiliateWithResponse(ctx context.Context, affiliateID AffiliateID, params *ReplaceAffiliateParams, body ReplaceAffiliateJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplaceAffiliateResponse, error)
+
+	// GetAffiliateBalanceWithResponse An affiliate's commission balance per currency
+	//
+	// `pending`, `available`, `in_payout` and `paid` are signed sums of the rows in that state
+	// now (they add up to the ledger's net; `available` may be negative); `reversed` is the
+	// positive total of the negative rows.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/affiliates/{affiliate_id}/balance (the `GetAffiliateBalance` operationId).
+	GetAffiliateBalanceWithResponse(ctx context.Context, affiliateID AffiliateID, params *GetAffiliateBalanceParams, reqEditors ...RequestEditorFn) (*GetAffiliateBalanceResponse, error)
 
 	// DownlineWithResponse Affiliates under an affiliate, down to a depth
 	//
@@ -12585,6 +14037,181 @@ func (r ListCommissionsResponse) ContentType() string {
 	return ""
 }
 
+// ReverseCommissionResponse200Headers the declared response headers of an HTTP 200 response for ReverseCommission
+type ReverseCommissionResponse200Headers struct {
+	IdempotentReplay *string
+}
+
+// ReverseCommissionResponse400Headers the declared response headers of an HTTP 400 response for ReverseCommission
+type ReverseCommissionResponse400Headers struct {
+	XRequestID string
+}
+
+// ReverseCommissionResponse401Headers the declared response headers of an HTTP 401 response for ReverseCommission
+type ReverseCommissionResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// ReverseCommissionResponse403Headers the declared response headers of an HTTP 403 response for ReverseCommission
+type ReverseCommissionResponse403Headers struct {
+	XRequestID string
+}
+
+// ReverseCommissionResponse404Headers the declared response headers of an HTTP 404 response for ReverseCommission
+type ReverseCommissionResponse404Headers struct {
+	XRequestID string
+}
+
+// ReverseCommissionResponse409Headers the declared response headers of an HTTP 409 response for ReverseCommission
+type ReverseCommissionResponse409Headers struct {
+	XRequestID string
+}
+
+// ReverseCommissionResponse413Headers the declared response headers of an HTTP 413 response for ReverseCommission
+type ReverseCommissionResponse413Headers struct {
+	XRequestID string
+}
+
+// ReverseCommissionResponse422Headers the declared response headers of an HTTP 422 response for ReverseCommission
+type ReverseCommissionResponse422Headers struct {
+	XRequestID string
+}
+
+// ReverseCommissionResponse500Headers the declared response headers of an HTTP 500 response for ReverseCommission
+type ReverseCommissionResponse500Headers struct {
+	XRequestID string
+}
+
+// ReverseCommissionResponse503Headers the declared response headers of an HTTP 503 response for ReverseCommission
+type ReverseCommissionResponse503Headers struct {
+	XRequestID string
+}
+
+type ReverseCommissionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CommissionResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *NotReversible
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ReverseCommissionResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ReverseCommissionResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ReverseCommissionResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ReverseCommissionResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ReverseCommissionResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *ReverseCommissionResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ReverseCommissionResponse413Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ReverseCommissionResponse422Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ReverseCommissionResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReverseCommissionResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReverseCommissionResponse) GetJSON200() *CommissionResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ReverseCommissionResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ReverseCommissionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ReverseCommissionResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ReverseCommissionResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ReverseCommissionResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ReverseCommissionResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ReverseCommissionResponse) GetJSON422() *NotReversible {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ReverseCommissionResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReverseCommissionResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ReverseCommissionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReverseCommissionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReverseCommissionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReverseCommissionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetHierarchyPolicyResponse200Headers the declared response headers of an HTTP 200 response for GetHierarchyPolicy
 type GetHierarchyPolicyResponse200Headers struct {
 	IdempotentReplay *string
@@ -13149,6 +14776,825 @@ func (r PutHierarchyPolicyDeprecatedResponse) ContentType() string {
 	return ""
 }
 
+// GetPayoutPolicyResponse200Headers the declared response headers of an HTTP 200 response for GetPayoutPolicy
+type GetPayoutPolicyResponse200Headers struct {
+	IdempotentReplay *string
+}
+
+// GetPayoutPolicyResponse400Headers the declared response headers of an HTTP 400 response for GetPayoutPolicy
+type GetPayoutPolicyResponse400Headers struct {
+	XRequestID string
+}
+
+// GetPayoutPolicyResponse401Headers the declared response headers of an HTTP 401 response for GetPayoutPolicy
+type GetPayoutPolicyResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// GetPayoutPolicyResponse403Headers the declared response headers of an HTTP 403 response for GetPayoutPolicy
+type GetPayoutPolicyResponse403Headers struct {
+	XRequestID string
+}
+
+// GetPayoutPolicyResponse500Headers the declared response headers of an HTTP 500 response for GetPayoutPolicy
+type GetPayoutPolicyResponse500Headers struct {
+	XRequestID string
+}
+
+// GetPayoutPolicyResponse503Headers the declared response headers of an HTTP 503 response for GetPayoutPolicy
+type GetPayoutPolicyResponse503Headers struct {
+	XRequestID string
+}
+
+type GetPayoutPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PayoutPolicyResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetPayoutPolicyResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetPayoutPolicyResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetPayoutPolicyResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetPayoutPolicyResponse403Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetPayoutPolicyResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetPayoutPolicyResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetPayoutPolicyResponse) GetJSON200() *PayoutPolicyResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetPayoutPolicyResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetPayoutPolicyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetPayoutPolicyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetPayoutPolicyResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetPayoutPolicyResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetPayoutPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetPayoutPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetPayoutPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetPayoutPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PutPayoutPolicyResponse200Headers the declared response headers of an HTTP 200 response for PutPayoutPolicy
+type PutPayoutPolicyResponse200Headers struct {
+	IdempotentReplay *string
+}
+
+// PutPayoutPolicyResponse400Headers the declared response headers of an HTTP 400 response for PutPayoutPolicy
+type PutPayoutPolicyResponse400Headers struct {
+	XRequestID string
+}
+
+// PutPayoutPolicyResponse401Headers the declared response headers of an HTTP 401 response for PutPayoutPolicy
+type PutPayoutPolicyResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// PutPayoutPolicyResponse403Headers the declared response headers of an HTTP 403 response for PutPayoutPolicy
+type PutPayoutPolicyResponse403Headers struct {
+	XRequestID string
+}
+
+// PutPayoutPolicyResponse409Headers the declared response headers of an HTTP 409 response for PutPayoutPolicy
+type PutPayoutPolicyResponse409Headers struct {
+	XRequestID string
+}
+
+// PutPayoutPolicyResponse413Headers the declared response headers of an HTTP 413 response for PutPayoutPolicy
+type PutPayoutPolicyResponse413Headers struct {
+	XRequestID string
+}
+
+// PutPayoutPolicyResponse500Headers the declared response headers of an HTTP 500 response for PutPayoutPolicy
+type PutPayoutPolicyResponse500Headers struct {
+	XRequestID string
+}
+
+// PutPayoutPolicyResponse503Headers the declared response headers of an HTTP 503 response for PutPayoutPolicy
+type PutPayoutPolicyResponse503Headers struct {
+	XRequestID string
+}
+
+type PutPayoutPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PayoutPolicyResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *PutPayoutPolicyResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *PutPayoutPolicyResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PutPayoutPolicyResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *PutPayoutPolicyResponse403Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *PutPayoutPolicyResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *PutPayoutPolicyResponse413Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *PutPayoutPolicyResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PutPayoutPolicyResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PutPayoutPolicyResponse) GetJSON200() *PayoutPolicyResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PutPayoutPolicyResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PutPayoutPolicyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PutPayoutPolicyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r PutPayoutPolicyResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r PutPayoutPolicyResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PutPayoutPolicyResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PutPayoutPolicyResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PutPayoutPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutPayoutPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutPayoutPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutPayoutPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListPayoutsResponse400Headers the declared response headers of an HTTP 400 response for ListPayouts
+type ListPayoutsResponse400Headers struct {
+	XRequestID string
+}
+
+// ListPayoutsResponse401Headers the declared response headers of an HTTP 401 response for ListPayouts
+type ListPayoutsResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// ListPayoutsResponse403Headers the declared response headers of an HTTP 403 response for ListPayouts
+type ListPayoutsResponse403Headers struct {
+	XRequestID string
+}
+
+// ListPayoutsResponse500Headers the declared response headers of an HTTP 500 response for ListPayouts
+type ListPayoutsResponse500Headers struct {
+	XRequestID string
+}
+
+// ListPayoutsResponse503Headers the declared response headers of an HTTP 503 response for ListPayouts
+type ListPayoutsResponse503Headers struct {
+	XRequestID string
+}
+
+type ListPayoutsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PayoutList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ListPayoutsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListPayoutsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListPayoutsResponse403Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListPayoutsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListPayoutsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListPayoutsResponse) GetJSON200() *PayoutList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListPayoutsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListPayoutsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListPayoutsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListPayoutsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListPayoutsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListPayoutsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListPayoutsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListPayoutsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListPayoutsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreatePayoutsResponse200Headers the declared response headers of an HTTP 200 response for CreatePayouts
+type CreatePayoutsResponse200Headers struct {
+	IdempotentReplay *string
+}
+
+// CreatePayoutsResponse400Headers the declared response headers of an HTTP 400 response for CreatePayouts
+type CreatePayoutsResponse400Headers struct {
+	XRequestID string
+}
+
+// CreatePayoutsResponse401Headers the declared response headers of an HTTP 401 response for CreatePayouts
+type CreatePayoutsResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// CreatePayoutsResponse403Headers the declared response headers of an HTTP 403 response for CreatePayouts
+type CreatePayoutsResponse403Headers struct {
+	XRequestID string
+}
+
+// CreatePayoutsResponse409Headers the declared response headers of an HTTP 409 response for CreatePayouts
+type CreatePayoutsResponse409Headers struct {
+	XRequestID string
+}
+
+// CreatePayoutsResponse413Headers the declared response headers of an HTTP 413 response for CreatePayouts
+type CreatePayoutsResponse413Headers struct {
+	XRequestID string
+}
+
+// CreatePayoutsResponse500Headers the declared response headers of an HTTP 500 response for CreatePayouts
+type CreatePayoutsResponse500Headers struct {
+	XRequestID string
+}
+
+// CreatePayoutsResponse503Headers the declared response headers of an HTTP 503 response for CreatePayouts
+type CreatePayoutsResponse503Headers struct {
+	XRequestID string
+}
+
+type CreatePayoutsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PayoutRun
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *CreatePayoutsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *CreatePayoutsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreatePayoutsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *CreatePayoutsResponse403Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *CreatePayoutsResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *CreatePayoutsResponse413Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *CreatePayoutsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreatePayoutsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreatePayoutsResponse) GetJSON200() *PayoutRun {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreatePayoutsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreatePayoutsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreatePayoutsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreatePayoutsResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CreatePayoutsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreatePayoutsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreatePayoutsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CreatePayoutsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreatePayoutsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreatePayoutsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreatePayoutsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetPayoutResponse200Headers the declared response headers of an HTTP 200 response for GetPayout
+type GetPayoutResponse200Headers struct {
+	IdempotentReplay *string
+}
+
+// GetPayoutResponse400Headers the declared response headers of an HTTP 400 response for GetPayout
+type GetPayoutResponse400Headers struct {
+	XRequestID string
+}
+
+// GetPayoutResponse401Headers the declared response headers of an HTTP 401 response for GetPayout
+type GetPayoutResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// GetPayoutResponse403Headers the declared response headers of an HTTP 403 response for GetPayout
+type GetPayoutResponse403Headers struct {
+	XRequestID string
+}
+
+// GetPayoutResponse404Headers the declared response headers of an HTTP 404 response for GetPayout
+type GetPayoutResponse404Headers struct {
+	XRequestID string
+}
+
+// GetPayoutResponse500Headers the declared response headers of an HTTP 500 response for GetPayout
+type GetPayoutResponse500Headers struct {
+	XRequestID string
+}
+
+// GetPayoutResponse503Headers the declared response headers of an HTTP 503 response for GetPayout
+type GetPayoutResponse503Headers struct {
+	XRequestID string
+}
+
+type GetPayoutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PayoutResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetPayoutResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetPayoutResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetPayoutResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetPayoutResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetPayoutResponse404Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetPayoutResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetPayoutResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetPayoutResponse) GetJSON200() *PayoutResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetPayoutResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetPayoutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetPayoutResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetPayoutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetPayoutResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetPayoutResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetPayoutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetPayoutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetPayoutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetPayoutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SetPayoutStatusResponse200Headers the declared response headers of an HTTP 200 response for SetPayoutStatus
+type SetPayoutStatusResponse200Headers struct {
+	IdempotentReplay *string
+}
+
+// SetPayoutStatusResponse400Headers the declared response headers of an HTTP 400 response for SetPayoutStatus
+type SetPayoutStatusResponse400Headers struct {
+	XRequestID string
+}
+
+// SetPayoutStatusResponse401Headers the declared response headers of an HTTP 401 response for SetPayoutStatus
+type SetPayoutStatusResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// SetPayoutStatusResponse403Headers the declared response headers of an HTTP 403 response for SetPayoutStatus
+type SetPayoutStatusResponse403Headers struct {
+	XRequestID string
+}
+
+// SetPayoutStatusResponse404Headers the declared response headers of an HTTP 404 response for SetPayoutStatus
+type SetPayoutStatusResponse404Headers struct {
+	XRequestID string
+}
+
+// SetPayoutStatusResponse409Headers the declared response headers of an HTTP 409 response for SetPayoutStatus
+type SetPayoutStatusResponse409Headers struct {
+	XRequestID string
+}
+
+// SetPayoutStatusResponse413Headers the declared response headers of an HTTP 413 response for SetPayoutStatus
+type SetPayoutStatusResponse413Headers struct {
+	XRequestID string
+}
+
+// SetPayoutStatusResponse500Headers the declared response headers of an HTTP 500 response for SetPayoutStatus
+type SetPayoutStatusResponse500Headers struct {
+	XRequestID string
+}
+
+// SetPayoutStatusResponse503Headers the declared response headers of an HTTP 503 response for SetPayoutStatus
+type SetPayoutStatusResponse503Headers struct {
+	XRequestID string
+}
+
+type SetPayoutStatusResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PayoutResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *TransitionConflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *SetPayoutStatusResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *SetPayoutStatusResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SetPayoutStatusResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *SetPayoutStatusResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *SetPayoutStatusResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *SetPayoutStatusResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *SetPayoutStatusResponse413Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *SetPayoutStatusResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SetPayoutStatusResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SetPayoutStatusResponse) GetJSON200() *PayoutResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SetPayoutStatusResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SetPayoutStatusResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SetPayoutStatusResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SetPayoutStatusResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SetPayoutStatusResponse) GetJSON409() *TransitionConflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SetPayoutStatusResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SetPayoutStatusResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SetPayoutStatusResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SetPayoutStatusResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SetPayoutStatusResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SetPayoutStatusResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SetPayoutStatusResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // SimulateEventResponse200Headers the declared response headers of an HTTP 200 response for SimulateEvent
 type SimulateEventResponse200Headers struct {
 	IdempotentReplay *string
@@ -13170,6 +15616,11 @@ type SimulateEventResponse403Headers struct {
 	XRequestID string
 }
 
+// SimulateEventResponse404Headers the declared response headers of an HTTP 404 response for SimulateEvent
+type SimulateEventResponse404Headers struct {
+	XRequestID string
+}
+
 // SimulateEventResponse409Headers the declared response headers of an HTTP 409 response for SimulateEvent
 type SimulateEventResponse409Headers struct {
 	XRequestID string
@@ -13177,6 +15628,11 @@ type SimulateEventResponse409Headers struct {
 
 // SimulateEventResponse413Headers the declared response headers of an HTTP 413 response for SimulateEvent
 type SimulateEventResponse413Headers struct {
+	XRequestID string
+}
+
+// SimulateEventResponse422Headers the declared response headers of an HTTP 422 response for SimulateEvent
+type SimulateEventResponse422Headers struct {
 	XRequestID string
 }
 
@@ -13201,10 +15657,14 @@ type SimulateEventResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *NotReversible
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -13217,10 +15677,14 @@ type SimulateEventResponse struct {
 	Headers401 *SimulateEventResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *SimulateEventResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *SimulateEventResponse404Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *SimulateEventResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *SimulateEventResponse413Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *SimulateEventResponse422Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *SimulateEventResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -13247,6 +15711,11 @@ func (r SimulateEventResponse) GetJSON403() *Forbidden {
 	return r.JSON403
 }
 
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SimulateEventResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
 func (r SimulateEventResponse) GetJSON409() *Conflict {
 	return r.JSON409
@@ -13255,6 +15724,11 @@ func (r SimulateEventResponse) GetJSON409() *Conflict {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r SimulateEventResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r SimulateEventResponse) GetJSON422() *NotReversible {
+	return r.JSON422
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -14640,6 +17114,132 @@ func (r ReplaceAffiliateResponse) ContentType() string {
 	return ""
 }
 
+// GetAffiliateBalanceResponse400Headers the declared response headers of an HTTP 400 response for GetAffiliateBalance
+type GetAffiliateBalanceResponse400Headers struct {
+	XRequestID string
+}
+
+// GetAffiliateBalanceResponse401Headers the declared response headers of an HTTP 401 response for GetAffiliateBalance
+type GetAffiliateBalanceResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// GetAffiliateBalanceResponse403Headers the declared response headers of an HTTP 403 response for GetAffiliateBalance
+type GetAffiliateBalanceResponse403Headers struct {
+	XRequestID string
+}
+
+// GetAffiliateBalanceResponse404Headers the declared response headers of an HTTP 404 response for GetAffiliateBalance
+type GetAffiliateBalanceResponse404Headers struct {
+	XRequestID string
+}
+
+// GetAffiliateBalanceResponse500Headers the declared response headers of an HTTP 500 response for GetAffiliateBalance
+type GetAffiliateBalanceResponse500Headers struct {
+	XRequestID string
+}
+
+// GetAffiliateBalanceResponse503Headers the declared response headers of an HTTP 503 response for GetAffiliateBalance
+type GetAffiliateBalanceResponse503Headers struct {
+	XRequestID string
+}
+
+type GetAffiliateBalanceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Balances
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetAffiliateBalanceResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetAffiliateBalanceResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetAffiliateBalanceResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetAffiliateBalanceResponse404Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetAffiliateBalanceResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetAffiliateBalanceResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAffiliateBalanceResponse) GetJSON200() *Balances {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetAffiliateBalanceResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetAffiliateBalanceResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetAffiliateBalanceResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetAffiliateBalanceResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetAffiliateBalanceResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetAffiliateBalanceResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAffiliateBalanceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAffiliateBalanceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAffiliateBalanceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAffiliateBalanceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // DownlineResponse400Headers the declared response headers of an HTTP 400 response for Downline
 type DownlineResponse400Headers struct {
 	XRequestID string
@@ -15257,6 +17857,11 @@ type PostEventResponse403Headers struct {
 	XRequestID string
 }
 
+// PostEventResponse404Headers the declared response headers of an HTTP 404 response for PostEvent
+type PostEventResponse404Headers struct {
+	XRequestID string
+}
+
 // PostEventResponse409Headers the declared response headers of an HTTP 409 response for PostEvent
 type PostEventResponse409Headers struct {
 	XRequestID string
@@ -15264,6 +17869,11 @@ type PostEventResponse409Headers struct {
 
 // PostEventResponse413Headers the declared response headers of an HTTP 413 response for PostEvent
 type PostEventResponse413Headers struct {
+	XRequestID string
+}
+
+// PostEventResponse422Headers the declared response headers of an HTTP 422 response for PostEvent
+type PostEventResponse422Headers struct {
 	XRequestID string
 }
 
@@ -15288,10 +17898,14 @@ type PostEventResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *NotReversible
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -15304,10 +17918,14 @@ type PostEventResponse struct {
 	Headers401 *PostEventResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *PostEventResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *PostEventResponse404Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *PostEventResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *PostEventResponse413Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostEventResponse422Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *PostEventResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -15334,6 +17952,11 @@ func (r PostEventResponse) GetJSON403() *Forbidden {
 	return r.JSON403
 }
 
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r PostEventResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
 func (r PostEventResponse) GetJSON409() *Conflict {
 	return r.JSON409
@@ -15342,6 +17965,11 @@ func (r PostEventResponse) GetJSON409() *Conflict {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r PostEventResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r PostEventResponse) GetJSON422() *NotReversible {
+	return r.JSON422
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -20377,6 +23005,38 @@ func (c *ClientWithResponses) ListCommissionsWithResponse(ctx context.Context, p
 	return ParseListCommissionsResponse(rsp)
 }
 
+// ReverseCommissionWithBodyWithResponse Reverse one commission row in full (a declined commission)
+//
+// Writes a negative row with `reverses_id` and `reason` taking back all that remains of
+// the row. It does not count toward the reversed base of the row's event.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/affiliate/commissions/{commission_id}/reverse (the `ReverseCommission` operationId).
+func (c *ClientWithResponses) ReverseCommissionWithBodyWithResponse(ctx context.Context, commissionID openapi_types.UUID, params *ReverseCommissionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReverseCommissionResponse, error) {
+	rsp, err := c.ReverseCommissionWithBody(ctx, commissionID, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReverseCommissionResponse(rsp)
+}
+
+// ReverseCommissionWithResponse Reverse one commission row in full (a declined commission)
+//
+// Writes a negative row with `reverses_id` and `reason` taking back all that remains of
+// the row. It does not count toward the reversed base of the row's event.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/affiliate/commissions/{commission_id}/reverse (the `ReverseCommission` operationId).
+func (c *ClientWithResponses) ReverseCommissionWithResponse(ctx context.Context, commissionID openapi_types.UUID, params *ReverseCommissionParams, body ReverseCommissionJSONRequestBody, reqEditors ...RequestEditorFn) (*ReverseCommissionResponse, error) {
+	rsp, err := c.ReverseCommission(ctx, commissionID, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReverseCommissionResponse(rsp)
+}
+
 // GetHierarchyPolicyWithResponse The hierarchy policy (404 before the first PUT)
 //
 // Returns a wrapper object for the known response body format(s).
@@ -20458,6 +23118,139 @@ func (c *ClientWithResponses) PutHierarchyPolicyDeprecatedWithResponse(ctx conte
 		return nil, err
 	}
 	return ParsePutHierarchyPolicyDeprecatedResponse(rsp)
+}
+
+// GetPayoutPolicyWithResponse The hold and payout policy (the defaults before the first PUT)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/affiliate/payout-policy (the `GetPayoutPolicy` operationId).
+func (c *ClientWithResponses) GetPayoutPolicyWithResponse(ctx context.Context, params *GetPayoutPolicyParams, reqEditors ...RequestEditorFn) (*GetPayoutPolicyResponse, error) {
+	rsp, err := c.GetPayoutPolicy(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetPayoutPolicyResponse(rsp)
+}
+
+// PutPayoutPolicyWithBodyWithResponse Create or replace the hold and payout policy
+//
+// Rows written afterwards are held `hold_days`; rows already written keep their
+// `available_at`. Omitted fields take their defaults (30 days, no minimum).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/affiliate/payout-policy (the `PutPayoutPolicy` operationId).
+func (c *ClientWithResponses) PutPayoutPolicyWithBodyWithResponse(ctx context.Context, params *PutPayoutPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutPayoutPolicyResponse, error) {
+	rsp, err := c.PutPayoutPolicyWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutPayoutPolicyResponse(rsp)
+}
+
+// PutPayoutPolicyWithResponse Create or replace the hold and payout policy
+//
+// Rows written afterwards are held `hold_days`; rows already written keep their
+// `available_at`. Omitted fields take their defaults (30 days, no minimum).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/affiliate/payout-policy (the `PutPayoutPolicy` operationId).
+func (c *ClientWithResponses) PutPayoutPolicyWithResponse(ctx context.Context, params *PutPayoutPolicyParams, body PutPayoutPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*PutPayoutPolicyResponse, error) {
+	rsp, err := c.PutPayoutPolicy(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutPayoutPolicyResponse(rsp)
+}
+
+// ListPayoutsWithResponse The tenant's payouts, newest first
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/affiliate/payouts (the `ListPayouts` operationId).
+func (c *ClientWithResponses) ListPayoutsWithResponse(ctx context.Context, params *ListPayoutsParams, reqEditors ...RequestEditorFn) (*ListPayoutsResponse, error) {
+	rsp, err := c.ListPayouts(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListPayoutsResponse(rsp)
+}
+
+// CreatePayoutsWithBodyWithResponse A payout run in one currency
+//
+// One pending payout per affiliate (every live one, or those listed — deleted ones
+// included) whose available net is > 0 and at least the minimum, covering every available
+// row (positive and negative) not in a live payout. The others are listed in `skipped`
+// with a reason. A row is in at most one pending or paid payout, also under concurrent runs.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/affiliate/payouts (the `CreatePayouts` operationId).
+func (c *ClientWithResponses) CreatePayoutsWithBodyWithResponse(ctx context.Context, params *CreatePayoutsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreatePayoutsResponse, error) {
+	rsp, err := c.CreatePayoutsWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreatePayoutsResponse(rsp)
+}
+
+// CreatePayoutsWithResponse A payout run in one currency
+//
+// One pending payout per affiliate (every live one, or those listed — deleted ones
+// included) whose available net is > 0 and at least the minimum, covering every available
+// row (positive and negative) not in a live payout. The others are listed in `skipped`
+// with a reason. A row is in at most one pending or paid payout, also under concurrent runs.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/affiliate/payouts (the `CreatePayouts` operationId).
+func (c *ClientWithResponses) CreatePayoutsWithResponse(ctx context.Context, params *CreatePayoutsParams, body CreatePayoutsJSONRequestBody, reqEditors ...RequestEditorFn) (*CreatePayoutsResponse, error) {
+	rsp, err := c.CreatePayouts(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreatePayoutsResponse(rsp)
+}
+
+// GetPayoutWithResponse One payout
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/affiliate/payouts/{payout_id} (the `GetPayout` operationId).
+func (c *ClientWithResponses) GetPayoutWithResponse(ctx context.Context, payoutID openapi_types.UUID, params *GetPayoutParams, reqEditors ...RequestEditorFn) (*GetPayoutResponse, error) {
+	rsp, err := c.GetPayout(ctx, payoutID, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetPayoutResponse(rsp)
+}
+
+// SetPayoutStatusWithBodyWithResponse Mark a pending payout paid or failed (failed releases its rows)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/affiliate/payouts/{payout_id}/status (the `SetPayoutStatus` operationId).
+func (c *ClientWithResponses) SetPayoutStatusWithBodyWithResponse(ctx context.Context, payoutID openapi_types.UUID, params *SetPayoutStatusParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetPayoutStatusResponse, error) {
+	rsp, err := c.SetPayoutStatusWithBody(ctx, payoutID, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetPayoutStatusResponse(rsp)
+}
+
+// SetPayoutStatusWithResponse Mark a pending payout paid or failed (failed releases its rows)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/affiliate/payouts/{payout_id}/status (the `SetPayoutStatus` operationId).
+func (c *ClientWithResponses) SetPayoutStatusWithResponse(ctx context.Context, payoutID openapi_types.UUID, params *SetPayoutStatusParams, body SetPayoutStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*SetPayoutStatusResponse, error) {
+	rsp, err := c.SetPayoutStatus(ctx, payoutID, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetPayoutStatusResponse(rsp)
 }
 
 // SimulateEventWithBodyWithResponse Dry run of POST /v1/events (status simulated; writes nothing)
@@ -20687,6 +23480,23 @@ func (c *ClientWithResponses) ReplaceAffiliateWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseReplaceAffiliateResponse(rsp)
+}
+
+// GetAffiliateBalanceWithResponse An affiliate's commission balance per currency
+//
+// `pending`, `available`, `in_payout` and `paid` are signed sums of the rows in that state
+// now (they add up to the ledger's net; `available` may be negative); `reversed` is the
+// positive total of the negative rows.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/affiliates/{affiliate_id}/balance (the `GetAffiliateBalance` operationId).
+func (c *ClientWithResponses) GetAffiliateBalanceWithResponse(ctx context.Context, affiliateID AffiliateID, params *GetAffiliateBalanceParams, reqEditors ...RequestEditorFn) (*GetAffiliateBalanceResponse, error) {
+	rsp, err := c.GetAffiliateBalance(ctx, affiliateID, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAffiliateBalanceResponse(rsp)
 }
 
 // DownlineWithResponse Affiliates under an affiliate, down to a depth
@@ -22544,6 +25354,205 @@ func ParseListCommissionsResponse(rsp *http.Response) (*ListCommissionsResponse,
 	return response, nil
 }
 
+// ParseReverseCommissionResponse parses an HTTP response from a ReverseCommissionWithResponse call
+func ParseReverseCommissionResponse(rsp *http.Response) (*ReverseCommissionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReverseCommissionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CommissionResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest NotReversible
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ReverseCommissionResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replay"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replay", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplay = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ReverseCommissionResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ReverseCommissionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ReverseCommissionResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ReverseCommissionResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers ReverseCommissionResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers ReverseCommissionResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 422:
+		var headers ReverseCommissionResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 500:
+		var headers ReverseCommissionResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReverseCommissionResponse503Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetHierarchyPolicyResponse parses an HTTP response from a GetHierarchyPolicyWithResponse call
 func ParseGetHierarchyPolicyResponse(rsp *http.Response) (*GetHierarchyPolicyResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -23198,6 +26207,918 @@ func ParsePutHierarchyPolicyDeprecatedResponse(rsp *http.Response) (*PutHierarch
 	return response, nil
 }
 
+// ParseGetPayoutPolicyResponse parses an HTTP response from a GetPayoutPolicyWithResponse call
+func ParseGetPayoutPolicyResponse(rsp *http.Response) (*GetPayoutPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetPayoutPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PayoutPolicyResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetPayoutPolicyResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replay"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replay", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplay = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetPayoutPolicyResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetPayoutPolicyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetPayoutPolicyResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetPayoutPolicyResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetPayoutPolicyResponse503Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePutPayoutPolicyResponse parses an HTTP response from a PutPayoutPolicyWithResponse call
+func ParsePutPayoutPolicyResponse(rsp *http.Response) (*PutPayoutPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutPayoutPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PayoutPolicyResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers PutPayoutPolicyResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replay"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replay", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplay = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers PutPayoutPolicyResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers PutPayoutPolicyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers PutPayoutPolicyResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 409:
+		var headers PutPayoutPolicyResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers PutPayoutPolicyResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 500:
+		var headers PutPayoutPolicyResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers PutPayoutPolicyResponse503Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListPayoutsResponse parses an HTTP response from a ListPayoutsWithResponse call
+func ParseListPayoutsResponse(rsp *http.Response) (*ListPayoutsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListPayoutsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PayoutList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 400:
+		var headers ListPayoutsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListPayoutsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListPayoutsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListPayoutsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListPayoutsResponse503Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreatePayoutsResponse parses an HTTP response from a CreatePayoutsWithResponse call
+func ParseCreatePayoutsResponse(rsp *http.Response) (*CreatePayoutsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreatePayoutsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PayoutRun
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers CreatePayoutsResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replay"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replay", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplay = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers CreatePayoutsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreatePayoutsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers CreatePayoutsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 409:
+		var headers CreatePayoutsResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers CreatePayoutsResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 500:
+		var headers CreatePayoutsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreatePayoutsResponse503Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetPayoutResponse parses an HTTP response from a GetPayoutWithResponse call
+func ParseGetPayoutResponse(rsp *http.Response) (*GetPayoutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetPayoutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PayoutResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetPayoutResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replay"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replay", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplay = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetPayoutResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetPayoutResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetPayoutResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetPayoutResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetPayoutResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetPayoutResponse503Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSetPayoutStatusResponse parses an HTTP response from a SetPayoutStatusWithResponse call
+func ParseSetPayoutStatusResponse(rsp *http.Response) (*SetPayoutStatusResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SetPayoutStatusResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PayoutResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest TransitionConflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers SetPayoutStatusResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replay"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replay", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplay = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers SetPayoutStatusResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers SetPayoutStatusResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers SetPayoutStatusResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers SetPayoutStatusResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers SetPayoutStatusResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers SetPayoutStatusResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 500:
+		var headers SetPayoutStatusResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers SetPayoutStatusResponse503Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseSimulateEventResponse parses an HTTP response from a SimulateEventWithResponse call
 func ParseSimulateEventResponse(rsp *http.Response) (*SimulateEventResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -23240,6 +27161,13 @@ func ParseSimulateEventResponse(rsp *http.Response) (*SimulateEventResponse, err
 		}
 		response.JSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Conflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -23253,6 +27181,13 @@ func ParseSimulateEventResponse(rsp *http.Response) (*SimulateEventResponse, err
 			return nil, err
 		}
 		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest NotReversible
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -23318,6 +27253,16 @@ func ParseSimulateEventResponse(rsp *http.Response) (*SimulateEventResponse, err
 			headers.XRequestID = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers SimulateEventResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
 	case rsp.StatusCode == 409:
 		var headers SimulateEventResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -23338,6 +27283,16 @@ func ParseSimulateEventResponse(rsp *http.Response) (*SimulateEventResponse, err
 			headers.XRequestID = value
 		}
 		response.Headers413 = &headers
+	case rsp.StatusCode == 422:
+		var headers SimulateEventResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 500:
 		var headers SimulateEventResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -24863,6 +28818,144 @@ func ParseReplaceAffiliateResponse(rsp *http.Response) (*ReplaceAffiliateRespons
 	return response, nil
 }
 
+// ParseGetAffiliateBalanceResponse parses an HTTP response from a GetAffiliateBalanceWithResponse call
+func ParseGetAffiliateBalanceResponse(rsp *http.Response) (*GetAffiliateBalanceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAffiliateBalanceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Balances
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 400:
+		var headers GetAffiliateBalanceResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetAffiliateBalanceResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetAffiliateBalanceResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetAffiliateBalanceResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetAffiliateBalanceResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetAffiliateBalanceResponse503Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseDownlineResponse parses an HTTP response from a DownlineWithResponse call
 func ParseDownlineResponse(rsp *http.Response) (*DownlineResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -25582,6 +29675,13 @@ func ParsePostEventResponse(rsp *http.Response) (*PostEventResponse, error) {
 		}
 		response.JSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Conflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -25595,6 +29695,13 @@ func ParsePostEventResponse(rsp *http.Response) (*PostEventResponse, error) {
 			return nil, err
 		}
 		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest NotReversible
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -25660,6 +29767,16 @@ func ParsePostEventResponse(rsp *http.Response) (*PostEventResponse, error) {
 			headers.XRequestID = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers PostEventResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
 	case rsp.StatusCode == 409:
 		var headers PostEventResponse409Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -25680,6 +29797,16 @@ func ParsePostEventResponse(rsp *http.Response) (*PostEventResponse, error) {
 			headers.XRequestID = value
 		}
 		response.Headers413 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostEventResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 500:
 		var headers PostEventResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {

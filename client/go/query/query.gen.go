@@ -80,6 +80,30 @@ func (e BadRequestErrorErrorCode) Valid() bool {
 	}
 }
 
+// Defines values for CommissionState.
+const (
+	CommissionStateAvailable CommissionState = "available"
+	CommissionStateInPayout  CommissionState = "in_payout"
+	CommissionStatePaid      CommissionState = "paid"
+	CommissionStatePending   CommissionState = "pending"
+)
+
+// Valid indicates whether the value is a known member of the CommissionState enum.
+func (e CommissionState) Valid() bool {
+	switch e {
+	case CommissionStateAvailable:
+		return true
+	case CommissionStateInPayout:
+		return true
+	case CommissionStatePaid:
+		return true
+	case CommissionStatePending:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DownlineAffiliateStatus.
 const (
 	DownlineAffiliateStatusActive    DownlineAffiliateStatus = "active"
@@ -188,6 +212,27 @@ const (
 func (e NotAnAffiliateErrorErrorCode) Valid() bool {
 	switch e {
 	case NotAnAffiliateErrorErrorCodeNOTANAFFILIATE:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PayoutStatus.
+const (
+	PayoutStatusFailed  PayoutStatus = "failed"
+	PayoutStatusPaid    PayoutStatus = "paid"
+	PayoutStatusPending PayoutStatus = "pending"
+)
+
+// Valid indicates whether the value is a known member of the PayoutStatus enum.
+func (e PayoutStatus) Valid() bool {
+	switch e {
+	case PayoutStatusFailed:
+		return true
+	case PayoutStatusPaid:
+		return true
+	case PayoutStatusPending:
 		return true
 	default:
 		return false
@@ -512,6 +557,21 @@ type BadRequestError struct {
 // BadRequestErrorErrorCode defines model for BadRequestError.Error.Code.
 type BadRequestErrorErrorCode string
 
+// Balance defines model for Balance.
+type Balance struct {
+	Available  int64  `json:"available"`
+	CurrencyID string `json:"currency_id"`
+	InPayout   int64  `json:"in_payout"`
+	Paid       int64  `json:"paid"`
+	Pending    int64  `json:"pending"`
+	Reversed   int64  `json:"reversed"`
+}
+
+// BalanceList defines model for BalanceList.
+type BalanceList struct {
+	Items []Balance `json:"items"`
+}
+
 // Code defines model for Code.
 type Code struct {
 	Active     bool                `json:"active"`
@@ -546,8 +606,15 @@ type CodeItems struct {
 // Commission defines model for Commission.
 type Commission struct {
 	AffiliateID openapi_types.UUID `json:"affiliate_id"`
-	Amount      int64              `json:"amount"`
-	BaseAmount  int64              `json:"base_amount"`
+
+	// Amount negative for a reversal row
+	Amount int64 `json:"amount"`
+
+	// AvailableAt RFC 3339 UTC with Z, at most microsecond precision.
+	//
+	// Example: 2026-03-01T12:00:00.123456Z
+	AvailableAt Timestamp `json:"available_at"`
+	BaseAmount  int64     `json:"base_amount"`
 
 	// CreatedAt RFC 3339 UTC with Z, at most microsecond precision.
 	//
@@ -561,12 +628,22 @@ type Commission struct {
 	Level int `json:"level"`
 
 	// Rate A rate from 0 to 1 with at most 6 decimal places.
-	Rate         Rate                `json:"rate"`
+	Rate   Rate    `json:"rate"`
+	Reason *string `json:"reason"`
+
+	// ReversesID the row a reversal row reverses
+	ReversesID   *openapi_types.UUID `json:"reverses_id"`
 	RuleID       openapi_types.UUID  `json:"rule_id"`
 	SourceUserID string              `json:"source_user_id"`
-	TierID       *openapi_types.UUID `json:"tier_id"`
-	UserID       string              `json:"user_id"`
+
+	// State derived now: pending until available_at, then available; in_payout in a pending payout, then paid
+	State  CommissionState     `json:"state"`
+	TierID *openapi_types.UUID `json:"tier_id"`
+	UserID string              `json:"user_id"`
 }
+
+// CommissionState derived now: pending until available_at, then available; in_payout in a pending payout, then paid
+type CommissionState string
 
 // CommissionList defines model for CommissionList.
 type CommissionList struct {
@@ -753,6 +830,35 @@ type NotAnAffiliateErrorErrorCode string
 // NullableTimestamp defines model for NullableTimestamp.
 type NullableTimestamp = time.Time
 
+// Payout defines model for Payout.
+type Payout struct {
+	AffiliateID openapi_types.UUID `json:"affiliate_id"`
+	Amount      int64              `json:"amount"`
+
+	// CreatedAt RFC 3339 UTC with Z, at most microsecond precision.
+	//
+	// Example: 2026-03-01T12:00:00.123456Z
+	CreatedAt  Timestamp          `json:"created_at"`
+	CurrencyID string             `json:"currency_id"`
+	ID         openapi_types.UUID `json:"id"`
+	PaidAt     *NullableTimestamp `json:"paid_at"`
+	Reference  *string            `json:"reference"`
+	Rows       int                `json:"rows"`
+	Status     PayoutStatus       `json:"status"`
+	UserID     string             `json:"user_id"`
+}
+
+// PayoutStatus defines model for Payout.Status.
+type PayoutStatus string
+
+// PayoutList defines model for PayoutList.
+type PayoutList struct {
+	Items  []Payout `json:"items"`
+	Limit  int      `json:"limit"`
+	Offset int      `json:"offset"`
+	Total  int      `json:"total"`
+}
+
 // PlayerStats defines model for PlayerStats.
 type PlayerStats struct {
 	// ConversionRate percent, one decimal
@@ -850,6 +956,7 @@ type ReferralStatus string
 
 // Reward defines model for Reward.
 type Reward struct {
+	// Amount positive; negative for a clawback row
 	Amount     int64              `json:"amount"`
 	CampaignID openapi_types.UUID `json:"campaign_id"`
 
@@ -864,8 +971,11 @@ type Reward struct {
 	// Milestone the threshold a milestone reward pays (role milestone only)
 	Milestone  *int               `json:"milestone,omitempty"`
 	ReferralID openapi_types.UUID `json:"referral_id"`
-	Role       RewardRole         `json:"role"`
-	UserID     string             `json:"user_id"`
+
+	// ReversesID the reward a clawback row takes back
+	ReversesID *openapi_types.UUID `json:"reverses_id"`
+	Role       RewardRole          `json:"role"`
+	UserID     string              `json:"user_id"`
 }
 
 // RewardRole defines model for Reward.Role.
@@ -1012,6 +1122,15 @@ type Unauthorized = UnauthorizedError
 // Unavailable The error envelope of a 503.
 type Unavailable = UnavailableError
 
+// MyBalanceParams defines parameters for MyBalance.
+type MyBalanceParams struct {
+	// TenantID Optional for a token with `tenant_id` (must match it when given).
+	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+
+	// IfNoneMatch An ETag of an earlier answer; when it still matches → 304 without a body.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
 // MyCommissionsParams defines parameters for MyCommissions.
 type MyCommissionsParams struct {
 	// TenantID Optional for a token with `tenant_id` (must match it when given).
@@ -1039,6 +1158,17 @@ type MyDownlineParams struct {
 type AffiliateMeParams struct {
 	// TenantID Optional for a token with `tenant_id` (must match it when given).
 	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+
+	// IfNoneMatch An ETag of an earlier answer; when it still matches → 304 without a body.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// MyPayoutsParams defines parameters for MyPayouts.
+type MyPayoutsParams struct {
+	// TenantID Optional for a token with `tenant_id` (must match it when given).
+	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+	Limit    *Limit             `form:"limit,omitempty" json:"limit,omitempty"`
+	Offset   *Offset            `form:"offset,omitempty" json:"offset,omitempty"`
 
 	// IfNoneMatch An ETag of an earlier answer; when it still matches → 304 without a body.
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
@@ -1252,6 +1382,15 @@ type ClientInterface interface {
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// MyBalance The caller's commission balance per currency (read through from PostgreSQL)
+	//
+	// `pending`, `available`, `in_payout` and `paid` are signed sums of the caller's rows in
+	// that state now (they add up to the ledger's net; `available` may be negative);
+	// `reversed` is the positive total of the negative rows.
+	//
+	// Corresponds with GET /v1/affiliate/balance (the `MyBalance` operationId).
+	MyBalance(ctx context.Context, params *MyBalanceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// MyCommissions The caller's commission ledger rows (newest first)
 	//
 	// Corresponds with GET /v1/affiliate/commissions (the `MyCommissions` operationId).
@@ -1268,6 +1407,11 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/affiliate/me (the `AffiliateMe` operationId).
 	AffiliateMe(ctx context.Context, params *AffiliateMeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MyPayouts The caller's payouts, newest first (read through from PostgreSQL)
+	//
+	// Corresponds with GET /v1/affiliate/payouts (the `MyPayouts` operationId).
+	MyPayouts(ctx context.Context, params *MyPayoutsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AffiliateStats The caller's commission totals for a period, counters and downline size
 	//
@@ -1392,6 +1536,25 @@ func (c *Client) Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*ht
 	return c.Client.Do(req)
 }
 
+// MyBalance The caller's commission balance per currency (read through from PostgreSQL)
+//
+// `pending`, `available`, `in_payout` and `paid` are signed sums of the caller's rows in
+// that state now (they add up to the ledger's net; `available` may be negative);
+// `reversed` is the positive total of the negative rows.
+//
+// Corresponds with GET /v1/affiliate/balance (the `MyBalance` operationId).
+func (c *Client) MyBalance(ctx context.Context, params *MyBalanceParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMyBalanceRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // MyCommissions The caller's commission ledger rows (newest first)
 //
 // Corresponds with GET /v1/affiliate/commissions (the `MyCommissions` operationId).
@@ -1429,6 +1592,21 @@ func (c *Client) MyDownline(ctx context.Context, params *MyDownlineParams, reqEd
 // Corresponds with GET /v1/affiliate/me (the `AffiliateMe` operationId).
 func (c *Client) AffiliateMe(ctx context.Context, params *AffiliateMeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAffiliateMeRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MyPayouts The caller's payouts, newest first (read through from PostgreSQL)
+//
+// Corresponds with GET /v1/affiliate/payouts (the `MyPayouts` operationId).
+func (c *Client) MyPayouts(ctx context.Context, params *MyPayoutsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMyPayoutsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1709,6 +1887,75 @@ func NewReadyzRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewMyBalanceRequest constructs an http.Request for the MyBalance method
+func NewMyBalanceRequest(server string, params *MyBalanceParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/affiliate/balance")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.TenantID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenant_id", *params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewMyCommissionsRequest constructs an http.Request for the MyCommissions method
 func NewMyCommissionsRequest(server string, params *MyCommissionsParams) (*http.Request, error) {
 	var err error
@@ -1938,6 +2185,99 @@ func NewAffiliateMeRequest(server string, params *AffiliateMeParams) (*http.Requ
 		if params.TenantID != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenant_id", *params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewMyPayoutsRequest constructs an http.Request for the MyPayouts method
+func NewMyPayoutsRequest(server string, params *MyPayoutsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/affiliate/payouts")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.TenantID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenant_id", *params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Offset != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "offset", *params.Offset, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -2853,6 +3193,17 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	ReadyzWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReadyzResponse, error)
 
+	// MyBalanceWithResponse The caller's commission balance per currency (read through from PostgreSQL)
+	//
+	// `pending`, `available`, `in_payout` and `paid` are signed sums of the caller's rows in
+	// that state now (they add up to the ledger's net; `available` may be negative);
+	// `reversed` is the positive total of the negative rows.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/affiliate/balance (the `MyBalance` operationId).
+	MyBalanceWithResponse(ctx context.Context, params *MyBalanceParams, reqEditors ...RequestEditorFn) (*MyBalanceResponse, error)
+
 	// MyCommissionsWithResponse The caller's commission ledger rows (newest first)
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -2875,6 +3226,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/affiliate/me (the `AffiliateMe` operationId).
 	AffiliateMeWithResponse(ctx context.Context, params *AffiliateMeParams, reqEditors ...RequestEditorFn) (*AffiliateMeResponse, error)
+
+	// MyPayoutsWithResponse The caller's payouts, newest first (read through from PostgreSQL)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/affiliate/payouts (the `MyPayouts` operationId).
+	MyPayoutsWithResponse(ctx context.Context, params *MyPayoutsParams, reqEditors ...RequestEditorFn) (*MyPayoutsResponse, error)
 
 	// AffiliateStatsWithResponse The caller's commission totals for a period, counters and downline size
 	//
@@ -3117,6 +3475,146 @@ func (r ReadyzResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ReadyzResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// MyBalanceResponse200Headers the declared response headers of an HTTP 200 response for MyBalance
+type MyBalanceResponse200Headers struct {
+	ETag string
+}
+
+// MyBalanceResponse304Headers the declared response headers of an HTTP 304 response for MyBalance
+type MyBalanceResponse304Headers struct {
+	ETag string
+}
+
+// MyBalanceResponse400Headers the declared response headers of an HTTP 400 response for MyBalance
+type MyBalanceResponse400Headers struct {
+	XRequestID string
+}
+
+// MyBalanceResponse401Headers the declared response headers of an HTTP 401 response for MyBalance
+type MyBalanceResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// MyBalanceResponse403Headers the declared response headers of an HTTP 403 response for MyBalance
+type MyBalanceResponse403Headers struct {
+	XRequestID string
+}
+
+// MyBalanceResponse404Headers the declared response headers of an HTTP 404 response for MyBalance
+type MyBalanceResponse404Headers struct {
+	XRequestID string
+}
+
+// MyBalanceResponse500Headers the declared response headers of an HTTP 500 response for MyBalance
+type MyBalanceResponse500Headers struct {
+	XRequestID string
+}
+
+// MyBalanceResponse503Headers the declared response headers of an HTTP 503 response for MyBalance
+type MyBalanceResponse503Headers struct {
+	XRequestID string
+}
+
+type MyBalanceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BalanceList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotAnAffiliate
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *MyBalanceResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *MyBalanceResponse304Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *MyBalanceResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *MyBalanceResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *MyBalanceResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *MyBalanceResponse404Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *MyBalanceResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *MyBalanceResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MyBalanceResponse) GetJSON200() *BalanceList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MyBalanceResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r MyBalanceResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r MyBalanceResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r MyBalanceResponse) GetJSON404() *NotAnAffiliate {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r MyBalanceResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r MyBalanceResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MyBalanceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MyBalanceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MyBalanceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MyBalanceResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3523,6 +4021,146 @@ func (r AffiliateMeResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AffiliateMeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// MyPayoutsResponse200Headers the declared response headers of an HTTP 200 response for MyPayouts
+type MyPayoutsResponse200Headers struct {
+	ETag string
+}
+
+// MyPayoutsResponse304Headers the declared response headers of an HTTP 304 response for MyPayouts
+type MyPayoutsResponse304Headers struct {
+	ETag string
+}
+
+// MyPayoutsResponse400Headers the declared response headers of an HTTP 400 response for MyPayouts
+type MyPayoutsResponse400Headers struct {
+	XRequestID string
+}
+
+// MyPayoutsResponse401Headers the declared response headers of an HTTP 401 response for MyPayouts
+type MyPayoutsResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// MyPayoutsResponse403Headers the declared response headers of an HTTP 403 response for MyPayouts
+type MyPayoutsResponse403Headers struct {
+	XRequestID string
+}
+
+// MyPayoutsResponse404Headers the declared response headers of an HTTP 404 response for MyPayouts
+type MyPayoutsResponse404Headers struct {
+	XRequestID string
+}
+
+// MyPayoutsResponse500Headers the declared response headers of an HTTP 500 response for MyPayouts
+type MyPayoutsResponse500Headers struct {
+	XRequestID string
+}
+
+// MyPayoutsResponse503Headers the declared response headers of an HTTP 503 response for MyPayouts
+type MyPayoutsResponse503Headers struct {
+	XRequestID string
+}
+
+type MyPayoutsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PayoutList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotAnAffiliate
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *MyPayoutsResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *MyPayoutsResponse304Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *MyPayoutsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *MyPayoutsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *MyPayoutsResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *MyPayoutsResponse404Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *MyPayoutsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *MyPayoutsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MyPayoutsResponse) GetJSON200() *PayoutList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MyPayoutsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r MyPayoutsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r MyPayoutsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r MyPayoutsResponse) GetJSON404() *NotAnAffiliate {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r MyPayoutsResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r MyPayoutsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MyPayoutsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MyPayoutsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MyPayoutsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MyPayoutsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -4870,6 +5508,23 @@ func (c *ClientWithResponses) ReadyzWithResponse(ctx context.Context, reqEditors
 	return ParseReadyzResponse(rsp)
 }
 
+// MyBalanceWithResponse The caller's commission balance per currency (read through from PostgreSQL)
+//
+// `pending`, `available`, `in_payout` and `paid` are signed sums of the caller's rows in
+// that state now (they add up to the ledger's net; `available` may be negative);
+// `reversed` is the positive total of the negative rows.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/affiliate/balance (the `MyBalance` operationId).
+func (c *ClientWithResponses) MyBalanceWithResponse(ctx context.Context, params *MyBalanceParams, reqEditors ...RequestEditorFn) (*MyBalanceResponse, error) {
+	rsp, err := c.MyBalance(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMyBalanceResponse(rsp)
+}
+
 // MyCommissionsWithResponse The caller's commission ledger rows (newest first)
 //
 // Returns a wrapper object for the known response body format(s).
@@ -4909,6 +5564,19 @@ func (c *ClientWithResponses) AffiliateMeWithResponse(ctx context.Context, param
 		return nil, err
 	}
 	return ParseAffiliateMeResponse(rsp)
+}
+
+// MyPayoutsWithResponse The caller's payouts, newest first (read through from PostgreSQL)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/affiliate/payouts (the `MyPayouts` operationId).
+func (c *ClientWithResponses) MyPayoutsWithResponse(ctx context.Context, params *MyPayoutsParams, reqEditors ...RequestEditorFn) (*MyPayoutsResponse, error) {
+	rsp, err := c.MyPayouts(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMyPayoutsResponse(rsp)
 }
 
 // AffiliateStatsWithResponse The caller's commission totals for a period, counters and downline size
@@ -5149,6 +5817,167 @@ func ParseReadyzResponse(rsp *http.Response) (*ReadyzResponse, error) {
 		}
 		response.JSON503 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseMyBalanceResponse parses an HTTP response from a MyBalanceWithResponse call
+func ParseMyBalanceResponse(rsp *http.Response) (*MyBalanceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MyBalanceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BalanceList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotAnAffiliate
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers MyBalanceResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers MyBalanceResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers304 = &headers
+	case rsp.StatusCode == 400:
+		var headers MyBalanceResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers MyBalanceResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers MyBalanceResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers MyBalanceResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 500:
+		var headers MyBalanceResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers MyBalanceResponse503Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5607,6 +6436,167 @@ func ParseAffiliateMeResponse(rsp *http.Response) (*AffiliateMeResponse, error) 
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers AffiliateMeResponse503Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseMyPayoutsResponse parses an HTTP response from a MyPayoutsWithResponse call
+func ParseMyPayoutsResponse(rsp *http.Response) (*MyPayoutsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MyPayoutsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PayoutList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotAnAffiliate
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers MyPayoutsResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers MyPayoutsResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers304 = &headers
+	case rsp.StatusCode == 400:
+		var headers MyPayoutsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers MyPayoutsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers MyPayoutsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers MyPayoutsResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 500:
+		var headers MyPayoutsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers MyPayoutsResponse503Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

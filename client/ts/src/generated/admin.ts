@@ -913,6 +913,173 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/affiliate/commissions/{commission_id}/reverse": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path: {
+                commission_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reverse one commission row in full (a declined commission)
+         * @description Writes a negative row with `reverses_id` and `reason` taking back all that remains of
+         *     the row. It does not count toward the reversed base of the row's event.
+         */
+        post: operations["reverseCommission"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/affiliate/payout-policy": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The hold and payout policy (the defaults before the first PUT) */
+        get: operations["getPayoutPolicy"];
+        /**
+         * Create or replace the hold and payout policy
+         * @description Rows written afterwards are held `hold_days`; rows already written keep their
+         *     `available_at`. Omitted fields take their defaults (30 days, no minimum).
+         */
+        put: operations["putPayoutPolicy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/affiliate/payouts": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's payouts, newest first */
+        get: operations["listPayouts"];
+        put?: never;
+        /**
+         * A payout run in one currency
+         * @description One pending payout per affiliate (every live one, or those listed — deleted ones
+         *     included) whose available net is > 0 and at least the minimum, covering every available
+         *     row (positive and negative) not in a live payout. The others are listed in `skipped`
+         *     with a reason. A row is in at most one pending or paid payout, also under concurrent runs.
+         */
+        post: operations["createPayouts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/affiliate/payouts/{payout_id}": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path: {
+                payout_id: string;
+            };
+            cookie?: never;
+        };
+        /** One payout */
+        get: operations["getPayout"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/affiliate/payouts/{payout_id}/status": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path: {
+                payout_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /** Mark a pending payout paid or failed (failed releases its rows) */
+        put: operations["setPayoutStatus"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/affiliates/{affiliate_id}/balance": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path: {
+                affiliate_id: components["parameters"]["AffiliateID"];
+            };
+            cookie?: never;
+        };
+        /**
+         * An affiliate's commission balance per currency
+         * @description `pending`, `available`, `in_payout` and `paid` are signed sums of the rows in that state
+         *     now (they add up to the ledger's net; `available` may be negative); `reversed` is the
+         *     positive total of the negative rows.
+         */
+        get: operations["getAffiliateBalance"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/outbox": {
         parameters: {
             query?: {
@@ -1185,7 +1352,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "INVALID_JSON" | "VALIDATION_FAILED" | "TENANT_REQUIRED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "CODE_NOT_FOUND" | "NOT_AN_AFFILIATE" | "CODE_TAKEN" | "ALREADY_REFERRED" | "CODE_EXHAUSTED" | "AFFILIATE_EXISTS" | "INVALID_TRANSITION" | "IDEMPOTENCY_KEY_REUSED" | "METHOD_NOT_ALLOWED" | "BODY_TOO_LARGE" | "CODE_INACTIVE" | "CODE_EXPIRED" | "SELF_REFERRAL" | "REFERRAL_CYCLE" | "HIERARCHY_CYCLE" | "CODE_LIMIT_REACHED" | "RATE_LIMITED" | "INTERNAL" | "UNAVAILABLE";
+                code: "INVALID_JSON" | "VALIDATION_FAILED" | "TENANT_REQUIRED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "CODE_NOT_FOUND" | "NOT_AN_AFFILIATE" | "CODE_TAKEN" | "ALREADY_REFERRED" | "CODE_EXHAUSTED" | "AFFILIATE_EXISTS" | "INVALID_TRANSITION" | "IDEMPOTENCY_KEY_REUSED" | "METHOD_NOT_ALLOWED" | "BODY_TOO_LARGE" | "CODE_INACTIVE" | "CODE_EXPIRED" | "SELF_REFERRAL" | "REFERRAL_CYCLE" | "HIERARCHY_CYCLE" | "CODE_LIMIT_REACHED" | "NOT_REVERSIBLE" | "RATE_LIMITED" | "INTERNAL" | "UNAVAILABLE";
                 /** @description human readable */
                 message: string;
                 fields?: components["schemas"]["ErrorFields"];
@@ -1276,6 +1443,16 @@ export interface components {
             error: {
                 /** @enum {string} */
                 code: "INVALID_TRANSITION" | "IDEMPOTENCY_KEY_REUSED";
+                /** @description human readable */
+                message: string;
+                fields?: components["schemas"]["ErrorFields"];
+            };
+        };
+        /** @description The error envelope of a refused reversal. */
+        NotReversibleError: {
+            error: {
+                /** @enum {string} */
+                code: "NOT_REVERSIBLE";
                 /** @description human readable */
                 message: string;
                 fields?: components["schemas"]["ErrorFields"];
@@ -1400,6 +1577,11 @@ export interface components {
             ends_at?: string | null;
             /** @description referrer rewards per threshold of successful referrals (§13); thresholds strictly increase; absent or null = [] */
             milestones?: components["schemas"]["MilestoneInput"][] | null;
+            /**
+             * @description take the rewards back when the paying event is reversed in full (§10.1)
+             * @default false
+             */
+            clawback?: boolean | null;
         };
         MilestoneInput: {
             successful_referrals: number;
@@ -1426,6 +1608,11 @@ export interface components {
             ends_at?: string | null;
             /** @description referrer rewards per threshold of successful referrals (§13); thresholds strictly increase; absent or null = [] */
             milestones?: components["schemas"]["MilestoneInput"][] | null;
+            /**
+             * @description take the rewards back when the paying event is reversed in full (§10.1)
+             * @default false
+             */
+            clawback?: boolean | null;
             /** @description read-only; ignored */
             id?: string | null;
             /** @description read-only; ignored */
@@ -1447,6 +1634,7 @@ export interface components {
             active: boolean;
             starts_at: components["schemas"]["NullableTimestamp"];
             ends_at: components["schemas"]["NullableTimestamp"];
+            clawback: boolean;
             milestones: components["schemas"]["Milestone"][];
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
@@ -1749,9 +1937,17 @@ export interface components {
             referral_id: string;
             event_id: string;
             currency_id: string;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description positive; negative for a clawback row
+             */
             amount: number;
             created_at: components["schemas"]["Timestamp"];
+            /**
+             * Format: uuid
+             * @description the reward a clawback row takes back (§10.1)
+             */
+            reverses_id: string | null;
         };
         RewardList: {
             items: components["schemas"]["Reward"][];
@@ -2052,6 +2248,13 @@ export interface components {
             payload?: {
                 [key: string]: unknown;
             } | null;
+            /** @description the event_id of an earlier processed event this one reverses (§10.1) */
+            reverses?: string | null;
+            /**
+             * Format: int64
+             * @description the part of the original's base reversed; default all that remains
+             */
+            reverse_amount?: number | null;
         };
         EventBatchInput: {
             /** @description Items are validated one by one; an invalid item is rejected alone. */
@@ -2101,17 +2304,117 @@ export interface components {
             base_amount: number;
             /**
              * Format: int64
-             * @description floor(base_amount × rate)
+             * @description floor(base_amount × rate); negative for a reversal row
              */
             amount: number;
             currency_id: string;
             created_at: components["schemas"]["Timestamp"];
+            /**
+             * Format: uuid
+             * @description the row a reversal row reverses (§10.1)
+             */
+            reverses_id: string | null;
+            /** @description an admin's reason for a per-row reversal */
+            reason: string | null;
+            available_at: components["schemas"]["Timestamp"];
+            state: components["schemas"]["CommissionState"];
         };
         CommissionList: {
             items: components["schemas"]["Commission"][];
             total: number;
             limit: number;
             offset: number;
+        };
+        /**
+         * @description pending until available_at, then available; in_payout in a pending payout, then paid (§10.2)
+         * @enum {string}
+         */
+        CommissionState: "pending" | "available" | "in_payout" | "paid";
+        CommissionReverseInput: {
+            reason?: string | null;
+        };
+        MinimumPayout: {
+            currency_id: string;
+            /** Format: int64 */
+            amount: number;
+        };
+        PayoutPolicyInput: {
+            /** @default 30 */
+            hold_days?: number;
+            /** @default [] */
+            minimum_payout?: components["schemas"]["MinimumPayout"][];
+            /** @description read-only; ignored */
+            updated_at?: string | null;
+        };
+        PayoutPolicy: {
+            hold_days: number;
+            minimum_payout: components["schemas"]["MinimumPayout"][];
+            updated_at: components["schemas"]["NullableTimestamp"];
+        };
+        /** @enum {string} */
+        PayoutStatus: "pending" | "paid" | "failed";
+        Payout: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            affiliate_id: string;
+            user_id: string;
+            currency_id: string;
+            /**
+             * Format: int64
+             * @description the net of the rows it covers
+             */
+            amount: number;
+            /** @description how many commission rows it covers */
+            rows: number;
+            status: components["schemas"]["PayoutStatus"];
+            reference: string | null;
+            created_at: components["schemas"]["Timestamp"];
+            paid_at: components["schemas"]["NullableTimestamp"];
+        };
+        PayoutList: {
+            items: components["schemas"]["Payout"][];
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        PayoutRunInput: {
+            currency_id: string;
+            affiliate_ids?: string[] | null;
+        };
+        PayoutSkip: {
+            /** Format: uuid */
+            affiliate_id: string;
+            /** @enum {string} */
+            reason: "BELOW_MINIMUM_PAYOUT" | "NOTHING_AVAILABLE" | "AFFILIATE_NOT_ACTIVE";
+        };
+        PayoutRun: {
+            items: components["schemas"]["Payout"][];
+            skipped: components["schemas"]["PayoutSkip"][];
+        };
+        PayoutStatusInput: {
+            /** @enum {string} */
+            status: "paid" | "failed";
+            reference?: string | null;
+        };
+        Balance: {
+            currency_id: string;
+            /** Format: int64 */
+            pending: number;
+            /**
+             * Format: int64
+             * @description may be negative
+             */
+            available: number;
+            /** Format: int64 */
+            in_payout: number;
+            /** Format: int64 */
+            paid: number;
+            /** Format: int64 */
+            reversed: number;
+        };
+        BalanceList: {
+            items: components["schemas"]["Balance"][];
         };
         /** @enum {string} */
         OutboxEventType: "referral.created" | "referral.converted" | "referral.status_changed" | "referral.held" | "referral.reviewed" | "reward.created" | "commission.created" | "affiliate.created" | "affiliate.updated" | "affiliate.deleted" | "affiliate.tier_changed" | "milestone.reached" | "payout.created" | "payout.status_changed" | "webhook.test";
@@ -2288,6 +2591,7 @@ export interface components {
                  *       "active": true,
                  *       "starts_at": null,
                  *       "ends_at": null,
+                 *       "clawback": false,
                  *       "milestones": [
                  *         {
                  *           "successful_referrals": 5,
@@ -2406,6 +2710,55 @@ export interface components {
                 "application/json": components["schemas"]["HierarchyPolicy"];
             };
         };
+        /** @description the commission row */
+        Commission: {
+            headers: {
+                "Idempotent-Replay": components["headers"]["IdempotentReplay"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Commission"];
+            };
+        };
+        /** @description the hold and payout policy */
+        PayoutPolicy: {
+            headers: {
+                "Idempotent-Replay": components["headers"]["IdempotentReplay"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["PayoutPolicy"];
+            };
+        };
+        /** @description the payout */
+        Payout: {
+            headers: {
+                "Idempotent-Replay": components["headers"]["IdempotentReplay"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Payout"];
+            };
+        };
+        /** @description the balance, one item per currency */
+        Balances: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["BalanceList"];
+            };
+        };
+        /** @description `NOT_REVERSIBLE`: already reversed in full, more than remains, or a row that is itself a reversal. */
+        NotReversible: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestID"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["NotReversibleError"];
+            };
+        };
         /** @description what the event paid (or would pay, for a simulation) */
         EventOutcome: {
             headers: {
@@ -2427,7 +2780,8 @@ export interface components {
                  *           "event_id": "dep_123",
                  *           "currency_id": "points",
                  *           "amount": 100,
-                 *           "created_at": "2026-03-02T10:00:00Z"
+                 *           "created_at": "2026-03-02T10:00:00Z",
+                 *           "reverses_id": null
                  *         },
                  *         {
                  *           "id": "6d5c4b3a-2918-4071-8e6d-5c4b3a291807",
@@ -2438,7 +2792,8 @@ export interface components {
                  *           "event_id": "dep_123",
                  *           "currency_id": "points",
                  *           "amount": 50,
-                 *           "created_at": "2026-03-02T10:00:00Z"
+                 *           "created_at": "2026-03-02T10:00:00Z",
+                 *           "reverses_id": null
                  *         }
                  *       ],
                  *       "commissions": []
@@ -4475,8 +4830,10 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["NotReversible"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -4547,8 +4904,10 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["NotReversible"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };
@@ -4565,6 +4924,10 @@ export interface operations {
                 event_id?: string;
                 /** @description 0 = the direct affiliate */
                 level?: number;
+                /** @description the rows a payout covers */
+                payout_id?: string;
+                /** @description rows in this derived state (§10.2), computed now */
+                state?: components["schemas"]["CommissionState"];
                 /** @description desc (newest first, the default) or asc (oldest first, for feeds) */
                 order?: components["parameters"]["Order"];
                 limit?: components["parameters"]["Limit"];
@@ -4588,6 +4951,288 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    reverseCommission: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: {
+                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                commission_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "declined: self-referral ring"
+                 *     }
+                 */
+                "application/json": components["schemas"]["CommissionReverseInput"];
+            };
+        };
+        responses: {
+            200: components["responses"]["Commission"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["NotReversible"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getPayoutPolicy: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["PayoutPolicy"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    putPayoutPolicy: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: {
+                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "hold_days": 14,
+                 *       "minimum_payout": [
+                 *         {
+                 *           "currency_id": "EUR",
+                 *           "amount": 5000
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["PayoutPolicyInput"];
+            };
+        };
+        responses: {
+            200: components["responses"]["PayoutPolicy"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listPayouts: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+                affiliate_id?: string;
+                status?: components["schemas"]["PayoutStatus"];
+                currency_id?: string;
+                limit?: components["parameters"]["Limit"];
+                offset?: components["parameters"]["Offset"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page of payouts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createPayouts: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: {
+                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "currency_id": "EUR"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PayoutRunInput"];
+            };
+        };
+        responses: {
+            /** @description the payouts created and the affiliates skipped */
+            200: {
+                headers: {
+                    "Idempotent-Replay": components["headers"]["IdempotentReplay"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutRun"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getPayout: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path: {
+                payout_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Payout"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    setPayoutStatus: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: {
+                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                payout_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "status": "paid",
+                 *       "reference": "SEPA-2026-03-0042"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PayoutStatusInput"];
+            };
+        };
+        responses: {
+            200: components["responses"]["Payout"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["TransitionConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getAffiliateBalance: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path: {
+                affiliate_id: components["parameters"]["AffiliateID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Balances"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };

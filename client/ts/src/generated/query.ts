@@ -291,6 +291,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/affiliate/balance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's commission balance per currency (read through from PostgreSQL)
+         * @description `pending`, `available`, `in_payout` and `paid` are signed sums of the caller's rows in
+         *     that state now (they add up to the ledger's net; `available` may be negative);
+         *     `reversed` is the positive total of the negative rows.
+         */
+        get: operations["myBalance"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/affiliate/payouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's payouts, newest first (read through from PostgreSQL) */
+        get: operations["myPayouts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/affiliate/tiers": {
         parameters: {
             query?: never;
@@ -556,9 +595,17 @@ export interface components {
             referral_id: string;
             event_id: string;
             currency_id: string;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description positive; negative for a clawback row
+             */
             amount: number;
             created_at: components["schemas"]["Timestamp"];
+            /**
+             * Format: uuid
+             * @description the reward a clawback row takes back
+             */
+            reverses_id: string | null;
         };
         RewardList: {
             items: components["schemas"]["Reward"][];
@@ -691,10 +738,25 @@ export interface components {
             rate: components["schemas"]["Rate"];
             /** Format: int64 */
             base_amount: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description negative for a reversal row
+             */
             amount: number;
             currency_id: string;
             created_at: components["schemas"]["Timestamp"];
+            /**
+             * Format: uuid
+             * @description the row a reversal row reverses
+             */
+            reverses_id: string | null;
+            reason: string | null;
+            available_at: components["schemas"]["Timestamp"];
+            /**
+             * @description derived now: pending until available_at, then available; in_payout in a pending payout, then paid
+             * @enum {string}
+             */
+            state: "pending" | "available" | "in_payout" | "paid";
         };
         CommissionList: {
             items: components["schemas"]["Commission"][];
@@ -724,6 +786,44 @@ export interface components {
         };
         TierItems: {
             items: components["schemas"]["Tier"][];
+        };
+        Payout: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            affiliate_id: string;
+            user_id: string;
+            currency_id: string;
+            /** Format: int64 */
+            amount: number;
+            rows: number;
+            /** @enum {string} */
+            status: "pending" | "paid" | "failed";
+            reference: string | null;
+            created_at: components["schemas"]["Timestamp"];
+            paid_at: components["schemas"]["NullableTimestamp"];
+        };
+        PayoutList: {
+            items: components["schemas"]["Payout"][];
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        Balance: {
+            currency_id: string;
+            /** Format: int64 */
+            pending: number;
+            /** Format: int64 */
+            available: number;
+            /** Format: int64 */
+            in_payout: number;
+            /** Format: int64 */
+            paid: number;
+            /** Format: int64 */
+            reversed: number;
+        };
+        BalanceList: {
+            items: components["schemas"]["Balance"][];
         };
     };
     responses: {
@@ -1397,6 +1497,76 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AffiliateStats"];
+                };
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotAnAffiliate"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    myBalance: {
+        parameters: {
+            query?: {
+                /** @description Optional for a token with `tenant_id` (must match it when given). */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: {
+                /** @description An ETag of an earlier answer; when it still matches → 304 without a body. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description one item per currency */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BalanceList"];
+                };
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotAnAffiliate"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    myPayouts: {
+        parameters: {
+            query?: {
+                /** @description Optional for a token with `tenant_id` (must match it when given). */
+                tenant_id?: components["parameters"]["TenantID"];
+                limit?: components["parameters"]["Limit"];
+                offset?: components["parameters"]["Offset"];
+            };
+            header?: {
+                /** @description An ETag of an earlier answer; when it still matches → 304 without a body. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page of payouts */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutList"];
                 };
             };
             304: components["responses"]["NotModified"];
