@@ -181,6 +181,19 @@ func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, ev
 	return nil, book.write(ctx, tx, now)
 }
 
+// ledgerMessages returns the reward.created and commission.created messages of ledger rows,
+// one per row (negative rows included), as the ledger lists show them.
+func ledgerMessages(rewards []referral.Reward, commissions []referral.Commission) []outbox.Message {
+	msgs := make([]outbox.Message, 0, len(rewards)+len(commissions))
+	for _, r := range rewards {
+		msgs = append(msgs, outbox.Message{Type: outbox.RewardCreated, Data: apishape.NewReward(r)})
+	}
+	for _, c := range commissions {
+		msgs = append(msgs, outbox.Message{Type: outbox.CommissionCreated, Data: apishape.NewCommission(c)})
+	}
+	return msgs
+}
+
 // milestonesReached returns a milestone.reached message per milestone the rewards of one event
 // pay (§13): its milestone rewards grouped by campaign, referrer and threshold.
 func milestonesReached(rewards []referral.Reward) []outbox.Message {
@@ -419,13 +432,7 @@ func (w *ledgerWrites) write(ctx context.Context, tx *sqlx.Tx, tenant string, no
 	if err := insertCommissions(ctx, tx, tenant, w.commissions); err != nil {
 		return err
 	}
-	msgs := make([]outbox.Message, 0, len(w.rewards)+len(w.commissions)+len(w.convertedOrder))
-	for _, r := range w.rewards {
-		msgs = append(msgs, outbox.Message{Type: outbox.RewardCreated, Data: apishape.NewReward(r)})
-	}
-	for _, c := range w.commissions {
-		msgs = append(msgs, outbox.Message{Type: outbox.CommissionCreated, Data: apishape.NewCommission(c)})
-	}
+	msgs := ledgerMessages(w.rewards, w.commissions)
 	msgs = append(msgs, w.milestones...)
 	if len(w.convertedOrder) > 0 {
 		ids := make([]string, 0, len(w.convertedOrder))
