@@ -242,6 +242,10 @@ func TestDepComposeEnvironment(t *testing.T) {
 		if v, ok := env["PHOENIX_JWT_SECRET"]; !ok || v != "" {
 			t.Errorf("%s: PHOENIX_JWT_SECRET = %q (set %v), want empty by default", name, v, ok)
 		}
+		// The Admin Gateway's address hash key works the same way; the others store no address.
+		if v, ok := env["PHOENIX_ADDRESS_HASH_KEY"]; (name == "admin-gateway") != ok || v != "" {
+			t.Errorf("%s: PHOENIX_ADDRESS_HASH_KEY = %q (set %v), want empty by default on the admin gateway only", name, v, ok)
+		}
 		for k := range env {
 			if strings.HasPrefix(k, "PHOENIX_") && !known[k] {
 				t.Errorf("%s: %s is read by neither binary", name, k)

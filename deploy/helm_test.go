@@ -235,6 +235,7 @@ var depCases = []depCase{
 	{name: "chart-secret", args: []string{
 		"--set", "secret.databaseURL=postgres://phoenix:pw@db:5432/phoenix?sslmode=require",
 		"--set", "secret.jwtSecret=0123456789abcdef0123456789abcdef01",
+		"--set", "secret.addressHashKey=fedcba9876543210fedcba9876543210fe",
 		"--set", "secret.redisURL=redis://:pw@cache:6379/0",
 	}},
 	{name: "everything-on", args: []string{"-f", depEverythingOn}, existingSecret: "phoenix-credentials"},
@@ -477,6 +478,18 @@ func TestDepHelmGateways(t *testing.T) {
 					if other.component != g.component && ssel.Matches(labels.Set(od.Spec.Template.Labels)) {
 						t.Errorf("%s: Service also selects %s's pods", name, other.component)
 					}
+				}
+
+				// The Admin Gateway reads the address hash key from the Secret; the Query Gateway,
+				// which stores no address, does not get it.
+				hk, ok := env["PHOENIX_ADDRESS_HASH_KEY"]
+				switch {
+				case g.component == "admin-gateway" && (!ok || hk.ValueFrom == nil || hk.ValueFrom.SecretKeyRef == nil):
+					t.Errorf("%s: PHOENIX_ADDRESS_HASH_KEY not from a Secret: %+v", name, hk)
+				case g.component == "admin-gateway" && tc.existingSecret != "" && hk.ValueFrom.SecretKeyRef.Key != "address-hash-key":
+					t.Errorf("%s: address hash key read from key %q, want secret.addressHashKeyKey", name, hk.ValueFrom.SecretKeyRef.Key)
+				case g.component == "query-gateway" && ok:
+					t.Errorf("%s: has PHOENIX_ADDRESS_HASH_KEY", name)
 				}
 
 				// Every reference resolves to something rendered or to the existing Secret.
@@ -820,6 +833,8 @@ func TestDepHelmRejectsBadValues(t *testing.T) {
 		{"image.digest=latest", "digest"},
 		{"terminationGracePeriodSeconds=25", "terminationGracePeriodSeconds"},
 		{"secret.jwtSecret=too-short", "at least 32 bytes"},
+		{"secret.addressHashKey=too-short", "secret.addressHashKey must be at least 32 bytes"},
+		{"config.impressionTTL=30days", "impressionTTL"},
 		{"secret.existingSecret=mine,secret.databaseURL=postgres://x", "existingSecret"},
 		{"config.autoMigrate=true", "autoMigrate"},
 		{"config.extra.PHOENIX_LOG_LEVEL=debug", "config.extra.PHOENIX_LOG_LEVEL"},

@@ -37,6 +37,9 @@ import (
 
 const qrySecret = "e2e-secret-0123456789abcdef0123456789"
 
+// qryAddressHashKey is the Admin Gateway's PHOENIX_ADDRESS_HASH_KEY in these tests.
+const qryAddressHashKey = "e2e-address-hash-key-0123456789abcdef"
+
 var (
 	qryBinDir    string
 	qryRedisBase int
@@ -170,7 +173,7 @@ func qryStartPath(t testing.TB, path string, env []string, args ...string) *qryP
 	cmd := exec.Command(path, args...)
 	// Later entries win: the caller's env overrides the defaults.
 	cmd.Env = append(os.Environ(), append([]string{"PHOENIX_LOG_LEVEL=warn", "PHOENIX_JWT_SECRET=" + qrySecret,
-		"PHOENIX_SHUTDOWN_TIMEOUT=" + qryShutdownTimeout}, append(env, "PHOENIX_HTTP_ADDR="+addr)...)...)
+		"PHOENIX_ADDRESS_HASH_KEY=" + qryAddressHashKey, "PHOENIX_SHUTDOWN_TIMEOUT=" + qryShutdownTimeout}, append(env, "PHOENIX_HTTP_ADDR="+addr)...)...)
 	// The gateway dies with the test binary even if a cleanup never runs.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p := &qryProc{t: t, name: bin, cmd: cmd, addr: addr, logs: &qryLog{}, done: make(chan struct{}),

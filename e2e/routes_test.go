@@ -165,7 +165,7 @@ func TestQryRoutes(t *testing.T) {
 	t.Run("stats", func(t *testing.T) {
 		var got map[string]any
 		sc.read("/v1/referral/stats", alice).must(t, 200, &got)
-		want := `map[conversion_rate:50 milestones:[] pending_referrals:1 period:30d rejected_referrals:0 rewards:[map[amount:100 currency_id:points]] successful_referrals:1 total_referrals:2]`
+		want := `map[conversion_rate:50 impressions:0 milestones:[] pending_referrals:1 period:30d rejected_referrals:0 rewards:[map[amount:100 currency_id:points]] successful_referrals:1 total_referrals:2]`
 		if fmt.Sprint(got) != want {
 			t.Fatalf("stats %v\nwant %v", got, want)
 		}

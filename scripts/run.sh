@@ -18,9 +18,16 @@ TENANT=${TENANT:-demo}
 export PHOENIX_DATABASE_URL=${PHOENIX_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/$DB_NAME?sslmode=disable}
 export PHOENIX_REDIS_URL=${PHOENIX_REDIS_URL:-redis://127.0.0.1:6379/0}
 if [ -z "${PHOENIX_JWT_SECRET:-}" ]; then export PHOENIX_DEV=true; fi
+mkdir -p "$RUN_DIR"
+# Outside development mode the Admin Gateway needs PHOENIX_ADDRESS_HASH_KEY: a key made once and
+# kept in run/ keeps stored address hashes comparable across runs.
+if [ "${PHOENIX_DEV:-}" != true ] && [ -z "${PHOENIX_ADDRESS_HASH_KEY:-}" ]; then
+  [ -s "$RUN_DIR/address-hash-key" ] || (umask 077; od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$RUN_DIR/address-hash-key")
+  PHOENIX_ADDRESS_HASH_KEY=$(cat "$RUN_DIR/address-hash-key")
+  export PHOENIX_ADDRESS_HASH_KEY
+fi
 export PHOENIX_REFERRAL_URL_TEMPLATE=${PHOENIX_REFERRAL_URL_TEMPLATE:-https://play.example.com/join?ref=\{code\}}
 
-mkdir -p "$RUN_DIR"
 # Gateways of an earlier run (an orphan would keep the projector lock and serve stale data).
 bash scripts/stop.sh >/dev/null || echo "run: an earlier gateway did not stop cleanly (see above)" >&2
 

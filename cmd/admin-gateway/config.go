@@ -28,6 +28,10 @@ type Config struct {
 	// SecretKey seals webhook secrets and the stored answers that show them
 	// (PHOENIX_SECRET_KEY); without it no endpoint can be created.
 	SecretKey string
+	// ImpressionTTL is how old an impression apply-code still links; ImpressionRetention how long
+	// impressions are kept (SPEC §15).
+	ImpressionTTL       time.Duration
+	ImpressionRetention time.Duration
 	// SignalRetention is how long risk signals are kept and count (PHOENIX_SIGNAL_RETENTION).
 	SignalRetention time.Duration
 	// Console serves the back-office console at /console/ (PHOENIX_CONSOLE).
@@ -60,6 +64,8 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Conf
 	s.Duration(&c.OutboxRetention, "outbox-retention", "PHOENIX_OUTBOX_RETENTION", outbox.DefaultRetention, "how long outbound events are kept for the feed and replays")
 	s.Bool(&c.WebhookAllowPrivate, "webhook-allow-private", "PHOENIX_WEBHOOK_ALLOW_PRIVATE", false, "let webhooks reach loopback, private and link-local addresses and use http (development and tests only)")
 	s.Secret(&c.SecretKey, "secret-key", "PHOENIX_SECRET_KEY", "key that encrypts webhook secrets, at least 32 bytes; required when webhook endpoints exist outside development")
+	s.Duration(&c.ImpressionTTL, "impression-ttl", "PHOENIX_IMPRESSION_TTL", referral.DefaultImpressionTTL, "how old an impression apply-code still links to the referral (at least 1m)")
+	s.Duration(&c.ImpressionRetention, "impression-retention", "PHOENIX_IMPRESSION_RETENTION", referral.DefaultImpressionRetention, "how long impressions are kept (at least PHOENIX_IMPRESSION_TTL); their counters are kept")
 	s.Duration(&c.SignalRetention, "signal-retention", "PHOENIX_SIGNAL_RETENTION", referral.DefaultSignalRetention, "how long risk signals (devices and address hashes of players) are kept and matched, e.g. 2160h")
 	if err := s.Parse(args); err != nil {
 		return nil, s, err
@@ -67,12 +73,17 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Conf
 	return &c, s, nil
 }
 
-func (c *Config) validate(log *slog.Logger) error {
+// validate checks the configuration of command cmd (serve or migrate) and applies PHOENIX_DEV.
+// Serving needs PHOENIX_ADDRESS_HASH_KEY outside development: without it no client address could
+// be stored safely. Migrating stores none.
+func (c *Config) validate(log *slog.Logger, cmd string) error {
 	err := c.Common.Validate(log)
 	switch {
 	case c.AddressHashKey == "" && c.Dev:
 		c.AddressHashKey = devAddressHashKey
 		log.Warn("DEVELOPMENT MODE: using the fixed, public address hash key; stored address hashes can be reversed by anyone. Never run this in production.")
+	case c.AddressHashKey == "" && cmd == "serve":
+		err = errors.Join(err, fmt.Errorf("PHOENIX_ADDRESS_HASH_KEY is required (at least %d bytes; or PHOENIX_DEV=true for development)", referral.MinAddressHashKey))
 	case c.AddressHashKey != "" && len(c.AddressHashKey) < referral.MinAddressHashKey:
 		err = errors.Join(err, fmt.Errorf("PHOENIX_ADDRESS_HASH_KEY must be at least %d bytes", referral.MinAddressHashKey))
 	}
@@ -91,6 +102,9 @@ func (c *Config) validate(log *slog.Logger) error {
 	}
 	if c.SignalRetention <= 0 {
 		err = errors.Join(err, errors.New("PHOENIX_SIGNAL_RETENTION must be positive"))
+	}
+	if c.ImpressionTTL < time.Minute || c.ImpressionRetention < c.ImpressionTTL {
+		err = errors.Join(err, errors.New("PHOENIX_IMPRESSION_TTL must be at least 1m and PHOENIX_IMPRESSION_RETENTION at least PHOENIX_IMPRESSION_TTL"))
 	}
 	return err
 }

@@ -35,7 +35,7 @@ func startStack(t testing.TB, env map[string]string) *consoleStack {
 	t.Helper()
 	vars := map[string]string{
 		"PHOENIX_DATABASE_URL": pgtest.NewDatabase(t), "PHOENIX_JWT_SECRET": secret,
-		"PHOENIX_HTTP_ADDR": "127.0.0.1:0", "PHOENIX_LOG_LEVEL": "warn",
+		"PHOENIX_ADDRESS_HASH_KEY": hashKey, "PHOENIX_HTTP_ADDR": "127.0.0.1:0", "PHOENIX_LOG_LEVEL": "warn",
 	}
 	for k, v := range env {
 		vars[k] = v

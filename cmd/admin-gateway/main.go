@@ -37,6 +37,9 @@ func main() {
 	}
 }
 
+// impressionPruneBatch bounds the impressions one pruning transaction deletes.
+const impressionPruneBatch = 5000
+
 // run is the whole program: it returns when ctx ends (after a graceful shutdown) or on a fatal
 // error. listening, when not nil, receives the HTTP address once the server accepts connections.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, listening chan<- net.Addr) error {
@@ -60,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := cfg.Logger(stderr, "admin-gateway")
-	if err := cfg.validate(log); err != nil {
+	if err := cfg.validate(log, cmd); err != nil {
 		return err
 	}
 	log.Info("config", set.Values()...)
@@ -92,6 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	store := postgres.NewStore(db)
 	store.OutboxRetention = cfg.OutboxRetention
 	store.SignalRetention = cfg.SignalRetention
+	store.ImpressionTTL = cfg.ImpressionTTL
 	sealer, err := secretSealer(ctx, cfg, store)
 	if err != nil {
 		return err
@@ -99,13 +103,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	api := adminapi.New(store, verifier, adminapi.Config{
 		ReferralURLTemplate:  cfg.ReferralURLTemplate,
 		Attempts:             referral.AttemptLimit{Max: cfg.CodeAttemptLimit, Window: cfg.CodeAttemptWindow},
+		Visitors:             referral.AttemptLimit{Max: cfg.VisitorLimit, Window: cfg.CodeAttemptWindow},
 		AddressHashKey:       []byte(cfg.AddressHashKey),
 		Sealer:               sealer,
 		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
 	}, log)
 
 	// Background work: change notifications for the Query Gateway, and upkeep of expired
-	// idempotency records and old attempt failures.
+	// idempotency records, old attempt failures, risk signals and impressions past their
+	// retention.
 	go store.RunNotifier(ctx, log)
 	go func() {
 		t := time.NewTicker(10 * time.Minute)
@@ -121,6 +127,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				// Risk signals past their retention (§12), in bounded batches.
 				if _, err := store.PruneSignals(ctx, cfg.SignalRetention); err != nil && ctx.Err() == nil {
 					log.Warn("prune_signals_failed", "err", err)
+				}
+				// Impressions past their retention (§15), in bounded batches.
+				if n, err := store.PruneImpressions(ctx, cfg.ImpressionRetention, impressionPruneBatch); err != nil && ctx.Err() == nil {
+					log.Warn("impression_prune_failed", "err", err)
+				} else if n > 0 {
+					log.Info("impressions_pruned", "deleted", n)
 				}
 				if n, err := store.PruneOutbox(ctx, time.Now().Add(-cfg.OutboxRetention)); err != nil && ctx.Err() == nil {
 					log.Warn("outbox_prune_failed", "err", err)

@@ -49,6 +49,9 @@ func runMain(t *testing.T, env []string, args ...string) (string, string, int) {
 
 const secret = "main-test-secret-at-least-32-bytes-long"
 
+// hashKey is the PHOENIX_ADDRESS_HASH_KEY of the tests that serve.
+const hashKey = "main-test-address-hash-key-32-bytes-long"
+
 func envOf(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
@@ -175,7 +178,8 @@ func TestHelpListsEveryVariable(t *testing.T) {
 	for _, v := range []string{"PHOENIX_HTTP_ADDR", "PHOENIX_DATABASE_URL", "PHOENIX_JWT_SECRET",
 		"PHOENIX_JWT_PUBLIC_KEY_FILE", "PHOENIX_JWT_JWKS_URL", "PHOENIX_JWT_ISSUER", "PHOENIX_JWT_AUDIENCE", "PHOENIX_DEV",
 		"PHOENIX_LOG_LEVEL", "PHOENIX_REFERRAL_URL_TEMPLATE", "PHOENIX_AUTO_MIGRATE", "PHOENIX_CODE_ATTEMPT_LIMIT",
-		"PHOENIX_TRUSTED_PROXIES", "PHOENIX_SHUTDOWN_TIMEOUT", "PHOENIX_CONSOLE", "PHOENIX_SIGNAL_RETENTION",
+		"PHOENIX_TRUSTED_PROXIES", "PHOENIX_SHUTDOWN_TIMEOUT", "PHOENIX_ADDRESS_HASH_KEY", "PHOENIX_VISITOR_LIMIT",
+		"PHOENIX_IMPRESSION_TTL", "PHOENIX_IMPRESSION_RETENTION", "PHOENIX_CONSOLE", "PHOENIX_SIGNAL_RETENTION",
 		"PHOENIX_OUTBOX_RETENTION", "PHOENIX_WEBHOOK_ALLOW_PRIVATE", "PHOENIX_SECRET_KEY"} {
 		if !strings.Contains(out.String(), v) {
 			t.Errorf("--help does not mention %s", v)
@@ -221,7 +225,7 @@ func TestStartupLogMasksPasswords(t *testing.T) {
 		"host=127.0.0.1 port=1 user=app password='s3cret-pw two' dbname=phoenix sslmode=disable",
 	} {
 		var logs bytes.Buffer
-		err := run(context.Background(), nil, envOf(map[string]string{"PHOENIX_DATABASE_URL": dsn, "PHOENIX_JWT_SECRET": secret}), io.Discard, &logs, nil)
+		err := run(context.Background(), nil, envOf(map[string]string{"PHOENIX_DATABASE_URL": dsn, "PHOENIX_JWT_SECRET": secret, "PHOENIX_ADDRESS_HASH_KEY": hashKey}), io.Discard, &logs, nil)
 		if err == nil {
 			t.Fatalf("%s: connected to an unreachable database", dsn)
 		}
@@ -236,17 +240,39 @@ func TestStartupLogMasksPasswords(t *testing.T) {
 
 func TestRefusesBadConfig(t *testing.T) {
 	for name, env := range map[string]map[string]string{
-		"no key":        {},
-		"short secret":  {"PHOENIX_JWT_SECRET": "short"},
-		"bad bool":      {"PHOENIX_DEV": "maybe"},
-		"bad level":     {"PHOENIX_DEV": "true", "PHOENIX_LOG_LEVEL": "loud"},
-		"no retention":  {"PHOENIX_DEV": "true", "PHOENIX_SIGNAL_RETENTION": "0s"},
-		"bad retention": {"PHOENIX_DEV": "true", "PHOENIX_SIGNAL_RETENTION": "90 days"},
+		"no key":                        {},
+		"short secret":                  {"PHOENIX_JWT_SECRET": "short"},
+		"bad bool":                      {"PHOENIX_DEV": "maybe"},
+		"bad level":                     {"PHOENIX_DEV": "true", "PHOENIX_LOG_LEVEL": "loud"},
+		"no retention":                  {"PHOENIX_DEV": "true", "PHOENIX_SIGNAL_RETENTION": "0s"},
+		"bad retention":                 {"PHOENIX_DEV": "true", "PHOENIX_SIGNAL_RETENTION": "90 days"},
+		"short address hash key":        {"PHOENIX_JWT_SECRET": secret, "PHOENIX_ADDRESS_HASH_KEY": "short"},
+		"impression ttl past retention": {"PHOENIX_DEV": "true", "PHOENIX_IMPRESSION_TTL": "240h", "PHOENIX_IMPRESSION_RETENTION": "24h"},
+		"impression ttl zero":           {"PHOENIX_DEV": "true", "PHOENIX_IMPRESSION_TTL": "0s"},
 	} {
 		var out bytes.Buffer
 		if err := run(context.Background(), nil, envOf(env), &out, &out, nil); err == nil {
 			t.Errorf("%s: started", name)
 		}
+	}
+}
+
+// TestAddressHashKeyRequiredToServe: outside development, serve refuses to start without
+// PHOENIX_ADDRESS_HASH_KEY (no client address could be stored safely), while migrate, which
+// stores none, runs without it.
+func TestAddressHashKeyRequiredToServe(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	env := map[string]string{"PHOENIX_DATABASE_URL": dbURL, "PHOENIX_JWT_SECRET": secret, "PHOENIX_HTTP_ADDR": "127.0.0.1:0"}
+	err := run(context.Background(), nil, envOf(env), io.Discard, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "PHOENIX_ADDRESS_HASH_KEY is required") {
+		t.Fatalf("serve without the key: %v", err)
+	}
+	if err := run(context.Background(), []string{"migrate"}, envOf(env), io.Discard, io.Discard, nil); err != nil {
+		t.Fatalf("migrate without the key: %v", err)
+	}
+	env["PHOENIX_ADDRESS_HASH_KEY"] = "short"
+	if err := run(context.Background(), []string{"migrate"}, envOf(env), io.Discard, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "at least 32 bytes") {
+		t.Fatalf("a short key: %v", err)
 	}
 }
 
@@ -256,7 +282,7 @@ func TestRefusesBadConfig(t *testing.T) {
 func TestServeAndGracefulShutdown(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	env := envOf(map[string]string{
-		"PHOENIX_DATABASE_URL": dbURL, "PHOENIX_JWT_SECRET": secret, "PHOENIX_HTTP_ADDR": "127.0.0.1:0",
+		"PHOENIX_DATABASE_URL": dbURL, "PHOENIX_JWT_SECRET": secret, "PHOENIX_ADDRESS_HASH_KEY": hashKey, "PHOENIX_HTTP_ADDR": "127.0.0.1:0",
 		"PHOENIX_DRAIN_DELAY": "500ms",
 	})
 	logs := &safeBuffer{}
@@ -346,7 +372,7 @@ func get(t *testing.T, url string) int {
 func TestShutdownUnderLoad(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	env := envOf(map[string]string{
-		"PHOENIX_DATABASE_URL": dbURL, "PHOENIX_JWT_SECRET": secret, "PHOENIX_HTTP_ADDR": "127.0.0.1:0",
+		"PHOENIX_DATABASE_URL": dbURL, "PHOENIX_JWT_SECRET": secret, "PHOENIX_ADDRESS_HASH_KEY": hashKey, "PHOENIX_HTTP_ADDR": "127.0.0.1:0",
 		"PHOENIX_DRAIN_DELAY": "200ms",
 	})
 	ctx, cancel := context.WithCancel(context.Background())

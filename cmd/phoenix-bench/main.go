@@ -172,6 +172,7 @@ type Bench struct {
 	cfg     Config
 	started time.Time
 	secret  []byte
+	hashKey []byte // the Admin Gateway's PHOENIX_ADDRESS_HASH_KEY
 	db      *sqlx.DB
 	admin   *Proc
 	qa, qb  *Proc
@@ -258,6 +259,7 @@ func randomHex(n int) string {
 func (b *Bench) Main(ctx context.Context) error {
 	b.tokens = map[string]string{}
 	b.secret = []byte(randomHex(32))
+	b.hashKey = []byte(randomHex(32))
 	b.runID = randomHex(3)
 	b.http = NewClient(max(b.cfg.Workers, 256))
 	for _, bin := range []string{b.cfg.AdminBin, b.cfg.QueryBin} {
@@ -376,6 +378,7 @@ func (b *Bench) gatewayEnvOn(port int, dsn string) []string {
 		"PHOENIX_DATABASE_URL=" + dsn,
 		"PHOENIX_REDIS_URL=" + b.redisURL(),
 		"PHOENIX_JWT_SECRET=" + string(b.secret),
+		"PHOENIX_ADDRESS_HASH_KEY=" + string(b.hashKey),
 		"PHOENIX_LOG_LEVEL=warn",
 		"PHOENIX_DEV=false",
 	}

@@ -18,6 +18,7 @@ var baselineOf = map[string]string{
 	wAdminWrites: wPlainInsert,
 	wApply:       wPlainInsert,
 	wEvents:      wPlainBatch,
+	wImpressions: wPlainInsert,
 }
 
 func mibShort(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
@@ -58,6 +59,9 @@ func (b *Bench) evaluate() {
 	}
 	if r := b.result(wApply); r != nil {
 		add("Apply-code throughput", "≥ 1,000 applies/s across distinct codes", fmt.Sprintf("%.0f applies/s (%d errors)", r.Throughput(), r.Errors), r.Throughput() >= 1000 && r.Errors == 0)
+	}
+	if r := b.result(wImpressions); r != nil {
+		add("Impressions", "≥ 3,000 impressions/s, acknowledged durable", fmt.Sprintf("%.0f impressions/s, %.2f × the plain INSERT baseline (%d errors)", r.Throughput(), ratio(wImpressions, wPlainInsert), r.Errors), r.Throughput() >= 3000 && r.Errors == 0)
 	}
 	if r := b.result(wEvents); r != nil {
 		add("Event ingestion", "≥ 2,000 events/s through /v1/events/batch, 3-level hierarchy", fmt.Sprintf("%.0f events/s (%s)", r.Throughput(), r.Note), r.Throughput() >= 2000 && r.Errors == 0)

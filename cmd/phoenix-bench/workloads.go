@@ -39,6 +39,7 @@ const (
 	wMove        = "subtree move"
 	wCycle       = "cycle check (rejected move)"
 	wFresh       = "freshness: admin write → query read"
+	wImpressions = "impressions: POST /v1/referral/impressions"
 )
 
 func (b *Bench) result(name string) *Result {
@@ -320,6 +321,26 @@ func (b *Bench) writeWorkloads(ctx context.Context) error {
 		}
 		return err
 	})
+	b.add(r)
+
+	// Impressions (SPEC §15): the platform reports clicks on the tenant's (unlimited) hot codes
+	// with its service token, as many connections as the plain INSERT baseline. Every answer
+	// must be valid: true with an impression id.
+	svc := b.token(auth.RoleService, main.ID, "bench_platform")
+	b.logf("writes: impressions (%d connections)", workers)
+	r = Run(ctx, wImpressions, workers, 0, b.cfg.Duration, func(ctx context.Context, _, i int) error {
+		var out apishape.Impression
+		c := main.HotCodes[(i*7919)%len(main.HotCodes)]
+		if _, err := b.http.Do(ctx, http.MethodPost, au+"/v1/referral/impressions", svc,
+			map[string]any{"code": c.Code, "source": "bench_qr"}, &out); err != nil {
+			return err
+		}
+		if !out.Valid || out.ImpressionID == nil {
+			return fmt.Errorf("impression of %s: %+v", c.Code, out)
+		}
+		return nil
+	})
+	r.Unit = "impression"
 	b.add(r)
 	return nil
 }

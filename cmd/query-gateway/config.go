@@ -18,7 +18,6 @@ type Config struct {
 	RedisClusterAddrs   string
 	RedisTimeout        time.Duration
 	ReferralURLTemplate string
-	VisitorLimit        int
 	FallbackConcurrency int
 	CatchUpInterval     time.Duration
 	ChangeRetention     time.Duration
@@ -41,7 +40,6 @@ func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (*C
 	s.String(&c.RedisClusterAddrs, "redis-cluster-addrs", "PHOENIX_REDIS_CLUSTER_ADDRS", "", "comma-separated Redis Cluster seed addresses (instead of --redis-url)")
 	s.Duration(&c.RedisTimeout, "redis-timeout", "PHOENIX_REDIS_TIMEOUT", 250*time.Millisecond, "Redis dial/read/write timeout (reads fall back to PostgreSQL past it)")
 	s.String(&c.ReferralURLTemplate, "referral-url-template", "PHOENIX_REFERRAL_URL_TEMPLATE", "", "referral link template, e.g. https://play.example.com/join?ref={code}")
-	s.Int(&c.VisitorLimit, "visitor-limit", "PHOENIX_VISITOR_LIMIT", 200, "anonymous failed validate attempts per client address per window, across every tenant (0 disables)")
 	s.Int(&c.FallbackConcurrency, "fallback-concurrency", "PHOENIX_FALLBACK_CONCURRENCY", 16, "concurrent PostgreSQL reads on behalf of a missing or unavailable Redis")
 	s.Duration(&c.CatchUpInterval, "catch-up-interval", "PHOENIX_CATCH_UP_INTERVAL", time.Second, "catch-up timer covering missed notifications")
 	s.Duration(&c.LocalCacheTTL, "local-cache-ttl", "PHOENIX_LOCAL_CACHE_TTL", 500*time.Millisecond, "longest an answer is kept in process (dropped at once when its tenant changes); 0 disables")
@@ -59,9 +57,6 @@ func (c *Config) validate(log *slog.Logger) error {
 	}
 	if c.FallbackConcurrency < 1 {
 		return errors.New("PHOENIX_FALLBACK_CONCURRENCY must be at least 1")
-	}
-	if c.VisitorLimit < 0 {
-		return errors.New("PHOENIX_VISITOR_LIMIT must be ≥ 0")
 	}
 	if c.LocalCacheTTL < 0 || c.LocalCacheTTL > time.Second {
 		return errors.New("PHOENIX_LOCAL_CACHE_TTL must be from 0 to 1s (SPEC §7 freshness)")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
 	"github.com/phoenix-referral/phoenix/pkg/outbox"
@@ -27,8 +28,14 @@ type Config struct {
 	Sealer *webhook.Sealer
 	// AllowPrivateWebhooks accepts http endpoint URLs (PHOENIX_WEBHOOK_ALLOW_PRIVATE).
 	AllowPrivateWebhooks bool
-	// AddressHashKey keys referral.AddressHash for the risk signals' addresses (§12).
+	// AddressHashKey keys referral.AddressHash, the only form in which client addresses are
+	// stored (the risk signals' addresses, §12, and visitors' impressions, §15).
 	AddressHashKey []byte
+	// Visitors limits visitors' impressions of invalid codes per client address across every
+	// tenant, in memory (the Query Gateway's anonymous validation counts the same way; Max 0
+	// disables it); VisitorAddresses bounds the addresses it tracks (default 50,000).
+	Visitors         referral.AttemptLimit
+	VisitorAddresses int
 }
 
 // Services is everything the Admin Gateway asks of storage: the domain's services and the
@@ -48,6 +55,7 @@ type Services interface {
 	outbox.EndpointService
 	referral.ReversalService
 	referral.PayoutService
+	referral.ImpressionService
 	referral.RiskService
 	web.IdempotencyStore
 }
@@ -60,13 +68,23 @@ type API struct {
 	log      *slog.Logger
 	metrics  *moneyMetrics
 	risk     riskMetrics
+	visitors *web.VisitorLimit
+	// impressions counts recorded impressions by validity.
+	impressions *prometheus.CounterVec
 	// Now is the clock (tests may replace it); received events default to it.
 	Now func() time.Time
 }
 
 // New returns the Admin Gateway API over store.
 func New(store Services, verifier *auth.Verifier, cfg Config, log *slog.Logger) *API {
-	return &API{store: store, verifier: verifier, cfg: cfg, log: log, metrics: newMoneyMetrics(), risk: newRiskMetrics(), Now: time.Now}
+	if cfg.VisitorAddresses <= 0 {
+		cfg.VisitorAddresses = 50_000
+	}
+	return &API{store: store, verifier: verifier, cfg: cfg, log: log, metrics: newMoneyMetrics(), risk: newRiskMetrics(), Now: time.Now,
+		visitors: web.NewVisitorLimit(cfg.Visitors, cfg.VisitorAddresses),
+		impressions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phoenix_impressions_total",
+			Help: "Impressions answered, by validity (valid=false: nothing was recorded)."}, []string{"valid"}),
+	}
 }
 
 // callerOf scopes Idempotency-Keys: the same sub under another role is another caller.

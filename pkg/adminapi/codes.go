@@ -219,7 +219,12 @@ func (a *API) codeStats(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	impressions, err := a.store.CodeImpressions(c.Request().Context(), auth.TenantOf(c), id)
+	if err != nil {
+		return err
+	}
 	out := apishape.CodeStats{Code: a.codeJSON(code), TotalClaims: total, Limit: page.Limit, Offset: page.Offset,
+		Impressions: impressions,
 		Claims: apishape.Slice(claims, func(cl referral.CodeClaim) apishape.Claim {
 			return apishape.Claim{ReferralID: cl.ReferralID, RefereeID: cl.RefereeID, Status: cl.Status,
 				ClaimedAt: apishape.Time(cl.ClaimedAt)}

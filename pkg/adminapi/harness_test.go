@@ -27,7 +27,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 const testSecret = "test-secret-that-is-at-least-32-bytes-long"
 
-// testAddressKey keys the address hashes of risk signals (§12).
+// testAddressKey keys the address hashes of risk signals (§12) and impressions (§15).
 const testAddressKey = "test-address-hash-key-of-at-least-32-bytes"
 
 // env is one Admin Gateway over the package's test database, with a tenant of its own.
@@ -60,7 +60,9 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: &e.log}, nil))
 	s := web.NewServer(log, web.Options{Name: "admin-gateway", MethodNotAllowed: true})
-	adminapi.New(e.store, v, cfg, log).Register(s.Echo)
+	api := adminapi.New(e.store, v, cfg, log)
+	s.Registry.MustRegister(api.Collectors()...)
+	api.Register(s.Echo)
 	e.srv = httptest.NewServer(s.Echo)
 	t.Cleanup(e.srv.Close)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -130,8 +130,19 @@ func TestOASAdminContract(t *testing.T) {
 	do("PATCH", "/v1/referral/codes/"+promo, admin, map[string]any{"expires_at": nil, "usage_limit": nil}).must(t, 200, nil)
 	do("PATCH", "/v1/referral/codes/"+promo, admin, map[string]any{"uses": 3}).fail(t, 400, "VALIDATION_FAILED")
 
+	// Impressions: a visitor's and the service's; other roles are refused.
+	scan := do("POST", "/v1/referral/impressions?tenant_id="+e.tenant, "", map[string]any{"code": "alice2026", "source": "poster_qr_code"}).must(t, 200, nil).obj(t)
+	do("POST", "/v1/referral/impressions", svc, map[string]any{"code": "NOPE-NOPE", "metadata": map[string]any{"page": "/join"}}).must(t, 200, nil)
+	do("POST", "/v1/referral/impressions", alice, map[string]any{"code": "ALICE2026"}).fail(t, 403, "FORBIDDEN")
+	do("POST", "/v1/referral/impressions", "", map[string]any{"code": "ALICE2026"}).fail(t, 400, "TENANT_REQUIRED")
+	do("POST", "/v1/referral/impressions?tenant_id="+e.tenant, "", map[string]any{"code": "ALICE2026", "source": "Not A Source"}).fail(t, 400, "VALIDATION_FAILED")
+
 	// Apply-code and referrals.
-	applied := do("POST", "/v1/referral/apply-code", bob, map[string]any{"code": "alice2026", "metadata": map[string]any{"source": "qr"}}).must(t, 200, nil).obj(t)
+	applied := do("POST", "/v1/referral/apply-code", bob, map[string]any{"code": "alice2026", "metadata": map[string]any{"source": "qr"},
+		"impression_id": scan["impression_id"]}).must(t, 200, nil).obj(t)
+	if applied["impression_id"] != scan["impression_id"] {
+		t.Errorf("apply-code linked %v, want the impression %v", applied["impression_id"], scan["impression_id"])
+	}
 	ref := applied["id"].(string)
 	do("POST", "/v1/referral/apply-code", bob, map[string]any{"code": "PROMO1"}).fail(t, 409, "ALREADY_REFERRED")
 	do("POST", "/v1/referral/apply-code", carol, map[string]any{"code": "NOPE-NOPE"}).fail(t, 404, "CODE_NOT_FOUND")
@@ -147,6 +158,8 @@ func TestOASAdminContract(t *testing.T) {
 	do("PUT", "/v1/referral/referrals/"+ref+"/status", admin, map[string]any{"status": "verified"}).fail(t, 409, "INVALID_TRANSITION")
 	do("GET", "/v1/referral/stats?period=7d", admin, nil).must(t, 200, nil)
 	do("GET", "/v1/referral/stats?period=1y", admin, nil).fail(t, 400, "VALIDATION_FAILED")
+	do("GET", "/v1/referral/funnel?period=all&code=alice2026", admin, nil).must(t, 200, nil)
+	do("GET", "/v1/referral/funnel?code=no%20such", admin, nil).fail(t, 400, "VALIDATION_FAILED")
 	do("GET", "/v1/referral/leaderboard?period=all&limit=3", admin, nil).must(t, 200, nil)
 	do("GET", "/v1/referral/rewards?user_id=bob&order=asc", admin, nil).must(t, 200, nil)
 

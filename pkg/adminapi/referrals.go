@@ -1,13 +1,13 @@
 package adminapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/phoenix-referral/phoenix/pkg/apishape"
@@ -20,6 +20,8 @@ import (
 type applyIn struct {
 	Code     *string         `json:"code"`
 	Metadata json.RawMessage `json:"metadata"`
+	// ImpressionID links the referral to the impression that led to it (§15), when it may.
+	ImpressionID *uuid.UUID `json:"impression_id"`
 }
 
 // statusIn is the PUT /v1/referral/referrals/{id}/status body.
@@ -50,25 +52,11 @@ func (a *API) applyCode(c echo.Context) (err error) {
 	if in.Code == nil || strings.TrimSpace(*in.Code) == "" {
 		fe.Add("code", "is required")
 	}
-	meta := bytes.TrimSpace(in.Metadata)
-	switch {
-	case len(meta) == 0 || string(meta) == "null":
-		meta = []byte(`{}`)
-	case meta[0] != '{':
-		fe.Add("metadata", "must be a JSON object")
-	default:
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, meta); err != nil {
-			fe.Add("metadata", "must be a JSON object")
-		} else if compact.Len() > referral.MaxMetadataBytes {
-			fe.Add("metadata", "must be at most 4 KiB")
-		}
-		meta = compact.Bytes()
-	}
+	meta := jsonObject(fe, "metadata", in.Metadata, referral.MaxMetadataBytes)
 	if err := fe.Err(); err != nil {
 		return err
 	}
-	ref, outcome, err := a.applyCodeFor(ctx, tenant, player, *in.Code, meta)
+	ref, outcome, err := a.applyCodeFor(ctx, tenant, player, *in.Code, meta, in.ImpressionID)
 	a.noteRisk(c, ref, err)
 	if err != nil {
 		return err
@@ -78,12 +66,12 @@ func (a *API) applyCode(c echo.Context) (err error) {
 
 // applyCodeFor normalises the code and applies it; a string that cannot be a code is CODE_NOT_FOUND
 // without a lookup.
-func (a *API) applyCodeFor(ctx context.Context, tenant, player, raw string, meta []byte) (referral.Referral, referral.EventOutcome, error) {
+func (a *API) applyCodeFor(ctx context.Context, tenant, player, raw string, meta []byte, impression *uuid.UUID) (referral.Referral, referral.EventOutcome, error) {
 	code, err := referral.NormalizeCode("code", raw)
 	if err != nil {
 		return referral.Referral{}, referral.EventOutcome{}, referral.Errorf(referral.ECodeNotFound, "code not found")
 	}
-	return a.store.ApplyCode(ctx, tenant, player, code, meta)
+	return a.store.ApplyCode(ctx, tenant, player, code, meta, impression)
 }
 
 func (a *API) listReferrals(c echo.Context) error {

@@ -36,7 +36,7 @@ func newRiskMetrics() riskMetrics {
 
 // Collectors returns the API's own metrics, for the server's registry.
 func (a *API) Collectors() []prometheus.Collector {
-	return append([]prometheus.Collector{a.risk.decisions}, a.metrics.collectors()...)
+	return append([]prometheus.Collector{a.risk.decisions, a.impressions}, a.metrics.collectors()...)
 }
 
 // noteRisk logs and counts the risk decision of an apply-code that answered ref or err: a reject

@@ -26,6 +26,8 @@ func TestRoleRouteMatrix(t *testing.T) {
 			return append([]auth.Role{auth.RoleService}, auth.Admins...)
 		case method == http.MethodGet && path == "/v1/outbox":
 			return append([]auth.Role{auth.RoleService}, auth.Admins...)
+		case method == http.MethodPost && path == "/v1/referral/impressions":
+			return []auth.Role{auth.RoleService}
 		}
 		return auth.Admins
 	}
@@ -64,7 +66,12 @@ func TestRoleRouteMatrix(t *testing.T) {
 		// An admin of another tenant may not name this one.
 		other := auth.Principal{UserID: "u_matrix", Role: auth.RoleTenantAdmin, TenantID: "other-" + e.tenant}
 		e.do(r.Method, path+"?tenant_id="+e.tenant, e.tokenFor(other), body).fail(t, http.StatusForbidden, "FORBIDDEN")
-		// No token at all.
+		// No token at all: 401, except on the visitor's impression route (SPEC §2), which asks
+		// for the tenant instead.
+		if r.Path == "/v1/referral/impressions" {
+			e.do(r.Method, path, "", body).fail(t, http.StatusBadRequest, "TENANT_REQUIRED")
+			continue
+		}
 		e.do(r.Method, path, "", body).fail(t, http.StatusUnauthorized, "UNAUTHORIZED")
 	}
 }

@@ -117,6 +117,11 @@ func (a *API) Register(e *echo.Echo) {
 	v1.GET("/affiliate/payouts/:payout_id", a.getPayout, admin...)
 	v1.PUT("/affiliate/payouts/:payout_id/status", a.setPayoutStatus, admin...)
 	v1.GET("/affiliates/:affiliate_id/balance", a.affiliateBalance, admin...)
+	// Impressions and the funnel (§15). A visitor (no token, ?tenant_id=) or the service token
+	// records impressions; a visitor's request has no caller to scope an Idempotency-Key to, so
+	// only the service's requests take one.
+	v1.POST("/referral/impressions", a.recordImpression, auth.VisitorOr(a.verifier, auth.RoleService), strict, callersOnly(idem))
+	v1.GET("/referral/funnel", a.funnel, admin...)
 
 	// Outbound events: the feed, webhook endpoints and deliveries (§11). The answers that show
 	// a secret are stored sealed for Idempotency-Key replays.
@@ -166,6 +171,19 @@ func deprecation(successor string) echo.MiddlewareFunc {
 			c.Response().Header().Set("Deprecation", "true")
 			c.Response().Header().Set("Link", "<"+strings.Join(link, "/")+`>; rel="successor-version"`)
 			return next(c)
+		}
+	}
+}
+
+// callersOnly applies mw to requests with a token and lets a visitor's request pass without it.
+func callersOnly(mw echo.MiddlewareFunc) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		withMW := mw(next)
+		return func(c echo.Context) error {
+			if auth.PrincipalOf(c).Role == "" {
+				return next(c)
+			}
+			return withMW(c)
 		}
 	}
 }

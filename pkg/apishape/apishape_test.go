@@ -105,6 +105,7 @@ func TestStoredDocuments(t *testing.T) {
 	refMeta := ref
 	refMeta.Metadata = json.RawMessage(`{"src":"ad"}`)
 	refMeta.CampaignID = &id3
+	refMeta.ImpressionID = &id2
 	rw := referral.Reward{ID: id(1), UserID: "alice", Role: referral.RoleReferrer, CampaignID: id2, ReferralID: id3,
 		EventID: "e1", CurrencyID: "points", Amount: 100, CreatedAt: t0}
 	cm := referral.Commission{ID: id(1), AffiliateID: id2, UserID: "alice", Level: 1, SourceUserID: "bob", EventID: "e1",
@@ -130,9 +131,9 @@ func TestStoredDocuments(t *testing.T) {
 		{"code without options", apishape.NewCode(referral.Code{ID: id(1), TenantID: "t1", Code: "XYZ", CreatedAt: t0, UpdatedAt: t0}),
 			`{"id":"00000000-0000-0000-0000-000000000001","tenant_id":"t1","code":"XYZ","owner_user_id":null,"campaign_id":null,"usage_limit":null,"uses":0,"active":false,"expires_at":null,"created_at":"2026-03-01T12:00:00.123456Z","updated_at":"2026-03-01T12:00:00.123456Z"}`},
 		{"referral", apishape.NewReferral(ref),
-			`{"id":"00000000-0000-0000-0000-000000000001","tenant_id":"t1","code":"ABC","code_id":"00000000-0000-0000-0000-000000000002","campaign_id":null,"referrer_id":"alice","referee_id":"bob","status":"rejected","reason":"fraud","metadata":{},"created_at":"2026-03-01T12:00:00.123456Z","updated_at":"2026-03-31T23:00:00Z","converted_at":"2026-03-01T12:00:00.123456Z","verified_at":null,"rejected_at":"2026-03-31T23:00:00Z"}`},
+			`{"id":"00000000-0000-0000-0000-000000000001","tenant_id":"t1","code":"ABC","code_id":"00000000-0000-0000-0000-000000000002","campaign_id":null,"referrer_id":"alice","referee_id":"bob","status":"rejected","reason":"fraud","metadata":{},"created_at":"2026-03-01T12:00:00.123456Z","updated_at":"2026-03-31T23:00:00Z","converted_at":"2026-03-01T12:00:00.123456Z","verified_at":null,"rejected_at":"2026-03-31T23:00:00Z","impression_id":null}`},
 		{"referral with metadata", apishape.NewReferral(refMeta),
-			`{"id":"00000000-0000-0000-0000-000000000001","tenant_id":"t1","code":"ABC","code_id":"00000000-0000-0000-0000-000000000002","campaign_id":"00000000-0000-0000-0000-000000000003","referrer_id":"alice","referee_id":"bob","status":"rejected","reason":"fraud","metadata":{"src":"ad"},"created_at":"2026-03-01T12:00:00.123456Z","updated_at":"2026-03-31T23:00:00Z","converted_at":"2026-03-01T12:00:00.123456Z","verified_at":null,"rejected_at":"2026-03-31T23:00:00Z"}`},
+			`{"id":"00000000-0000-0000-0000-000000000001","tenant_id":"t1","code":"ABC","code_id":"00000000-0000-0000-0000-000000000002","campaign_id":"00000000-0000-0000-0000-000000000003","referrer_id":"alice","referee_id":"bob","status":"rejected","reason":"fraud","metadata":{"src":"ad"},"created_at":"2026-03-01T12:00:00.123456Z","updated_at":"2026-03-31T23:00:00Z","converted_at":"2026-03-01T12:00:00.123456Z","verified_at":null,"rejected_at":"2026-03-31T23:00:00Z","impression_id":"00000000-0000-0000-0000-000000000002"}`},
 		{"reward", apishape.NewReward(rw),
 			`{"id":"00000000-0000-0000-0000-000000000001","user_id":"alice","role":"referrer","campaign_id":"00000000-0000-0000-0000-000000000002","referral_id":"00000000-0000-0000-0000-000000000003","event_id":"e1","currency_id":"points","amount":100,"created_at":"2026-03-01T12:00:00.123456Z","reverses_id":null}`},
 		{"commission", apishape.NewCommission(cm),

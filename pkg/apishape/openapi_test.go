@@ -67,6 +67,9 @@ var adminShapes = map[string]any{
 	"PayoutRun":          apishape.PayoutRun{},
 	"Balance":            apishape.Balance{},
 	"BalanceList":        apishape.Balances{},
+	"Impression":         apishape.Impression{},
+	"Funnel":             apishape.Funnel{},
+	"FunnelSource":       apishape.FunnelSource{},
 
 	"OutboxEvent":           apishape.OutboxEvent{},
 	"OutboxFeed":            apishape.OutboxFeed{},
@@ -88,6 +91,7 @@ var adminRequests = []string{
 	"CommissionRuleReplace", "HierarchyPolicyInput", "EventInput", "EventBatchInput",
 	"CommissionReverseInput", "PayoutPolicyInput", "PayoutRunInput", "PayoutStatusInput",
 	"ReviewInput", "RiskPolicyInput", "VelocityInput", "SignalInput", "MilestoneInput",
+	"ImpressionInput",
 	"WebhookEndpointInput", "WebhookEndpointReplace", "WebhookReplayInput",
 }
 

@@ -131,6 +131,8 @@ type CodeStats struct {
 	Claims      []Claim `json:"claims"`
 	Limit       int     `json:"limit"`
 	Offset      int     `json:"offset"`
+	// Impressions counts every impression recorded of the code (SPEC §15).
+	Impressions int64 `json:"impressions"`
 }
 
 // Referral is a referral (SPEC §4.3).
@@ -150,6 +152,8 @@ type Referral struct {
 	ConvertedAt *Time           `json:"converted_at"`
 	VerifiedAt  *Time           `json:"verified_at"`
 	RejectedAt  *Time           `json:"rejected_at"`
+	// ImpressionID is the impression the referral is linked to (SPEC §15), read-only.
+	ImpressionID *uuid.UUID `json:"impression_id"`
 }
 
 // NewReferral converts a referral; missing metadata renders as {}.
@@ -163,7 +167,7 @@ func NewReferral(r referral.Referral) Referral {
 		ReferrerID: r.ReferrerID, RefereeID: r.RefereeID, Status: r.Status, Reason: r.Reason,
 		Metadata: meta, CreatedAt: Time(r.CreatedAt), UpdatedAt: Time(r.UpdatedAt),
 		ConvertedAt: TimePtr(r.ConvertedAt), VerifiedAt: TimePtr(r.VerifiedAt),
-		RejectedAt: TimePtr(r.RejectedAt),
+		RejectedAt: TimePtr(r.RejectedAt), ImpressionID: r.ImpressionID,
 	}
 }
 
@@ -236,6 +240,8 @@ type PlayerStats struct {
 	// Milestones is the caller's progress towards the milestones of the active campaigns (all
 	// time, whatever the period; SPEC §13).
 	Milestones []MilestoneProgress `json:"milestones"`
+	// Impressions counts the clicks and scans of the caller's codes in the period (SPEC §15).
+	Impressions int64 `json:"impressions"`
 }
 
 // Amount is a total in one currency.

@@ -85,3 +85,28 @@ func TenantOf(c echo.Context) string {
 // SetTenant records the tenant of a request that is not guarded by a token (a visitor's
 // code validation with ?tenant_id=).
 func SetTenant(c echo.Context, tenant string) { c.Set(tenantKey, tenant) }
+
+// VisitorOr admits the callers of the given roles when the request carries an Authorization
+// header (Authenticate then Guard), and otherwise a visitor who names the tenant with
+// ?tenant_id= (SPEC §2's two exceptions: a visitor's code validation and impression). A visitor
+// has no principal: PrincipalOf answers the zero Principal.
+func VisitorOr(v *Verifier, roles ...Role) echo.MiddlewareFunc {
+	authn, guard := Authenticate(v), Guard(roles...)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		caller := authn(guard(next))
+		return func(c echo.Context) error {
+			if c.Request().Header.Get(echo.HeaderAuthorization) != "" {
+				return caller(c)
+			}
+			t := c.QueryParam("tenant_id")
+			if t == "" {
+				return referral.Errorf(referral.ETenantRequired, "tenant_id query parameter is required without a token")
+			}
+			if !ValidTenantID(t) {
+				return referral.Invalid("tenant_id", "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-'")
+			}
+			SetTenant(c, t)
+			return next(c)
+		}
+	}
+}

@@ -44,7 +44,7 @@ func hget(ctx context.Context, s *cache.Store, key, field string) (b []byte, ok 
 
 func TestQryKeysShareTheTenantSlot(t *testing.T) {
 	keys := []string{cache.UserKey("t1", "u{x}"), cache.EpochKey("t1"), cache.CampaignsKey("t1"),
-		cache.CodeKey("t1", "ABC"), cache.LeaderboardKey("t1", "7d"), cache.OwnersKey("t1")}
+		cache.CodeKey("t1", "ABC"), cache.LeaderboardKey("t1", "7d")}
 	for _, k := range keys {
 		if k[:8] != "phx:{t1}" {
 			t.Fatalf("key %q is not tagged with the tenant", k)
@@ -70,7 +70,7 @@ func TestQryFillGuard(t *testing.T) {
 	// The projector writes a batch (and the epoch) atomically.
 	b := cache.NewBatch(tenant)
 	b.HSet(key, cache.SectionCodes, []byte(`["projected"]`))
-	if err := s.Apply(ctx, b, "e1"); err != nil {
+	if err := s.Apply(ctx, b, "e1", 0); err != nil {
 		t.Fatal(err)
 	}
 	// A fill never replaces the projector's document.
@@ -98,29 +98,11 @@ func TestQryFillGuard(t *testing.T) {
 		t.Fatal("filled under an old epoch")
 	}
 	// String documents with a TTL.
-	lb := cache.LeaderboardKey(tenant, "7d")
+	lb := cache.TenantKey(tenant, "g", "gen1", "dlsize:x")
 	if err := s.Fill(ctx, tenant, "e2", lb, "", []byte(`[]`), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if ttl := rdb.PTTL(ctx, lb).Val(); ttl <= 0 || ttl > time.Minute {
 		t.Fatalf("ttl %v", ttl)
-	}
-}
-
-// TestQryOwners: the remembered owners of an entity round-trip through a batch.
-func TestQryOwners(t *testing.T) {
-	s, _, tenant := qryStore(t)
-	ctx := context.Background()
-	b := cache.NewBatch(tenant)
-	b.SetOwners("code:1", cache.Owners{Users: []string{"olga"}, Codes: []string{"ABC"}})
-	if err := s.Apply(ctx, b, "e"); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.LoadOwners(ctx, tenant, []string{"code:1", "code:2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 1 || got["code:1"].Users[0] != "olga" || got["code:1"].Codes[0] != "ABC" {
-		t.Fatalf("owners %+v", got)
 	}
 }

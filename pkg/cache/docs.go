@@ -38,10 +38,3 @@ func (d RewardStatDoc) MarshalJSON() ([]byte, error) {
 func (d *RewardStatDoc) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, &[]any{&d.CreatedAt, &d.CurrencyID, &d.Amount})
 }
-
-// LeaderDoc is one referrer's counts in a leaderboard document.
-type LeaderDoc struct {
-	UserID     string `json:"u"`
-	Successful int    `json:"s"`
-	Total      int    `json:"t"`
-}

@@ -37,6 +37,10 @@ type Common struct {
 	// which apply-code (admin) and validate (query) both enforce.
 	CodeAttemptLimit  int
 	CodeAttemptWindow time.Duration
+	// VisitorLimit is the in-memory limit of SPEC §4.3 on a visitor's failed attempts per client
+	// address across every tenant, over CodeAttemptWindow: anonymous validation (query) and
+	// impressions of invalid codes (admin, §15) count against it.
+	VisitorLimit int
 }
 
 // RegisterCommon defines the shared settings on s with the binary's default listen address.
@@ -57,6 +61,7 @@ func (c *Common) RegisterCommon(s *Set, defaultAddr string) {
 	s.String(&c.TrustedProxies, "trusted-proxies", "PHOENIX_TRUSTED_PROXIES", "", "comma-separated CIDRs of proxies whose X-Forwarded-For is believed (the client address is the right-most untrusted entry)")
 	s.Int(&c.CodeAttemptLimit, "code-attempt-limit", "PHOENIX_CODE_ATTEMPT_LIMIT", 20, "failed apply/validate attempts allowed per player (and, for anonymous validation, per client address) per window (0 disables)")
 	s.Duration(&c.CodeAttemptWindow, "code-attempt-window", "PHOENIX_CODE_ATTEMPT_WINDOW", 10*time.Minute, "window of the failed code-attempt limit")
+	s.Int(&c.VisitorLimit, "visitor-limit", "PHOENIX_VISITOR_LIMIT", 200, "failed visitor attempts (anonymous validations, impressions of invalid codes) per client address per window, across every tenant (0 disables)")
 }
 
 // ParseProxies parses a comma-separated list of CIDRs (a bare address is a /32 or /128).
@@ -103,6 +108,9 @@ func (c *Common) Validate(log *slog.Logger) error {
 	}
 	if c.CodeAttemptLimit < 0 || c.CodeAttemptWindow <= 0 {
 		errs = append(errs, "PHOENIX_CODE_ATTEMPT_LIMIT must be ≥ 0 and PHOENIX_CODE_ATTEMPT_WINDOW > 0")
+	}
+	if c.VisitorLimit < 0 {
+		errs = append(errs, "PHOENIX_VISITOR_LIMIT must be ≥ 0")
 	}
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err.Error())

@@ -25,7 +25,7 @@ func TestEvtRefereeRevenueSaturates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.ApplyCode(ctx, tenant, "player", aff.AffiliateCode, nil); err != nil {
+	if _, _, err := s.ApplyCode(ctx, tenant, "player", aff.AffiliateCode, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	rate := referral.Rate(0)

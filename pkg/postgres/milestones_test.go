@@ -57,7 +57,7 @@ func TestMilestonesConcurrentConversions(t *testing.T) {
 	}
 	const n = 50
 	for i := range n {
-		if _, _, err := s.ApplyCode(ctx, tenant, fmt.Sprintf("r%02d", i), "ALICE1", nil); err != nil {
+		if _, _, err := s.ApplyCode(ctx, tenant, fmt.Sprintf("r%02d", i), "ALICE1", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -133,7 +133,7 @@ func TestMilestonesLaterThresholdsAndUndo(t *testing.T) {
 	}
 	convert := func(user string) referral.EventOutcome {
 		t.Helper()
-		ref, _, err := s.ApplyCode(ctx, tenant, user, "ALICE1", nil)
+		ref, _, err := s.ApplyCode(ctx, tenant, user, "ALICE1", nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -183,11 +183,11 @@ func TestFacts(t *testing.T) {
 	if _, err := s.CreateAffiliate(ctx, referral.Affiliate{TenantID: tenant, UserID: "alice", Status: referral.AffiliateActive}); referral.ErrorCode(err) != referral.EAffiliateExists {
 		t.Fatalf("second affiliate: %v", err)
 	}
-	ref, _, err := s.ApplyCode(ctx, tenant, "bob", aff.AffiliateCode, nil)
+	ref, _, err := s.ApplyCode(ctx, tenant, "bob", aff.AffiliateCode, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.ApplyCode(ctx, tenant, "bob", aff.AffiliateCode, nil); referral.ErrorCode(err) != referral.EAlreadyReferred {
+	if _, _, err := s.ApplyCode(ctx, tenant, "bob", aff.AffiliateCode, nil, nil); referral.ErrorCode(err) != referral.EAlreadyReferred {
 		t.Fatalf("second apply: %v", err)
 	}
 	rejected, err := s.SetReferralStatus(ctx, tenant, ref.ID, referral.StatusRejected, nil)
@@ -368,7 +368,7 @@ func TestEventFacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.ApplyCode(ctx, tenant, "bob", aff.AffiliateCode, nil); err != nil {
+	if _, _, err := s.ApplyCode(ctx, tenant, "bob", aff.AffiliateCode, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	out, err := s.ProcessEvent(ctx, referral.Event{TenantID: tenant, EventID: "dep_1", Type: "deposit.completed",
@@ -423,7 +423,7 @@ func TestMilestoneReachedPublished(t *testing.T) {
 	if _, err := s.CreatePlayerCode(ctx, tenant, "alice", "ALICE1", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.ApplyCode(ctx, tenant, "bob", "ALICE1", nil); err != nil {
+	if _, _, err := s.ApplyCode(ctx, tenant, "bob", "ALICE1", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	clock.t = clock.t.Add(time.Minute)

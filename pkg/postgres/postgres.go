@@ -36,6 +36,9 @@ type Store struct {
 	// OutboxRetention is how long outbound events are kept (PHOENIX_OUTBOX_RETENTION): a replay
 	// from before it is refused.
 	OutboxRetention time.Duration
+	// ImpressionTTL is how old an impression apply-code still links (PHOENIX_IMPRESSION_TTL).
+	ImpressionTTL time.Duration
+	impressions   impressionQueue
 	// SignalRetention is how long risk signals count (PHOENIX_SIGNAL_RETENTION, §12): a device
 	// seen longer ago matches nothing, and PruneSignals deletes such signals.
 	SignalRetention time.Duration
@@ -53,13 +56,14 @@ var (
 	_ referral.CommissionRuleService = (*Store)(nil)
 	_ referral.EventService          = (*Store)(nil)
 	_ referral.LedgerService         = (*Store)(nil)
+	_ referral.ImpressionService     = (*Store)(nil)
 	_ referral.RiskService           = (*Store)(nil)
 )
 
 // NewStore returns a Store over db.
 func NewStore(db *sqlx.DB) *Store {
-	return &Store{db: db, Now: time.Now, changed: make(chan struct{}, 1), OutboxRetention: outbox.DefaultRetention,
-		SignalRetention: referral.DefaultSignalRetention}
+	return &Store{db: db, Now: time.Now, changed: make(chan struct{}, 1), SignalRetention: referral.DefaultSignalRetention,
+		ImpressionTTL: referral.DefaultImpressionTTL, OutboxRetention: outbox.DefaultRetention}
 }
 
 // DB returns the underlying connection pool.

@@ -1,9 +1,12 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -50,6 +53,29 @@ type ChangeWindow struct {
 	MaxSeq int64
 	// Age is how long ago the window's oldest change was recorded (0 when empty).
 	Age time.Duration
+	// TenantRows is the number of change rows per tenant.
+	TenantRows map[string]int
+	// Last is the last entity of the window in ChangeKey order.
+	Last ChangeKey
+}
+
+// TopTenants returns the rows of the n tenants with the most rows in the window.
+func (w ChangeWindow) TopTenants(n int) map[string]int {
+	names := make([]string, 0, len(w.TenantRows))
+	for t := range w.TenantRows {
+		names = append(names, t)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		if c := cmp.Compare(w.TenantRows[b], w.TenantRows[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	out := make(map[string]int, min(n, len(names)))
+	for _, t := range names[:min(n, len(names))] {
+		out[t] = w.TenantRows[t]
+	}
+	return out
 }
 
 // OpenSnapshot begins a REPEATABLE READ, read-only transaction and returns it with its snapshot
@@ -85,39 +111,175 @@ func InSnapshot(ctx context.Context, db *sqlx.DB, fn func(q sqlx.QueryerContext)
 	return transact(ctx, db, txSnapshot, func(tx *sqlx.Tx) error { return fn(tx) })
 }
 
-// ChangeWindow returns, deduplicated by entity and previous owner or parent, the changes
-// visible to the Source (an OpenSnapshot transaction) whose transactions had not completed in
-// the earlier snapshot prev: exactly the changes that committed between the two snapshots. Transactions below prev's xmin had
-// completed in prev, so only xid ≥ xmin(prev) is scanned.
+// ChangeWindow returns, deduplicated by entity and previous owner or parent, the changes visible
+// to the Source (an OpenSnapshot transaction) whose transactions had not completed in the earlier
+// snapshot prev: exactly the changes that committed between the two snapshots. Transactions
+// below prev's xmin had completed in prev, so only xid ≥ xmin(prev) is scanned.
 func (s Source) ChangeWindow(ctx context.Context, prev string) (ChangeWindow, error) {
+	w, _, err := s.ChangeChunk(ctx, prev, "", ChangeKey{}, 0)
+	return w, err
+}
+
+// ChangeKey orders the entities of a window: tenant, entity, id.
+type ChangeKey struct{ TenantID, Entity, EntityID string }
+
+// ChangeChunk is ChangeWindow restricted to the transactions the snapshot upto shows as completed
+// ("" = the Source's own snapshot) and to at most limit entities (0 = all) ordered after after:
+// the bounded part of a long catch-up. more reports that entities remain after the chunk's last
+// (Last).
+func (s Source) ChangeChunk(ctx context.Context, prev, upto string, after ChangeKey, limit int) (w ChangeWindow, more bool, err error) {
 	const q1 = `
-		SELECT tenant_id, entity, entity_id, old_owner, old_parent, count(*) AS n, max(seq) AS max_seq,
+		SELECT tenant_id, entity, entity_id,
+		    array_remove(array_agg(DISTINCT old_owner), NULL) AS old_owners,
+		    array_remove(array_agg(DISTINCT old_parent), NULL) AS old_parents,
+		    count(*) AS n, max(seq) AS max_seq,
 		    extract(epoch FROM clock_timestamp() - min(changed_at))::float8 AS age
 		FROM changes
 		WHERE xid >= pg_snapshot_xmin($1::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)
-		GROUP BY tenant_id, entity, entity_id, old_owner, old_parent`
+		  AND pg_visible_in_snapshot(xid, coalesce($2::pg_snapshot, pg_current_snapshot()))
+		  AND (tenant_id, entity, entity_id) > ($3, $4, $5)
+		GROUP BY tenant_id, entity, entity_id
+		ORDER BY tenant_id, entity, entity_id
+		LIMIT $6`
 	var rows []struct {
-		TenantID  string  `db:"tenant_id"`
-		Entity    string  `db:"entity"`
-		EntityID  string  `db:"entity_id"`
-		OldOwner  *string `db:"old_owner"`
-		OldParent *string `db:"old_parent"`
-		N         int     `db:"n"`
-		MaxSeq    int64   `db:"max_seq"`
-		Age       float64 `db:"age"`
+		TenantID   string         `db:"tenant_id"`
+		Entity     string         `db:"entity"`
+		EntityID   string         `db:"entity_id"`
+		OldOwners  pq.StringArray `db:"old_owners"`
+		OldParents pq.StringArray `db:"old_parents"`
+		N          int            `db:"n"`
+		MaxSeq     int64          `db:"max_seq"`
+		Age        float64        `db:"age"`
 	}
-	var w ChangeWindow
-	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, prev); err != nil {
-		return w, fmt.Errorf("read changes: %w", err)
+	var bound, lim any
+	if upto != "" {
+		bound = upto
+	}
+	if limit > 0 {
+		lim = limit + 1
+	}
+	w.TenantRows = map[string]int{}
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, prev, bound, after.TenantID, after.Entity, after.EntityID, lim); err != nil {
+		return w, false, fmt.Errorf("read changes: %w", err)
+	}
+	if limit > 0 && len(rows) > limit {
+		rows, more = rows[:limit], true
 	}
 	for _, r := range rows {
-		w.Changes = append(w.Changes, Change{TenantID: r.TenantID, Entity: r.Entity, EntityID: r.EntityID,
-			OldOwner: r.OldOwner, OldParent: r.OldParent})
+		// One change per previous owner and per previous parent, and one that only says the
+		// entity changed.
+		c := Change{TenantID: r.TenantID, Entity: r.Entity, EntityID: r.EntityID}
+		w.Changes = append(w.Changes, c)
+		for _, o := range r.OldOwners {
+			c := c
+			c.OldOwner = &o
+			w.Changes = append(w.Changes, c)
+		}
+		for _, o := range r.OldParents {
+			c := c
+			c.OldParent = &o
+			w.Changes = append(w.Changes, c)
+		}
 		w.Rows += r.N
+		w.TenantRows[r.TenantID] += r.N
 		w.MaxSeq = max(w.MaxSeq, r.MaxSeq)
 		w.Age = max(w.Age, time.Duration(r.Age*float64(time.Second)))
+		w.Last = ChangeKey{r.TenantID, r.Entity, r.EntityID}
 	}
-	return w, nil
+	return w, more, nil
+}
+
+// Backlog is what the change log holds that a reader positioned at a snapshot has not applied.
+type Backlog struct {
+	// Rows is the number of committed change rows not yet applied.
+	Rows int
+	// Age is how long ago the oldest of them was recorded (0 when none).
+	Age time.Duration
+	// Tenants is the number of rows per tenant, for the top tenants only (at most top).
+	Tenants map[string]int
+}
+
+// Backlog returns the committed changes whose transactions had not completed in the snapshot
+// prev, with the top tenants by pending rows. It reads through the Source's queryer (the pool:
+// it is asked while rounds fail, to keep the gauges moving).
+func (s Source) Backlog(ctx context.Context, prev string, top int) (Backlog, error) {
+	const q1 = `
+		SELECT tenant_id, count(*) AS n, extract(epoch FROM clock_timestamp() - min(changed_at))::float8 AS age
+		FROM changes
+		WHERE xid >= pg_snapshot_xmin($1::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)
+		GROUP BY tenant_id ORDER BY n DESC, tenant_id`
+	var rows []struct {
+		TenantID string  `db:"tenant_id"`
+		N        int     `db:"n"`
+		Age      float64 `db:"age"`
+	}
+	b := Backlog{Tenants: map[string]int{}}
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, prev); err != nil {
+		return b, fmt.Errorf("read backlog: %w", err)
+	}
+	for i, r := range rows {
+		b.Rows += r.N
+		b.Age = max(b.Age, time.Duration(r.Age*float64(time.Second)))
+		if i < top {
+			b.Tenants[r.TenantID] = r.N
+		}
+	}
+	return b, nil
+}
+
+// Identity names the database a reader's position belongs to (SPEC §7): the random id of
+// phoenix_meta, the cluster's system_identifier and its current timeline, "uuid/sysid/timeline".
+// A restored copy of the cluster keeps phoenix_meta and the system identifier, a promoted
+// standby or a point-in-time recovery moves to a new timeline; PositionCheck catches the copy
+// that neither changes.
+func (s Source) Identity(ctx context.Context) (string, error) {
+	const q1 = `SELECT m.database_id::text || '/' || c.system_identifier::text || '/' || k.timeline_id::text
+		FROM phoenix_meta m, pg_control_system() c, pg_control_checkpoint() k`
+	var id string
+	if err := sqlx.GetContext(ctx, s.q, &id, q1); err != nil {
+		return "", fmt.Errorf("database identity: %w", err)
+	}
+	return id, nil
+}
+
+// PositionCheck is what the change log says about a saved position.
+type PositionCheck struct {
+	// Ahead reports that the position's snapshot lies ahead of the database's current one: it
+	// was taken of a later state than this database has reached (a restored backup).
+	Ahead bool
+	// MarkAt is when the change row the position last applied (its seq) was recorded, in Unix
+	// µs; 0 when the row is not in the log.
+	MarkAt int64
+	// LastSeq is the last seq the change log has handed out (0 before any).
+	LastSeq int64
+}
+
+// CheckPosition looks at a saved position's snapshot and last applied seq against the change
+// log the Source sees.
+func (s Source) CheckPosition(ctx context.Context, snap string, seq int64) (PositionCheck, error) {
+	const q1 = `SELECT
+		    pg_snapshot_xmax($1::pg_snapshot) > pg_snapshot_xmax(pg_current_snapshot()) AS ahead,
+		    coalesce((SELECT (extract(epoch FROM changed_at) * 1000000)::bigint FROM changes WHERE seq = $2), 0) AS mark_at,
+		    coalesce((SELECT last_value FROM changes_seq_seq WHERE is_called), 0) AS last_seq`
+	var row struct {
+		Ahead   bool  `db:"ahead"`
+		MarkAt  int64 `db:"mark_at"`
+		LastSeq int64 `db:"last_seq"`
+	}
+	if err := sqlx.GetContext(ctx, s.q, &row, q1, snap, seq); err != nil {
+		return PositionCheck{}, fmt.Errorf("check position: %w", err)
+	}
+	return PositionCheck{Ahead: row.Ahead, MarkAt: row.MarkAt, LastSeq: row.LastSeq}, nil
+}
+
+// MarkAt returns when the change row seq was recorded, in Unix µs (0 when it is not in the log).
+func (s Source) MarkAt(ctx context.Context, seq int64) (int64, error) {
+	const q1 = `SELECT coalesce((SELECT (extract(epoch FROM changed_at) * 1000000)::bigint FROM changes WHERE seq = $1), 0)`
+	var at int64
+	if err := sqlx.GetContext(ctx, s.q, &at, q1, seq); err != nil {
+		return 0, fmt.Errorf("change mark: %w", err)
+	}
+	return at, nil
 }
 
 // MaxSeq returns the highest change seq (0 for an empty log).
@@ -130,13 +292,14 @@ func (s Source) MaxSeq(ctx context.Context) (int64, error) {
 }
 
 // PruneChanges deletes changes recorded before before whose transactions had completed in the
-// snapshot snap (so a reader positioned at snap has applied them), and returns how many it
-// deleted.
-func PruneChanges(ctx context.Context, db *sqlx.DB, before time.Time, snap string) (int64, error) {
-	const q = `DELETE FROM changes WHERE changed_at < $1 AND pg_visible_in_snapshot(xid, $2::pg_snapshot)`
+// snapshot snap (so a reader positioned at snap has applied them), except the row keep (the
+// reader's last applied seq, whose presence tells it the log was not truncated), and returns how
+// many it deleted.
+func PruneChanges(ctx context.Context, db *sqlx.DB, before time.Time, snap string, keep int64) (int64, error) {
+	const q = `DELETE FROM changes WHERE changed_at < $1 AND pg_visible_in_snapshot(xid, $2::pg_snapshot) AND seq <> $3`
 	var n int64
 	err := transact(ctx, db, txPrivate, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, q, before, snap)
+		res, err := tx.ExecContext(ctx, q, before, snap, keep)
 		if err != nil {
 			return err
 		}
@@ -149,28 +312,54 @@ func PruneChanges(ctx context.Context, db *sqlx.DB, before time.Time, snap strin
 	return n, nil
 }
 
-// TenantUsers returns, per tenant, every user id that owns any projected per-user data
-// (codes, referrals on either side, rewards, affiliates, commissions), deleted rows included.
-func (s Source) TenantUsers(ctx context.Context) (map[string][]string, error) {
-	const q1 = `
+// StreamTenantUsers calls fn with every user id that owns any projected per-user data (codes,
+// referrals on either side, rewards, affiliates, commissions; deleted rows included), in order
+// of tenant and user, at most chunk users at a time and one tenant per call. The Source must be
+// a transaction (OpenSnapshot): the ids come from a server-side cursor, so memory holds one
+// chunk whatever the database's size.
+func (s Source) StreamTenantUsers(ctx context.Context, chunk int, fn func(tenant string, users []string) error) error {
+	const declare = `
+		DECLARE phoenix_tenant_users NO SCROLL CURSOR FOR
 		SELECT tenant_id, owner_user_id AS user_id FROM referral_codes WHERE owner_user_id IS NOT NULL
 		UNION SELECT tenant_id, referee_id FROM referrals
 		UNION SELECT tenant_id, referrer_id FROM referrals WHERE referrer_id IS NOT NULL
 		UNION SELECT tenant_id, user_id FROM rewards
 		UNION SELECT tenant_id, user_id FROM affiliates
-		UNION SELECT tenant_id, user_id FROM commissions`
-	var rows []struct {
-		TenantID string `db:"tenant_id"`
-		UserID   string `db:"user_id"`
+		UNION SELECT tenant_id, user_id FROM commissions
+		ORDER BY 1, 2`
+	rows, err := s.q.QueryContext(ctx, declare)
+	if err != nil {
+		return fmt.Errorf("tenant users: %w", err)
 	}
-	if err := sqlx.SelectContext(ctx, s.q, &rows, q1); err != nil {
-		return nil, fmt.Errorf("tenant users: %w", err)
+	rows.Close()
+	defer func() {
+		if r, err := s.q.QueryContext(context.WithoutCancel(ctx), `CLOSE phoenix_tenant_users`); err == nil {
+			r.Close()
+		}
+	}()
+	for {
+		var part []struct {
+			TenantID string `db:"tenant_id"`
+			UserID   string `db:"user_id"`
+		}
+		if err := sqlx.SelectContext(ctx, s.q, &part, `FETCH `+strconv.Itoa(chunk)+` FROM phoenix_tenant_users`); err != nil {
+			return fmt.Errorf("tenant users: %w", err)
+		}
+		if len(part) == 0 {
+			return nil
+		}
+		for i := 0; i < len(part); {
+			j := i
+			users := []string{}
+			for ; j < len(part) && part[j].TenantID == part[i].TenantID; j++ {
+				users = append(users, part[j].UserID)
+			}
+			if err := fn(part[i].TenantID, users); err != nil {
+				return err
+			}
+			i = j
+		}
 	}
-	out := map[string][]string{}
-	for _, r := range rows {
-		out[r.TenantID] = append(out[r.TenantID], r.UserID)
-	}
-	return out, nil
 }
 
 // Tenants returns every tenant that has any projected tenant-wide data.
@@ -191,25 +380,34 @@ func (s Source) Tenants(ctx context.Context) ([]string, error) {
 type Owner struct {
 	Users []string
 	Codes []string
+	// Referrer is a referral's referrer ("" for other entities, or a referral without one).
+	Referrer string
 }
 
 // Owners returns, per entity id, the users whose per-user read models the entity's current
 // row touches (for referrals both sides; for rewards and commissions the beneficiary; for codes
 // the owner; for affiliates the user) and the code strings of codes and affiliates. Rows that no
-// longer exist are absent from the map; soft-deleted rows are present.
+// longer exist are absent from the map; soft-deleted rows are present. Ids are matched as uuids
+// against the primary key (an id that is no uuid names no row), so each costs one index probe.
 func (s Source) Owners(ctx context.Context, tenant, entity string, ids []string) (map[string]Owner, error) {
+	keys := make(pq.StringArray, 0, len(ids))
+	for _, id := range ids {
+		if u, err := uuid.Parse(id); err == nil {
+			keys = append(keys, u.String())
+		}
+	}
 	var q1 string
 	switch entity {
 	case "code":
-		q1 = `SELECT id::text AS id, coalesce(owner_user_id, '') AS a, code AS b FROM referral_codes WHERE tenant_id = $1 AND id::text = ANY($2)`
+		q1 = `SELECT id::text AS id, coalesce(owner_user_id, '') AS a, code AS b FROM referral_codes WHERE tenant_id = $1 AND id = ANY($2::uuid[])`
 	case "referral":
-		q1 = `SELECT id::text AS id, coalesce(referrer_id, '') AS a, referee_id AS b FROM referrals WHERE tenant_id = $1 AND id::text = ANY($2)`
+		q1 = `SELECT id::text AS id, coalesce(referrer_id, '') AS a, referee_id AS b FROM referrals WHERE tenant_id = $1 AND id = ANY($2::uuid[])`
 	case "reward":
-		q1 = `SELECT id::text AS id, user_id AS a, '' AS b FROM rewards WHERE tenant_id = $1 AND id::text = ANY($2)`
+		q1 = `SELECT id::text AS id, user_id AS a, '' AS b FROM rewards WHERE tenant_id = $1 AND id = ANY($2::uuid[])`
 	case "commission":
-		q1 = `SELECT id::text AS id, user_id AS a, '' AS b FROM commissions WHERE tenant_id = $1 AND id::text = ANY($2)`
+		q1 = `SELECT id::text AS id, user_id AS a, '' AS b FROM commissions WHERE tenant_id = $1 AND id = ANY($2::uuid[])`
 	case "affiliate":
-		q1 = `SELECT id::text AS id, user_id AS a, affiliate_code AS b FROM affiliates WHERE tenant_id = $1 AND id::text = ANY($2)`
+		q1 = `SELECT id::text AS id, user_id AS a, affiliate_code AS b FROM affiliates WHERE tenant_id = $1 AND id = ANY($2::uuid[])`
 	default:
 		return map[string]Owner{}, nil
 	}
@@ -218,7 +416,7 @@ func (s Source) Owners(ctx context.Context, tenant, entity string, ids []string)
 		A  string `db:"a"`
 		B  string `db:"b"`
 	}
-	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, pq.StringArray(ids)); err != nil {
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, keys); err != nil {
 		return nil, fmt.Errorf("owners of %s: %w", entity, err)
 	}
 	out := make(map[string]Owner, len(rows))
@@ -231,6 +429,7 @@ func (s Source) Owners(ctx context.Context, tenant, entity string, ids []string)
 		case "code", "affiliate":
 			o.Codes = []string{r.B}
 		case "referral":
+			o.Referrer = r.A
 			o.Users = append(o.Users, r.B)
 		}
 		out[r.ID] = o
@@ -299,6 +498,27 @@ func (s Source) RefereeReferrals(ctx context.Context, tenant string, users []str
 	return out, nil
 }
 
+// ReferralsByID returns the tenant's referrals with the given ids (ids that are no uuid name
+// none), found by primary key.
+func (s Source) ReferralsByID(ctx context.Context, tenant string, ids []string) ([]referral.Referral, error) {
+	keys := make(pq.StringArray, 0, len(ids))
+	for _, id := range ids {
+		if u, err := uuid.Parse(id); err == nil {
+			keys = append(keys, u.String())
+		}
+	}
+	q1 := `SELECT ` + referralCols + ` FROM referrals WHERE tenant_id = $1 AND id = ANY($2::uuid[])`
+	var rows []storedReferral
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, keys); err != nil {
+		return nil, fmt.Errorf("read referrals: %w", err)
+	}
+	out := make([]referral.Referral, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.domain())
+	}
+	return out, nil
+}
+
 // ReferrerReferrals returns the referrals each user made, newest first.
 func (s Source) ReferrerReferrals(ctx context.Context, tenant string, users []string) (map[string][]referral.Referral, error) {
 	q1 := `SELECT ` + referralCols + ` FROM referrals WHERE tenant_id = $1 AND referrer_id = ANY($2)
@@ -314,6 +534,27 @@ func (s Source) ReferrerReferrals(ctx context.Context, tenant string, users []st
 	return out, nil
 }
 
+// RewardsByID returns the tenant's rewards with the given ids (ids that are no uuid name none),
+// found by primary key.
+func (s Source) RewardsByID(ctx context.Context, tenant string, ids []string) ([]referral.Reward, error) {
+	keys := make(pq.StringArray, 0, len(ids))
+	for _, id := range ids {
+		if u, err := uuid.Parse(id); err == nil {
+			keys = append(keys, u.String())
+		}
+	}
+	const q1 = `SELECT ` + rewardCols + ` FROM rewards WHERE tenant_id = $1 AND id = ANY($2::uuid[])`
+	var rows []ledgerRewardRow
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, keys); err != nil {
+		return nil, fmt.Errorf("read rewards: %w", err)
+	}
+	out := make([]referral.Reward, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.domain())
+	}
+	return out, nil
+}
+
 // UserRewards returns each user's reward ledger rows, newest first.
 func (s Source) UserRewards(ctx context.Context, tenant string, users []string) (map[string][]referral.Reward, error) {
 	const q1 = `SELECT ` + rewardCols + ` FROM rewards WHERE tenant_id = $1 AND user_id = ANY($2)
@@ -325,6 +566,31 @@ func (s Source) UserRewards(ctx context.Context, tenant string, users []string) 
 	out := make(map[string][]referral.Reward, len(users))
 	for _, r := range rows {
 		out[r.UserID] = append(out[r.UserID], r.domain())
+	}
+	return out, nil
+}
+
+// CommissionsByID returns the tenant's commissions with the given ids (ids that are no uuid name
+// none), found by primary key.
+func (s Source) CommissionsByID(ctx context.Context, tenant string, ids []string) ([]referral.Commission, error) {
+	keys := make(pq.StringArray, 0, len(ids))
+	for _, id := range ids {
+		if u, err := uuid.Parse(id); err == nil {
+			keys = append(keys, u.String())
+		}
+	}
+	const q1 = `SELECT ` + commissionCols + ` FROM commissions WHERE tenant_id = $1 AND id = ANY($2::uuid[])`
+	var rows []ledgerCommissionRow
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, keys); err != nil {
+		return nil, fmt.Errorf("read commissions: %w", err)
+	}
+	out := make([]referral.Commission, 0, len(rows))
+	for _, r := range rows {
+		c, err := r.domain()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }
@@ -387,6 +653,85 @@ func (s Source) DownlineSize(ctx context.Context, tenant string, node uuid.UUID)
 		return 0, fmt.Errorf("downline size: %w", err)
 	}
 	return n, nil
+}
+
+// ReferrerCounts returns, for each of users that made any referral, its successful and total
+// referral counts over referrals created at or after each of since (nil: all time), in the order
+// of since, so a referrer's leaderboard rows are recomputed from its own referrals (an index
+// range of the referrer), never from the tenant's.
+func (s Source) ReferrerCounts(ctx context.Context, tenant string, users []string, since []*time.Time) (map[string][]referral.LeaderboardEntry, error) {
+	const q1 = `
+		SELECT r.referrer_id AS user_id, p.i,
+		       count(*) FILTER (WHERE phoenix_successful(r.status)) AS successful, count(*) AS total
+		FROM referrals r JOIN unnest($3::timestamptz[]) WITH ORDINALITY AS p(since, i) ON r.created_at >= p.since
+		WHERE r.tenant_id = $1 AND r.referrer_id = ANY($2)
+		GROUP BY r.referrer_id, p.i`
+	bounds := make(pq.StringArray, len(since))
+	for i, t := range since {
+		bounds[i] = "-infinity"
+		if t != nil {
+			bounds[i] = t.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	var rows []struct {
+		UserID     string `db:"user_id"`
+		I          int    `db:"i"`
+		Successful int64  `db:"successful"`
+		Total      int64  `db:"total"`
+	}
+	if err := sqlx.SelectContext(ctx, s.q, &rows, q1, tenant, pq.StringArray(users), bounds); err != nil {
+		return nil, fmt.Errorf("referrer counts: %w", err)
+	}
+	out := map[string][]referral.LeaderboardEntry{}
+	for _, r := range rows {
+		e := out[r.UserID]
+		if e == nil {
+			e = make([]referral.LeaderboardEntry, len(since))
+			out[r.UserID] = e
+		}
+		e[r.I-1] = referral.LeaderboardEntry{UserID: r.UserID, Successful: r.Successful, Total: r.Total}
+	}
+	return out, nil
+}
+
+// ReferrersCreatedBetween returns the referrers with a referral created in [from, to): those
+// whose counts over a period changed when its start moved from from to to.
+func (s Source) ReferrersCreatedBetween(ctx context.Context, tenant string, from, to time.Time) ([]string, error) {
+	const q1 = `SELECT DISTINCT referrer_id FROM referrals
+		WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 AND referrer_id IS NOT NULL`
+	var out []string
+	if err := sqlx.SelectContext(ctx, s.q, &out, q1, tenant, from, to); err != nil {
+		return nil, fmt.Errorf("referrers between: %w", err)
+	}
+	return out, nil
+}
+
+// SampleUsers returns up to n of the tenant's referrers and code owners from after a starting
+// point (a random string: the sample moves around the tenant), wrapping to the beginning,
+// along the referrer and owner indexes — the cost is n, not the tenant.
+func (s Source) SampleUsers(ctx context.Context, tenant, from string, n int) ([]string, error) {
+	const q1 = `
+		(SELECT DISTINCT referrer_id FROM (SELECT referrer_id FROM referrals
+		    WHERE tenant_id = $1 AND referrer_id >= $2 ORDER BY referrer_id LIMIT $3) r)
+		UNION
+		(SELECT DISTINCT owner_user_id FROM (SELECT owner_user_id FROM referral_codes
+		    WHERE tenant_id = $1 AND deleted_at IS NULL AND owner_user_id >= $2 ORDER BY owner_user_id LIMIT $3) c)`
+	var out []string
+	for _, start := range []string{from, ""} {
+		var part []string
+		if err := sqlx.SelectContext(ctx, s.q, &part, q1, tenant, start, n); err != nil {
+			return nil, fmt.Errorf("sample users: %w", err)
+		}
+		for _, u := range part {
+			if !slices.Contains(out, u) && len(out) < n {
+				out = append(out, u)
+			}
+		}
+		if len(out) >= n {
+			break
+		}
+	}
+	return out, nil
 }
 
 // Leaderboard returns every referrer with at least one referral created at or after since

@@ -35,10 +35,10 @@ func TestRefStoreExpiryBoundary(t *testing.T) {
 		}
 	}
 	// A code is expired from its expires_at on.
-	if _, _, err := s.ApplyCode(ctx, tenant, "p1", "ENDSNOW", nil); referral.ErrorCode(err) != referral.ECodeExpired {
+	if _, _, err := s.ApplyCode(ctx, tenant, "p1", "ENDSNOW", nil, nil); referral.ErrorCode(err) != referral.ECodeExpired {
 		t.Fatalf("apply at expires_at: %v, want CODE_EXPIRED", err)
 	}
-	ref, _, err := s.ApplyCode(ctx, tenant, "p1", "ENDSLATER", nil)
+	ref, _, err := s.ApplyCode(ctx, tenant, "p1", "ENDSLATER", nil, nil)
 	if err != nil {
 		t.Fatalf("apply before expires_at: %v", err)
 	}
@@ -59,7 +59,7 @@ func TestRefStoreStatsPeriods(t *testing.T) {
 	ages := []time.Duration{0, 7 * day, 7*day + time.Microsecond, 30 * day, 30*day + time.Microsecond, 400 * day}
 	for i, age := range ages {
 		clock.t = now.Add(-age)
-		if _, _, err := s.ApplyCode(ctx, tenant, fmt.Sprintf("p%d", i), "OWNER1", nil); err != nil {
+		if _, _, err := s.ApplyCode(ctx, tenant, fmt.Sprintf("p%d", i), "OWNER1", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

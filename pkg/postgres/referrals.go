@@ -40,11 +40,14 @@ type storedReferral struct {
 	ReviewReasons pq.StringArray `db:"review_reasons"`
 	ReviewNote    *string        `db:"review_note"`
 	ReviewedAt    *time.Time     `db:"reviewed_at"`
+	// ImpressionID is the linked impression (§15); impression_source, its source copied at link
+	// time, is read by the funnel only.
+	ImpressionID *uuid.UUID `db:"impression_id"`
 }
 
 const referralCols = `id, tenant_id, code_id, code, campaign_id, referrer_id, referee_id, status,
 	reason, metadata, created_at, updated_at, converted_at, verified_at, rejected_at,
-	review_state, review_reasons, review_note, reviewed_at`
+	review_state, review_reasons, review_note, reviewed_at, impression_id`
 
 func (r storedReferral) domain() referral.Referral {
 	return referral.Referral{
@@ -52,7 +55,7 @@ func (r storedReferral) domain() referral.Referral {
 		ReferrerID: r.ReferrerID, RefereeID: r.RefereeID, Status: r.Status, Reason: r.Reason,
 		Metadata: json.RawMessage(r.Metadata), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 		ConvertedAt: utcTimePtr(r.ConvertedAt), VerifiedAt: utcTimePtr(r.VerifiedAt),
-		RejectedAt: utcTimePtr(r.RejectedAt), Review: r.review(),
+		RejectedAt: utcTimePtr(r.RejectedAt), Review: r.review(), ImpressionID: r.ImpressionID,
 	}
 }
 
@@ -84,10 +87,13 @@ func (r storedReferral) review() *referral.Review {
 // referee_id) refers a player at most once; an advisory lock on the unordered pair (referee,
 // owner), taken after the row lock and before the ring is read, makes two players applying each
 // other's codes run one after the other, so the second reads the first's referral and answers
-// REFERRAL_CYCLE. Locks are taken in the order user, code, pair, then (by the referral.applied
-// event) the owner's affiliate; a deletion of that affiliate takes the code before the affiliate
-// too.
-func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, metadata json.RawMessage) (referral.Referral, referral.EventOutcome, error) {
+// REFERRAL_CYCLE. Locks are taken in the order user, code, pair, impression (linkImpression),
+// then (by the referral.applied event) the owner's affiliate; a deletion of that affiliate takes
+// the code before the affiliate too.
+//
+// impression, when set, links the referral to that impression when referral.CanLink allows it
+// (§15); otherwise the referral is made unlinked.
+func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, metadata json.RawMessage, impression *uuid.UUID) (referral.Referral, referral.EventOutcome, error) {
 	const find = `
 		SELECT ` + codeCols + `,
 		       EXISTS (SELECT 1 FROM referrals r WHERE r.tenant_id = $1 AND r.referee_id = $3) AS referred
@@ -155,10 +161,20 @@ func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, met
 			}
 			return translate("apply code", err)
 		}
+		if err := s.linkImpression(ctx, tx, tenant, impression, c.ID, id, now); err != nil {
+			return err
+		}
+		ref := created.domain()
+		if impression != nil {
+			// The link may have set impression_id: publish the referral as it now stands.
+			if ref, err = referralByID(ctx, tx, tenant, id, false); err != nil {
+				return err
+			}
+		}
 		// Published before the referral.applied event runs, so the feed tells the referral's
-		// story in order: created, then what the event paid and converted.
+		// story in order: created (then held), then what the event paid and converted.
 		if err := publish(ctx, tx, tenant, now, outbox.Message{Type: outbox.ReferralCreated,
-			Data: apishape.NewReferral(created.domain())}); err != nil {
+			Data: apishape.NewReferral(ref)}); err != nil {
 			return err
 		}
 		// A held referral's referral.applied event (afterApply) is deferred with it.

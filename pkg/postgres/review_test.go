@@ -42,7 +42,7 @@ func newHeldFixture(t *testing.T) heldFixture {
 		t.Fatal(err)
 	}
 	recordRiskSignals(t, s, tenant, clock.t, riskSignal{user: "alice", device: "phone"}, riskSignal{user: "bob", device: "phone"})
-	ref, out, err := s.ApplyCode(ctx, tenant, "bob", "ALICE1", nil)
+	ref, out, err := s.ApplyCode(ctx, tenant, "bob", "ALICE1", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestReviewRejectPaysNothing(t *testing.T) {
 func TestReviewBatchDefersOnlyTheHeld(t *testing.T) {
 	f := newHeldFixture(t)
 	ctx := context.Background()
-	if _, _, err := f.s.ApplyCode(ctx, f.tenant, "carol", "ALICE1", nil); err != nil {
+	if _, _, err := f.s.ApplyCode(ctx, f.tenant, "carol", "ALICE1", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	at := f.clock.t.Add(time.Minute)
@@ -330,7 +330,7 @@ func TestReviewDefersCommissionsAndCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	recordRiskSignals(t, s, tenant, clock.t, riskSignal{user: "partner", device: "pc"}, riskSignal{user: "gus", device: "pc"})
-	ref, _, err := s.ApplyCode(ctx, tenant, "gus", "PARTNER1", nil)
+	ref, _, err := s.ApplyCode(ctx, tenant, "gus", "PARTNER1", nil, nil)
 	if err != nil || !ref.Held() {
 		t.Fatalf("apply: %+v, %v; want held", ref.Review, err)
 	}

@@ -80,7 +80,7 @@ func BenchmarkStoreApplyCodeRisk(b *testing.B) {
 			next += b.N
 			b.ResetTimer()
 			for i := first; i < first+b.N; i++ {
-				ref, _, err := s.ApplyCode(ctx, tenant, fmt.Sprintf("u%d", i), fmt.Sprintf("RISK%d", i), nil)
+				ref, _, err := s.ApplyCode(ctx, tenant, fmt.Sprintf("u%d", i), fmt.Sprintf("RISK%d", i), nil, nil)
 				if err != nil || ref.Review != nil {
 					b.Fatalf("apply %d: %v (review %+v)", i, err, ref.Review)
 				}

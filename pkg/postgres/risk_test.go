@@ -121,14 +121,14 @@ func TestRiskEachActionAndSignal(t *testing.T) {
 			}
 			for i, age := range tt.velocity {
 				clock.t = now.Add(-age)
-				if _, _, err := s.ApplyCode(ctx, tenant, fmt.Sprintf("early%d", i), "ALICE1", nil); err != nil {
+				if _, _, err := s.ApplyCode(ctx, tenant, fmt.Sprintf("early%d", i), "ALICE1", nil, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
 			clock.t = now
 			recordRiskSignals(t, s, tenant, now, tt.signals...)
 
-			ref, out, err := s.ApplyCode(ctx, tenant, "bob", "ALICE1", nil)
+			ref, out, err := s.ApplyCode(ctx, tenant, "bob", "ALICE1", nil, nil)
 			got, _ := s.GetCode(ctx, tenant, code.ID)
 			refs, _, lerr := s.ListReferrals(ctx, tenant, referral.ReferralFilter{RefereeID: ptr("bob"), Limit: 10})
 			if lerr != nil {
@@ -188,14 +188,14 @@ func TestRiskTenantIsolation(t *testing.T) {
 	}
 	recordRiskSignals(t, s, a, clock.t, riskSignal{user: "alice", device: "shared", addr: "198.51.100.1"},
 		riskSignal{user: "bob", device: "shared", addr: "198.51.100.1"})
-	if _, _, err := s.ApplyCode(ctx, a, "bob", "ALICE1", nil); referral.ErrorCode(err) != referral.ERiskRejected {
+	if _, _, err := s.ApplyCode(ctx, a, "bob", "ALICE1", nil, nil); referral.ErrorCode(err) != referral.ERiskRejected {
 		t.Fatalf("tenant A: %v, want RISK_REJECTED", err)
 	}
-	if _, _, err := s.ApplyCode(ctx, a, "carol", "ALICE1", nil); err != nil {
+	if _, _, err := s.ApplyCode(ctx, a, "carol", "ALICE1", nil, nil); err != nil {
 		t.Fatalf("tenant A, carol: %v", err)
 	}
 	// In B nobody was seen and alice referred nobody: the same users pass.
-	ref, _, err := s.ApplyCode(ctx, b, "bob", "ALICE1", nil)
+	ref, _, err := s.ApplyCode(ctx, b, "bob", "ALICE1", nil, nil)
 	if err != nil || ref.Review != nil {
 		t.Fatalf("tenant B: %v review %+v, want allowed", err, ref.Review)
 	}

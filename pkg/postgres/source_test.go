@@ -88,7 +88,7 @@ func TestSourceLeaderboardAgreesWithStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range referees {
-			if _, _, err := s.ApplyCode(ctx, tenant, fmt.Sprintf("%s_ref%d", owner, i), code, nil); err != nil {
+			if _, _, err := s.ApplyCode(ctx, tenant, fmt.Sprintf("%s_ref%d", owner, i), code, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -131,5 +131,58 @@ func TestInSnapshotIsReadOnly(t *testing.T) {
 	var pe *pq.Error
 	if !errors.As(err, &pe) || pe.Code != "25006" {
 		t.Fatalf("write in the snapshot: %v, want read_only_sql_transaction (25006)", err)
+	}
+}
+
+// TestSourceOwnersUsesPrimaryKey checks that the owners of changed entities are found by primary
+// key probes (no sequential scan of the table, whatever its size), that a soft-deleted row is
+// still found, and that an id that is no uuid names nothing instead of failing the round.
+func TestSourceOwnersUsesPrimaryKey(t *testing.T) {
+	db := pgtest.DB(t)
+	tenant := pgtest.Tenant(t)
+	ctx := context.Background()
+	const ins = `INSERT INTO referral_codes (id, tenant_id, code, owner_user_id, active, source, created_at, updated_at, deleted_at)
+		SELECT gen_random_uuid(), $1, 'OWN' || i, 'u' || i, true, 'player', now(), now(), CASE WHEN i = 2 THEN now() END
+		FROM generate_series(1, 50) i`
+	if _, err := db.ExecContext(ctx, ins, tenant); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	if err := db.SelectContext(ctx, &ids, `SELECT id::text FROM referral_codes WHERE tenant_id = $1 AND code IN ('OWN1', 'OWN2') ORDER BY code`, tenant); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	// With sequential scans priced out, a query that cannot use the primary key still scans.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	// The session's counters may still hold earlier statements' scans: compare before and after.
+	scans := func() (seq, idx int) {
+		t.Helper()
+		if err := tx.QueryRowxContext(ctx, `SELECT coalesce(seq_scan, 0), coalesce(idx_scan, 0)
+			FROM pg_stat_xact_user_tables WHERE relname = 'referral_codes'`).Scan(&seq, &idx); err != nil {
+			t.Fatal(err)
+		}
+		return seq, idx
+	}
+	seq0, idx0 := scans()
+	got, err := postgres.NewSource(tx).Owners(ctx, tenant, "code", append(ids, "not-a-uuid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]postgres.Owner{
+		ids[0]: {Users: []string{"u1"}, Codes: []string{"OWN1"}},
+		ids[1]: {Users: []string{"u2"}, Codes: []string{"OWN2"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("owners %+v, want %+v", got, want)
+	}
+	seq, idx := scans()
+	if seq, idx = seq-seq0, idx-idx0; seq != 0 || idx == 0 {
+		t.Fatalf("owner lookup: %d sequential scans, %d index scans; want 0 and at least 1", seq, idx)
 	}
 }

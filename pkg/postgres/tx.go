@@ -49,7 +49,8 @@ var (
 // between its reads and so cannot simply run again, and which begins through begin all the same.
 // The only writes outside it are single statements holding a single lock, which cannot
 // deadlock: attempt slots and idempotency keys — and risk signals, whose one statement locks
-// its few rows in key order.
+// its few rows in key order; and the impression batch, one statement whose contended locks (its
+// counter rows) are taken in key order (writeImpressionBatch).
 //
 // It runs fn in a transaction on db with options o and commits when fn returns nil; the commit
 // error is returned. When PostgreSQL aborts the transaction for a deadlock (40P01) or a

@@ -14,10 +14,6 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
-// LeaderboardTTL bounds how long a leaderboard document lives: its period boundary moves with
-// time, so it is recomputed at least this often even when no referral changes.
-const LeaderboardTTL = 30 * time.Second
-
 // chunk is how many users one batched read loads.
 const chunk = 500
 
@@ -198,17 +194,4 @@ func CodeDocs(ctx context.Context, q sqlx.QueryerContext, tenant string, codes [
 		out[code] = b
 	}
 	return out, nil
-}
-
-// LeaderboardDoc loads the tenant's leaderboard for a period ending at now.
-func LeaderboardDoc(ctx context.Context, q sqlx.QueryerContext, tenant, period string, now time.Time) ([]byte, error) {
-	rows, err := postgres.NewSource(q).Leaderboard(ctx, tenant, referral.Period(period).Start(now))
-	if err != nil {
-		return nil, err
-	}
-	docs := make([]cache.LeaderDoc, 0, len(rows))
-	for _, r := range rows {
-		docs = append(docs, cache.LeaderDoc{UserID: r.UserID, Successful: int(r.Successful), Total: int(r.Total)})
-	}
-	return json.Marshal(docs)
 }

@@ -10,14 +10,18 @@
 package projector
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -26,6 +30,7 @@ import (
 	"github.com/lib/pq"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
 	"github.com/phoenix-referral/phoenix/pkg/cache"
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
@@ -58,6 +63,9 @@ type Config struct {
 	// Retention is how long changes are kept (default 7 days); a position older than half of it
 	// is not trusted and the read models are rebuilt.
 	Retention time.Duration
+	// MaxChanges bounds the entities one round applies (default 2,000; during a catch-up, as
+	// many again of the changes committed since it began).
+	MaxChanges int
 }
 
 // rebuildChunk is how many users' documents a rebuild builds and writes at a time.
@@ -71,7 +79,21 @@ type Metrics struct {
 	Rebuilds prometheus.Counter
 	Leader   prometheus.Gauge
 	Rounds   prometheus.Histogram
+	// Failures counts rounds that failed (Redis or PostgreSQL unavailable, a rebuild cut short).
+	Failures prometheus.Counter
+	// TenantBacklog is the backlog of the top tenants (at most topTenants series at a time).
+	TenantBacklog *prometheus.GaugeVec
+	// RebuildProgress is the share of tenants the running rebuild has written (1 when none runs).
+	RebuildProgress prometheus.Gauge
+	// Verified counts users the verifier compared; DriftFound the documents (fields, members)
+	// it found different from PostgreSQL, DriftRepaired those it rewrote.
+	Verified      prometheus.Counter
+	DriftFound    prometheus.Counter
+	DriftRepaired prometheus.Counter
 }
+
+// topTenants is how many tenants the per-tenant backlog gauge names.
+const topTenants = 10
 
 // NewMetrics registers the projector's series on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -88,9 +110,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 while this replica holds the projector lock."}),
 		Rounds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "phoenix_projector_round_duration_seconds",
 			Help: "Duration of catch-up rounds that applied changes.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		Failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "phoenix_projector_round_failures_total",
+			Help: "Catch-up rounds and rebuilds that failed."}),
+		TenantBacklog: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "phoenix_projector_tenant_backlog_changes",
+			Help: "Change-log rows not yet applied, for the tenants with the most."}, []string{"tenant"}),
+		RebuildProgress: prometheus.NewGauge(prometheus.GaugeOpts{Name: "phoenix_projector_rebuild_progress_ratio",
+			Help: "Share of tenants the running rebuild has written (1 when no rebuild runs)."}),
+		Verified: prometheus.NewCounter(prometheus.CounterOpts{Name: "phoenix_readmodel_verified_users_total",
+			Help: "Users whose documents the verifier compared with PostgreSQL."}),
+		DriftFound: prometheus.NewCounter(prometheus.CounterOpts{Name: "phoenix_readmodel_drift_found_total",
+			Help: "Documents (fields, sorted-set members) the verifier found different from PostgreSQL."}),
+		DriftRepaired: prometheus.NewCounter(prometheus.CounterOpts{Name: "phoenix_readmodel_drift_repaired_total",
+			Help: "Documents the verifier rewrote from PostgreSQL."}),
 	}
+	m.RebuildProgress.Set(1)
 	if reg != nil {
-		reg.MustRegister(m.Lag, m.Backlog, m.Applied, m.Rebuilds, m.Leader, m.Rounds)
+		reg.MustRegister(m.Lag, m.Backlog, m.Applied, m.Rebuilds, m.Leader, m.Rounds, m.Failures, m.TenantBacklog,
+			m.RebuildProgress, m.Verified, m.DriftFound, m.DriftRepaired)
 	}
 	return m
 }
@@ -104,6 +140,23 @@ type Projector struct {
 	metrics *Metrics
 	kick    chan struct{}
 	leader  atomic.Bool
+	// Owned by the leading goroutine: the last position read or saved, when a round last
+	// succeeded, and the failure log's rate limit.
+	known       cache.Position
+	lastOK      time.Time
+	lastFailLog time.Time
+	lastBacklog time.Time
+	suppressed  int
+	// term is this replica's fencing term while it leads: the transaction id it was given when
+	// it took the lock, so that every later leader has a higher one, however Redis was wiped.
+	term int64
+	// tenants are the tenants the leaderboard sweep visits (loaded when first needed, then
+	// extended by every round), lastSweep when it last ran.
+	tenants    map[string]bool
+	lastSweep  time.Time
+	lastVerify time.Time
+	// verifyAsked is set by VerifySoon (any goroutine).
+	verifyAsked atomic.Bool
 	// Now is the clock (tests may replace it).
 	Now func() time.Time
 }
@@ -118,6 +171,9 @@ func New(db *sqlx.DB, store *cache.Store, log *slog.Logger, metrics *Metrics, cf
 	}
 	if cfg.Retention <= 0 {
 		cfg.Retention = 7 * 24 * time.Hour
+	}
+	if cfg.MaxChanges <= 0 {
+		cfg.MaxChanges = 2_000
 	}
 	if metrics == nil {
 		metrics = NewMetrics(nil)
@@ -187,9 +243,16 @@ func (p *Projector) acquire(ctx context.Context) (*sql.Conn, error) {
 			var ok bool
 			err = conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, LockKey).Scan(&ok)
 			if err == nil && ok {
-				return conn, nil
+				// Taken after the lock: every later acquisition gets a larger transaction id.
+				if err = conn.QueryRowContext(ctx, `SELECT pg_current_xact_id()::text::bigint`).Scan(&p.term); err == nil {
+					return conn, nil
+				}
+				release(conn)
+				conn = nil
 			}
-			conn.Close()
+			if conn != nil {
+				conn.Close()
+			}
 		}
 		if err != nil && ctx.Err() == nil {
 			p.log.Warn("projector_lock_failed", "err", err)
@@ -209,6 +272,7 @@ func (p *Projector) lead(ctx context.Context, conn *sql.Conn) error {
 	lastPrune := time.Time{}
 	failures := 0
 	var checked time.Time
+	p.lastOK = time.Now()
 	for {
 		// The lock lives as long as its session: check the session (at most every 250 ms, not
 		// on every round of a burst) so that a replica that lost its connection stops writing.
@@ -222,16 +286,27 @@ func (p *Projector) lead(ctx context.Context, conn *sql.Conn) error {
 			checked = time.Now()
 		}
 		again, err := p.Round(ctx)
+		if errors.Is(err, cache.ErrFenced) {
+			return err // another replica leads now
+		}
 		if err != nil && ctx.Err() == nil {
 			failures++
-			if failures == 1 || failures%30 == 0 {
-				p.log.Warn("projector_round_failed", "err", err, "failures", failures)
+			p.failed(ctx, err, failures)
+			// Back off (100 ms doubling up to the catch-up interval) instead of retrying on every
+			// notification while a dependency is down.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(min(100*time.Millisecond<<min(failures-1, 5), p.cfg.Interval)):
 			}
-		} else if err == nil {
+			continue
+		}
+		if err == nil {
 			if failures > 0 {
 				p.log.Info("projector_recovered", "after_failures", failures)
 			}
 			failures = 0
+			p.lastOK = time.Now()
 		}
 		if err == nil && time.Since(lastPrune) > 10*time.Minute {
 			lastPrune = time.Now()
@@ -246,6 +321,46 @@ func (p *Projector) lead(ctx context.Context, conn *sql.Conn) error {
 		case <-p.kick:
 		case <-t.C:
 		}
+	}
+}
+
+// failed makes a failed round visible: it counts it, logs it (every failure, at most one line
+// per second, the lines in between counted in the next), and keeps the lag and backlog gauges
+// moving from the change log itself, since no round measures them while rounds fail.
+func (p *Projector) failed(ctx context.Context, err error, failures int) {
+	p.metrics.Failures.Inc()
+	if time.Since(p.lastFailLog) >= time.Second {
+		p.log.Warn("projector_round_failed", "err", err, "consecutive", failures, "suppressed", p.suppressed)
+		p.lastFailLog, p.suppressed = time.Now(), 0
+	} else {
+		p.suppressed++
+	}
+	if time.Since(p.lastBacklog) < time.Second {
+		return
+	}
+	p.lastBacklog = time.Now()
+	p.metrics.Lag.Set(time.Since(p.lastOK).Seconds())
+	if p.known.Snapshot == "" {
+		return
+	}
+	bctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	b, berr := postgres.NewSource(p.db).Backlog(bctx, p.known.Snapshot, topTenants)
+	if berr != nil {
+		return // PostgreSQL is down too: the lag above still rises
+	}
+	p.observeBacklog(b)
+}
+
+// observeBacklog sets the backlog gauges.
+func (p *Projector) observeBacklog(b postgres.Backlog) {
+	p.metrics.Backlog.Set(float64(b.Rows))
+	if b.Rows > 0 {
+		p.metrics.Lag.Set(b.Age.Seconds())
+	}
+	p.metrics.TenantBacklog.Reset()
+	for t, n := range b.Tenants {
+		p.metrics.TenantBacklog.WithLabelValues(t).Set(float64(n))
 	}
 }
 
@@ -299,7 +414,7 @@ func (p *Projector) prune(ctx context.Context) {
 	if err != nil || !ok || pos.Snapshot == "" {
 		return
 	}
-	n, err := postgres.PruneChanges(ctx, p.db, p.Now().Add(-p.cfg.Retention), pos.Snapshot)
+	n, err := postgres.PruneChanges(ctx, p.db, p.Now().Add(-p.cfg.Retention), pos.Snapshot, pos.Seq)
 	if err != nil {
 		p.log.Warn("prune_failed", "err", err)
 		return
@@ -320,48 +435,154 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	if ok {
+		p.known = pos
+	}
 	tx, snap, x, err := postgres.OpenSnapshot(ctx, p.db)
 	if err != nil {
 		return false, err
 	}
 	defer tx.Rollback()
-	dbID, err := postgres.DatabaseID(ctx, tx)
+	src := postgres.NewSource(tx)
+	dbID, err := src.Identity(ctx)
 	if err != nil {
 		return false, err
 	}
-	switch {
-	case !ok || pos.Snapshot == "":
+	if !ok || pos.Snapshot == "" {
 		return true, p.rebuild(ctx, tx, snap, x, dbID, "no position (new or wiped Redis)")
-	case pos.DatabaseID != dbID:
-		return true, p.rebuild(ctx, tx, snap, x, dbID, "position from another database")
-	case p.Now().Sub(pos.SavedAt) > p.cfg.Retention/2:
-		return true, p.rebuild(ctx, tx, snap, x, dbID, "position older than the change retention")
 	}
-	win, err := postgres.NewSource(tx).ChangeWindow(ctx, pos.Snapshot)
+	chk, err := src.CheckPosition(ctx, pos.Snapshot, pos.Seq)
 	if err != nil {
 		return false, err
 	}
-	var batches []*cache.Batch
-	if len(win.Changes) > 0 {
-		batches, err = p.plan(ctx, tx, win.Changes)
+	if why := distrust(pos, dbID, chk, p.Now(), p.cfg.Retention); why != "" {
+		// The saved position (and its term) belongs to another history of the database: a
+		// restored database hands out transaction ids, and so terms, below it again.
+		if err := p.cache.DropPosition(ctx); err != nil {
+			return false, err
+		}
+		return true, p.rebuild(ctx, tx, snap, x, dbID, why)
+	}
+	// A round applies at most MaxChanges entities. When more are pending, the round's snapshot
+	// becomes the catch-up's target: the following rounds apply, chunk by chunk in entity order,
+	// the changes of the transactions the target shows as completed (still visible in every later
+	// snapshot), and the position moves to the target once they are all applied — no change is
+	// skipped, and memory holds one chunk.
+	upto := pos.Target
+	win, more, err := src.ChangeChunk(ctx, pos.Snapshot, upto,
+		postgres.ChangeKey{TenantID: pos.Cursor.Tenant, Entity: pos.Cursor.Entity, EntityID: pos.Cursor.ID}, p.cfg.MaxChanges)
+	if err != nil {
+		return false, err
+	}
+	next := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Epoch: pos.Epoch, Term: p.term}
+	switch {
+	case more:
+		next.Snapshot, next.HW, next.Target, next.TargetHW = pos.Snapshot, pos.HW, upto, pos.TargetHW
+		if upto == "" {
+			next.Target, next.TargetHW = snap, x
+		}
+		next.Cursor = cache.Cursor{Tenant: win.Last.TenantID, Entity: win.Last.Entity, ID: win.Last.EntityID}
+	case upto != "":
+		next.Snapshot, next.HW = upto, pos.TargetHW // the target's window is applied
+	}
+	seq, markAt := pos.Seq, pos.MarkAt
+	if win.MaxSeq > seq {
+		seq = win.MaxSeq
+		if markAt, err = src.MarkAt(ctx, seq); err != nil {
+			return false, err
+		}
+	}
+	// After a rebuild, rounds write without the epoch (the documents stay unserved) until one
+	// finds the log caught up: that round's documents are complete up to its snapshot, and it
+	// installs the epoch in every tenant.
+	epoch, switching := pos.Epoch, false
+	if pos.Building {
+		epoch, switching = "", win.Rows <= switchBacklog && !more && upto == ""
+		if switching && p.tenants == nil {
+			if err := p.loadTenants(ctx, tx); err != nil {
+				return false, err
+			}
+		}
+	}
+	// Each tenant's batch is written as soon as it is built, smallest backlog first: a round
+	// holds one tenant's documents in memory, and a small tenant's writes do not wait for a big
+	// tenant's to be computed. Every batch comes from the round's one snapshot.
+	var tenants []string
+	write := func(b *cache.Batch) error {
+		if err := p.cache.Apply(ctx, b, epoch, p.term); err != nil {
+			return err
+		}
+		p.metrics.DriftRepaired.Add(float64(b.Drift))
+		if p.tenants != nil {
+			p.tenants[b.Tenant] = true
+		}
+		if !slices.Contains(tenants, b.Tenant) {
+			tenants = append(tenants, b.Tenant)
+			if !pos.Building {
+				p.announce(ctx, b.Tenant)
+			}
+		}
+		return nil
+	}
+	changes, rows := win.Changes, win.TenantRows
+	if next.Target != "" || upto != "" {
+		// During a catch-up, the changes committed after its target are applied too (bounded
+		// as well), so a tenant's fresh writes never wait for another tenant's backlog. They are
+		// applied again once the position reaches the target: recomputing from the snapshot
+		// makes that harmless.
+		target := cmp.Or(next.Target, upto)
+		fresh, _, err := src.ChangeChunk(ctx, target, "", postgres.ChangeKey{}, p.cfg.MaxChanges)
 		if err != nil {
+			return false, err
+		}
+		changes = append(slices.Clip(changes), fresh.Changes...)
+		for t, n := range fresh.TenantRows {
+			rows[t] += n
+		}
+	}
+	if len(changes) > 0 {
+		if err := p.plan(ctx, tx, changes, rows, write); err != nil {
+			return false, err
+		}
+	}
+	swept := p.Now().Sub(p.lastSweep) >= leaderSweep
+	if swept {
+		// From the same snapshot as the changes, so a sweep never writes a count older than
+		// one a change wrote.
+		if err := p.sweep(ctx, tx, write); err != nil {
+			return false, err
+		}
+	}
+	// Not with a sweep: the verifier counts leaderboards at the clock Redis holds.
+	verifying := len(win.Changes) == 0 && !pos.Building && !swept &&
+		(p.verifyAsked.Load() || p.Now().Sub(p.lastVerify) >= verifyEvery)
+	if verifying {
+		if err := p.verify(ctx, tx, write); err != nil {
 			return false, err
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("end snapshot: %w", err)
 	}
-	tenants := make([]string, 0, len(batches))
-	for _, b := range batches {
-		if err := p.cache.Apply(ctx, b, pos.Epoch); err != nil {
-			return false, err
-		}
-		tenants = append(tenants, b.Tenant)
+	if swept {
+		p.lastSweep = p.Now()
 	}
-	p.announce(ctx, strings.Join(tenants, "\n"))
-	if len(win.Changes) > 0 || x != pos.HW || p.Now().Sub(pos.SavedAt) > time.Minute {
-		next := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Seq: max(pos.Seq, win.MaxSeq),
-			Epoch: pos.Epoch, SavedAt: p.Now().UTC()}
+	if verifying {
+		p.lastVerify = p.Now()
+		p.verifyAsked.Store(false)
+	}
+	if switching {
+		for t := range p.tenants {
+			if err := p.cache.Apply(ctx, cache.NewBatch(t), pos.Epoch, p.term); err != nil {
+				return false, err
+			}
+		}
+		p.announce(ctx, InvalidateAll)
+		p.log.Info("projector_rebuild_switched", "tenants", len(p.tenants))
+	}
+	if len(win.Changes) > 0 || next.HW != pos.HW || p.Now().Sub(pos.SavedAt) > time.Minute || switching || upto != "" {
+		next.Seq, next.MarkAt, next.SavedAt = seq, markAt, p.Now().UTC()
+		next.Building = pos.Building && !switching
 		saved, err := p.cache.SavePosition(ctx, next, pos.Epoch)
 		if err != nil {
 			return false, err
@@ -373,24 +594,59 @@ func (p *Projector) Round(ctx context.Context) (again bool, err error) {
 		}
 	}
 	if len(win.Changes) > 0 {
-		p.log.Debug("projector_round", "rows", win.Rows, "entities", len(win.Changes), "tenants", len(batches),
+		p.log.Debug("projector_round", "rows", win.Rows, "entities", len(win.Changes), "tenants", len(tenants),
 			"age_ms", win.Age.Milliseconds(), "duration_ms", time.Since(start).Milliseconds())
 	}
 	p.metrics.Applied.Add(float64(win.Rows))
-	p.metrics.Backlog.Set(float64(win.Rows))
+	p.observeBacklog(postgres.Backlog{Rows: win.Rows, Age: win.Age, Tenants: win.TopTenants(topTenants)})
 	p.metrics.Lag.Set(win.Age.Seconds())
 	if len(win.Changes) > 0 {
 		p.metrics.Rounds.Observe(time.Since(start).Seconds())
 	}
-	return false, nil
+	return more || upto != "", nil
+}
+
+// distrust returns why the read models cannot continue from the saved position pos, "" when
+// they can: the position must come from this database (identity dbID), not lie ahead of it (a
+// restored backup or a point-in-time recovery keeps the identity but rewinds the log), find
+// its last applied change still in the log as it was (else the log was truncated, or the seq
+// was handed out again by a rewound database), and be recent enough that the changes after it
+// were not pruned.
+func distrust(pos cache.Position, dbID string, chk postgres.PositionCheck, now time.Time, retention time.Duration) string {
+	switch {
+	case pos.DatabaseID != dbID:
+		return "position from another database"
+	case chk.Ahead, pos.Seq > chk.LastSeq:
+		return "position ahead of the database (a restored backup or point-in-time recovery)"
+	case pos.Seq > 0 && chk.MarkAt == 0:
+		return "change log truncated past the position"
+	case pos.Seq > 0 && chk.MarkAt != pos.MarkAt:
+		return "the position's last change is another in this database (a restored backup)"
+	case now.Sub(pos.SavedAt) > retention/2:
+		return "position older than the change retention"
+	}
+	return ""
 }
 
 // tenantPlan collects what one tenant's changes touch.
 type tenantPlan struct {
-	campaigns, tiers, leaderboard, affiliates bool
-	codes                                     map[string]bool
-	sections                                  map[string]map[string]bool // section → users
-	owners                                    map[string]cache.Owners    // entity key → new owners
+	campaigns, tiers, affiliates bool
+	codes                        map[string]bool
+	sections                     map[string]map[string]bool // section → users
+	// referrers are the users whose leaderboard rows are recomputed; clock, when set, is the
+	// moment the tenant's leaderboards are brought up to (a rebuild or a sweep).
+	referrers map[string]bool
+	clock     time.Time
+	// referrals and rewards are the changed ones whose list entries are rewritten; listsOf are
+	// users whose lists are written whole (a rebuild).
+	referrals   []string
+	rewards     []string
+	commissions []string
+	listsOf     []string
+}
+
+func newTenantPlan() *tenantPlan {
+	return &tenantPlan{codes: map[string]bool{}, sections: map[string]map[string]bool{}, referrers: map[string]bool{}}
 }
 
 func (tp *tenantPlan) touch(users []string, sections ...string) {
@@ -412,41 +668,46 @@ func sectionsOf(entity string) []string {
 	case "code":
 		return []string{cache.SectionCodes}
 	case "referral":
-		// Both sides: "me" of the referee, "refs" of the referrer, and the referrer's affiliate
-		// counters (converted_referrals).
-		return []string{cache.SectionMe, cache.SectionReferrals, cache.SectionReferralStats, cache.SectionAffiliate}
-	case "reward":
-		return []string{cache.SectionRewards, cache.SectionRewardStats}
-	case "commission":
-		return []string{cache.SectionCommissions}
+		// Both sides: "me" of the referee and the referrer's affiliate counters
+		// (converted_referrals); the referrer's lists are updated entry by entry (build).
+		return []string{cache.SectionMe, cache.SectionAffiliate}
 	case "affiliate":
 		return []string{cache.SectionAffiliate}
 	}
 	return nil
 }
 
-// plan maps the changed entities to the documents they affect and recomputes those documents
-// from the snapshot q, returning one batch per tenant.
-func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Change) ([]*cache.Batch, error) {
-	byTenant := map[string]map[string][]string{} // tenant → entity → ids
-	oldOwners := map[string][]string{}           // tenant → codes' previous owners, from the changes
+// plan maps the changed entities to the documents they affect, recomputes those documents from
+// the snapshot q and hands write one batch per tenant, tenants with fewer change rows first.
+func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Change, rows map[string]int, write func(*cache.Batch) error) error {
+	type tenantChanges struct {
+		ids       map[string][]string // entity → ids
+		oldOwners []string            // codes' previous owners
+	}
+	byTenant := map[string]*tenantChanges{}
 	for _, c := range changes {
-		m := byTenant[c.TenantID]
-		if m == nil {
-			m = map[string][]string{}
-			byTenant[c.TenantID] = m
+		tc := byTenant[c.TenantID]
+		if tc == nil {
+			tc = &tenantChanges{ids: map[string][]string{}}
+			byTenant[c.TenantID] = tc
 		}
-		m[c.Entity] = append(m[c.Entity], c.EntityID)
+		tc.ids[c.Entity] = append(tc.ids[c.Entity], c.EntityID)
+		// A code given to another owner (or deleted) leaves the previous owner's list: the
+		// change row names that owner, so this holds whatever Redis forgot.
 		if c.Entity == "code" && c.OldOwner != nil {
-			oldOwners[c.TenantID] = append(oldOwners[c.TenantID], *c.OldOwner)
+			tc.oldOwners = append(tc.oldOwners, *c.OldOwner)
 		}
 	}
-	var out []*cache.Batch
-	for tenant, entities := range byTenant {
-		tp := &tenantPlan{codes: map[string]bool{}, sections: map[string]map[string]bool{}, owners: map[string]cache.Owners{}}
-		// A code's previous owner lost it: the change says who, also after a rebuild.
-		tp.touch(oldOwners[tenant], sectionsOf("code")...)
-		for entity, ids := range entities {
+	order := make([]string, 0, len(byTenant))
+	for t := range byTenant {
+		order = append(order, t)
+	}
+	slices.SortFunc(order, func(a, b string) int { return cmp.Or(cmp.Compare(rows[a], rows[b]), strings.Compare(a, b)) })
+	for _, tenant := range order {
+		tc := byTenant[tenant]
+		tp := newTenantPlan()
+		tp.touch(tc.oldOwners, cache.SectionCodes)
+		for entity, ids := range tc.ids {
 			switch entity {
 			case "campaign":
 				tp.campaigns = true
@@ -456,30 +717,26 @@ func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Cha
 				continue
 			case "referral":
 				// Leaderboards count referrals; downline pages show converted_referrals.
-				tp.leaderboard, tp.affiliates = true, true
+				tp.affiliates = true
 			case "affiliate":
 				tp.affiliates = true
+			case "reward":
+				tp.rewards = append(tp.rewards, ids...)
+				continue
+			case "commission":
+				tp.commissions = append(tp.commissions, ids...)
+				continue
 			}
 			secs := sectionsOf(entity)
 			if secs == nil {
 				continue // commission rules and hierarchy policies are not served
 			}
+			// The row's current owners; rows are never deleted (codes and affiliates are
+			// soft-deleted, and a code's string and an affiliate's user never change), so only
+			// a code's owner can move away, and its change row says from whom.
 			cur, err := postgres.NewSource(q).Owners(ctx, tenant, entity, ids)
 			if err != nil {
-				return nil, err
-			}
-			// Entities whose owner can change (a code's owner, an affiliate's user) remember
-			// who they touched last time, so the previous owner's documents are recomputed too.
-			remember := entity == "code" || entity == "affiliate"
-			var prev map[string]cache.Owners
-			if remember {
-				keys := make([]string, len(ids))
-				for i, id := range ids {
-					keys[i] = entity + ":" + id
-				}
-				if prev, err = p.cache.LoadOwners(ctx, tenant, keys); err != nil {
-					return nil, err
-				}
+				return err
 			}
 			for _, id := range ids {
 				o := cur[id]
@@ -489,25 +746,23 @@ func (p *Projector) plan(ctx context.Context, q *sqlx.Tx, changes []postgres.Cha
 						tp.codes[c] = true
 					}
 				}
-				if remember {
-					old := prev[entity+":"+id]
-					tp.touch(old.Users, secs...)
-					for _, c := range old.Codes {
-						if entity == "code" {
-							tp.codes[c] = true
-						}
-					}
-					tp.owners[entity+":"+id] = cache.Owners{Users: o.Users, Codes: o.Codes}
+				if o.Referrer != "" {
+					tp.referrers[o.Referrer] = true
 				}
+			}
+			if entity == "referral" {
+				tp.referrals = append(tp.referrals, ids...)
 			}
 		}
 		b, err := p.build(ctx, q, tenant, tp)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, b)
+		if err := write(b); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }
 
 // build recomputes a tenant's planned documents into a batch.
@@ -527,18 +782,16 @@ func (p *Projector) build(ctx context.Context, q *sqlx.Tx, tenant string, tp *te
 		}
 		b.Set(cache.TiersKey(tenant), doc, 0)
 	}
-	if tp.leaderboard {
-		now := p.Now()
-		for _, period := range referral.PeriodNames {
-			doc, err := LeaderboardDoc(ctx, q, tenant, period, now)
-			if err != nil {
-				return nil, err
-			}
-			b.Set(cache.LeaderboardKey(tenant, period), doc, LeaderboardTTL)
+	if len(tp.referrers) > 0 || !tp.clock.IsZero() {
+		if err := p.rank(ctx, q, b, tp); err != nil {
+			return nil, err
 		}
 	}
 	if tp.affiliates {
 		b.Set(cache.AffiliateGenKey(tenant), []byte(newToken()), 0)
+	}
+	if err := lists(ctx, q, b, tp); err != nil {
+		return nil, err
 	}
 	if len(tp.codes) > 0 {
 		codes := make([]string, 0, len(tp.codes))
@@ -567,55 +820,260 @@ func (p *Projector) build(ctx context.Context, q *sqlx.Tx, tenant string, tp *te
 			b.HSet(cache.UserKey(tenant, u), sec, doc)
 		}
 	}
-	for k, o := range tp.owners {
-		b.SetOwners(k, o)
-	}
 	return b, nil
 }
+
+// listEntries writes, with put, the list entries of the rows changed (loaded by primary key)
+// and every row of the users whose lists are written whole (a rebuild).
+func listEntries[T any](ctx context.Context, changed, users []string,
+	byID func(context.Context, []string) ([]T, error),
+	byUser func(context.Context, []string) (map[string][]T, error),
+	put func(T) error) error {
+	if len(changed) > 0 {
+		rows, err := byID(ctx, changed)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := put(r); err != nil {
+				return err
+			}
+		}
+	}
+	if len(users) > 0 {
+		m, err := byUser(ctx, users)
+		if err != nil {
+			return err
+		}
+		for _, rows := range m {
+			for _, r := range rows {
+				if err := put(r); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// lists writes the plan's list entries: referrals (on the referrer's lists), rewards and
+// commissions (on the beneficiary's).
+func lists(ctx context.Context, q *sqlx.Tx, b *cache.Batch, tp *tenantPlan) error {
+	src, t := postgres.NewSource(q), b.Tenant
+	err := listEntries(ctx, tp.referrals, tp.listsOf,
+		func(ctx context.Context, ids []string) ([]referral.Referral, error) {
+			return src.ReferralsByID(ctx, t, ids)
+		},
+		func(ctx context.Context, us []string) (map[string][]referral.Referral, error) {
+			return src.ReferrerReferrals(ctx, t, us)
+		},
+		func(r referral.Referral) error {
+			if r.ReferrerID == nil {
+				return nil
+			}
+			doc, err := json.Marshal(apishape.NewReferral(r))
+			b.PutReferral(r.ID.String(), *r.ReferrerID, r.Status, r.CreatedAt.UnixMicro(), doc, referral.ReferralStatuses)
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	err = listEntries(ctx, tp.rewards, tp.listsOf,
+		func(ctx context.Context, ids []string) ([]referral.Reward, error) {
+			return src.RewardsByID(ctx, t, ids)
+		},
+		func(ctx context.Context, us []string) (map[string][]referral.Reward, error) {
+			return src.UserRewards(ctx, t, us)
+		},
+		func(r referral.Reward) error {
+			doc, err := json.Marshal(apishape.NewReward(r))
+			b.PutReward(r.ID.String(), r.UserID, r.CurrencyID, r.Amount, r.CreatedAt.UnixMicro(), doc)
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	return listEntries(ctx, tp.commissions, tp.listsOf,
+		func(ctx context.Context, ids []string) ([]referral.Commission, error) {
+			return src.CommissionsByID(ctx, t, ids)
+		},
+		func(ctx context.Context, us []string) (map[string][]referral.Commission, error) {
+			return src.UserCommissions(ctx, t, us)
+		},
+		func(c referral.Commission) error {
+			doc, err := json.Marshal(apishape.NewCommission(c))
+			b.PutCommission(c.ID.String(), c.UserID, c.Level, c.CurrencyID, c.Amount, c.CreatedAt.UnixMicro(), doc)
+			return err
+		})
+}
+
+// rank writes the leaderboard rows of the plan's referrers, counted from the snapshot q over
+// periods ending now (the plan's clock when it has one), and, with a clock, moves the tenant's
+// leaderboard clock there; without one, a tenant ranked for the first time gets its clock now.
+func (p *Projector) rank(ctx context.Context, q *sqlx.Tx, b *cache.Batch, tp *tenantPlan) error {
+	now := tp.clock
+	if now.IsZero() {
+		now = p.Now()
+		b.SetOnce(cache.LeaderClockKey(b.Tenant), []byte(strconv.FormatInt(now.UnixMicro(), 10)))
+	} else {
+		b.Set(cache.LeaderClockKey(b.Tenant), []byte(strconv.FormatInt(now.UnixMicro(), 10)), 0)
+	}
+	users := make([]string, 0, len(tp.referrers))
+	for u := range tp.referrers {
+		users = append(users, u)
+	}
+	since := make([]*time.Time, len(referral.PeriodNames))
+	for i, per := range referral.PeriodNames {
+		since[i] = referral.Period(per).Start(now)
+	}
+	for start := 0; start < len(users); start += rebuildChunk {
+		part := users[start:min(len(users), start+rebuildChunk)]
+		counts, err := postgres.NewSource(q).ReferrerCounts(ctx, b.Tenant, part, since)
+		if err != nil {
+			return err
+		}
+		for _, u := range part {
+			c := counts[u] // nil: no referral at all
+			for i, per := range referral.PeriodNames {
+				var e referral.LeaderboardEntry
+				if c != nil {
+					e = c[i]
+				}
+				b.Rank(cache.LeaderboardKey(b.Tenant, per), u, e.Successful, e.Total)
+			}
+		}
+	}
+	return nil
+}
+
+// leaderSweep is how often the leaderboards follow the passing of time: referrals whose
+// created_at left a period's window since the last sweep have their referrers recomputed.
+const leaderSweep = 5 * time.Second
+
+// sweep plans, for every known tenant with ranked referrers, the referrers whose referrals left
+// a period's window between the tenant's leaderboard clock and now, read from the snapshot q.
+// Its cost is the referrals that crossed a window's start, not the tenant.
+func (p *Projector) sweep(ctx context.Context, q *sqlx.Tx, write func(*cache.Batch) error) error {
+	if p.tenants == nil {
+		if err := p.loadTenants(ctx, q); err != nil {
+			return err
+		}
+	}
+	names := make([]string, 0, len(p.tenants))
+	for t := range p.tenants {
+		names = append(names, t)
+	}
+	clocks, err := p.cache.Clocks(ctx, names)
+	if err != nil {
+		return err
+	}
+	now := p.Now()
+	for _, tenant := range names {
+		clock, ok := clocks[tenant]
+		if !ok || !now.After(clock) {
+			continue // nothing ranked yet
+		}
+		tp := newTenantPlan()
+		tp.clock = now
+		for _, per := range referral.PeriodNames {
+			from, to := referral.Period(per).Start(clock), referral.Period(per).Start(now)
+			if from == nil {
+				continue // all time: nothing leaves
+			}
+			users, err := postgres.NewSource(q).ReferrersCreatedBetween(ctx, tenant, *from, *to)
+			if err != nil {
+				return err
+			}
+			for _, u := range users {
+				tp.referrers[u] = true
+			}
+		}
+		b := cache.NewBatch(tenant)
+		if err := p.rank(ctx, q, b, tp); err != nil {
+			return err
+		}
+		if err := write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadTenants learns every tenant with documents from the snapshot q.
+func (p *Projector) loadTenants(ctx context.Context, q *sqlx.Tx) error {
+	ts, err := postgres.NewSource(q).Tenants(ctx)
+	if err != nil {
+		return err
+	}
+	p.tenants = map[string]bool{}
+	for _, t := range ts {
+		p.tenants[t] = true
+	}
+	return nil
+}
+
+// switchBacklog is the largest window after which a rebuilt read model counts as caught up.
+const switchBacklog = 1000
 
 // rebuild discards every read model and recomputes them all from the snapshot q (snap, whose
 // xmin is x), then positions the projector at that snapshot.
 func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint64, dbID, why string) error {
 	start := time.Now()
 	p.log.Warn("projector_rebuild", "reason", why)
+	now := p.Now()
+	// Mark the position first (a position without a snapshot: an unfinished rebuild, redone by
+	// the next round): the mark is fenced, so a deposed replica cannot wipe its successor's work.
+	if _, err := p.cache.SavePosition(ctx, cache.Position{DatabaseID: dbID, Term: p.term, SavedAt: p.Now().UTC()}, ""); err != nil {
+		return err
+	}
 	if err := p.cache.WipeAll(ctx); err != nil {
 		return err
 	}
 	epoch := newToken()
-	users, err := postgres.NewSource(q).TenantUsers(ctx)
+	src := postgres.NewSource(q)
+	tenants, err := src.Tenants(ctx)
 	if err != nil {
 		return err
 	}
-	tenants, err := postgres.NewSource(q).Tenants(ctx)
+	seq, err := src.MaxSeq(ctx)
 	if err != nil {
 		return err
 	}
-	for t := range users {
-		if !slices.Contains(tenants, t) {
-			tenants = append(tenants, t)
+	markAt, err := src.MarkAt(ctx, seq)
+	if err != nil {
+		return err
+	}
+	// Users are streamed from a cursor in chunks, every chunk built and written to Redis before
+	// the next is read, so the rebuild holds one chunk in memory, not a tenant or the database.
+	// All chunks come from the one snapshot q holds; nothing is served until the rounds after
+	// the rebuild have caught up (Position.Building).
+	seen := map[string]bool{}
+	chunk := func(tenant string, users []string) error {
+		tp := newTenantPlan()
+		if !seen[tenant] { // tenant-wide documents once per tenant
+			seen[tenant] = true
+			tp.campaigns, tp.tiers, tp.affiliates = true, true, true
+			tp.clock = now
+			p.metrics.RebuildProgress.Set(float64(len(seen)-1) / float64(max(len(tenants), len(seen))))
 		}
+		tp.touch(users, cache.Sections...)
+		for _, u := range users {
+			tp.referrers[u] = true
+		}
+		tp.listsOf = users
+		b, err := p.build(ctx, q, tenant, tp)
+		if err != nil {
+			return err
+		}
+		return p.cache.Apply(ctx, b, "", p.term)
 	}
-	seq, err := postgres.NewSource(q).MaxSeq(ctx)
-	if err != nil {
+	p.metrics.RebuildProgress.Set(0)
+	if err := src.StreamTenantUsers(ctx, rebuildChunk, chunk); err != nil {
 		return err
 	}
-	// Each tenant is rebuilt in chunks of users, every chunk written to Redis as soon as it is
-	// built, so the rebuild holds one chunk in memory, not the whole database. All chunks are read
-	// from the one snapshot q holds; reads keep falling through to PostgreSQL until the position
-	// below is saved.
-	for _, tenant := range tenants {
-		us := users[tenant]
-		for start := 0; start == 0 || start < len(us); start += rebuildChunk {
-			end := min(start+rebuildChunk, len(us))
-			first := start == 0 // tenant-wide documents once per tenant
-			tp := &tenantPlan{campaigns: first, tiers: first, leaderboard: first, affiliates: first,
-				codes: map[string]bool{}, sections: map[string]map[string]bool{}, owners: map[string]cache.Owners{}}
-			tp.touch(us[start:end], cache.Sections...)
-			b, err := p.build(ctx, q, tenant, tp)
-			if err != nil {
-				return err
-			}
-			if err := p.cache.Apply(ctx, b, epoch); err != nil {
+	for _, t := range tenants {
+		if !seen[t] {
+			if err := chunk(t, nil); err != nil {
 				return err
 			}
 		}
@@ -623,13 +1081,16 @@ func (p *Projector) rebuild(ctx context.Context, q *sqlx.Tx, snap string, x uint
 	if err := q.Commit(); err != nil {
 		return fmt.Errorf("end snapshot: %w", err)
 	}
-	pos := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Seq: seq, Epoch: epoch, SavedAt: p.Now().UTC()}
+	pos := cache.Position{DatabaseID: dbID, Snapshot: snap, HW: x, Seq: seq, MarkAt: markAt, Epoch: epoch, Building: true,
+		SavedAt: p.Now().UTC(), Term: p.term}
 	if _, err := p.cache.SavePosition(ctx, pos, ""); err != nil {
 		return err
 	}
-	p.announce(ctx, InvalidateAll)
+	// Nothing is served yet: the round that installs the epoch announces it.
+	p.tenants = seen
+	p.metrics.RebuildProgress.Set(1)
 	p.metrics.Rebuilds.Inc()
-	p.log.Info("projector_rebuilt", "tenants", len(tenants), "duration_ms", time.Since(start).Milliseconds())
+	p.log.Info("projector_rebuilt", "tenants", len(seen), "duration_ms", time.Since(start).Milliseconds())
 	return nil
 }
 

@@ -2,8 +2,6 @@ package projector
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/phoenix-referral/phoenix/pkg/cache"
-	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/postgres/pgtest"
 )
 
@@ -24,22 +21,6 @@ func qryCount(c prometheus.Counter) float64 {
 	var m dto.Metric
 	c.Write(&m)
 	return m.GetCounter().GetValue()
-}
-
-// qryProjector returns a projector over a fresh database and Redis database 1 (flushed).
-func qryProjector(t *testing.T) (*Projector, *redis.Client) {
-	db, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), "qry-projector-test", 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: 1})
-	t.Cleanup(func() { rdb.Close() })
-	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
-	p := New(db, cache.New(rdb), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, Config{})
-	return p, rdb
 }
 
 func qryInsertCampaign(t *testing.T, p *Projector, tenant, name string) {

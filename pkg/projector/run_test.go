@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/phoenix-referral/phoenix/pkg/cache"
+	"github.com/phoenix-referral/phoenix/pkg/cache/cachetest"
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/postgres/pgtest"
 )
@@ -66,9 +65,7 @@ func TestQryRunReleasesLockOnExit(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: 1})
-	t.Cleanup(func() { rdb.Close() })
-	rdb.FlushDB(context.Background())
+	_, rdb := cachetest.Server(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := Config{DSN: dsn, LockRetry: 20 * time.Millisecond}
 	a := New(db, cache.New(rdb), log, nil, cfg)

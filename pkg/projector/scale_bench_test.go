@@ -90,7 +90,7 @@ var scaleChanges = []struct {
 }{
 	{"referral", func(ctx context.Context, e *scaleEnv, k int) error {
 		// A new player applies the code of one referrer (rotating over all of them).
-		_, _, err := e.store.ApplyCode(ctx, e.data.Tenant, fmt.Sprintf("newcomer%d", k), e.data.Code(k%e.data.Referrers), nil)
+		_, _, err := e.store.ApplyCode(ctx, e.data.Tenant, fmt.Sprintf("newcomer%d", k), e.data.Code(k%e.data.Referrers), nil, nil)
 		return err
 	}},
 	{"event", func(ctx context.Context, e *scaleEnv, k int) error {

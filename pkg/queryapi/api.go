@@ -26,6 +26,7 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/projector"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
+	"github.com/phoenix-referral/phoenix/pkg/web"
 )
 
 // Config configures the API.
@@ -74,7 +75,9 @@ type API struct {
 	redisDownUntil atomic.Int64
 	fallbacks      *prometheus.CounterVec
 	local          *localCache
-	visitors       *visitorLimit
+	visitors       *web.VisitorLimit
+	// impressionTotals keeps the callers' impression counts for a second (impressions.go).
+	impressionTotals impressionTotals
 	// Now is the clock (tests may replace it).
 	Now func() time.Time
 }
@@ -95,7 +98,7 @@ func New(store *cache.Store, db *sqlx.DB, verifier *auth.Verifier, cfg Config, l
 	}
 	a := &API{cache: store, db: db, store: postgres.NewStore(db), verifier: verifier, cfg: cfg, log: log,
 		sem: make(chan struct{}, cfg.FallbackConcurrency), Now: time.Now,
-		visitors: newVisitorLimit(cfg.Visitors, cfg.VisitorAddresses),
+		visitors: web.NewVisitorLimit(cfg.Visitors, cfg.VisitorAddresses),
 		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phoenix_query_fallback_reads_total",
 			Help: "Reads answered from PostgreSQL instead of Redis, by reason (miss, redis_error)."}, []string{"reason"}),
 	}
@@ -164,7 +167,7 @@ func (a *API) sections(ctx context.Context, tenant, user string, secs ...string)
 	out := make([][]byte, len(secs))
 	reason := "redis_error"
 	if a.redisUp() {
-		vals, err := a.cache.HGetMulti(ctx, cache.UserKey(tenant, user), secs...)
+		vals, err := a.cache.Sections(ctx, tenant, user, secs...)
 		if err != nil {
 			a.redisFailed(err)
 		} else {
@@ -212,6 +215,35 @@ func (a *API) sections(ctx context.Context, tenant, user string, secs ...string)
 	return out, nil
 }
 
+// fromPostgres reads user documents straight from PostgreSQL, in one snapshot, deduplicated and
+// bounded like every fallback read, without filling Redis: for documents the projector keeps in
+// structures a fill cannot rebuild (sorted sets), read while Redis cannot answer.
+func (a *API) fromPostgres(ctx context.Context, tenant, user string, secs ...string) ([][]byte, error) {
+	reason := "miss"
+	if !a.redisUp() {
+		reason = "redis_error"
+	}
+	key := "p\x00" + tenant + "\x00" + user + "\x00" + strings.Join(secs, ",")
+	v, err := a.fallback(ctx, key, reason, func(ctx context.Context) (any, error) {
+		var docs map[string]map[string][]byte
+		err := postgres.InSnapshot(ctx, a.db, func(q sqlx.QueryerContext) error {
+			var err error
+			docs, err = projector.UserSections(ctx, q, tenant, []string{user}, secs)
+			return err
+		})
+		return docs, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	docs := v.(map[string]map[string][]byte)
+	out := make([][]byte, len(secs))
+	for i, sec := range secs {
+		out[i] = docs[sec][user]
+	}
+	return out, nil
+}
+
 // epoch returns the tenant's epoch for a fill, "" when Redis is down or the tenant has none.
 func (a *API) epoch(ctx context.Context, tenant string) string {
 	if !a.redisUp() {
@@ -230,7 +262,7 @@ func (a *API) epoch(ctx context.Context, tenant string) string {
 func (a *API) doc(ctx context.Context, tenant, key string, ttl time.Duration, load func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error)) ([]byte, error) {
 	reason := "redis_error"
 	if a.redisUp() {
-		b, ok, err := a.cache.Get(ctx, key)
+		b, ok, err := a.cache.Document(ctx, tenant, key)
 		if err != nil {
 			a.redisFailed(err)
 		} else if ok {

@@ -88,7 +88,16 @@ func TestQryDeploymentsShareRedis(t *testing.T) {
 		return string(reader.read(d.e, "/v1/referral/codes", "alice", nil))
 	}
 
-	blue.project() // a rebuild: announces every tenant on blue's channel
+	before, _ := blue.moments()
+	blue.project() // a rebuild: announces every tenant on blue's channel once it is served
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if e, _ := blue.moments(); e != before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("blue never saw its rebuild's announcement")
+		}
+	}
 	blueAnswer := codes(blue)
 	e0, g0 := blue.moments()
 	green.project() // green's rebuild

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -25,26 +24,6 @@ import (
 // caller returns the request's tenant and user.
 func caller(c echo.Context) (tenant, user string) {
 	return auth.TenantOf(c), auth.PrincipalOf(c).UserID
-}
-
-// playerOrVisitor authenticates a player when the request carries a token, and otherwise admits a
-// visitor who names the tenant with ?tenant_id=.
-func (a *API) playerOrVisitor(next echo.HandlerFunc) echo.HandlerFunc {
-	player := auth.Authenticate(a.verifier)(auth.Guard(auth.RolePlayer)(next))
-	return func(c echo.Context) error {
-		if c.Request().Header.Get(echo.HeaderAuthorization) != "" {
-			return player(c)
-		}
-		t := c.QueryParam("tenant_id")
-		if t == "" {
-			return referral.Errorf(referral.ETenantRequired, "tenant_id query parameter is required without a token")
-		}
-		if !auth.ValidTenantID(t) {
-			return referral.Invalid("tenant_id", "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-'")
-		}
-		auth.SetTenant(c, t)
-		return next(c)
-	}
 }
 
 // activeCampaigns returns the tenant's campaigns active now.
@@ -161,7 +140,7 @@ func (a *API) validate(c echo.Context) error {
 	if p.UserID != "" {
 		subject = "player:" + p.UserID
 	} else {
-		done, err := a.visitors.reserve(c.RealIP())
+		done, err := a.visitors.Reserve(c.RealIP())
 		if err != nil {
 			return err
 		}
@@ -293,24 +272,34 @@ func (a *API) referrals(c echo.Context) error {
 	if perr != nil {
 		return perr
 	}
-	docs, err := a.sections(c.Request().Context(), tenant, user, cache.SectionReferrals)
+	ctx := c.Request().Context()
+	if a.redisUp() {
+		served, total, docs, err := a.cache.ReferralPage(ctx, tenant, user, status, page.Offset, page.Limit)
+		switch {
+		case err != nil:
+			a.redisFailed(err)
+		case served:
+			return send(c, apishape.List[json.RawMessage]{Items: docs, Total: total, Limit: page.Limit, Offset: page.Offset})
+		}
+	}
+	all, err := a.fromPostgres(ctx, tenant, user, cache.SectionReferrals)
 	if err != nil {
 		return err
 	}
-	var all []apishape.Referral
-	if err := decode(docs[0], &all); err != nil {
+	var refs []apishape.Referral
+	if err := decode(all[0], &refs); err != nil {
 		return err
 	}
 	if status != "" {
-		kept := all[:0]
-		for _, r := range all {
+		kept := refs[:0]
+		for _, r := range refs {
 			if r.Status == status {
 				kept = append(kept, r)
 			}
 		}
-		all = kept
+		refs = kept
 	}
-	return send(c, paginate(all, page))
+	return send(c, paginate(refs, page))
 }
 
 // paginate cuts one page out of a full, ordered list.
@@ -337,7 +326,59 @@ func (a *API) stats(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	docs, err := a.sections(c.Request().Context(), tenant, user, cache.SectionReferralStats, cache.SectionRewardStats)
+	var since *int64
+	if t := referral.Period(per).Start(a.Now()); t != nil {
+		us := t.UnixMicro()
+		since = &us
+	}
+	out := apishape.PlayerStats{ReferralStats: apishape.ReferralStats{Period: per}, Rewards: []apishape.Amount{}}
+	count := func(status string, n int64) {
+		out.TotalReferrals += n
+		switch {
+		case referral.Successful(status):
+			out.SuccessfulReferrals += n
+		case status == referral.StatusPending:
+			out.PendingReferrals += n
+		case status == referral.StatusRejected:
+			out.RejectedReferrals += n
+		}
+	}
+	ctx := c.Request().Context()
+	served := false
+	if a.redisUp() {
+		// The counts and the rewards in one atomic read: one transaction's referral and rewards
+		// are counted together or not at all.
+		ok, st, err := a.cache.PeriodStats(ctx, tenant, user, since, referral.ReferralStatuses)
+		switch {
+		case err != nil:
+			a.redisFailed(err)
+		case ok:
+			for i, s := range referral.ReferralStatuses {
+				count(s, st.Counts[i])
+			}
+			out.ConversionRate = referral.ConversionRate(out.SuccessfulReferrals, out.TotalReferrals)
+			out.Rewards = sortedAmounts(st.Rewards)
+			served = true
+		}
+	}
+	if !served {
+		if err := a.statsFromPostgres(ctx, tenant, user, since, count, &out); err != nil {
+			return err
+		}
+	}
+	if out.Milestones, err = a.milestones(ctx, tenant, user); err != nil {
+		return err
+	}
+	if out.Impressions, err = a.impressions(ctx, tenant, user, per); err != nil {
+		return err
+	}
+	return send(c, out)
+}
+
+// statsFromPostgres fills out's counts (through count) and rewards from PostgreSQL, in one
+// snapshot, when Redis cannot answer.
+func (a *API) statsFromPostgres(ctx context.Context, tenant, user string, since *int64, count func(string, int64), out *apishape.PlayerStats) error {
+	docs, err := a.fromPostgres(ctx, tenant, user, cache.SectionReferralStats, cache.SectionRewardStats)
 	if err != nil {
 		return err
 	}
@@ -345,42 +386,24 @@ func (a *API) stats(c echo.Context) error {
 	if err := decode(docs[0], &refs); err != nil {
 		return err
 	}
+	for _, r := range refs {
+		if since == nil || r.CreatedAt >= *since {
+			count(r.Status, 1)
+		}
+	}
 	var rewards []cache.RewardStatDoc
 	if err := decode(docs[1], &rewards); err != nil {
 		return err
 	}
-	var since int64 = math.MinInt64
-	if t := referral.Period(per).Start(a.Now()); t != nil {
-		since = t.UnixMicro()
-	}
-	out := apishape.PlayerStats{ReferralStats: apishape.ReferralStats{Period: per}, Rewards: []apishape.Amount{}}
-	for _, r := range refs {
-		if r.CreatedAt < since {
-			continue
-		}
-		out.TotalReferrals++
-		switch {
-		case referral.Successful(r.Status):
-			out.SuccessfulReferrals++
-		case r.Status == referral.StatusPending:
-			out.PendingReferrals++
-		case r.Status == referral.StatusRejected:
-			out.RejectedReferrals++
-		}
-	}
-	out.ConversionRate = referral.ConversionRate(int64(out.SuccessfulReferrals), int64(out.TotalReferrals))
+	out.ConversionRate = referral.ConversionRate(out.SuccessfulReferrals, out.TotalReferrals)
 	totals := map[string]int64{}
 	for _, r := range rewards {
-		if r.CreatedAt < since {
-			continue
+		if since == nil || r.CreatedAt >= *since {
+			totals[r.CurrencyID] += r.Amount
 		}
-		totals[r.CurrencyID] += r.Amount
 	}
 	out.Rewards = sortedAmounts(totals)
-	if out.Milestones, err = a.milestones(c.Request().Context(), tenant, user); err != nil {
-		return err
-	}
-	return send(c, out)
+	return nil
 }
 
 func sortedAmounts(totals map[string]int64) []apishape.Amount {
@@ -399,7 +422,17 @@ func (a *API) rewards(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	docs, err := a.sections(c.Request().Context(), tenant, user, cache.SectionRewards)
+	ctx := c.Request().Context()
+	if a.redisUp() {
+		served, total, docs, err := a.cache.RewardPage(ctx, tenant, user, page.Offset, page.Limit)
+		switch {
+		case err != nil:
+			a.redisFailed(err)
+		case served:
+			return send(c, apishape.List[json.RawMessage]{Items: docs, Total: total, Limit: page.Limit, Offset: page.Offset})
+		}
+	}
+	docs, err := a.fromPostgres(ctx, tenant, user, cache.SectionRewards)
 	if err != nil {
 		return err
 	}
@@ -419,72 +452,57 @@ func (a *API) leaderboard(c echo.Context) error {
 	if limit != nil {
 		n = *limit
 	}
-	board, err := a.leaderboardOf(c.Request().Context(), tenant, per)
+	board, err := a.leaderboardOf(c.Request().Context(), tenant, per, n, user)
 	if err != nil {
 		return err
 	}
 	out := apishape.PlayerLeaderboard{Leaderboard: apishape.Leaderboard{Period: per,
-		Items: make([]apishape.LeaderboardRow, 0, min(n, len(board.rows)))}}
-	for i := range board.rows[:min(n, len(board.rows))] {
-		out.Items = append(out.Items, board.row(i))
-	}
-	if i, ok := board.rank[user]; ok {
-		me := board.row(i)
+		Items: apishape.Slice(board.Top, leaderRow)}}
+	if board.Me != nil {
+		me := leaderRow(*board.Me)
 		out.Me = &me
 	}
 	return send(c, out)
 }
 
-// leaderRowCost is what a decoded leaderboard row costs in memory beyond its share of the
-// document: the row, its slice slot and its rank entry.
-const leaderRowCost = 96
-
-// leaderboard is a decoded leaderboard document with each user's position.
-type leaderboard struct {
-	rows []cache.LeaderDoc
-	rank map[string]int // user → index in rows
+func leaderRow(r cache.LeaderRow) apishape.LeaderboardRow {
+	return apishape.LeaderboardRow{Rank: r.Rank, UserID: r.UserID, SuccessfulReferrals: r.Successful, TotalReferrals: r.Total}
 }
 
-// row renders the row at index i (rank i+1).
-func (b *leaderboard) row(i int) apishape.LeaderboardRow {
-	r := b.rows[i]
-	return apishape.LeaderboardRow{Rank: i + 1, UserID: r.UserID, SuccessfulReferrals: int64(r.Successful),
-		TotalReferrals: int64(r.Total)}
-}
-
-// leaderboardOf returns a tenant's leaderboard for a period. A big tenant's ranking is one large
-// document, so the decoded form is kept in the in-process cache (dropped with the tenant's other
-// answers when the projector announces a change) and concurrent misses fetch it once.
-func (a *API) leaderboardOf(ctx context.Context, tenant, per string) (*leaderboard, error) {
-	key := "d\x00leaderboard\x00" + per
-	if a.local != nil {
-		if v, ok := a.local.get(tenant, key); ok {
-			return v.(*leaderboard), nil
+// leaderboardOf returns the first n rows of a tenant's leaderboard for a period and user's row:
+// from the sorted set in Redis (one round trip, whatever the tenant's size), or — when Redis
+// fails or the tenant has no projected documents yet — from PostgreSQL, where concurrent
+// readers of one tenant and period share one query.
+func (a *API) leaderboardOf(ctx context.Context, tenant, per string, n int, user string) (cache.Leaderboard, error) {
+	reason := "redis_error"
+	if a.redisUp() {
+		lb, err := a.cache.Leaderboard(ctx, tenant, per, n, user)
+		switch {
+		case err != nil:
+			a.redisFailed(err)
+		case lb.Epoch != "":
+			return lb, nil
+		default:
+			reason = "miss"
 		}
 	}
-	v, err := a.share(ctx, "lb\x00"+tenant+"\x00"+per, func(ctx context.Context) (any, error) {
-		b, err := a.doc(ctx, tenant, cache.LeaderboardKey(tenant, per), projector.LeaderboardTTL,
-			func(ctx context.Context, q sqlx.QueryerContext) ([]byte, error) {
-				return projector.LeaderboardDoc(ctx, q, tenant, per, a.Now())
-			})
-		if err != nil {
-			return nil, err
-		}
-		board := &leaderboard{}
-		if err := decode(b, &board.rows); err != nil {
-			return nil, err
-		}
-		board.rank = make(map[string]int, len(board.rows))
-		for i, r := range board.rows {
-			board.rank[r.UserID] = i
-		}
-		a.keep(ctx, tenant, key, board, len(b)+leaderRowCost*len(board.rows))
-		return board, nil
+	v, err := a.fallback(ctx, "lb\x00"+tenant+"\x00"+per, reason, func(ctx context.Context) (any, error) {
+		return postgres.NewSource(a.db).Leaderboard(ctx, tenant, referral.Period(per).Start(a.Now()))
 	})
 	if err != nil {
-		return nil, err
+		return cache.Leaderboard{}, err
 	}
-	return v.(*leaderboard), nil
+	var out cache.Leaderboard
+	for _, e := range v.([]referral.LeaderboardEntry) {
+		r := cache.LeaderRow{Rank: e.Rank, UserID: e.UserID, Successful: e.Successful, Total: e.Total}
+		if e.Rank <= n {
+			out.Top = append(out.Top, r)
+		}
+		if e.UserID == user {
+			out.Me = &r
+		}
+	}
+	return out, nil
 }
 
 // tierLadder returns the tenant's tiers, priority descending.
@@ -625,6 +643,63 @@ func (a *API) downline(c echo.Context) error {
 	return send(c, out)
 }
 
+// affiliatePeriod returns the caller's affiliate (NOT_AN_AFFILIATE when none) and the
+// commissions it earned created at or after since (nil: all time), from one atomic Redis read —
+// so counters and commissions come from the same state — or from one PostgreSQL snapshot.
+func (a *API) affiliatePeriod(ctx context.Context, tenant, user string, since *int64) (*apishape.Affiliate, []cache.CommissionAmount, error) {
+	var (
+		affDoc []byte
+		rows   []cache.CommissionAmount
+		served bool
+	)
+	if a.redisUp() {
+		ok, doc, amounts, err := a.cache.AffiliatePeriod(ctx, tenant, user, since, cache.SectionAffiliate)
+		switch {
+		case err != nil:
+			a.redisFailed(err)
+		case ok:
+			affDoc, rows, served = doc, amounts, true
+		}
+	}
+	if served && affDoc == nil {
+		// A user the projector never wrote: read (and fill) the section alone.
+		docs, err := a.sections(ctx, tenant, user, cache.SectionAffiliate)
+		if err != nil {
+			return nil, nil, err
+		}
+		affDoc = docs[0]
+	}
+	if !served {
+		docs, err := a.fromPostgres(ctx, tenant, user, cache.SectionAffiliate, cache.SectionCommissions)
+		if err != nil {
+			return nil, nil, err
+		}
+		var all []struct {
+			Level      int           `json:"level"`
+			CurrencyID string        `json:"currency_id"`
+			Amount     int64         `json:"amount"`
+			CreatedAt  apishape.Time `json:"created_at"`
+		}
+		if err := decode(docs[1], &all); err != nil {
+			return nil, nil, err
+		}
+		for _, r := range all {
+			if since == nil || time.Time(r.CreatedAt).UnixMicro() >= *since {
+				rows = append(rows, cache.CommissionAmount{CurrencyID: r.CurrencyID, Amount: r.Amount, Level: r.Level})
+			}
+		}
+		affDoc = docs[0]
+	}
+	var aff *apishape.Affiliate
+	if err := decode(affDoc, &aff); err != nil {
+		return nil, nil, err
+	}
+	if aff == nil {
+		return nil, nil, referral.Errorf(referral.ENotAnAffiliate, "caller is not an affiliate")
+	}
+	return aff, rows, nil
+}
+
 // commissions: GET /v1/affiliate/commissions?limit=&offset=.
 func (a *API) commissions(c echo.Context) error {
 	tenant, user := caller(c)
@@ -632,11 +707,26 @@ func (a *API) commissions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	docs, err := a.sections(c.Request().Context(), tenant, user, cache.SectionCommissions)
-	if err != nil {
-		return err
+	ctx := c.Request().Context()
+	var rows apishape.List[json.RawMessage]
+	served := false
+	if a.redisUp() {
+		ok, total, docs, err := a.cache.CommissionPage(ctx, tenant, user, page.Offset, page.Limit)
+		switch {
+		case err != nil:
+			a.redisFailed(err)
+		case ok:
+			rows, served = apishape.List[json.RawMessage]{Items: docs, Total: total, Limit: page.Limit, Offset: page.Offset}, true
+		}
 	}
-	out, err := a.withStates(c.Request().Context(), tenant, paginate(rawList(docs[0]), page))
+	if !served {
+		docs, err := a.fromPostgres(ctx, tenant, user, cache.SectionCommissions)
+		if err != nil {
+			return err
+		}
+		rows = paginate(rawList(docs[0]), page)
+	}
+	out, err := a.withStates(ctx, tenant, rows)
 	if err != nil {
 		return err
 	}
@@ -651,28 +741,15 @@ func (a *API) affiliateStats(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	// One read of both sections, so that counters and commissions come from the same state.
-	docs, err := a.sections(ctx, tenant, user, cache.SectionAffiliate, cache.SectionCommissions)
+	var since *int64
+	if t := referral.Period(per).Start(a.Now()); t != nil {
+		us := t.UnixMicro()
+		since = &us
+	}
+	aff, rows, err := a.affiliatePeriod(ctx, tenant, user, since)
 	if err != nil {
 		return err
 	}
-	var aff *apishape.Affiliate
-	if err := decode(docs[0], &aff); err != nil {
-		return err
-	}
-	if aff == nil {
-		return referral.Errorf(referral.ENotAnAffiliate, "caller is not an affiliate")
-	}
-	var rows []struct {
-		Level      int           `json:"level"`
-		CurrencyID string        `json:"currency_id"`
-		Amount     int64         `json:"amount"`
-		CreatedAt  apishape.Time `json:"created_at"`
-	}
-	if err := decode(docs[1], &rows); err != nil {
-		return err
-	}
-	since := referral.Period(per).Start(a.Now())
 	totals := map[string]int64{}
 	type lc struct {
 		level int
@@ -680,9 +757,6 @@ func (a *API) affiliateStats(c echo.Context) error {
 	}
 	byLevel := map[lc]int64{}
 	for _, r := range rows {
-		if since != nil && time.Time(r.CreatedAt).Before(*since) {
-			continue
-		}
 		totals[r.CurrencyID] += r.Amount
 		byLevel[lc{r.Level, r.CurrencyID}] += r.Amount
 	}

@@ -29,7 +29,7 @@ func TestStatsMilestones(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := s.ApplyCode(ctx, w.tenant, "fay", "ALICE1", nil); err != nil {
+	if _, _, err := s.ApplyCode(ctx, w.tenant, "fay", "ALICE1", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.ProcessEvent(ctx, referral.Event{TenantID: w.tenant, EventID: "dep-fay", Type: "deposit.completed",

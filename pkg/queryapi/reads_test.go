@@ -447,10 +447,18 @@ func TestQryLocalCacheFollowsProjector(t *testing.T) {
 		a.Watch(ctx, w.rdb)
 	}()
 	defer func() { cancel(); <-watching }()
-	w.project()
 	for deadline := time.Now().Add(5 * time.Second); !a.local.token().ok; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the in-process cache never followed the projector")
+		}
+	}
+	// The rebuilt documents are announced once they are served: wait for that announcement, so
+	// that it cannot drop the answers kept below.
+	before := a.local.token()
+	w.project()
+	for deadline := time.Now().Add(5 * time.Second); a.local.token().epoch == before.epoch; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the rebuild was never announced")
 		}
 	}
 	kept := w.read(e, "/v1/referral/codes", "alice", nil)

@@ -29,7 +29,7 @@ func TestValidateIgnoresRisk(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.ApplyCode(ctx, w.tenant, "zed", "ALICE1", nil); referral.ErrorCode(err) != referral.ERiskRejected {
+	if _, _, err := s.ApplyCode(ctx, w.tenant, "zed", "ALICE1", nil, nil); referral.ErrorCode(err) != referral.ERiskRejected {
 		t.Fatalf("apply: %v, want RISK_REJECTED", err)
 	}
 	e, _ := w.serve(Config{})
@@ -53,7 +53,7 @@ func TestHeldReferralPlayerView(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	ref, _, err := s.ApplyCode(ctx, w.tenant, "yan", "ALICE1", nil)
+	ref, _, err := s.ApplyCode(ctx, w.tenant, "yan", "ALICE1", nil, nil)
 	if err != nil || !ref.Held() {
 		t.Fatalf("apply: %+v, %v; want held", ref.Review, err)
 	}

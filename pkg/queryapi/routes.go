@@ -26,7 +26,7 @@ func (a *API) Register(e *echo.Echo) {
 	e.GET("/v1/referral/codes", a.codes, player...)
 	// Validation also serves visitors without a token (?tenant_id=); it counts failed attempts,
 	// so it is never answered from the in-process cache.
-	e.GET("/v1/referral/validate/:code", a.validate, a.playerOrVisitor, strict)
+	e.GET("/v1/referral/validate/:code", a.validate, auth.VisitorOr(a.verifier, auth.RolePlayer), strict)
 	e.GET("/v1/referral/me", a.me, player...)
 	e.GET("/v1/referral/referrals", a.referrals, player...)
 	e.GET("/v1/referral/stats", a.stats, player...)

@@ -82,7 +82,7 @@ func qryNewWorld(t *testing.T) *qryWorld {
 	}
 	apply := func(user, code string) referral.Referral {
 		t.Helper()
-		r, _, err := s.ApplyCode(ctx, w.tenant, user, code, nil)
+		r, _, err := s.ApplyCode(ctx, w.tenant, user, code, nil, nil)
 		must(err)
 		return r
 	}

@@ -104,9 +104,10 @@ type ReferralService interface {
 	// ApplyCode makes player referee the referral of code (already normalised), runs the
 	// built-in referral.applied event in the same transaction, and returns the referral as that
 	// event left it with the event's outcome. CheckApply decides, so the checks run in the
-	// contract's order, the first failure wins. Errors: CODE_NOT_FOUND, CODE_INACTIVE, CODE_EXPIRED, SELF_REFERRAL,
-	// ALREADY_REFERRED, REFERRAL_CYCLE, CODE_EXHAUSTED.
-	ApplyCode(ctx context.Context, tenant, referee, code string, metadata json.RawMessage) (Referral, EventOutcome, error)
+	// contract's order, the first failure wins. impression, when set, links the referral to it
+	// when CanLink allows (§15), else the referral is made unlinked. Errors: CODE_NOT_FOUND,
+	// CODE_INACTIVE, CODE_EXPIRED, SELF_REFERRAL, ALREADY_REFERRED, REFERRAL_CYCLE, CODE_EXHAUSTED.
+	ApplyCode(ctx context.Context, tenant, referee, code string, metadata json.RawMessage, impression *uuid.UUID) (Referral, EventOutcome, error)
 	// GetReferral returns a referral of the tenant. Errors: NOT_FOUND.
 	GetReferral(ctx context.Context, tenant string, id uuid.UUID) (Referral, error)
 	// ListReferrals returns a page of the tenant's referrals, newest first, and how many match f.

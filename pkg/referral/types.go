@@ -95,6 +95,8 @@ type Referral struct {
 	ConvertedAt *time.Time
 	VerifiedAt  *time.Time
 	RejectedAt  *time.Time
+	// ImpressionID is the impression the referral is linked to (§15), nil when unlinked.
+	ImpressionID *uuid.UUID
 	// Review is the risk review of a held referral (§12); nil for a referral risk let through.
 	Review *Review
 }

@@ -135,13 +135,17 @@ phoenix.redisURLKey is the Secret key of PHOENIX_REDIS_URL.
 {{- end }}
 
 {{/*
-phoenix.databaseURLKey and phoenix.jwtSecretKey are the Secret keys of the two secrets.
+phoenix.databaseURLKey, phoenix.jwtSecretKey and phoenix.addressHashKeyKey are the Secret keys of
+the secrets.
 */}}
 {{- define "phoenix.databaseURLKey" -}}
 {{- if .Values.secret.existingSecret }}{{ .Values.secret.databaseURLKey }}{{ else }}PHOENIX_DATABASE_URL{{ end }}
 {{- end }}
 {{- define "phoenix.jwtSecretKey" -}}
 {{- if .Values.secret.existingSecret }}{{ .Values.secret.jwtSecretKey }}{{ else }}PHOENIX_JWT_SECRET{{ end }}
+{{- end }}
+{{- define "phoenix.addressHashKeyKey" -}}
+{{- if .Values.secret.existingSecret }}{{ .Values.secret.addressHashKeyKey }}{{ else }}PHOENIX_ADDRESS_HASH_KEY{{ end }}
 {{- end }}
 
 {{/*
@@ -173,8 +177,11 @@ phoenix.validate fails the render on contradictory settings.
 {{- if and .Values.secret.jwtSecret (lt (len .Values.secret.jwtSecret) 32) }}
 {{- fail "secret.jwtSecret must be at least 32 bytes" }}
 {{- end }}
-{{- if and .Values.secret.existingSecret (or .Values.secret.databaseURL .Values.secret.jwtSecret .Values.secret.redisURL) }}
-{{- fail "secret.existingSecret is set: put the database URL, JWT secret and Redis URL in that Secret, not in secret.databaseURL/jwtSecret/redisURL" }}
+{{- if and .Values.secret.addressHashKey (lt (len .Values.secret.addressHashKey) 32) }}
+{{- fail "secret.addressHashKey must be at least 32 bytes" }}
+{{- end }}
+{{- if and .Values.secret.existingSecret (or .Values.secret.databaseURL .Values.secret.jwtSecret .Values.secret.redisURL .Values.secret.addressHashKey) }}
+{{- fail "secret.existingSecret is set: put the database URL, JWT secret, address hash key and Redis URL in that Secret, not in secret.databaseURL/jwtSecret/addressHashKey/redisURL" }}
 {{- end }}
 {{- if and .Values.jwt.publicKey .Values.jwt.jwksURL }}
 {{- fail "set at most one of jwt.publicKey and jwt.jwksURL" }}
@@ -301,6 +308,16 @@ spec:
             - name: PHOENIX_HTTP_ADDR
               value: ":{{ .port }}"
             {{- include "phoenix.secretEnv" (dict "root" $root "secretName" (include "phoenix.secretName" $root)) | nindent 12 }}
+            {{- if eq .component "admin-gateway" }}
+            {{- /* Optional in the Secret so that a development install (config.extra.PHOENIX_DEV)
+                   may leave it out; the Admin Gateway refuses to serve without it otherwise. */}}
+            - name: PHOENIX_ADDRESS_HASH_KEY
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "phoenix.secretName" $root }}
+                  key: {{ include "phoenix.addressHashKeyKey" $root }}
+                  optional: true
+            {{- end }}
             {{- if and (eq .component "query-gateway") (include "phoenix.redisURLFromSecret" $root) }}
             - name: PHOENIX_REDIS_URL
               valueFrom:

@@ -298,6 +298,30 @@ func (e ForbiddenErrorErrorCode) Valid() bool {
 	}
 }
 
+// Defines values for FunnelPeriod.
+const (
+	FunnelPeriodAll  FunnelPeriod = "all"
+	FunnelPeriodN30D FunnelPeriod = "30d"
+	FunnelPeriodN7D  FunnelPeriod = "7d"
+	FunnelPeriodN90D FunnelPeriod = "90d"
+)
+
+// Valid indicates whether the value is a known member of the FunnelPeriod enum.
+func (e FunnelPeriod) Valid() bool {
+	switch e {
+	case FunnelPeriodAll:
+		return true
+	case FunnelPeriodN30D:
+		return true
+	case FunnelPeriodN7D:
+		return true
+	case FunnelPeriodN90D:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	HealthStatusDraining    HealthStatus = "draining"
@@ -865,6 +889,30 @@ func (e ListCommissionsParamsOrder) Valid() bool {
 	}
 }
 
+// Defines values for ReferralFunnelParamsPeriod.
+const (
+	ReferralFunnelParamsPeriodAll  ReferralFunnelParamsPeriod = "all"
+	ReferralFunnelParamsPeriodN30D ReferralFunnelParamsPeriod = "30d"
+	ReferralFunnelParamsPeriodN7D  ReferralFunnelParamsPeriod = "7d"
+	ReferralFunnelParamsPeriodN90D ReferralFunnelParamsPeriod = "90d"
+)
+
+// Valid indicates whether the value is a known member of the ReferralFunnelParamsPeriod enum.
+func (e ReferralFunnelParamsPeriod) Valid() bool {
+	switch e {
+	case ReferralFunnelParamsPeriodAll:
+		return true
+	case ReferralFunnelParamsPeriodN30D:
+		return true
+	case ReferralFunnelParamsPeriodN7D:
+		return true
+	case ReferralFunnelParamsPeriodN90D:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LeaderboardParamsPeriod.
 const (
 	LeaderboardParamsPeriodAll  LeaderboardParamsPeriod = "all"
@@ -1106,6 +1154,9 @@ type AppliedReferral struct {
 	CreatedAt Timestamp          `json:"created_at"`
 	ID        openapi_types.UUID `json:"id"`
 
+	// ImpressionID the impression the referral is linked to (§15; read-only)
+	ImpressionID *openapi_types.UUID `json:"impression_id"`
+
 	// Metadata Any JSON object of at most 4 KiB, stored on the referral.
 	Metadata Metadata `json:"metadata"`
 
@@ -1132,6 +1183,9 @@ type AppliedReferral struct {
 // ApplyCodeInput defines model for ApplyCodeInput.
 type ApplyCodeInput struct {
 	Code string `json:"code"`
+
+	// ImpressionID the impression that led here: linked when it is of this code, at most PHOENIX_IMPRESSION_TTL old and not linked yet; otherwise the referral is made unlinked
+	ImpressionID *openapi_types.UUID `json:"impression_id,omitempty"`
 
 	// Metadata any JSON object of at most 4 KiB, stored on the referral
 	Metadata *map[string]interface{} `json:"metadata,omitempty"`
@@ -1452,11 +1506,14 @@ type CodePatch struct {
 
 // CodeStats defines model for CodeStats.
 type CodeStats struct {
-	Claims      []Claim `json:"claims"`
-	Code        Code    `json:"code"`
-	Limit       int     `json:"limit"`
-	Offset      int     `json:"offset"`
-	TotalClaims int     `json:"total_claims"`
+	Claims []Claim `json:"claims"`
+	Code   Code    `json:"code"`
+
+	// Impressions every impression recorded of the code (§15)
+	Impressions int `json:"impressions"`
+	Limit       int `json:"limit"`
+	Offset      int `json:"offset"`
+	TotalClaims int `json:"total_claims"`
 }
 
 // CodeString A code to register: 3–32 of A-Z, 0-9, _ and - (case-insensitive, stored upper-case,
@@ -1763,6 +1820,29 @@ type ForbiddenError struct {
 // ForbiddenErrorErrorCode defines model for ForbiddenError.Error.Code.
 type ForbiddenErrorErrorCode string
 
+// Funnel defines model for Funnel.
+type Funnel struct {
+	BySource            []FunnelSource `json:"by_source"`
+	Impressions         int            `json:"impressions"`
+	LinkedReferrals     int            `json:"linked_referrals"`
+	Period              FunnelPeriod   `json:"period"`
+	Referrals           int            `json:"referrals"`
+	SuccessfulReferrals int            `json:"successful_referrals"`
+}
+
+// FunnelPeriod defines model for Funnel.Period.
+type FunnelPeriod string
+
+// FunnelSource defines model for FunnelSource.
+type FunnelSource struct {
+	Impressions int `json:"impressions"`
+	Referrals   int `json:"referrals"`
+
+	// Source null: impressions without a source and unlinked referrals
+	Source              *string `json:"source"`
+	SuccessfulReferrals int     `json:"successful_referrals"`
+}
+
 // Health defines model for Health.
 type Health struct {
 	Status HealthStatus `json:"status"`
@@ -1830,6 +1910,26 @@ type IdempotencyConflictError struct {
 
 // IdempotencyConflictErrorErrorCode defines model for IdempotencyConflictError.Error.Code.
 type IdempotencyConflictErrorErrorCode string
+
+// Impression defines model for Impression.
+type Impression struct {
+	Code string `json:"code"`
+
+	// ImpressionID null when the code is not valid (nothing was recorded)
+	ImpressionID *openapi_types.UUID `json:"impression_id"`
+	Valid        bool                `json:"valid"`
+}
+
+// ImpressionInput defines model for ImpressionInput.
+type ImpressionInput struct {
+	Code string `json:"code"`
+
+	// Metadata any JSON object of at most 1 KiB, stored with the impression
+	Metadata *map[string]interface{} `json:"metadata,omitempty"`
+
+	// Source where the impression came from, e.g. poster_qr_code
+	Source *string `json:"source,omitempty"`
+}
 
 // InternalError The error envelope of a 500.
 type InternalError struct {
@@ -2071,6 +2171,9 @@ type Referral struct {
 	// Example: 2026-03-01T12:00:00.123456Z
 	CreatedAt Timestamp          `json:"created_at"`
 	ID        openapi_types.UUID `json:"id"`
+
+	// ImpressionID the impression the referral is linked to (§15; read-only)
+	ImpressionID *openapi_types.UUID `json:"impression_id"`
 
 	// Metadata Any JSON object of at most 4 KiB, stored on the referral.
 	Metadata Metadata `json:"metadata"`
@@ -3176,6 +3279,33 @@ type CodeStatsParams struct {
 	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
 }
 
+// ReferralFunnelParams defines parameters for ReferralFunnel.
+type ReferralFunnelParams struct {
+	Period *ReferralFunnelParamsPeriod `form:"period,omitempty" json:"period,omitempty"`
+
+	// CampaignID only this campaign
+	CampaignID *openapi_types.UUID `form:"campaign_id,omitempty" json:"campaign_id,omitempty"`
+
+	// Code only this code (case-insensitive)
+	Code *string `form:"code,omitempty" json:"code,omitempty"`
+
+	// TenantID The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+	// `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+	TenantID *TenantIDParameter `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+}
+
+// ReferralFunnelParamsPeriod defines parameters for ReferralFunnel.
+type ReferralFunnelParamsPeriod string
+
+// RecordImpressionParams defines parameters for RecordImpression.
+type RecordImpressionParams struct {
+	// TenantID Required without a token (visitor); for the service token, as on every route.
+	TenantID *string `form:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+
+	// IdempotencyKey Replays the first answer for 24 h (same key and request); another request → 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // LeaderboardParams defines parameters for Leaderboard.
 type LeaderboardParams struct {
 	Period *LeaderboardParamsPeriod `form:"period,omitempty" json:"period,omitempty"`
@@ -3471,6 +3601,9 @@ type PatchCodeJSONRequestBody = CodePatch
 
 // ReplaceCodeJSONRequestBody defines body for ReplaceCode for application/json ContentType.
 type ReplaceCodeJSONRequestBody = AdminCodeReplace
+
+// RecordImpressionJSONRequestBody defines body for RecordImpression for application/json ContentType.
+type RecordImpressionJSONRequestBody = ImpressionInput
 
 // ReviewReferralJSONRequestBody defines body for ReviewReferral for application/json ContentType.
 type ReviewReferralJSONRequestBody = ReviewInput
@@ -4303,6 +4436,55 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/referral/codes/{code_id}/stats (the `CodeStats` operationId).
 	CodeStats(ctx context.Context, codeID openapi_types.UUID, params *CodeStatsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReferralFunnel From impressions to successful referrals, for a period, by source
+	//
+	// `impressions` counts the impressions of the UTC days overlapping the period (the
+	// counters are daily, so a 7d funnel counts from the start of the day 7 days ago); `referrals` counts referrals created in the period (as referral stats do),
+	// `linked_referrals` those linked to an impression, `successful_referrals` those converted
+	// or verified. `by_source` breaks the counts down by the impression's source (a referral's
+	// source is its linked impression's); `source: null` holds impressions without a source and
+	// unlinked referrals. Totals are the sums of `by_source`. `campaign_id` keeps referrals
+	// attributed to the campaign and impressions of codes bound to it; `code` one code.
+	//
+	// Corresponds with GET /v1/referral/funnel (the `ReferralFunnel` operationId).
+	ReferralFunnel(ctx context.Context, params *ReferralFunnelParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RecordImpressionWithBody Record a click or scan of a referral code (visitors without a token, or the service token)
+	//
+	// Without a token (a visitor, `?tenant_id=` required) or with a `service` token (the
+	// platform tracking clicks server-side); other roles → 403. `valid` is the visitor's check
+	// of code validation: the code exists, is active, has not expired and is not exhausted. An
+	// unknown or invalid code records nothing and answers 200 with `valid: false` and
+	// `impression_id: null`, so a landing page still renders. A visitor's `valid: false`
+	// answers count against the per-client-address limit it shares with anonymous validation
+	// (`PHOENIX_VISITOR_LIMIT`); past it → 429 `RATE_LIMITED` with `Retry-After`. A visitor's
+	// address is stored only as a keyed hash (`PHOENIX_ADDRESS_HASH_KEY`). Pass
+	// `impression_id` to apply-code to link the referral it leads to. `Idempotency-Key` is
+	// honoured for the service token only.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/referral/impressions (the `RecordImpression` operationId).
+	RecordImpressionWithBody(ctx context.Context, params *RecordImpressionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RecordImpression Record a click or scan of a referral code (visitors without a token, or the service token)
+	//
+	// Without a token (a visitor, `?tenant_id=` required) or with a `service` token (the
+	// platform tracking clicks server-side); other roles → 403. `valid` is the visitor's check
+	// of code validation: the code exists, is active, has not expired and is not exhausted. An
+	// unknown or invalid code records nothing and answers 200 with `valid: false` and
+	// `impression_id: null`, so a landing page still renders. A visitor's `valid: false`
+	// answers count against the per-client-address limit it shares with anonymous validation
+	// (`PHOENIX_VISITOR_LIMIT`); past it → 429 `RATE_LIMITED` with `Retry-After`. A visitor's
+	// address is stored only as a keyed hash (`PHOENIX_ADDRESS_HASH_KEY`). Pass
+	// `impression_id` to apply-code to link the referral it leads to. `Idempotency-Key` is
+	// honoured for the service token only.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/referral/impressions (the `RecordImpression` operationId).
+	RecordImpression(ctx context.Context, params *RecordImpressionParams, body RecordImpressionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// Leaderboard Top referrers of a period
 	//
@@ -5881,6 +6063,85 @@ func (c *Client) ReplaceCode(ctx context.Context, codeID openapi_types.UUID, par
 // Corresponds with GET /v1/referral/codes/{code_id}/stats (the `CodeStats` operationId).
 func (c *Client) CodeStats(ctx context.Context, codeID openapi_types.UUID, params *CodeStatsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCodeStatsRequest(c.Server, codeID, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReferralFunnel From impressions to successful referrals, for a period, by source
+//
+// `impressions` counts the impressions of the UTC days overlapping the period (the
+// counters are daily, so a 7d funnel counts from the start of the day 7 days ago); `referrals` counts referrals created in the period (as referral stats do),
+// `linked_referrals` those linked to an impression, `successful_referrals` those converted
+// or verified. `by_source` breaks the counts down by the impression's source (a referral's
+// source is its linked impression's); `source: null` holds impressions without a source and
+// unlinked referrals. Totals are the sums of `by_source`. `campaign_id` keeps referrals
+// attributed to the campaign and impressions of codes bound to it; `code` one code.
+//
+// Corresponds with GET /v1/referral/funnel (the `ReferralFunnel` operationId).
+func (c *Client) ReferralFunnel(ctx context.Context, params *ReferralFunnelParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReferralFunnelRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RecordImpressionWithBody Record a click or scan of a referral code (visitors without a token, or the service token)
+//
+// Without a token (a visitor, `?tenant_id=` required) or with a `service` token (the
+// platform tracking clicks server-side); other roles → 403. `valid` is the visitor's check
+// of code validation: the code exists, is active, has not expired and is not exhausted. An
+// unknown or invalid code records nothing and answers 200 with `valid: false` and
+// `impression_id: null`, so a landing page still renders. A visitor's `valid: false`
+// answers count against the per-client-address limit it shares with anonymous validation
+// (`PHOENIX_VISITOR_LIMIT`); past it → 429 `RATE_LIMITED` with `Retry-After`. A visitor's
+// address is stored only as a keyed hash (`PHOENIX_ADDRESS_HASH_KEY`). Pass
+// `impression_id` to apply-code to link the referral it leads to. `Idempotency-Key` is
+// honoured for the service token only.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/referral/impressions (the `RecordImpression` operationId).
+func (c *Client) RecordImpressionWithBody(ctx context.Context, params *RecordImpressionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRecordImpressionRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RecordImpression Record a click or scan of a referral code (visitors without a token, or the service token)
+//
+// Without a token (a visitor, `?tenant_id=` required) or with a `service` token (the
+// platform tracking clicks server-side); other roles → 403. `valid` is the visitor's check
+// of code validation: the code exists, is active, has not expired and is not exhausted. An
+// unknown or invalid code records nothing and answers 200 with `valid: false` and
+// `impression_id: null`, so a landing page still renders. A visitor's `valid: false`
+// answers count against the per-client-address limit it shares with anonymous validation
+// (`PHOENIX_VISITOR_LIMIT`); past it → 429 `RATE_LIMITED` with `Retry-After`. A visitor's
+// address is stored only as a keyed hash (`PHOENIX_ADDRESS_HASH_KEY`). Pass
+// `impression_id` to apply-code to link the referral it leads to. `Idempotency-Key` is
+// honoured for the service token only.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/referral/impressions (the `RecordImpression` operationId).
+func (c *Client) RecordImpression(ctx context.Context, params *RecordImpressionParams, body RecordImpressionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRecordImpressionRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -10417,6 +10678,178 @@ func NewCodeStatsRequest(server string, codeID openapi_types.UUID, params *CodeS
 	return req, nil
 }
 
+// NewReferralFunnelRequest constructs an http.Request for the ReferralFunnel method
+func NewReferralFunnelRequest(server string, params *ReferralFunnelParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/referral/funnel")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Period != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "period", *params.Period, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CampaignID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "campaign_id", *params.CampaignID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Code != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code", *params.Code, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.TenantID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenant_id", *params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRecordImpressionRequest calls the generic RecordImpression builder with application/json body
+func NewRecordImpressionRequest(server string, params *RecordImpressionParams, body RecordImpressionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRecordImpressionRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewRecordImpressionRequestWithBody constructs an http.Request for the RecordImpression method, with any body, and a specified content type
+func NewRecordImpressionRequestWithBody(server string, params *RecordImpressionParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/referral/impressions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.TenantID != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenant_id", *params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewLeaderboardRequest constructs an http.Request for the Leaderboard method
 func NewLeaderboardRequest(server string, params *LeaderboardParams) (*http.Request, error) {
 	var err error
@@ -12843,6 +13276,57 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/referral/codes/{code_id}/stats (the `CodeStats` operationId).
 	CodeStatsWithResponse(ctx context.Context, codeID openapi_types.UUID, params *CodeStatsParams, reqEditors ...RequestEditorFn) (*CodeStatsResponse, error)
+
+	// ReferralFunnelWithResponse From impressions to successful referrals, for a period, by source
+	//
+	// `impressions` counts the impressions of the UTC days overlapping the period (the
+	// counters are daily, so a 7d funnel counts from the start of the day 7 days ago); `referrals` counts referrals created in the period (as referral stats do),
+	// `linked_referrals` those linked to an impression, `successful_referrals` those converted
+	// or verified. `by_source` breaks the counts down by the impression's source (a referral's
+	// source is its linked impression's); `source: null` holds impressions without a source and
+	// unlinked referrals. Totals are the sums of `by_source`. `campaign_id` keeps referrals
+	// attributed to the campaign and impressions of codes bound to it; `code` one code.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/referral/funnel (the `ReferralFunnel` operationId).
+	ReferralFunnelWithResponse(ctx context.Context, params *ReferralFunnelParams, reqEditors ...RequestEditorFn) (*ReferralFunnelResponse, error)
+
+	// RecordImpressionWithBodyWithResponse Record a click or scan of a referral code (visitors without a token, or the service token)
+	//
+	// Without a token (a visitor, `?tenant_id=` required) or with a `service` token (the
+	// platform tracking clicks server-side); other roles → 403. `valid` is the visitor's check
+	// of code validation: the code exists, is active, has not expired and is not exhausted. An
+	// unknown or invalid code records nothing and answers 200 with `valid: false` and
+	// `impression_id: null`, so a landing page still renders. A visitor's `valid: false`
+	// answers count against the per-client-address limit it shares with anonymous validation
+	// (`PHOENIX_VISITOR_LIMIT`); past it → 429 `RATE_LIMITED` with `Retry-After`. A visitor's
+	// address is stored only as a keyed hash (`PHOENIX_ADDRESS_HASH_KEY`). Pass
+	// `impression_id` to apply-code to link the referral it leads to. `Idempotency-Key` is
+	// honoured for the service token only.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/referral/impressions (the `RecordImpression` operationId).
+	RecordImpressionWithBodyWithResponse(ctx context.Context, params *RecordImpressionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RecordImpressionResponse, error)
+
+	// RecordImpressionWithResponse Record a click or scan of a referral code (visitors without a token, or the service token)
+	//
+	// Without a token (a visitor, `?tenant_id=` required) or with a `service` token (the
+	// platform tracking clicks server-side); other roles → 403. `valid` is the visitor's check
+	// of code validation: the code exists, is active, has not expired and is not exhausted. An
+	// unknown or invalid code records nothing and answers 200 with `valid: false` and
+	// `impression_id: null`, so a landing page still renders. A visitor's `valid: false`
+	// answers count against the per-client-address limit it shares with anonymous validation
+	// (`PHOENIX_VISITOR_LIMIT`); past it → 429 `RATE_LIMITED` with `Retry-After`. A visitor's
+	// address is stored only as a keyed hash (`PHOENIX_ADDRESS_HASH_KEY`). Pass
+	// `impression_id` to apply-code to link the referral it leads to. `Idempotency-Key` is
+	// honoured for the service token only.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/referral/impressions (the `RecordImpression` operationId).
+	RecordImpressionWithResponse(ctx context.Context, params *RecordImpressionParams, body RecordImpressionJSONRequestBody, reqEditors ...RequestEditorFn) (*RecordImpressionResponse, error)
 
 	// LeaderboardWithResponse Top referrers of a period
 	//
@@ -20091,6 +20575,273 @@ func (r CodeStatsResponse) ContentType() string {
 	return ""
 }
 
+// ReferralFunnelResponse400Headers the declared response headers of an HTTP 400 response for ReferralFunnel
+type ReferralFunnelResponse400Headers struct {
+	XRequestID string
+}
+
+// ReferralFunnelResponse401Headers the declared response headers of an HTTP 401 response for ReferralFunnel
+type ReferralFunnelResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// ReferralFunnelResponse403Headers the declared response headers of an HTTP 403 response for ReferralFunnel
+type ReferralFunnelResponse403Headers struct {
+	XRequestID string
+}
+
+// ReferralFunnelResponse500Headers the declared response headers of an HTTP 500 response for ReferralFunnel
+type ReferralFunnelResponse500Headers struct {
+	XRequestID string
+}
+
+// ReferralFunnelResponse503Headers the declared response headers of an HTTP 503 response for ReferralFunnel
+type ReferralFunnelResponse503Headers struct {
+	XRequestID string
+}
+
+type ReferralFunnelResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Funnel
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ReferralFunnelResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ReferralFunnelResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ReferralFunnelResponse403Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ReferralFunnelResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReferralFunnelResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReferralFunnelResponse) GetJSON200() *Funnel {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ReferralFunnelResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ReferralFunnelResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ReferralFunnelResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ReferralFunnelResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReferralFunnelResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ReferralFunnelResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReferralFunnelResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReferralFunnelResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReferralFunnelResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RecordImpressionResponse400Headers the declared response headers of an HTTP 400 response for RecordImpression
+type RecordImpressionResponse400Headers struct {
+	XRequestID string
+}
+
+// RecordImpressionResponse401Headers the declared response headers of an HTTP 401 response for RecordImpression
+type RecordImpressionResponse401Headers struct {
+	WWWAuthenticate string
+	XRequestID      string
+}
+
+// RecordImpressionResponse403Headers the declared response headers of an HTTP 403 response for RecordImpression
+type RecordImpressionResponse403Headers struct {
+	XRequestID string
+}
+
+// RecordImpressionResponse409Headers the declared response headers of an HTTP 409 response for RecordImpression
+type RecordImpressionResponse409Headers struct {
+	XRequestID string
+}
+
+// RecordImpressionResponse413Headers the declared response headers of an HTTP 413 response for RecordImpression
+type RecordImpressionResponse413Headers struct {
+	XRequestID string
+}
+
+// RecordImpressionResponse429Headers the declared response headers of an HTTP 429 response for RecordImpression
+type RecordImpressionResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// RecordImpressionResponse500Headers the declared response headers of an HTTP 500 response for RecordImpression
+type RecordImpressionResponse500Headers struct {
+	XRequestID string
+}
+
+// RecordImpressionResponse503Headers the declared response headers of an HTTP 503 response for RecordImpression
+type RecordImpressionResponse503Headers struct {
+	XRequestID string
+}
+
+type RecordImpressionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Impression
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *RecordImpressionResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RecordImpressionResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RecordImpressionResponse403Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *RecordImpressionResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *RecordImpressionResponse413Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RecordImpressionResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RecordImpressionResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RecordImpressionResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RecordImpressionResponse) GetJSON200() *Impression {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RecordImpressionResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RecordImpressionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RecordImpressionResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r RecordImpressionResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RecordImpressionResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RecordImpressionResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RecordImpressionResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RecordImpressionResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RecordImpressionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RecordImpressionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RecordImpressionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RecordImpressionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // LeaderboardResponse400Headers the declared response headers of an HTTP 400 response for Leaderboard
 type LeaderboardResponse400Headers struct {
 	XRequestID string
@@ -23974,6 +24725,75 @@ func (c *ClientWithResponses) CodeStatsWithResponse(ctx context.Context, codeID 
 		return nil, err
 	}
 	return ParseCodeStatsResponse(rsp)
+}
+
+// ReferralFunnelWithResponse From impressions to successful referrals, for a period, by source
+//
+// `impressions` counts the impressions of the UTC days overlapping the period (the
+// counters are daily, so a 7d funnel counts from the start of the day 7 days ago); `referrals` counts referrals created in the period (as referral stats do),
+// `linked_referrals` those linked to an impression, `successful_referrals` those converted
+// or verified. `by_source` breaks the counts down by the impression's source (a referral's
+// source is its linked impression's); `source: null` holds impressions without a source and
+// unlinked referrals. Totals are the sums of `by_source`. `campaign_id` keeps referrals
+// attributed to the campaign and impressions of codes bound to it; `code` one code.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/referral/funnel (the `ReferralFunnel` operationId).
+func (c *ClientWithResponses) ReferralFunnelWithResponse(ctx context.Context, params *ReferralFunnelParams, reqEditors ...RequestEditorFn) (*ReferralFunnelResponse, error) {
+	rsp, err := c.ReferralFunnel(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReferralFunnelResponse(rsp)
+}
+
+// RecordImpressionWithBodyWithResponse Record a click or scan of a referral code (visitors without a token, or the service token)
+//
+// Without a token (a visitor, `?tenant_id=` required) or with a `service` token (the
+// platform tracking clicks server-side); other roles → 403. `valid` is the visitor's check
+// of code validation: the code exists, is active, has not expired and is not exhausted. An
+// unknown or invalid code records nothing and answers 200 with `valid: false` and
+// `impression_id: null`, so a landing page still renders. A visitor's `valid: false`
+// answers count against the per-client-address limit it shares with anonymous validation
+// (`PHOENIX_VISITOR_LIMIT`); past it → 429 `RATE_LIMITED` with `Retry-After`. A visitor's
+// address is stored only as a keyed hash (`PHOENIX_ADDRESS_HASH_KEY`). Pass
+// `impression_id` to apply-code to link the referral it leads to. `Idempotency-Key` is
+// honoured for the service token only.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/referral/impressions (the `RecordImpression` operationId).
+func (c *ClientWithResponses) RecordImpressionWithBodyWithResponse(ctx context.Context, params *RecordImpressionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RecordImpressionResponse, error) {
+	rsp, err := c.RecordImpressionWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRecordImpressionResponse(rsp)
+}
+
+// RecordImpressionWithResponse Record a click or scan of a referral code (visitors without a token, or the service token)
+//
+// Without a token (a visitor, `?tenant_id=` required) or with a `service` token (the
+// platform tracking clicks server-side); other roles → 403. `valid` is the visitor's check
+// of code validation: the code exists, is active, has not expired and is not exhausted. An
+// unknown or invalid code records nothing and answers 200 with `valid: false` and
+// `impression_id: null`, so a landing page still renders. A visitor's `valid: false`
+// answers count against the per-client-address limit it shares with anonymous validation
+// (`PHOENIX_VISITOR_LIMIT`); past it → 429 `RATE_LIMITED` with `Retry-After`. A visitor's
+// address is stored only as a keyed hash (`PHOENIX_ADDRESS_HASH_KEY`). Pass
+// `impression_id` to apply-code to link the referral it leads to. `Idempotency-Key` is
+// honoured for the service token only.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/referral/impressions (the `RecordImpression` operationId).
+func (c *ClientWithResponses) RecordImpressionWithResponse(ctx context.Context, params *RecordImpressionParams, body RecordImpressionJSONRequestBody, reqEditors ...RequestEditorFn) (*RecordImpressionResponse, error) {
+	rsp, err := c.RecordImpression(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRecordImpressionResponse(rsp)
 }
 
 // LeaderboardWithResponse Top referrers of a period
@@ -32145,6 +32965,306 @@ func ParseCodeStatsResponse(rsp *http.Response) (*CodeStatsResponse, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers CodeStatsResponse503Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReferralFunnelResponse parses an HTTP response from a ReferralFunnelWithResponse call
+func ParseReferralFunnelResponse(rsp *http.Response) (*ReferralFunnelResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReferralFunnelResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Funnel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 400:
+		var headers ReferralFunnelResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ReferralFunnelResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ReferralFunnelResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 500:
+		var headers ReferralFunnelResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReferralFunnelResponse503Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRecordImpressionResponse parses an HTTP response from a RecordImpressionWithResponse call
+func ParseRecordImpressionResponse(rsp *http.Response) (*RecordImpressionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RecordImpressionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Impression
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 400:
+		var headers RecordImpressionResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers RecordImpressionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RecordImpressionResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 409:
+		var headers RecordImpressionResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers RecordImpressionResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 429:
+		var headers RecordImpressionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers RecordImpressionResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers RecordImpressionResponse503Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

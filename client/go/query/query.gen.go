@@ -864,6 +864,9 @@ type PlayerStats struct {
 	// ConversionRate percent, one decimal
 	ConversionRate float64 `json:"conversion_rate"`
 
+	// Impressions clicks and scans of the caller's codes in the UTC days overlapping the period, at most a second old
+	Impressions int `json:"impressions"`
+
 	// Milestones progress towards the milestones of the active campaigns (all time, whatever the period; §13), oldest campaign first, thresholds in order
 	Milestones        []MilestoneProgress `json:"milestones"`
 	PendingReferrals  int                 `json:"pending_referrals"`
@@ -926,6 +929,9 @@ type Referral struct {
 	// Example: 2026-03-01T12:00:00.123456Z
 	CreatedAt Timestamp          `json:"created_at"`
 	ID        openapi_types.UUID `json:"id"`
+
+	// ImpressionID the impression (click or scan) the referral is linked to
+	ImpressionID *openapi_types.UUID `json:"impression_id"`
 
 	// Metadata Any JSON object of at most 4 KiB, as given to apply-code.
 	Metadata   Metadata           `json:"metadata"`

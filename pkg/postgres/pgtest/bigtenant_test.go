@@ -55,7 +55,7 @@ func TestSeedBigTenant(t *testing.T) {
 	}
 
 	s := postgres.NewStore(db)
-	ref, _, err := s.ApplyCode(ctx, "big", "newcomer", d.Code(7), nil)
+	ref, _, err := s.ApplyCode(ctx, "big", "newcomer", d.Code(7), nil, nil)
 	if err != nil || ref.ReferrerID == nil || *ref.ReferrerID != d.Referrer(7) {
 		t.Fatalf("apply-code on a seeded code: %+v, %v", ref, err)
 	}

@@ -1293,6 +1293,67 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/referral/impressions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record a click or scan of a referral code (visitors without a token, or the service token)
+         * @description Without a token (a visitor, `?tenant_id=` required) or with a `service` token (the
+         *     platform tracking clicks server-side); other roles → 403. `valid` is the visitor's check
+         *     of code validation: the code exists, is active, has not expired and is not exhausted. An
+         *     unknown or invalid code records nothing and answers 200 with `valid: false` and
+         *     `impression_id: null`, so a landing page still renders. A visitor's `valid: false`
+         *     answers count against the per-client-address limit it shares with anonymous validation
+         *     (`PHOENIX_VISITOR_LIMIT`); past it → 429 `RATE_LIMITED` with `Retry-After`. A visitor's
+         *     address is stored only as a keyed hash (`PHOENIX_ADDRESS_HASH_KEY`). Pass
+         *     `impression_id` to apply-code to link the referral it leads to. `Idempotency-Key` is
+         *     honoured for the service token only.
+         */
+        post: operations["recordImpression"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/referral/funnel": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * From impressions to successful referrals, for a period, by source
+         * @description `impressions` counts the impressions of the UTC days overlapping the period (the
+         *     counters are daily, so a 7d funnel counts from the start of the day 7 days ago); `referrals` counts referrals created in the period (as referral stats do),
+         *     `linked_referrals` those linked to an impression, `successful_referrals` those converted
+         *     or verified. `by_source` breaks the counts down by the impression's source (a referral's
+         *     source is its linked impression's); `source: null` holds impressions without a source and
+         *     unlinked referrals. Totals are the sums of `by_source`. `campaign_id` keeps referrals
+         *     attributed to the campaign and impressions of codes bound to it; `code` one code.
+         */
+        get: operations["referralFunnel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1753,6 +1814,8 @@ export interface components {
             claims: components["schemas"]["Claim"][];
             limit: number;
             offset: number;
+            /** @description every impression recorded of the code (§15) */
+            impressions: number;
         };
         /** @enum {string} */
         ReferralStatus: "pending" | "converted" | "verified" | "rejected";
@@ -1762,6 +1825,11 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * Format: uuid
+             * @description the impression that led here: linked when it is of this code, at most PHOENIX_IMPRESSION_TTL old and not linked yet; otherwise the referral is made unlinked
+             */
+            impression_id?: string | null;
         };
         ReferralStatusInput: {
             /** @enum {string} */
@@ -1793,6 +1861,11 @@ export interface components {
             converted_at: components["schemas"]["NullableTimestamp"];
             verified_at: components["schemas"]["NullableTimestamp"];
             rejected_at: components["schemas"]["NullableTimestamp"];
+            /**
+             * Format: uuid
+             * @description the impression the referral is linked to (§15; read-only)
+             */
+            impression_id: string | null;
             /** @description what the built-in referral.applied event paid */
             rewards: components["schemas"]["Reward"][];
         };
@@ -1820,6 +1893,11 @@ export interface components {
             converted_at: components["schemas"]["NullableTimestamp"];
             verified_at: components["schemas"]["NullableTimestamp"];
             rejected_at: components["schemas"]["NullableTimestamp"];
+            /**
+             * Format: uuid
+             * @description the impression the referral is linked to (§15; read-only)
+             */
+            impression_id: string | null;
             /** @description the risk review (§12); null when the risk policy let the referral through */
             review: components["schemas"]["Review"] | null;
         };
@@ -1898,6 +1976,40 @@ export interface components {
             total: number;
             limit: number;
             offset: number;
+        };
+        ImpressionInput: {
+            code: string;
+            /** @description where the impression came from, e.g. poster_qr_code */
+            source?: string | null;
+            /** @description any JSON object of at most 1 KiB, stored with the impression */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        Impression: {
+            /**
+             * Format: uuid
+             * @description null when the code is not valid (nothing was recorded)
+             */
+            impression_id: string | null;
+            code: string;
+            valid: boolean;
+        };
+        FunnelSource: {
+            /** @description null: impressions without a source and unlinked referrals */
+            source: string | null;
+            impressions: number;
+            referrals: number;
+            successful_referrals: number;
+        };
+        Funnel: {
+            /** @enum {string} */
+            period: "7d" | "30d" | "90d" | "all";
+            impressions: number;
+            referrals: number;
+            linked_referrals: number;
+            successful_referrals: number;
+            by_source: components["schemas"]["FunnelSource"][];
         };
         ReferralStats: {
             /** @enum {string} */
@@ -3639,6 +3751,7 @@ export interface operations {
                      *       "converted_at": null,
                      *       "verified_at": null,
                      *       "rejected_at": null,
+                     *       "impression_id": null,
                      *       "rewards": []
                      *     }
                      */
@@ -5609,6 +5722,96 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["TransitionConflict"];
             413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    recordImpression: {
+        parameters: {
+            query?: {
+                /** @description Required without a token (visitor); for the service token, as on every route. */
+                tenant_id?: string;
+            };
+            header?: {
+                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "code": "ALICE2026",
+                 *       "source": "poster_qr_code",
+                 *       "metadata": {
+                 *         "poster": "lobby-3"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["ImpressionInput"];
+            };
+        };
+        responses: {
+            /** @description whether the code is valid, and the recorded impression's id when it is */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "impression_id": "5f0c8a7e-3b2d-4c1e-9f8a-7b6c5d4e3f2a",
+                     *       "code": "ALICE2026",
+                     *       "valid": true
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Impression"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    referralFunnel: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+                period?: components["parameters"]["Period"];
+                /** @description only this campaign */
+                campaign_id?: string;
+                /** @description only this code (case-insensitive) */
+                code?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the funnel */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Funnel"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };

@@ -539,6 +539,11 @@ export interface components {
             converted_at: components["schemas"]["NullableTimestamp"];
             verified_at: components["schemas"]["NullableTimestamp"];
             rejected_at: components["schemas"]["NullableTimestamp"];
+            /**
+             * Format: uuid
+             * @description the impression (click or scan) the referral is linked to
+             */
+            impression_id: string | null;
         };
         Me: {
             user_id: string;
@@ -567,6 +572,8 @@ export interface components {
             rewards: components["schemas"]["Amount"][];
             /** @description progress towards the milestones of the active campaigns (all time, whatever the period; §13), oldest campaign first, thresholds in order */
             milestones: components["schemas"]["MilestoneProgress"][];
+            /** @description clicks and scans of the caller's codes in the UTC days overlapping the period, at most a second old */
+            impressions: number;
         };
         MilestoneProgress: {
             /** Format: uuid */
@@ -1281,7 +1288,8 @@ export interface operations {
                      *           "reached_at": null,
                      *           "progress": 3
                      *         }
-                     *       ]
+                     *       ],
+                     *       "impressions": 412
                      *     }
                      */
                     "application/json": components["schemas"]["PlayerStats"];

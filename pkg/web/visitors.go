@@ -1,4 +1,4 @@
-package queryapi
+package web
 
 import (
 	"net/netip"
@@ -8,16 +8,17 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
-// visitorLimit is the in-memory limit on visitors' failed code validations per client address,
-// across every tenant (SPEC §4.3). It answers before any database work, so made-up tenant ids
-// cannot multiply the per-tenant limit kept in PostgreSQL. It is exact under concurrency: an
-// attempt holds a place from its check until its outcome is known.
+// VisitorLimit is the in-memory limit on a visitor's failed attempts per client address, across
+// every tenant (SPEC §4.3): the Query Gateway's anonymous code validation and the Admin
+// Gateway's visitor impressions (§15) count against it. It answers before any database work, so
+// made-up tenant ids cannot multiply the per-tenant limit kept in PostgreSQL. It is exact under
+// concurrency: an attempt holds a place from its check until its outcome is known.
 //
 // An address's window starts with its first attempt. The table holds at most maxAddrs
 // addresses; while it is full of live windows, further addresses share one overflow slot, so
 // its memory stays bounded whoever chooses the addresses (behind a trusted proxy, the client
 // does). IPv6 addresses count per /64, the block one subscriber usually holds.
-type visitorLimit struct {
+type VisitorLimit struct {
 	lim      referral.AttemptLimit
 	maxAddrs int
 	now      func() time.Time
@@ -34,13 +35,15 @@ type visitorSlot struct {
 	pending  int       // attempts whose outcome is not known yet
 }
 
-func newVisitorLimit(lim referral.AttemptLimit, maxAddrs int) *visitorLimit {
-	return &visitorLimit{lim: lim, maxAddrs: maxAddrs, now: time.Now, addrs: map[string]*visitorSlot{}}
+// NewVisitorLimit returns a limit of lim per address (lim.Max 0 admits everything) tracking at
+// most maxAddrs addresses.
+func NewVisitorLimit(lim referral.AttemptLimit, maxAddrs int) *VisitorLimit {
+	return &VisitorLimit{lim: lim, maxAddrs: maxAddrs, now: time.Now, addrs: map[string]*visitorSlot{}}
 }
 
-// reserve admits one attempt from addr, or answers RATE_LIMITED with Retry-After when the
+// Reserve admits one attempt from addr, or answers RATE_LIMITED with Retry-After when the
 // address has used up its failures. done must be called once with the attempt's outcome.
-func (v *visitorLimit) reserve(addr string) (done func(failed bool), err error) {
+func (v *VisitorLimit) Reserve(addr string) (done func(failed bool), err error) {
 	if v.lim.Max <= 0 {
 		return func(bool) {}, nil
 	}
@@ -68,7 +71,7 @@ func (v *visitorLimit) reserve(addr string) (done func(failed bool), err error) 
 
 // slotLocked returns the address's slot, making one if there is room (after dropping ended
 // windows, at most once a second), else the overflow slot.
-func (v *visitorLimit) slotLocked(key string, now time.Time) *visitorSlot {
+func (v *VisitorLimit) slotLocked(key string, now time.Time) *visitorSlot {
 	if s, ok := v.addrs[key]; ok {
 		return s
 	}
