@@ -27,7 +27,7 @@ func TestGatewayDeliversWebhooks(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	base := map[string]string{"PHOENIX_DATABASE_URL": dbURL, "PHOENIX_JWT_SECRET": secret,
 		"PHOENIX_HTTP_ADDR": "127.0.0.1:0", "PHOENIX_WEBHOOK_ALLOW_PRIVATE": "true",
-		"PHOENIX_SECRET_KEY": "a-secret-key-of-at-least-32-bytes-long"}
+		"PHOENIX_SECRET_KEY": "a-secret-key-of-at-least-32-bytes-long", "PHOENIX_ADDRESS_HASH_KEY": "an-address-hash-key-of-at-least-32-bytes"}
 	var (
 		mu     sync.Mutex
 		bodies [][]byte
