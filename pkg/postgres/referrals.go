@@ -13,6 +13,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
+	"github.com/phoenix-referral/phoenix/pkg/outbox"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -168,19 +170,31 @@ func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, met
 			return translate("apply code", err)
 		}
 		out = made.domain()
-		// A held referral's referral.applied event (afterApply) is deferred with it.
-		if err := holdReferral(ctx, tx, tenant, &out, risk); err != nil {
+		if err := s.linkImpression(ctx, tx, tenant, impression, c.ID, out.ID, now); err != nil {
 			return err
 		}
-		if err := s.linkImpression(ctx, tx, tenant, impression, c.ID, out.ID, now); err != nil {
+		if impression != nil {
+			// The link may have set impression_id: publish the referral as it now stands.
+			if out, err = referralByID(ctx, tx, tenant, out.ID, false); err != nil {
+				return err
+			}
+		}
+		// Published before the referral.applied event runs, so the feed tells the referral's
+		// story in order: created (then held), then what the event paid and converted.
+		if err := publish(ctx, tx, tenant, now, outbox.Message{Type: outbox.ReferralCreated,
+			Data: apishape.NewAdminReferral(out)}); err != nil {
+			return err
+		}
+		// A held referral's referral.applied event (afterApply) is deferred with it.
+		if err := holdReferral(ctx, tx, tenant, &out, risk, now); err != nil {
 			return err
 		}
 		if outcome, err = s.afterApply(ctx, tx, out, c.CampaignID, row.Listened, now); err != nil {
 			return err
 		}
-		// The event (when something listens) and the impression's link may have changed the
-		// referral; otherwise it stands as inserted.
-		if row.Listened || impression != nil {
+		// The event (when something listens) may have changed the referral; otherwise it stands
+		// as written above.
+		if row.Listened {
 			out, err = referralByID(ctx, tx, tenant, out.ID, false)
 		}
 		return err
@@ -339,12 +353,13 @@ func (s *Store) SetReferralStatus(ctx context.Context, tenant string, id uuid.UU
 		if err := referral.CheckStatusChange(cur, status); err != nil {
 			return err
 		}
+		now := s.now()
 		var row storedReferral
-		if err := tx.GetContext(ctx, &row, q, tenant, id, status, reason, s.now()); err != nil {
+		if err := tx.GetContext(ctx, &row, q, tenant, id, status, reason, now); err != nil {
 			return fmt.Errorf("set referral status: %w", err)
 		}
 		out = row.domain()
-		return nil
+		return publish(ctx, tx, tenant, now, outbox.Message{Type: outbox.ReferralStatusChanged, Data: apishape.NewAdminReferral(out)})
 	})
 	return out, err
 }

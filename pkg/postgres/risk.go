@@ -8,6 +8,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
+	"github.com/phoenix-referral/phoenix/pkg/outbox"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -245,8 +247,8 @@ func (f applyFacts) decide() (referral.RiskDecision, error) {
 }
 
 // holdReferral puts ref, a referral just made, on hold when d says so (§12): it earns nothing
-// until an admin reviews it. Outbound event referral.held: written here, with the reasons.
-func holdReferral(ctx context.Context, tx *sqlx.Tx, tenant string, ref *referral.Referral, d referral.RiskDecision) error {
+// until an admin reviews it; ref is refreshed, and referral.held is published with the reasons.
+func holdReferral(ctx context.Context, tx *sqlx.Tx, tenant string, ref *referral.Referral, d referral.RiskDecision, now time.Time) error {
 	if d.Action != referral.RiskHold {
 		return nil
 	}
@@ -257,5 +259,5 @@ func holdReferral(ctx context.Context, tx *sqlx.Tx, tenant string, ref *referral
 		return fmt.Errorf("hold referral: %w", err)
 	}
 	*ref = row.domain()
-	return nil
+	return publish(ctx, tx, tenant, now, outbox.Message{Type: outbox.ReferralHeld, Data: apishape.NewAdminReferral(*ref)})
 }
