@@ -3,17 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,12 +344,73 @@ func (s *consoleStack) seedReferrals(tenant string) (bob, carol string) {
 	return bob, carol
 }
 
+// receiver is a local webhook receiver: it refuses the first request with 503 "busy" and takes
+// every later one.
+type receiver struct {
+	URL      string
+	requests chan hookRequest
+}
+
+// hookRequest is what a receiver got: the Standard Webhooks headers and the body.
+type hookRequest struct {
+	id, timestamp, signature string
+	body                     []byte
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{requests: make(chan hookRequest, 100)}
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.requests <- hookRequest{req.Header.Get("webhook-id"), req.Header.Get("webhook-timestamp"), req.Header.Get("webhook-signature"), body}
+		if n.Add(1) == 1 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	r.URL = srv.URL + "/hook"
+	return r
+}
+
+// next is the receiver's next request.
+func (r *receiver) next(t *testing.T) hookRequest {
+	t.Helper()
+	select {
+	case req := <-r.requests:
+		return req
+	case <-time.After(15 * time.Second):
+		t.Fatal("the receiver got no request")
+	}
+	return hookRequest{}
+}
+
+// signedWith reports whether one of the request's signatures is secret's (Standard Webhooks:
+// v1,base64 HMAC-SHA256 of "id.timestamp.body", keyed with the secret's base64 part).
+func (h hookRequest) signedWith(secret string) bool {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		return false
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(h.id + "." + h.timestamp + "."))
+	mac.Write(h.body)
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	for _, s := range strings.Fields(h.signature) {
+		if s == want {
+			return true
+		}
+	}
+	return false
+}
+
 // TestConsoleInChromium drives the console in headless Chromium against the gateway run by
 // run, over a real database: each scenario asserts what the page shows, and what the API then
 // holds where the page wrote.
 func TestConsoleInChromium(t *testing.T) {
 	browser := newBrowser(t)
-	s := startStack(t, map[string]string{"PHOENIX_DEV": "true"})
+	s := startStack(t, map[string]string{"PHOENIX_DEV": "true", "PHOENIX_WEBHOOK_ALLOW_PRIVATE": "true"})
 
 	t.Run("sign-in", func(t *testing.T) {
 		p := openTab(t, browser, s)
@@ -885,6 +951,112 @@ func TestConsoleInChromium(t *testing.T) {
 		p.waitText("#funnel", "No impressions in this period.")
 		if label := p.js(`document.querySelector("#funnel svg").getAttribute("aria-label")`); label != "Funnel (30d): Impressions 0, Referrals 0, Linked to an impression 0, Successful 0" {
 			t.Errorf("dave's funnel = %v", label)
+		}
+	})
+
+	t.Run("webhooks", func(t *testing.T) {
+		const tenant = "t-hook"
+		admin := s.token(auth.RoleTenantAdmin, "admin", tenant)
+		recv := newReceiver(t)
+		p := openTab(t, browser, s)
+		p.signIn(admin, "")
+		p.visit("#/webhooks", "Webhooks")
+		// A URL the API refuses is its field error; then the endpoint is created and its secret
+		// shown once.
+		p.fill(in("New endpoint", "input[name=url]"), "ftp://example.com/hook")
+		p.submit("New endpoint")
+		p.waitText(in("New endpoint", ".notice.error"), "VALIDATION_FAILED")
+		if got := p.text(in("New endpoint", "[data-field=url] .field-error")); got == "" {
+			t.Errorf("no field error under the URL; the form says %q", p.text(in("New endpoint", ".notice.error")))
+		}
+		p.fill(in("New endpoint", "input[name=url]"), recv.URL)
+		p.fill(in("New endpoint", "input[name=description]"), "CRM")
+		p.submit("New endpoint")
+		p.waitText("#webhook-secret", "whsec_")
+		secret := strings.TrimSpace(p.text("#webhook-secret pre"))
+		p.waitText("main table", "CRM")
+		p.click(`main table a`)
+		p.waitText("main h1", "Webhook endpoint CRM")
+		if strings.Contains(p.pageText(), secret) {
+			t.Error("the endpoint's page shows the secret again")
+		}
+		var endpoints struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"items"`
+		}
+		s.call("GET", "/v1/webhooks/endpoints", admin, nil, &endpoints)
+		deliveries := "/v1/webhooks/endpoints/" + endpoints.Items[0].ID + "/deliveries"
+		// until waits for the API to hold a delivery for which ok holds, then refreshes the page.
+		type delivery struct {
+			Status   string `json:"status"`
+			Attempts []struct {
+				StatusCode *int `json:"status_code"`
+			} `json:"attempts"`
+		}
+		until := func(what string, ok func(delivery) bool) {
+			t.Helper()
+			for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				var page struct{ Items []delivery }
+				s.call("GET", deliveries, admin, nil, &page)
+				if len(page.Items) > 0 && ok(page.Items[0]) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no delivery %s: %+v", what, page.Items)
+				}
+			}
+			p.click("#deliveries-refresh")
+		}
+		// A test event: the receiver refuses the first attempt, and the page shows it.
+		p.click("#webhook-test")
+		p.waitText("#webhook-action", "Sent a webhook.test event.")
+		first := recv.next(t)
+		if !first.signedWith(secret) {
+			t.Errorf("the test event is not signed with the secret the page showed: %q", first.signature)
+		}
+		until("with a refused attempt", func(d delivery) bool { return len(d.Attempts) == 1 })
+		p.waitText("#webhook-deliveries table", "webhook.test\tpending\t1\t")
+		p.click("#webhook-deliveries button[aria-label^='Show the attempts']")
+		p.waitText("#webhook-attempts", "503")
+		p.waitText("#webhook-attempts", "busy")
+		p.js(`document.querySelector("#webhook-attempts").scrollIntoView({block: "end"}), true`)
+		p.shot("webhook-delivery")
+		// Retry now: the receiver takes it, under the same webhook-id.
+		p.click("#webhook-deliveries button[aria-label^='Retry']")
+		p.waitText("#webhook-action", "Retrying webhook.test.")
+		if again := recv.next(t); again.id != first.id {
+			t.Errorf("the retry's webhook-id %q, the first attempt's %q", again.id, first.id)
+		}
+		until("delivered", func(d delivery) bool { return d.Status == "delivered" })
+		p.waitText("#webhook-deliveries table", "webhook.test\tdelivered\t2\t")
+		// Retrying a delivered delivery is the API's INVALID_TRANSITION.
+		p.click("#webhook-deliveries button[aria-label^='Retry']")
+		p.waitText("#webhook-error", "INVALID_TRANSITION")
+		// Rotating shows the new secret once; a replay re-sends what happened (an affiliate
+		// created), signed by both.
+		p.click(`main .actions button.danger`)
+		p.click(`main .actions button.danger`)
+		p.waitText("#webhook-secret", "whsec_")
+		rotated := strings.TrimSpace(p.text("#webhook-secret pre"))
+		if rotated == secret {
+			t.Errorf("the rotated secret is the first one")
+		}
+		s.must("POST", "/v1/affiliates", admin, map[string]any{"user_id": "hooked", "status": "active"})
+		live := recv.next(t)
+		var before struct{ Total int }
+		s.call("GET", deliveries, admin, nil, &before)
+		p.fill(in("Replay events", "input[name=since]"), time.Now().Add(-time.Hour).Format("2006-01-02T15:04"))
+		p.submit("Replay events")
+		p.waitText(in("Replay events", ".notice.ok"), "Queued ")
+		var after struct{ Total int }
+		s.call("GET", deliveries, admin, nil, &after)
+		if want := fmt.Sprintf("Queued %d event(s)", after.Total-before.Total); after.Total == before.Total || !strings.Contains(p.text(in("Replay events", ".notice.ok")), want) {
+			t.Errorf("replay says %q, want %q", p.text(in("Replay events", ".notice.ok")), want)
+		}
+		replayed := recv.next(t)
+		if replayed.id != live.id || !replayed.signedWith(secret) || !replayed.signedWith(rotated) {
+			t.Errorf("the replayed event %q is not signed by both secrets: %q", replayed.id, replayed.signature)
 		}
 	})
 

@@ -10,5 +10,6 @@ import programme from "./programme.js";
 import ledger from "./ledger.js";
 import risk from "./risk.js";
 import payouts from "./payouts.js";
+import webhooks from "./webhooks.js";
 
-export const screens = [overview, campaigns, codes, referrals, risk, affiliates, programme, ledger, payouts];
+export const screens = [overview, campaigns, codes, referrals, risk, affiliates, programme, ledger, payouts, webhooks];
