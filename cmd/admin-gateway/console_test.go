@@ -1151,14 +1151,14 @@ func TestConsoleInChromium(t *testing.T) {
 		if got := p.js(`import("./ui.js").then((m) => [m.csvCell("=HYPERLINK(\"x\")"), m.csvCell("-5"), m.csvCell("a,b")].join("|"))`); got != `"'=HYPERLINK(""x"")"|-5|"a,b"` {
 			t.Errorf("csv cells = %v", got)
 		}
-		// A narrow window: nothing wider than the screen.
+		// A narrow window: nothing wider than the screen, on the overview and the newer screens.
 		p.do(chromedp.EmulateViewport(390, 844))
 		p.visit("#/overview", "Overview")
 		if wide := p.js(`document.documentElement.scrollWidth > innerWidth + 1`); wide != false {
 			t.Errorf("the overview scrolls sideways at 390 px")
 		}
 		p.shot("overview-narrow")
-		for _, screen := range [][2]string{{"#/referrals", "Referrals"}, {"#/risk", "Risk policy"}, {"#/payouts", "Payouts"}, {"#/programme", "Tiers"}} {
+		for _, screen := range [][2]string{{"#/referrals", "Referrals"}, {"#/risk", "Risk policy"}, {"#/payouts", "Payouts"}, {"#/webhooks", "Webhooks"}, {"#/programme", "Tiers"}} {
 			p.visit(screen[0], screen[1])
 			if wide := p.js(`document.documentElement.scrollWidth > innerWidth + 1`); wide != false {
 				t.Errorf("%s scrolls sideways at 390 px", screen[0])
