@@ -352,6 +352,7 @@ func (s *Store) DeleteAffiliate(ctx context.Context, tenant string, id uuid.UUID
 		    updated_at = CASE WHEN parent_affiliate_id = $2 THEN $4 ELSE updated_at END
 		WHERE tenant_id = $1 AND ancestors @> ARRAY[$2]::uuid[] AND deleted_at IS NULL`
 	const code = `UPDATE referral_codes SET active = false, deleted_at = $3, updated_at = $3 WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`
+	const children = `SELECT id FROM affiliates WHERE tenant_id = $1 AND parent_affiliate_id = $2 AND deleted_at IS NULL ORDER BY id`
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if err := lockHierarchy(ctx, tx, tenant); err != nil {
 			return err
@@ -375,6 +376,10 @@ func (s *Store) DeleteAffiliate(ctx context.Context, tenant string, id uuid.UUID
 		if err != nil {
 			return err
 		}
+		var moved []uuid.UUID
+		if err := tx.SelectContext(ctx, &moved, children, tenant, id); err != nil {
+			return fmt.Errorf("list children: %w", err)
+		}
 		now := s.now()
 		if _, err := tx.ExecContext(ctx, del, tenant, id, now); err != nil {
 			return fmt.Errorf("delete affiliate: %w", err)
@@ -386,7 +391,16 @@ func (s *Store) DeleteAffiliate(ctx context.Context, tenant string, id uuid.UUID
 			return fmt.Errorf("deactivate affiliate code: %w", err)
 		}
 		a.UpdatedAt = now
-		return publish(ctx, tx, tenant, now, outbox.Message{Type: outbox.AffiliateDeleted, Data: apishape.NewAffiliate(a)})
+		msgs := []outbox.Message{{Type: outbox.AffiliateDeleted, Data: apishape.NewAffiliate(a)}}
+		// The children now have the deleted affiliate's parent: each is updated.
+		for _, c := range moved {
+			child, err := s.affiliateByID(ctx, tx, tenant, c, false, "affiliate")
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, outbox.Message{Type: outbox.AffiliateUpdated, Data: apishape.NewAffiliate(child)})
+		}
+		return publish(ctx, tx, tenant, now, msgs...)
 	})
 }
 
@@ -408,4 +422,70 @@ func lockSubtree(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID) 
 		return fmt.Errorf("lock subtree: %w", err)
 	}
 	return nil
+}
+
+// tierMark is an affiliate's effective tier (nil: none) before a write that may move it.
+type tierMark struct {
+	id   uuid.UUID
+	tier *uuid.UUID
+}
+
+// markTiers locks the live affiliates of users (users who are no affiliate are skipped) and
+// returns their effective tiers as tx sees them now, for publishTierMoves to compare with after
+// a write that changes their counters outside the engine. The rows are locked in id order, as
+// event processing locks affiliates, so no concurrent write moves a counter in between.
+func (s *Store) markTiers(ctx context.Context, tx *sqlx.Tx, tenant string, users []string) ([]tierMark, error) {
+	if len(users) == 0 {
+		return nil, nil
+	}
+	return s.lockAndMark(ctx, tx, tenant, `a.user_id = ANY($2)`, pq.StringArray(users))
+}
+
+// markAffiliateTier is markTiers for affiliate id (a deleted one is not marked: it has no tier
+// to move).
+func (s *Store) markAffiliateTier(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID) ([]tierMark, error) {
+	return s.lockAndMark(ctx, tx, tenant, `a.id = $2`, id)
+}
+
+// lockAndMark locks the tenant's live affiliates matching cond (over $2 = arg) in id order and
+// returns their effective tiers.
+func (s *Store) lockAndMark(ctx context.Context, tx *sqlx.Tx, tenant, cond string, arg any) ([]tierMark, error) {
+	q := `SELECT ` + affiliateCountedCols + ` FROM affiliates a
+		WHERE a.tenant_id = $1 AND ` + cond + ` AND a.deleted_at IS NULL ORDER BY a.id FOR NO KEY UPDATE OF a`
+	var rows []storedAffiliate
+	if err := tx.SelectContext(ctx, &rows, q, tenant, arg); err != nil {
+		return nil, fmt.Errorf("lock affiliates: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	tiers, err := loadTiers(ctx, tx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	affs, err := affiliatesOf(rows, tiers)
+	if err != nil {
+		return nil, err
+	}
+	marks := make([]tierMark, len(affs))
+	for i, a := range affs {
+		marks[i] = tierMark{id: a.ID, tier: a.TierID}
+	}
+	return marks, nil
+}
+
+// publishTierMoves publishes affiliate.tier_changed for each marked affiliate whose effective
+// tier now differs from its mark.
+func (s *Store) publishTierMoves(ctx context.Context, tx *sqlx.Tx, tenant string, now time.Time, marks []tierMark) error {
+	var msgs []outbox.Message
+	for _, m := range marks {
+		cur, err := s.affiliateByID(ctx, tx, tenant, m.id, false, "affiliate")
+		if err != nil {
+			return err
+		}
+		if !equalIDs(m.tier, cur.TierID) {
+			msgs = append(msgs, outbox.Message{Type: outbox.AffiliateTierChanged, Data: apishape.NewTierChange(cur, m.tier)})
+		}
+	}
+	return publish(ctx, tx, tenant, now, msgs...)
 }

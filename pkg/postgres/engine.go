@@ -141,6 +141,9 @@ func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, ev
 	if !dryRun {
 		w.trackTiers(eng)
 	}
+	// Referrers the engine did not load (no commission rule for the batch's types) still count
+	// the conversions (§5.4): their tiers are compared around the writes below.
+	var unloaded []string
 	hold := newHold(tenant)
 	book := newMilestoneBook(tenant)
 	for _, i := range decide {
@@ -174,6 +177,11 @@ func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, ev
 		}
 		outs[i] = out
 		w.add(ev, d, out)
+		if d.Converted {
+			if r := d.Referral.Referral.ReferrerID; r != nil && eng.Affiliates[*r] == nil && !slices.Contains(unloaded, *r) {
+				unloaded = append(unloaded, *r)
+			}
+		}
 	}
 	if dryRun {
 		return nil, nil
@@ -185,10 +193,17 @@ func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, ev
 	if len(claimed) < len(batch) {
 		return releaseEvents(ctx, tx, tenant, batch, claimed)
 	}
+	marks, err := s.markTiers(ctx, tx, tenant, unloaded)
+	if err != nil {
+		return nil, err
+	}
 	if err := w.write(ctx, tx, tenant, now); err != nil {
 		return nil, err
 	}
 	if err := s.publishTierChanges(ctx, tx, tenant, now, &w); err != nil {
+		return nil, err
+	}
+	if err := s.publishTierMoves(ctx, tx, tenant, now, marks); err != nil {
 		return nil, err
 	}
 	return nil, book.write(ctx, tx, now)

@@ -353,13 +353,23 @@ func (s *Store) SetReferralStatus(ctx context.Context, tenant string, id uuid.UU
 		if err := referral.CheckStatusChange(cur, status); err != nil {
 			return err
 		}
+		// The referrer's converted referrals count this referral by its status (§5.4).
+		var marks []tierMark
+		if cur.ReferrerID != nil {
+			if marks, err = s.markTiers(ctx, tx, tenant, []string{*cur.ReferrerID}); err != nil {
+				return err
+			}
+		}
 		now := s.now()
 		var row storedReferral
 		if err := tx.GetContext(ctx, &row, q, tenant, id, status, reason, now); err != nil {
 			return fmt.Errorf("set referral status: %w", err)
 		}
 		out = row.domain()
-		return publish(ctx, tx, tenant, now, outbox.Message{Type: outbox.ReferralStatusChanged, Data: apishape.NewAdminReferral(out)})
+		if err := publish(ctx, tx, tenant, now, outbox.Message{Type: outbox.ReferralStatusChanged, Data: apishape.NewAdminReferral(out)}); err != nil {
+			return err
+		}
+		return s.publishTierMoves(ctx, tx, tenant, now, marks)
 	})
 	return out, err
 }

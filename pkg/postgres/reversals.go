@@ -139,10 +139,17 @@ func (s *Store) processReversal(ctx context.Context, tx *sqlx.Tx, ev referral.Ev
 		return referral.EventOutcome{}, err
 	}
 	if plan.Affiliate != nil {
+		marks, err := s.markAffiliateTier(ctx, tx, tenant, *plan.Affiliate)
+		if err != nil {
+			return referral.EventOutcome{}, err
+		}
 		const q = `UPDATE affiliates SET referee_revenue = GREATEST(referee_revenue - $3, 0)
 			WHERE tenant_id = $1 AND id = $2`
 		if _, err := tx.ExecContext(ctx, q, tenant, *plan.Affiliate, plan.RevenueDrop); err != nil {
 			return referral.EventOutcome{}, fmt.Errorf("lower affiliate revenue: %w", err)
+		}
+		if err := s.publishTierMoves(ctx, tx, tenant, now, marks); err != nil {
+			return referral.EventOutcome{}, err
 		}
 	}
 	return out, nil

@@ -114,7 +114,9 @@ func TestApplyCodeStatements(t *testing.T) {
 	listened := count("dave", "ALICE1")
 	t.Logf("round trips per apply-code: player code %d, admin code %d, player code with a referral.applied campaign %d",
 		player, admin, listened)
-	if player > 9 || admin > 8 || listened > 18 {
-		t.Errorf("round trips: player code %d (want ≤ 9), admin code %d (≤ 8), listened %d (≤ 18)", player, admin, listened)
+	// The conversion by the referral.applied campaign also locks the referrer's affiliate row, if
+	// any, for affiliate.tier_changed (the engine loads no affiliate without a commission rule).
+	if player > 9 || admin > 8 || listened > 19 {
+		t.Errorf("round trips: player code %d (want ≤ 9), admin code %d (≤ 8), listened %d (≤ 19)", player, admin, listened)
 	}
 }
