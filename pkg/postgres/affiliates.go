@@ -448,16 +448,23 @@ func (s *Store) markAffiliateTier(ctx context.Context, tx *sqlx.Tx, tenant strin
 }
 
 // lockAndMark locks the tenant's live affiliates matching cond (over $2 = arg) in id order and
-// returns their effective tiers.
+// returns their effective tiers. The counters are read by a second statement: one that waited
+// for a lock still counts with the snapshot it started with, which misses the conversions of
+// the transaction it waited for.
 func (s *Store) lockAndMark(ctx context.Context, tx *sqlx.Tx, tenant, cond string, arg any) ([]tierMark, error) {
-	q := `SELECT ` + affiliateCountedCols + ` FROM affiliates a
-		WHERE a.tenant_id = $1 AND ` + cond + ` AND a.deleted_at IS NULL ORDER BY a.id FOR NO KEY UPDATE OF a`
-	var rows []storedAffiliate
-	if err := tx.SelectContext(ctx, &rows, q, tenant, arg); err != nil {
+	lock := `SELECT a.id FROM affiliates a
+		WHERE a.tenant_id = $1 AND ` + cond + ` AND a.deleted_at IS NULL ORDER BY a.id FOR NO KEY UPDATE`
+	var ids []uuid.UUID
+	if err := tx.SelectContext(ctx, &ids, lock, tenant, arg); err != nil {
 		return nil, fmt.Errorf("lock affiliates: %w", err)
 	}
-	if len(rows) == 0 {
+	if len(ids) == 0 {
 		return nil, nil
+	}
+	sel := `SELECT ` + affiliateCountedCols + ` FROM affiliates a WHERE a.tenant_id = $1 AND a.id = ANY($2) ORDER BY a.id`
+	var rows []storedAffiliate
+	if err := tx.SelectContext(ctx, &rows, sel, tenant, pq.Array(ids)); err != nil {
+		return nil, fmt.Errorf("load affiliates: %w", err)
 	}
 	tiers, err := loadTiers(ctx, tx, tenant)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -193,5 +195,65 @@ func TestAffiliateDeletionPublishesReparentedChildren(t *testing.T) {
 	rest, err := s.Feed(ctx, tenant, outbox.FeedFilter{After: &after.Next, Limit: 500})
 	if err != nil || len(rest.Events) != 3 {
 		t.Fatalf("the deletion published %d events (%v), want 3: the grandchild's parent did not change", len(rest.Events), err)
+	}
+}
+
+// TestTierChangedConcurrentConversions: 30 referees of one affiliate convert at once by an event
+// type without commission rules, across a ladder of 5, 10 and 20 conversions: the feed holds
+// exactly one tier change per step climbed, each starting where the one before ended.
+func TestTierChangedConcurrentConversions(t *testing.T) {
+	f := newTierFixture(t, referral.Tier{MinReferrals: 5, Priority: 1})
+	ctx := context.Background()
+	ladder := []uuid.UUID{f.tier.ID}
+	for i, min := range []int64{10, 20} {
+		tier, err := f.s.CreateTier(ctx, referral.Tier{TenantID: f.tenant, Name: fmt.Sprintf("step%d", i), MinReferrals: min, Priority: i + 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ladder = append(ladder, tier.ID)
+	}
+	if _, err := f.s.CreateCampaign(ctx, referral.Campaign{TenantID: f.tenant, Name: "welcome", QualifyingEvent: "deposit.completed",
+		ReferrerRewards: []referral.Wallet{{CurrencyID: "points", Amount: 1}}, Active: true}); err != nil {
+		t.Fatal(err)
+	}
+	const referees = 30
+	for i := 1; i < referees; i++ { // bob, the fixture's referee, is the first
+		if _, _, err := f.s.ApplyCode(ctx, f.tenant, fmt.Sprintf("p%02d", i), f.aff.AffiliateCode, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, referees)
+	for i := range referees {
+		user := "bob"
+		if i > 0 {
+			user = fmt.Sprintf("p%02d", i)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := f.s.ProcessEvent(ctx, referral.Event{TenantID: f.tenant, EventID: "dep-" + user, Type: "deposit.completed",
+				UserID: user, OccurredAt: time.Now(), Payload: json.RawMessage(`{}`)})
+			if err == nil && out.Status != referral.EventProcessed {
+				err = fmt.Errorf("%s: %s", user, out.Status)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The feed orders concurrent transactions by their ids, not their commits; the count of
+	// conversions each change saw orders them as they committed.
+	changes := f.tierChanges(t, len(ladder))
+	slices.SortFunc(changes, func(a, b apishape.AffiliateTierChange) int { return int(a.ConvertedReferrals - b.ConvertedReferrals) })
+	var from *uuid.UUID
+	for i, c := range changes {
+		f.checkMove(t, c, from, &ladder[i])
+		from = c.TierID
 	}
 }
