@@ -179,7 +179,7 @@ func (b *Bench) waitPosition(ctx context.Context, seq int64, within time.Duratio
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the position did not pass change %d within %s", seq, within)
+			return fmt.Errorf("the position did not pass change %d within %s", seq, within.Round(time.Second))
 		}
 		select {
 		case <-ctx.Done():
