@@ -139,6 +139,8 @@ start_stack() {
   export PHOENIX_REDIS_URL="redis://127.0.0.1:6379/$REDIS_DB"
   export PHOENIX_JWT_SECRET
   PHOENIX_JWT_SECRET=$(head -c 32 /dev/urandom | base64)
+  export PHOENIX_ADDRESS_HASH_KEY
+  PHOENIX_ADDRESS_HASH_KEY=$(head -c 32 /dev/urandom | base64)
   export PHOENIX_LOG_LEVEL=warn
   "$STACK/admin-gateway" migrate >"$STACK/migrate.log" 2>&1 || { cat "$STACK/migrate.log" >&2; exit 1; }
   local aport qport

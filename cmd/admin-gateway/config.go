@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phoenix-referral/phoenix/pkg/config"
+	"github.com/phoenix-referral/phoenix/pkg/outbox"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -19,6 +20,14 @@ type Config struct {
 	// AddressHashKey keys referral.AddressHash (PHOENIX_ADDRESS_HASH_KEY): risk signals and
 	// impressions store client addresses only under it.
 	AddressHashKey string
+	// OutboxRetention is how long outbound events are kept (PHOENIX_OUTBOX_RETENTION).
+	OutboxRetention time.Duration
+	// WebhookAllowPrivate lets webhooks reach loopback, private and link-local destinations and
+	// use http (PHOENIX_WEBHOOK_ALLOW_PRIVATE: development and tests).
+	WebhookAllowPrivate bool
+	// SecretKey seals webhook secrets and the stored answers that show them
+	// (PHOENIX_SECRET_KEY); without it no endpoint can be created.
+	SecretKey string
 	// ImpressionTTL is how old an impression apply-code still links; ImpressionRetention how long
 	// impressions are kept (SPEC §15).
 	ImpressionTTL       time.Duration
@@ -28,6 +37,9 @@ type Config struct {
 	// Console serves the back-office console at /console/ (PHOENIX_CONSOLE).
 	Console bool
 }
+
+// devSecretKey is the webhook secret key PHOENIX_DEV=true uses when none is configured.
+const devSecretKey = "phoenix-development-secret-key-not-for-production"
 
 // devAddressHashKey is the address hash key PHOENIX_DEV=true uses when none is configured.
 const devAddressHashKey = "phoenix-development-address-key-not-for-production"
@@ -49,6 +61,9 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Conf
 	s.String(&c.ReferralURLTemplate, "referral-url-template", "PHOENIX_REFERRAL_URL_TEMPLATE", "", "referral link template, e.g. https://play.example.com/join?ref={code}")
 	s.Bool(&c.Console, "console", "PHOENIX_CONSOLE", true, "serve the back-office console at /console/ (with PHOENIX_DEV=true it offers a development sign-in)")
 	s.Secret(&c.AddressHashKey, "address-hash-key", "PHOENIX_ADDRESS_HASH_KEY", "key of the hash under which client addresses are stored (risk signals, impressions), at least 32 bytes; required outside development")
+	s.Duration(&c.OutboxRetention, "outbox-retention", "PHOENIX_OUTBOX_RETENTION", outbox.DefaultRetention, "how long outbound events are kept for the feed and replays")
+	s.Bool(&c.WebhookAllowPrivate, "webhook-allow-private", "PHOENIX_WEBHOOK_ALLOW_PRIVATE", false, "let webhooks reach loopback, private and link-local addresses and use http (development and tests only)")
+	s.Secret(&c.SecretKey, "secret-key", "PHOENIX_SECRET_KEY", "key that encrypts webhook secrets, at least 32 bytes; required when webhook endpoints exist outside development")
 	s.Duration(&c.ImpressionTTL, "impression-ttl", "PHOENIX_IMPRESSION_TTL", referral.DefaultImpressionTTL, "how old an impression apply-code still links to the referral (at least 1m)")
 	s.Duration(&c.ImpressionRetention, "impression-retention", "PHOENIX_IMPRESSION_RETENTION", referral.DefaultImpressionRetention, "how long impressions are kept (at least PHOENIX_IMPRESSION_TTL); their counters are kept")
 	s.Duration(&c.SignalRetention, "signal-retention", "PHOENIX_SIGNAL_RETENTION", referral.DefaultSignalRetention, "how long risk signals (devices and address hashes of players) are kept and matched, e.g. 2160h")
@@ -72,6 +87,19 @@ func (c *Config) validate(log *slog.Logger, cmd string) error {
 	case c.AddressHashKey != "" && len(c.AddressHashKey) < referral.MinAddressHashKey:
 		err = errors.Join(err, fmt.Errorf("PHOENIX_ADDRESS_HASH_KEY must be at least %d bytes", referral.MinAddressHashKey))
 	}
+	switch {
+	case c.SecretKey == "" && c.Dev:
+		c.SecretKey = devSecretKey
+		log.Warn("DEVELOPMENT MODE: using the fixed, public webhook secret key; stored webhook secrets can be read by anyone with the database. Never run this in production.")
+	case c.SecretKey != "" && len(c.SecretKey) < minSecretKey:
+		err = errors.Join(err, fmt.Errorf("PHOENIX_SECRET_KEY must be at least %d bytes", minSecretKey))
+	}
+	if c.OutboxRetention < time.Hour {
+		err = errors.Join(err, errors.New("PHOENIX_OUTBOX_RETENTION must be at least 1h"))
+	}
+	if c.WebhookAllowPrivate {
+		log.Warn("PHOENIX_WEBHOOK_ALLOW_PRIVATE: webhooks may reach loopback, private and link-local addresses over http. Development and tests only.")
+	}
 	if c.SignalRetention <= 0 {
 		err = errors.Join(err, errors.New("PHOENIX_SIGNAL_RETENTION must be positive"))
 	}
@@ -80,3 +108,6 @@ func (c *Config) validate(log *slog.Logger, cmd string) error {
 	}
 	return err
 }
+
+// minSecretKey is the shortest PHOENIX_SECRET_KEY accepted.
+const minSecretKey = 32

@@ -3,17 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,12 +344,73 @@ func (s *consoleStack) seedReferrals(tenant string) (bob, carol string) {
 	return bob, carol
 }
 
+// receiver is a local webhook receiver: it refuses the first request with 503 "busy" and takes
+// every later one.
+type receiver struct {
+	URL      string
+	requests chan hookRequest
+}
+
+// hookRequest is what a receiver got: the Standard Webhooks headers and the body.
+type hookRequest struct {
+	id, timestamp, signature string
+	body                     []byte
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{requests: make(chan hookRequest, 100)}
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.requests <- hookRequest{req.Header.Get("webhook-id"), req.Header.Get("webhook-timestamp"), req.Header.Get("webhook-signature"), body}
+		if n.Add(1) == 1 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	r.URL = srv.URL + "/hook"
+	return r
+}
+
+// next is the receiver's next request.
+func (r *receiver) next(t *testing.T) hookRequest {
+	t.Helper()
+	select {
+	case req := <-r.requests:
+		return req
+	case <-time.After(15 * time.Second):
+		t.Fatal("the receiver got no request")
+	}
+	return hookRequest{}
+}
+
+// signedWith reports whether one of the request's signatures is secret's (Standard Webhooks:
+// v1,base64 HMAC-SHA256 of "id.timestamp.body", keyed with the secret's base64 part).
+func (h hookRequest) signedWith(secret string) bool {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		return false
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(h.id + "." + h.timestamp + "."))
+	mac.Write(h.body)
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	for _, s := range strings.Fields(h.signature) {
+		if s == want {
+			return true
+		}
+	}
+	return false
+}
+
 // TestConsoleInChromium drives the console in headless Chromium against the gateway run by
 // run, over a real database: each scenario asserts what the page shows, and what the API then
 // holds where the page wrote.
 func TestConsoleInChromium(t *testing.T) {
 	browser := newBrowser(t)
-	s := startStack(t, map[string]string{"PHOENIX_DEV": "true"})
+	s := startStack(t, map[string]string{"PHOENIX_DEV": "true", "PHOENIX_WEBHOOK_ALLOW_PRIVATE": "true"})
 
 	t.Run("sign-in", func(t *testing.T) {
 		p := openTab(t, browser, s)
@@ -451,6 +517,158 @@ func TestConsoleInChromium(t *testing.T) {
 		s.call("GET", "/v1/referral/rewards", admin, nil, &rewards)
 		if rewards.Total != 0 {
 			t.Errorf("a dry run wrote %d rewards", rewards.Total)
+		}
+	})
+
+	t.Run("campaign-milestones", func(t *testing.T) {
+		const tenant = "t-miles"
+		admin := s.token(auth.RoleTenantAdmin, "admin", tenant)
+		c := s.must("POST", "/v1/referral/campaigns", admin, map[string]any{"name": "Friends", "qualifying_event": "deposit.completed",
+			"referrer_rewards": wallet(100), "referee_rewards": wallet(50)})
+		p := openTab(t, browser, s)
+		p.signIn(admin, "")
+		p.visit("#/campaigns/"+c["id"].(string), "Campaign Friends")
+		milestone := func(n int, count, currency, amount string) {
+			p.click(in("Edit campaign", "[data-field=milestones] > button"))
+			p.fill(in("Edit campaign", fmt.Sprintf(`input[aria-label="Milestone %d: successful referrals"]`, n)), count)
+			p.fill(in("Edit campaign", fmt.Sprintf(`input[aria-label="Milestone %d: currency"]`, n)), currency)
+			p.fill(in("Edit campaign", fmt.Sprintf(`input[aria-label="Milestone %d: amount"]`, n)), amount)
+		}
+		// A count of 0 is the API's field error, under the milestones.
+		milestone(1, "0", "points", "10")
+		p.submit("Edit campaign")
+		p.waitText(in("Edit campaign", ".notice.error"), "VALIDATION_FAILED")
+		p.waitText(in("Edit campaign", "[data-field=milestones] .field-error"), "successful_referrals")
+		p.click(in("Edit campaign", `button[aria-label="Remove milestone 1"]`))
+		// Two lines at 5 referrals are one milestone; the form sends them in order of their counts.
+		milestone(1, "5", "points", "500")
+		milestone(2, "5", "EUR", "10")
+		milestone(3, "2", "points", "100")
+		p.submit("Edit campaign")
+		p.waitText(in("Edit campaign", ".notice.ok"), "Saved campaign Friends.")
+		var got struct {
+			Milestones []struct {
+				SuccessfulReferrals int `json:"successful_referrals"`
+				Rewards             struct {
+					Wallet []struct {
+						CurrencyID string `json:"currency_id"`
+						Amount     int    `json:"amount"`
+					} `json:"wallet"`
+				} `json:"rewards"`
+			} `json:"milestones"`
+		}
+		s.call("GET", "/v1/referral/campaigns/"+c["id"].(string), admin, nil, &got)
+		if b, _ := json.Marshal(got.Milestones); string(b) != `[{"successful_referrals":2,"rewards":{"wallet":[{"currency_id":"points","amount":100}]}},`+
+			`{"successful_referrals":5,"rewards":{"wallet":[{"currency_id":"points","amount":500},{"currency_id":"EUR","amount":10}]}}]` {
+			t.Errorf("milestones after the form: %s", b)
+		}
+		// The list shows them, and the form reads them back line by line.
+		p.visit("#/campaigns", "Campaigns")
+		p.waitText("main table", "2: 100 points; 5: 500 points, 10 EUR")
+		p.click(`main table a`)
+		p.waitText("main h1", "Campaign Friends")
+		if v := p.js(`[...document.querySelectorAll("[data-field=milestones] [data-milestone] input")].map((i) => i.value).join(" ")`); v != "2 points 100 5 points 500 5 EUR 10" {
+			t.Errorf("milestone rows read back = %v", v)
+		}
+		p.js(`document.querySelector("[data-field=milestones]").scrollIntoView({block: "center"}), true`)
+		p.shot("campaign-milestones")
+	})
+
+	t.Run("risk-policy-and-review", func(t *testing.T) {
+		const tenant = "t-risk"
+		admin := s.token(auth.RoleTenantAdmin, "admin", tenant)
+		p := openTab(t, browser, s)
+		p.signIn(admin, "")
+		p.visit("#/risk", "Risk policy")
+		p.waitText("#risk-state", "The defaults (never changed).")
+		// A window out of range is the API's field error next to it; then the policy is saved.
+		const f = "Change the risk policy"
+		p.fill(in(f, "select[name=same_device]"), "hold")
+		p.fill(in(f, "input[name=address_window_hours]"), "0")
+		p.fill(in(f, "input[name=velocity_on]"), "true")
+		p.fill(in(f, `input[name="velocity.max_referrals"]`), "3")
+		p.fill(in(f, `select[name="velocity.action"]`), "reject")
+		p.submit(f)
+		p.waitText(in(f, ".notice.error"), "VALIDATION_FAILED")
+		p.waitText(in(f, "[data-field=address_window_hours] .field-error"), "720")
+		p.fill(in(f, "input[name=address_window_hours]"), "48")
+		p.submit(f)
+		p.waitText("#risk-state", "same address within 48 h: allow; a referrer with 3 or more referral(s) in the last 24 h: reject")
+		p.shot("risk-policy")
+		var pol struct {
+			SameDevice         string `json:"same_device"`
+			AddressWindowHours int    `json:"address_window_hours"`
+			Velocity           *struct {
+				MaxReferrals int    `json:"max_referrals"`
+				PerHours     int    `json:"per_hours"`
+				Action       string `json:"action"`
+			} `json:"velocity"`
+		}
+		s.call("GET", "/v1/referral/risk-policy", admin, nil, &pol)
+		if pol.SameDevice != "hold" || pol.AddressWindowHours != 48 || pol.Velocity == nil || *pol.Velocity != (struct {
+			MaxReferrals int    `json:"max_referrals"`
+			PerHours     int    `json:"per_hours"`
+			Action       string `json:"action"`
+		}{3, 24, "reject"}) {
+			t.Errorf("risk policy after the form: %+v %+v", pol, pol.Velocity)
+		}
+		// alice's code; mallory and eve apply from alice's device (held), bob from his own.
+		player := func(user, device string) string {
+			tok, err := auth.Sign([]byte(secret), auth.Principal{UserID: user, Role: auth.RolePlayer, TenantID: tenant, DeviceID: device}, time.Hour, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		code := s.must("POST", "/v1/referral/codes", player("alice", "phone-a"), map[string]any{})["code"].(string)
+		ids := map[string]string{}
+		for _, u := range [][2]string{{"mallory", "phone-a"}, {"bob", "phone-b"}, {"eve", "phone-a"}} {
+			ids[u[0]] = s.must("POST", "/v1/referral/apply-code", player(u[0], u[1]), map[string]any{"code": code})["id"].(string)
+		}
+		p.visit("#/referrals", "Referrals")
+		queue := `section[aria-label="Review queue"]`
+		p.waitText(queue+" table", "mallory")
+		if got := p.text(queue + " table"); !strings.Contains(got, "eve") || strings.Contains(got, "bob") || strings.Count(got, "same_device") != 2 {
+			t.Errorf("review queue = %q", got)
+		}
+		p.shot("review-queue")
+		// Approving mallory from the queue, with a note.
+		p.click(`button[aria-label="Review mallory"]`)
+		p.fill(in("Review mallory", "input[name=note]"), "one family, one phone")
+		p.submit("Review mallory")
+		p.waitText(queue, "Referral of mallory reviewed.")
+		p.waitGone(queue+" table", "mallory")
+		p.fill(in("Filter referrals", "select[name=review]"), "approved")
+		p.submit("Filter referrals")
+		p.waitGone("main > div table", "eve")
+		p.waitText("main > div table", "mallory")
+		// Rejecting eve from her detail page.
+		p.click(queue + ` a[href="#/referrals/` + ids["eve"] + `"]`)
+		p.waitText("main h1", "Referral of eve")
+		p.waitText("#referral-review", "held for same_device")
+		p.fill(in("Review eve", "select[name=decision]"), "reject")
+		p.submit("Review eve")
+		p.waitText("#referral-status", "rejected")
+		p.waitText("#referral-review", "rejected")
+		var ref struct {
+			Status string `json:"status"`
+			Review *struct {
+				State   string   `json:"state"`
+				Reasons []string `json:"reasons"`
+				Note    *string  `json:"note"`
+			} `json:"review"`
+		}
+		s.call("GET", "/v1/referral/referrals/"+ids["mallory"], admin, nil, &ref)
+		if ref.Review == nil || ref.Review.State != "approved" || ref.Review.Note == nil || *ref.Review.Note != "one family, one phone" || strings.Join(ref.Review.Reasons, ",") != "same_device" {
+			t.Errorf("mallory's referral after the review: %+v %+v", ref, ref.Review)
+		}
+		s.call("GET", "/v1/referral/referrals/"+ids["eve"], admin, nil, &ref)
+		if ref.Status != "rejected" || ref.Review.State != "rejected" {
+			t.Errorf("eve's referral after the review: %s %+v", ref.Status, ref.Review)
+		}
+		s.call("GET", "/v1/referral/referrals/"+ids["bob"], admin, nil, &ref)
+		if ref.Review != nil {
+			t.Errorf("bob's referral has a review: %+v", ref.Review)
 		}
 	})
 
@@ -592,6 +810,256 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 	})
 
+	t.Run("payouts", func(t *testing.T) {
+		const tenant = "t-pay"
+		admin := s.token(auth.RoleTenantAdmin, "admin", tenant)
+		p := openTab(t, browser, s)
+		p.signIn(admin, "")
+		// The payout policy: no hold and a minimum of 10 EUR, after a field error.
+		p.visit("#/programme", "Tiers, commission rules and hierarchy")
+		// The lists above the form load after the heading: wait for them, so no click lands
+		// on a moving page.
+		p.waitText(`section[aria-label=Tiers]`, "No tiers yet.")
+		p.waitText(`section[aria-label="Commission rules"]`, "No rules yet.")
+		const pol = "Change the payout policy"
+		p.fill(in(pol, "input[name=hold_days]"), "400")
+		p.fill(in(pol, "input[name=minimum_payout]"), "10 EUR")
+		p.submit(pol)
+		p.waitText(in(pol, "[data-field=hold_days] .field-error"), "365")
+		p.fill(in(pol, "input[name=hold_days]"), "0")
+		p.submit(pol)
+		p.waitText("#payout-policy-state", "held 0 day(s) before they can be paid; minimum payout: 10 EUR.")
+		// big earns 10% of a 50.00 EUR deposit, small 10% of 0.50 EUR (below the minimum).
+		s.must("POST", "/v1/affiliate/commission-rules", admin, map[string]any{"name": "Deposits", "event_type": "deposit.completed",
+			"commission_field": "amount", "use_tier_rate": false, "custom_rate": 0.1, "currency_id": "EUR"})
+		svc := s.token(auth.RoleService, "platform", tenant)
+		ids := map[string]string{}
+		for i, u := range [][3]string{{"big", "p_big", "5000"}, {"small", "p_small", "50"}} {
+			ids[u[0]] = s.must("POST", "/v1/affiliates", admin, map[string]any{"user_id": u[0], "affiliate_code": strings.ToUpper(u[0]), "status": "active"})["id"].(string)
+			s.must("POST", "/v1/referral/apply-code", s.token(auth.RolePlayer, u[1], tenant), map[string]any{"code": strings.ToUpper(u[0])})
+			s.must("POST", "/v1/events", svc, map[string]any{"event_id": fmt.Sprintf("dep-%d", i), "type": "deposit.completed", "user_id": u[1],
+				"payload": map[string]any{"amount": json.Number(u[2])}})
+		}
+		p.visit("#/affiliates/"+ids["big"], "Affiliate big")
+		if got := p.text("#affiliate-balance tbody"); got != "EUR\t0\t500\t0\t0\t0" {
+			t.Errorf("big's balance before the run = %q", got)
+		}
+		// A run names its affiliates by user id; an unknown one is a field error.
+		p.visit("#/payouts", "Payouts")
+		p.fill(in("Run payouts", "input[name=affiliate_ids]"), "big, nobody")
+		p.submit("Run payouts")
+		p.waitText(in("Run payouts", "[data-field=affiliate_ids] .field-error"), "no affiliate has user id nobody")
+		p.fill(in("Run payouts", "input[name=affiliate_ids]"), "")
+		p.submit("Run payouts")
+		p.waitText("#payout-run-result", "Created 1 payout(s) of 500 EUR; skipped 1.")
+		p.waitText("#payout-run-result table", "BELOW_MINIMUM_PAYOUT")
+		p.waitText("main > div table", "pending")
+		p.shot("payouts")
+		// Recording the transfer: paid with its reference.
+		p.click(`button[aria-label="Record the outcome of the payout to big"]`)
+		p.fill(in("Payout to big", "input[name=reference]"), "SEPA-0001")
+		p.submit("Payout to big")
+		p.waitText("main", "Payout to big paid.")
+		p.waitText("main > div table", "SEPA-0001")
+		var payouts struct {
+			Items []struct {
+				UserID    string  `json:"user_id"`
+				Amount    int64   `json:"amount"`
+				Status    string  `json:"status"`
+				Reference *string `json:"reference"`
+			} `json:"items"`
+		}
+		s.call("GET", "/v1/affiliate/payouts", admin, nil, &payouts)
+		if len(payouts.Items) != 1 || payouts.Items[0].UserID != "big" || payouts.Items[0].Amount != 500 || payouts.Items[0].Status != "paid" ||
+			payouts.Items[0].Reference == nil || *payouts.Items[0].Reference != "SEPA-0001" {
+			t.Errorf("payouts after the page: %+v", payouts.Items)
+		}
+		// A second run finds nothing to pay.
+		p.submit("Run payouts")
+		p.waitText("#payout-run-result", "Created 0 payout(s) of 0 EUR; skipped 2.")
+		p.waitText("#payout-run-result table", "NOTHING_AVAILABLE")
+		// The ledger's commissions by state.
+		p.visit("#/ledger", "Ledger")
+		p.waitText(`section[aria-label=Rewards]`, "No rows match.")
+		p.fill(in("Filter commissions", "select[name=state]"), "paid")
+		p.submit("Filter commissions")
+		p.waitText(`section[aria-label=Commissions] .pager`, "1–1 of 1")
+		if got := p.text(`section[aria-label=Commissions] table`); !strings.Contains(got, "big") || !strings.Contains(got, "500 EUR") || strings.Contains(got, "small") {
+			t.Errorf("paid commissions: %q", got)
+		}
+		p.fill(in("Filter commissions", "select[name=state]"), "available")
+		p.submit("Filter commissions")
+		p.waitText(`section[aria-label=Commissions] table`, "small")
+		// Another deposit, a run for big alone, and a failed transfer: its rows are available again.
+		s.must("POST", "/v1/events", svc, map[string]any{"event_id": "dep-2", "type": "deposit.completed", "user_id": "p_big",
+			"payload": map[string]any{"amount": 3000}})
+		p.visit("#/payouts", "Payouts")
+		p.fill(in("Run payouts", "input[name=affiliate_ids]"), "big")
+		p.submit("Run payouts")
+		p.waitText("#payout-run-result", "Created 1 payout(s) of 300 EUR; skipped 0.")
+		p.waitText("main > div table", "pending")
+		p.click(`button[aria-label="Record the outcome of the payout to big"]`)
+		p.fill(in("Payout to big", "select[name=status]"), "failed")
+		p.submit("Payout to big")
+		p.waitText("main", "Payout to big failed.")
+		p.waitText("main > div table", "failed")
+		p.visit("#/affiliates/"+ids["big"], "Affiliate big")
+		if got := p.text("#affiliate-balance tbody"); got != "EUR\t0\t300\t0\t500\t0" {
+			t.Errorf("big's balance after a paid and a failed payout = %q", got)
+		}
+	})
+
+	t.Run("funnel", func(t *testing.T) {
+		const tenant = "t-fun"
+		admin := s.token(auth.RoleTenantAdmin, "admin", tenant)
+		s.must("POST", "/v1/referral/campaigns", admin, map[string]any{"name": "Welcome", "qualifying_event": "deposit.completed",
+			"referrer_rewards": wallet(100), "referee_rewards": wallet(50)})
+		code := s.must("POST", "/v1/referral/codes", s.token(auth.RolePlayer, "alice", tenant), map[string]any{"code": "ALICE-FUN"})["code"].(string)
+		// Three clicks (two on a poster, one in an e-mail); bob signs up from the first poster
+		// click and deposits, carol signs up without one.
+		var clicks []string
+		for _, source := range []string{"poster_qr_code", "poster_qr_code", "email"} {
+			clicks = append(clicks, s.must("POST", "/v1/referral/impressions?tenant_id="+tenant, "", map[string]any{"code": code, "source": source})["impression_id"].(string))
+		}
+		s.must("POST", "/v1/referral/apply-code", s.token(auth.RolePlayer, "bob", tenant), map[string]any{"code": code, "impression_id": clicks[0]})
+		s.must("POST", "/v1/referral/apply-code", s.token(auth.RolePlayer, "carol", tenant), map[string]any{"code": code})
+		s.must("POST", "/v1/events", s.token(auth.RoleService, "platform", tenant), map[string]any{"event_id": "dep-bob", "type": "deposit.completed",
+			"user_id": "bob", "payload": map[string]any{"amount": 5000}})
+		p := openTab(t, browser, s)
+		p.signIn(admin, "")
+		p.waitText("#funnel", "By source")
+		const want = "Funnel (30d): Impressions 3, Referrals 2, Linked to an impression 1, Successful 1"
+		if label := p.js(`document.querySelector("#funnel svg").getAttribute("aria-label")`); label != want {
+			t.Errorf("funnel = %v, want %q", label, want)
+		}
+		rows := p.text("#funnel table tbody")
+		if !strings.Contains(rows, "poster_qr_code\t2\t1\t1\t50%") || !strings.Contains(rows, "email\t1\t0\t0\t0%") {
+			t.Errorf("funnel by source:\n%s", rows)
+		}
+		p.js(`document.querySelector("#funnel").scrollIntoView({block: "center"}), true`)
+		p.shot("funnel")
+		// A code that cannot be one is the API's field error; another code's funnel is empty.
+		p.fill(in("Funnel filters", "input[name=code]"), "no such code!")
+		p.submit("Funnel filters")
+		p.waitText(`section[aria-label=Funnel] .notice.error`, "VALIDATION_FAILED")
+		if got := p.text(in("Funnel filters", "[data-field=code] .field-error")); got == "" {
+			t.Errorf("no field error under the code; the section says %q", p.text(`section[aria-label=Funnel] .notice.error`))
+		}
+		s.must("POST", "/v1/referral/codes", s.token(auth.RolePlayer, "dave", tenant), map[string]any{"code": "DAVE-FUN"})
+		p.fill(in("Funnel filters", "input[name=code]"), "dave-fun")
+		p.submit("Funnel filters")
+		p.waitText("#funnel", "No impressions in this period.")
+		if label := p.js(`document.querySelector("#funnel svg").getAttribute("aria-label")`); label != "Funnel (30d): Impressions 0, Referrals 0, Linked to an impression 0, Successful 0" {
+			t.Errorf("dave's funnel = %v", label)
+		}
+	})
+
+	t.Run("webhooks", func(t *testing.T) {
+		const tenant = "t-hook"
+		admin := s.token(auth.RoleTenantAdmin, "admin", tenant)
+		recv := newReceiver(t)
+		p := openTab(t, browser, s)
+		p.signIn(admin, "")
+		p.visit("#/webhooks", "Webhooks")
+		// A URL the API refuses is its field error; then the endpoint is created and its secret
+		// shown once.
+		p.fill(in("New endpoint", "input[name=url]"), "ftp://example.com/hook")
+		p.submit("New endpoint")
+		p.waitText(in("New endpoint", ".notice.error"), "VALIDATION_FAILED")
+		if got := p.text(in("New endpoint", "[data-field=url] .field-error")); got == "" {
+			t.Errorf("no field error under the URL; the form says %q", p.text(in("New endpoint", ".notice.error")))
+		}
+		p.fill(in("New endpoint", "input[name=url]"), recv.URL)
+		p.fill(in("New endpoint", "input[name=description]"), "CRM")
+		p.submit("New endpoint")
+		p.waitText("#webhook-secret", "whsec_")
+		secret := strings.TrimSpace(p.text("#webhook-secret pre"))
+		p.waitText("main table", "CRM")
+		p.click(`main table a`)
+		p.waitText("main h1", "Webhook endpoint CRM")
+		if strings.Contains(p.pageText(), secret) {
+			t.Error("the endpoint's page shows the secret again")
+		}
+		var endpoints struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"items"`
+		}
+		s.call("GET", "/v1/webhooks/endpoints", admin, nil, &endpoints)
+		deliveries := "/v1/webhooks/endpoints/" + endpoints.Items[0].ID + "/deliveries"
+		// until waits for the API to hold a delivery for which ok holds, then refreshes the page.
+		type delivery struct {
+			Status   string `json:"status"`
+			Attempts []struct {
+				StatusCode *int `json:"status_code"`
+			} `json:"attempts"`
+		}
+		until := func(what string, ok func(delivery) bool) {
+			t.Helper()
+			for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				var page struct{ Items []delivery }
+				s.call("GET", deliveries, admin, nil, &page)
+				if len(page.Items) > 0 && ok(page.Items[0]) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no delivery %s: %+v", what, page.Items)
+				}
+			}
+			p.click("#deliveries-refresh")
+		}
+		// A test event: the receiver refuses the first attempt, and the page shows it.
+		p.click("#webhook-test")
+		p.waitText("#webhook-action", "Sent a webhook.test event.")
+		first := recv.next(t)
+		if !first.signedWith(secret) {
+			t.Errorf("the test event is not signed with the secret the page showed: %q", first.signature)
+		}
+		until("with a refused attempt", func(d delivery) bool { return len(d.Attempts) == 1 })
+		p.waitText("#webhook-deliveries table", "webhook.test\tpending\t1\t")
+		p.click("#webhook-deliveries button[aria-label^='Show the attempts']")
+		p.waitText("#webhook-attempts", "503")
+		p.waitText("#webhook-attempts", "busy")
+		p.js(`document.querySelector("#webhook-attempts").scrollIntoView({block: "end"}), true`)
+		p.shot("webhook-delivery")
+		// Retry now: the receiver takes it, under the same webhook-id.
+		p.click("#webhook-deliveries button[aria-label^='Retry']")
+		p.waitText("#webhook-action", "Retrying webhook.test.")
+		if again := recv.next(t); again.id != first.id {
+			t.Errorf("the retry's webhook-id %q, the first attempt's %q", again.id, first.id)
+		}
+		until("delivered", func(d delivery) bool { return d.Status == "delivered" })
+		p.waitText("#webhook-deliveries table", "webhook.test\tdelivered\t2\t")
+		// Retrying a delivered delivery is the API's INVALID_TRANSITION.
+		p.click("#webhook-deliveries button[aria-label^='Retry']")
+		p.waitText("#webhook-error", "INVALID_TRANSITION")
+		// Rotating shows the new secret once; a replay re-sends what happened (an affiliate
+		// created), signed by both.
+		p.click(`main .actions button.danger`)
+		p.click(`main .actions button.danger`)
+		p.waitText("#webhook-secret", "whsec_")
+		rotated := strings.TrimSpace(p.text("#webhook-secret pre"))
+		if rotated == secret {
+			t.Errorf("the rotated secret is the first one")
+		}
+		s.must("POST", "/v1/affiliates", admin, map[string]any{"user_id": "hooked", "status": "active"})
+		live := recv.next(t)
+		var before struct{ Total int }
+		s.call("GET", deliveries, admin, nil, &before)
+		p.fill(in("Replay events", "input[name=since]"), time.Now().Add(-time.Hour).Format("2006-01-02T15:04"))
+		p.submit("Replay events")
+		p.waitText(in("Replay events", ".notice.ok"), "Queued ")
+		var after struct{ Total int }
+		s.call("GET", deliveries, admin, nil, &after)
+		if want := fmt.Sprintf("Queued %d event(s)", after.Total-before.Total); after.Total == before.Total || !strings.Contains(p.text(in("Replay events", ".notice.ok")), want) {
+			t.Errorf("replay says %q, want %q", p.text(in("Replay events", ".notice.ok")), want)
+		}
+		replayed := recv.next(t)
+		if replayed.id != live.id || !replayed.signedWith(secret) || !replayed.signedWith(rotated) {
+			t.Errorf("the replayed event %q is not signed by both secrets: %q", replayed.id, replayed.signature)
+		}
+	})
+
 	t.Run("tiers-rules-policy", func(t *testing.T) {
 		const tenant = "t-prog"
 		admin := s.token(auth.RoleTenantAdmin, "admin", tenant)
@@ -683,13 +1151,19 @@ func TestConsoleInChromium(t *testing.T) {
 		if got := p.js(`import("./ui.js").then((m) => [m.csvCell("=HYPERLINK(\"x\")"), m.csvCell("-5"), m.csvCell("a,b")].join("|"))`); got != `"'=HYPERLINK(""x"")"|-5|"a,b"` {
 			t.Errorf("csv cells = %v", got)
 		}
-		// A narrow window: nothing wider than the screen.
+		// A narrow window: nothing wider than the screen, on the overview and the newer screens.
 		p.do(chromedp.EmulateViewport(390, 844))
 		p.visit("#/overview", "Overview")
 		if wide := p.js(`document.documentElement.scrollWidth > innerWidth + 1`); wide != false {
 			t.Errorf("the overview scrolls sideways at 390 px")
 		}
 		p.shot("overview-narrow")
+		for _, screen := range [][2]string{{"#/referrals", "Referrals"}, {"#/risk", "Risk policy"}, {"#/payouts", "Payouts"}, {"#/webhooks", "Webhooks"}, {"#/programme", "Tiers"}} {
+			p.visit(screen[0], screen[1])
+			if wide := p.js(`document.documentElement.scrollWidth > innerWidth + 1`); wide != false {
+				t.Errorf("%s scrolls sideways at 390 px", screen[0])
+			}
+		}
 	})
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/postgres"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
+	"github.com/phoenix-referral/phoenix/pkg/webhook"
 )
 
 func main() {
@@ -92,13 +93,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	store := postgres.NewStore(db)
+	store.OutboxRetention = cfg.OutboxRetention
 	store.SignalRetention = cfg.SignalRetention
 	store.ImpressionTTL = cfg.ImpressionTTL
+	sealer, err := secretSealer(ctx, cfg, store)
+	if err != nil {
+		return err
+	}
 	api := adminapi.New(store, verifier, adminapi.Config{
-		ReferralURLTemplate: cfg.ReferralURLTemplate,
-		Attempts:            referral.AttemptLimit{Max: cfg.CodeAttemptLimit, Window: cfg.CodeAttemptWindow},
-		Visitors:            referral.AttemptLimit{Max: cfg.VisitorLimit, Window: cfg.CodeAttemptWindow},
-		AddressHashKey:      []byte(cfg.AddressHashKey),
+		ReferralURLTemplate:  cfg.ReferralURLTemplate,
+		Attempts:             referral.AttemptLimit{Max: cfg.CodeAttemptLimit, Window: cfg.CodeAttemptWindow},
+		Visitors:             referral.AttemptLimit{Max: cfg.VisitorLimit, Window: cfg.CodeAttemptWindow},
+		AddressHashKey:       []byte(cfg.AddressHashKey),
+		Sealer:               sealer,
+		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
 	}, log)
 
 	// Background work: change notifications for the Query Gateway, and upkeep of expired
@@ -125,6 +133,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 					log.Warn("impression_prune_failed", "err", err)
 				} else if n > 0 {
 					log.Info("impressions_pruned", "deleted", n)
+				}
+				if n, err := store.PruneOutbox(ctx, time.Now().Add(-cfg.OutboxRetention)); err != nil && ctx.Err() == nil {
+					log.Warn("outbox_prune_failed", "err", err)
+				} else if n > 0 {
+					log.Info("outbox_pruned", "events", n)
 				}
 			}
 		}
@@ -153,7 +166,51 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	return srv.Serve(ctx, cfg.HTTPAddr, cfg.DrainDelay, cfg.ShutdownTimeout, listening)
+
+	// Webhook deliveries (§11): the dispatcher leases due deliveries, woken by the change
+	// notifications every publishing write sends. It stops with the process: no new claims,
+	// the attempts in flight finish and are recorded (what a shutdown timeout cuts short is
+	// leased again by another replica when its lease ends).
+	webhook.RegisterBacklog(srv.Registry, store, log)
+	dctx, stopDispatch := context.WithCancel(ctx)
+	defer stopDispatch()
+	dispatched := make(chan struct{})
+	if sealer == nil {
+		close(dispatched)
+	} else {
+		d := webhook.NewDispatcher(store, sealer, webhook.Config{AllowPrivate: cfg.WebhookAllowPrivate},
+			webhook.NewMetrics(srv.Registry), log)
+		dsn, err := postgres.WithApplicationName(cfg.DatabaseURL, "admin-gateway-webhooks")
+		if err != nil {
+			return err
+		}
+		go webhook.Listen(dctx, dsn, postgres.ChangesChannel, d, log)
+		go func() { d.Run(dctx); close(dispatched) }()
+	}
+	err = srv.Serve(ctx, cfg.HTTPAddr, cfg.DrainDelay, cfg.ShutdownTimeout, listening)
+	stopDispatch()
+	select {
+	case <-dispatched:
+	case <-time.After(cfg.ShutdownTimeout):
+		log.Warn("webhook_dispatcher_stop_timeout")
+	}
+	return err
+}
+
+// secretSealer returns the sealer of PHOENIX_SECRET_KEY, or nil without one; without one the
+// gateway refuses to start while webhook endpoints exist, since it could not sign for them.
+func secretSealer(ctx context.Context, cfg *Config, store *postgres.Store) (*webhook.Sealer, error) {
+	if cfg.SecretKey != "" {
+		return webhook.NewSealer(cfg.SecretKey)
+	}
+	n, err := store.CountEndpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		return nil, fmt.Errorf("%d webhook endpoints exist: set PHOENIX_SECRET_KEY to deliver to them", n)
+	}
+	return nil, nil
 }
 
 // runHelp prints the usage of a command to stdout and returns flag.ErrHelp (exit status 0);

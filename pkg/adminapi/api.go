@@ -11,8 +11,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/outbox"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
+	"github.com/phoenix-referral/phoenix/pkg/webhook"
 )
 
 // Config is what the handlers need beyond the services.
@@ -21,6 +23,11 @@ type Config struct {
 	ReferralURLTemplate string
 	// Attempts limits failed apply-code attempts per tenant and player.
 	Attempts referral.AttemptLimit
+	// Sealer seals webhook endpoint secrets (PHOENIX_SECRET_KEY); nil: endpoints cannot be
+	// created or rotated (UNAVAILABLE).
+	Sealer *webhook.Sealer
+	// AllowPrivateWebhooks accepts http endpoint URLs (PHOENIX_WEBHOOK_ALLOW_PRIVATE).
+	AllowPrivateWebhooks bool
 	// AddressHashKey keys referral.AddressHash, the only form in which client addresses are
 	// stored (the risk signals' addresses, §12, and visitors' impressions, §15).
 	AddressHashKey []byte
@@ -44,6 +51,8 @@ type Services interface {
 	referral.CommissionRuleService
 	referral.EventService
 	referral.LedgerService
+	outbox.FeedService
+	outbox.EndpointService
 	referral.ReversalService
 	referral.PayoutService
 	referral.ImpressionService

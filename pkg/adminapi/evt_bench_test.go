@@ -1,8 +1,11 @@
 package adminapi_test
 
 import (
+	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -34,7 +37,7 @@ func BenchmarkEvtBatch(b *testing.B) {
 	db := w.e.store.DB()
 	evtBenchReferrals(b, db, w.tenant, "LEAF", "leaf", evtBenchReferees)
 
-	batches := make([]map[string]any, b.N)
+	batches := make([][]byte, b.N)
 	for i := range batches {
 		evs := make([]map[string]any, evtBenchBatch)
 		for j := range evs {
@@ -42,7 +45,33 @@ func BenchmarkEvtBatch(b *testing.B) {
 			evs[j] = evtBody(fmt.Sprintf("bench_%d", n), "deposit.completed", fmt.Sprintf("referee_%d", n%evtBenchReferees),
 				map[string]any{"amount": 100 + rand.IntN(100_000), "currency": "EUR"})
 		}
-		batches[i] = map[string]any{"events": evs}
+		body, err := json.Marshal(map[string]any{"events": evs})
+		if err != nil {
+			b.Fatal(err)
+		}
+		batches[i] = body
+	}
+	// The timed requests go straight to the server, as the load generator's do: the harness's
+	// do would also encode the body and check the 500-event answer against the OpenAPI
+	// contract (a fifth of the time measured), which the functional tests check.
+	client := refBenchClient()
+	url := w.e.srv.URL + "/v1/events/batch"
+	post := func(body []byte) {
+		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+w.svc)
+		res, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		answer, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			b.Fatalf("batch: %d %s", res.StatusCode, answer)
+		}
 	}
 
 	scratch := evtBenchScratch(b, db)
@@ -51,7 +80,7 @@ func BenchmarkEvtBatch(b *testing.B) {
 	var engine, baseline time.Duration
 	for i := range b.N {
 		start := time.Now()
-		w.ok(b, w.e.do(http.MethodPost, "/v1/events/batch", w.svc, batches[i]), nil)
+		post(batches[i])
 		engine += time.Since(start)
 		start = time.Now()
 		evtBenchInsert(b, db, scratch, i)

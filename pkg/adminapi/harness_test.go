@@ -20,6 +20,7 @@ import (
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 	"github.com/phoenix-referral/phoenix/pkg/web"
 	"github.com/phoenix-referral/phoenix/pkg/web/contract"
+	"github.com/phoenix-referral/phoenix/pkg/webhook"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -48,8 +49,12 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sealer, err := webhook.NewSealer("test-secret-key")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := adminapi.Config{Attempts: referral.AttemptLimit{Max: 20, Window: 10 * time.Minute},
-		AddressHashKey: []byte(testAddressKey)}
+		AddressHashKey: []byte(testAddressKey), Sealer: sealer}
 	for _, o := range opts {
 		o(&cfg)
 	}

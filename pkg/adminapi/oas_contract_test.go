@@ -260,6 +260,23 @@ func TestOASAdminContract(t *testing.T) {
 	do("PUT", "/v1/referral/risk-policy", admin, map[string]any{"same_address": "reject"}).must(t, 200, nil)
 	do("POST", "/v1/referral/apply-code", e.token(auth.RolePlayer, "erin"), map[string]any{"code": "ALICE2026"}).fail(t, 422, "RISK_REJECTED")
 
+	// Outbound events: the feed, webhook endpoints and deliveries.
+	do("GET", "/v1/outbox?limit=5&types=affiliate.created", svc, nil).must(t, 200, nil)
+	do("GET", "/v1/outbox?after=nonsense", svc, nil).fail(t, 400, "VALIDATION_FAILED")
+	hook := id(do("POST", "/v1/webhooks/endpoints", admin, map[string]any{"url": "https://wallet.example.com/hook"}).must(t, 200, nil))
+	do("GET", "/v1/webhooks/endpoints", admin, nil).must(t, 200, nil)
+	do("GET", "/v1/webhooks/endpoints/"+hook, admin, nil).must(t, 200, nil)
+	do("GET", "/v1/webhooks/endpoints"+missing, admin, nil).fail(t, 404, "NOT_FOUND")
+	do("PUT", "/v1/webhooks/endpoints/"+hook, admin, map[string]any{"url": "https://wallet.example.com/v2",
+		"event_types": []string{"reward.created"}}).must(t, 200, nil)
+	do("POST", "/v1/webhooks/endpoints/"+hook+"/rotate-secret", admin, nil).must(t, 200, nil)
+	delivery := id(do("POST", "/v1/webhooks/endpoints/"+hook+"/test", admin, nil).must(t, 200, nil))
+	do("GET", "/v1/webhooks/endpoints/"+hook+"/deliveries?status=pending", admin, nil).must(t, 200, nil)
+	do("POST", "/v1/webhooks/deliveries/"+delivery+"/retry", admin, nil).must(t, 200, nil)
+	do("POST", "/v1/webhooks/endpoints/"+hook+"/replay", admin, map[string]any{"since": "2000-01-01T00:00:00Z"}).fail(t, 400, "VALIDATION_FAILED")
+	do("POST", "/v1/webhooks/endpoints/"+hook+"/replay", admin, map[string]any{"since": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}).must(t, 200, nil)
+	do("DELETE", "/v1/webhooks/endpoints/"+hook, admin, nil).must(t, 204, nil)
+
 	// Deletes.
 	do("DELETE", "/v1/affiliate/commission-rules/"+rule, admin, nil).must(t, 204, nil)
 	do("DELETE", "/v1/affiliate/tiers/"+tier, admin, nil).must(t, 204, nil)

@@ -24,6 +24,8 @@ func TestRoleRouteMatrix(t *testing.T) {
 			return []auth.Role{auth.RolePlayer}
 		case method == http.MethodPost && (path == "/v1/events" || path == "/v1/events/batch" || path == "/v1/referral/signals"):
 			return append([]auth.Role{auth.RoleService}, auth.Admins...)
+		case method == http.MethodGet && path == "/v1/outbox":
+			return append([]auth.Role{auth.RoleService}, auth.Admins...)
 		case method == http.MethodPost && path == "/v1/referral/impressions":
 			return []auth.Role{auth.RoleService}
 		}
@@ -42,7 +44,8 @@ func TestRoleRouteMatrix(t *testing.T) {
 	every := []auth.Role{auth.RolePlayer, auth.RoleService, auth.RoleTenantAdmin, auth.RoleClientAdmin, auth.RoleSuperAdmin}
 	for _, r := range routes {
 		path := strings.NewReplacer(":campaign_id", id, ":code_id", id, ":referral_id", id, ":affiliate_id", id,
-			":tier_id", id, ":rule_id", id, ":commission_id", id, ":payout_id", id).Replace(r.Path)
+			":tier_id", id, ":rule_id", id, ":endpoint_id", id, ":delivery_id", id, ":commission_id", id,
+			":payout_id", id).Replace(r.Path)
 		var body any
 		if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch {
 			body = "{}"

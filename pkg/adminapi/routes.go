@@ -123,6 +123,25 @@ func (a *API) Register(e *echo.Echo) {
 	v1.POST("/referral/impressions", a.recordImpression, auth.VisitorOr(a.verifier, auth.RoleService), strict, callersOnly(idem))
 	v1.GET("/referral/funnel", a.funnel, admin...)
 
+	// Outbound events: the feed, webhook endpoints and deliveries (§11). The answers that show
+	// a secret are stored sealed for Idempotency-Key replays.
+	sealedAdmin := admin
+	if a.cfg.Sealer != nil {
+		sealedAdmin = []echo.MiddlewareFunc{authn, auth.Guard(auth.Admins...), strict,
+			web.Idempotency(sealedAnswers{IdempotencyStore: a.store, sealer: a.cfg.Sealer}, auth.TenantOf, callerOf)}
+	}
+	v1.GET("/outbox", a.outboxFeed, serviceOrAdmin...)
+	v1.POST("/webhooks/endpoints", a.createEndpoint, sealedAdmin...)
+	v1.GET("/webhooks/endpoints", a.listEndpoints, admin...)
+	v1.GET("/webhooks/endpoints/:endpoint_id", a.getEndpoint, admin...)
+	v1.PUT("/webhooks/endpoints/:endpoint_id", a.replaceEndpoint, admin...)
+	v1.DELETE("/webhooks/endpoints/:endpoint_id", a.deleteEndpoint, admin...)
+	v1.POST("/webhooks/endpoints/:endpoint_id/rotate-secret", a.rotateSecret, sealedAdmin...)
+	v1.POST("/webhooks/endpoints/:endpoint_id/test", a.testEndpoint, admin...)
+	v1.GET("/webhooks/endpoints/:endpoint_id/deliveries", a.listDeliveries, admin...)
+	v1.POST("/webhooks/endpoints/:endpoint_id/replay", a.replayEndpoint, admin...)
+	v1.POST("/webhooks/deliveries/:delivery_id/retry", a.retryDelivery, admin...)
+
 	if err := web.ServeOpenAPI(e, OpenAPI); err != nil {
 		panic(err)
 	}

@@ -70,6 +70,16 @@ var adminShapes = map[string]any{
 	"Impression":         apishape.Impression{},
 	"Funnel":             apishape.Funnel{},
 	"FunnelSource":       apishape.FunnelSource{},
+
+	"OutboxEvent":           apishape.OutboxEvent{},
+	"OutboxFeed":            apishape.OutboxFeed{},
+	"WebhookEndpoint":       apishape.WebhookEndpoint{},
+	"WebhookEndpointSecret": apishape.WebhookEndpointSecret{},
+	"WebhookEndpointList":   apishape.List[apishape.WebhookEndpoint]{},
+	"WebhookAttempt":        apishape.WebhookAttempt{},
+	"WebhookDelivery":       apishape.WebhookDelivery{},
+	"WebhookDeliveryList":   apishape.List[apishape.WebhookDelivery]{},
+	"WebhookReplay":         apishape.WebhookReplay{},
 }
 
 // adminRequests are the object schemas of request bodies: adminapi decodes them into its own
@@ -82,6 +92,7 @@ var adminRequests = []string{
 	"CommissionReverseInput", "PayoutPolicyInput", "PayoutRunInput", "PayoutStatusInput",
 	"ReviewInput", "RiskPolicyInput", "VelocityInput", "SignalInput", "MilestoneInput",
 	"ImpressionInput",
+	"WebhookEndpointInput", "WebhookEndpointReplace", "WebhookReplayInput",
 }
 
 // queryShapes maps each object schema of the Query Gateway's document to the type that renders

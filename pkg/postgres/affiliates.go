@@ -12,6 +12,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
+	"github.com/phoenix-referral/phoenix/pkg/outbox"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -183,8 +185,10 @@ func (s *Store) CreateAffiliate(ctx context.Context, in referral.Affiliate) (ref
 			in.TierOverrideID, now); err != nil {
 			return translate("insert affiliate", err)
 		}
-		out, err = s.affiliateByID(ctx, tx, in.TenantID, id, false, "affiliate")
-		return err
+		if out, err = s.affiliateByID(ctx, tx, in.TenantID, id, false, "affiliate"); err != nil {
+			return err
+		}
+		return publish(ctx, tx, in.TenantID, now, outbox.Message{Type: outbox.AffiliateCreated, Data: apishape.NewAffiliate(out)})
 	})
 	return out, err
 }
@@ -309,11 +313,21 @@ func (s *Store) ReplaceAffiliate(ctx context.Context, in referral.Affiliate) (re
 		if err := fe.Err(); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, q, in.TenantID, in.ID, in.Status, in.TierOverrideID, s.now()); err != nil {
+		now := s.now()
+		if _, err := tx.ExecContext(ctx, q, in.TenantID, in.ID, in.Status, in.TierOverrideID, now); err != nil {
 			return fmt.Errorf("replace affiliate: %w", err)
 		}
-		out, err = s.affiliateByID(ctx, tx, in.TenantID, in.ID, false, "affiliate")
-		return err
+		if out, err = s.affiliateByID(ctx, tx, in.TenantID, in.ID, false, "affiliate"); err != nil {
+			return err
+		}
+		if in.Status == cur.Status && equalIDs(in.TierOverrideID, cur.TierOverrideID) {
+			return nil // nothing the affiliate shows changed but its updated_at: nothing to publish
+		}
+		msgs := []outbox.Message{{Type: outbox.AffiliateUpdated, Data: apishape.NewAffiliate(out)}}
+		if !equalIDs(cur.TierID, out.TierID) {
+			msgs = append(msgs, outbox.Message{Type: outbox.AffiliateTierChanged, Data: apishape.NewTierChange(out, cur.TierID)})
+		}
+		return publish(ctx, tx, in.TenantID, now, msgs...)
 	})
 	return out, err
 }
@@ -371,8 +385,14 @@ func (s *Store) DeleteAffiliate(ctx context.Context, tenant string, id uuid.UUID
 		if _, err := tx.ExecContext(ctx, code, tenant, codeID, now); err != nil {
 			return fmt.Errorf("deactivate affiliate code: %w", err)
 		}
-		return nil
+		a.UpdatedAt = now
+		return publish(ctx, tx, tenant, now, outbox.Message{Type: outbox.AffiliateDeleted, Data: apishape.NewAffiliate(a)})
 	})
+}
+
+// equalIDs reports whether two optional ids are the same (both nil, or equal).
+func equalIDs(a, b *uuid.UUID) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
 }
 
 // lockSubtree locks a live affiliate of the tenant and its live descendants FOR NO KEY UPDATE in

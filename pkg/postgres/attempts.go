@@ -22,12 +22,13 @@ type attempt struct {
 //
 // The reservation is one statement (reserve_code_attempt, migration 00002: the subject's
 // advisory lock, the count and the insert) holding one lock, so it costs one round trip and
-// cannot deadlock; it runs outside transact for that reason.
+// cannot deadlock; it runs outside transact for that reason. It commits without waiting for
+// the disk (asyncCommit): the slot counts for every other request at once.
 func (s *Store) ReserveAttempt(ctx context.Context, lim referral.AttemptLimit, tenant, subject string) (referral.Attempt, error) {
 	if lim.Max <= 0 {
 		return attempt{}, nil
 	}
-	const q = `SELECT slot, oldest FROM reserve_code_attempt($1, $2, $3, $4, $5)`
+	const q = `SELECT r.slot, r.oldest FROM reserve_code_attempt($1, $2, $3, $4, $5) AS r, ` + asyncCommit
 	var row struct {
 		Slot   *int64     `db:"slot"`
 		Oldest *time.Time `db:"oldest"`
@@ -48,12 +49,13 @@ func (s *Store) ReserveAttempt(ctx context.Context, lim referral.AttemptLimit, t
 
 // Settle records the attempt's outcome: a failed attempt keeps its slot for the window, any
 // other outcome frees it. Freeing is one single-row statement, which holds no other lock and so
-// cannot deadlock either.
+// cannot deadlock either, and commits without waiting for the disk (asyncCommit; a free lost in
+// a crash leaves the slot counted, on the side of the limit).
 func (a attempt) Settle(ctx context.Context, failed bool) error {
 	if a.id == 0 || failed {
 		return nil
 	}
-	const q = `DELETE FROM code_attempt_failures WHERE id = $1`
+	const q = `DELETE FROM code_attempt_failures USING ` + asyncCommit + ` WHERE id = $1`
 	if _, err := a.store.db.ExecContext(ctx, q, a.id); err != nil {
 		return fmt.Errorf("free attempt: %w", err)
 	}

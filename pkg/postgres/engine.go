@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
+	"github.com/phoenix-referral/phoenix/pkg/outbox"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -46,6 +49,21 @@ func (s *Store) processEvent(ctx context.Context, tx *sqlx.Tx, ev referral.Event
 // dryRun the stored ids are looked up first and nothing is locked, claimed or written; processed
 // events then report "simulated".
 func (s *Store) processEvents(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event, dryRun bool) ([]referral.EventOutcome, error) {
+	if !dryRun {
+		if err := lockUsers(ctx, tx, tenant, distinctEventKeys(evs, func(e referral.Event) string { return e.UserID })); err != nil {
+			return nil, err
+		}
+	}
+	return s.decideBatch(ctx, tx, tenant, evs, dryRun, s.loadEngine)
+}
+
+// engineLoader builds the engine deciding a batch of events: Store.loadEngine, or a state the
+// caller already holds.
+type engineLoader func(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event, lock bool) (*referral.Engine, error)
+
+// decideBatch is processEvents once the events' users are locked (or, with dryRun, without
+// locks), with the engine built by load.
+func (s *Store) decideBatch(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event, dryRun bool, load engineLoader) ([]referral.EventOutcome, error) {
 	now := s.now()
 	first := make(map[string]int, len(evs))
 	var fresh []string
@@ -61,8 +79,6 @@ func (s *Store) processEvents(ctx context.Context, tx *sqlx.Tx, tenant string, e
 		if stored, err = loadEventOutcomes(ctx, tx, tenant, fresh); err != nil {
 			return nil, err
 		}
-	} else if err := lockUsers(ctx, tx, tenant, distinctEventKeys(evs, func(e referral.Event) string { return e.UserID })); err != nil {
-		return nil, err
 	}
 	for {
 		outs := make([]referral.EventOutcome, len(evs))
@@ -75,7 +91,7 @@ func (s *Store) processEvents(ctx context.Context, tx *sqlx.Tx, tenant string, e
 			}
 		}
 		if len(decide) > 0 {
-			taken, err := s.decideEvents(ctx, tx, tenant, evs, decide, outs, now, dryRun)
+			taken, err := s.decideEvents(ctx, tx, tenant, evs, decide, outs, now, dryRun, load)
 			if err != nil {
 				return nil, err
 			}
@@ -104,16 +120,16 @@ func (s *Store) processEvents(ctx context.Context, tx *sqlx.Tx, tenant string, e
 	}
 }
 
-// decideEvents loads what the events at indexes decide need, decides them in order into outs
-// and, unless dryRun, claims them and writes everything they cause. When some ids turn out to be
-// taken already it writes nothing, undoes its claims and returns those ids.
+// decideEvents loads (with load) what the events at indexes decide need, decides them in order
+// into outs and, unless dryRun, claims them and writes everything they cause. When some ids turn
+// out to be taken already it writes nothing, undoes its claims and returns those ids.
 func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, evs []referral.Event,
-	decide []int, outs []referral.EventOutcome, now time.Time, dryRun bool) ([]string, error) {
+	decide []int, outs []referral.EventOutcome, now time.Time, dryRun bool, load engineLoader) ([]string, error) {
 	batch := make([]referral.Event, len(decide))
 	for k, i := range decide {
 		batch[k] = evs[i]
 	}
-	eng, err := s.loadEngine(ctx, tx, tenant, batch, !dryRun)
+	eng, err := load(ctx, tx, tenant, batch, !dryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +138,9 @@ func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, ev
 		status = referral.EventSimulated
 	}
 	var w ledgerWrites
+	if !dryRun {
+		w.trackTiers(eng)
+	}
 	hold := newHold(tenant)
 	book := newMilestoneBook(tenant)
 	for _, i := range decide {
@@ -169,7 +188,80 @@ func (s *Store) decideEvents(ctx context.Context, tx *sqlx.Tx, tenant string, ev
 	if err := w.write(ctx, tx, tenant, now); err != nil {
 		return nil, err
 	}
+	if err := s.publishTierChanges(ctx, tx, tenant, now, &w); err != nil {
+		return nil, err
+	}
 	return nil, book.write(ctx, tx, now)
+}
+
+// ledgerMessages returns the reward.created and commission.created messages of ledger rows,
+// one per row (negative rows included), as the ledger lists show them.
+func ledgerMessages(rewards []referral.Reward, commissions []referral.Commission) []outbox.Message {
+	msgs := make([]outbox.Message, 0, len(rewards)+len(commissions))
+	for _, r := range rewards {
+		msgs = append(msgs, outbox.Message{Type: outbox.RewardCreated, Data: apishape.NewReward(r)})
+	}
+	for _, c := range commissions {
+		msgs = append(msgs, outbox.Message{Type: outbox.CommissionCreated, Data: apishape.NewCommission(c)})
+	}
+	return msgs
+}
+
+// milestonesReached returns a milestone.reached message per milestone the rewards of one event
+// pay (§13): its milestone rewards grouped by campaign, referrer and threshold.
+func milestonesReached(rewards []referral.Reward) []outbox.Message {
+	var out []apishape.MilestoneReached
+	for _, r := range rewards {
+		if r.Role != referral.RoleMilestone || r.Milestone == nil {
+			continue
+		}
+		i := slices.IndexFunc(out, func(m apishape.MilestoneReached) bool {
+			return m.CampaignID == r.CampaignID && m.UserID == r.UserID && m.SuccessfulReferrals == *r.Milestone
+		})
+		if i < 0 {
+			out = append(out, apishape.MilestoneReached{CampaignID: r.CampaignID, UserID: r.UserID,
+				SuccessfulReferrals: *r.Milestone, RewardIDs: []uuid.UUID{}})
+			i = len(out) - 1
+		}
+		out[i].RewardIDs = append(out[i].RewardIDs, r.ID)
+	}
+	msgs := make([]outbox.Message, len(out))
+	for i, m := range out {
+		msgs[i] = outbox.Message{Type: outbox.MilestoneReached, Data: m}
+	}
+	return msgs
+}
+
+// trackTiers records the effective tier of each of the engine's affiliates before the batch,
+// so the batch can publish affiliate.tier_changed for those whose tier it moved.
+func (w *ledgerWrites) trackTiers(eng *referral.Engine) {
+	w.tierBefore = make(map[uuid.UUID]*uuid.UUID, len(eng.Affiliates))
+	for _, a := range eng.Affiliates {
+		var id *uuid.UUID
+		if t := referral.EffectiveTier(eng.Tiers, a.TierOverrideID, a.ConvertedReferrals, a.RefereeRevenue); t != nil {
+			id = &t.ID
+		}
+		w.tierBefore[a.ID] = id
+	}
+}
+
+// publishTierChanges publishes affiliate.tier_changed for each affiliate the batch moved to
+// another effective tier, with the affiliate as the Admin Gateway now shows it (re-read: the
+// engine's counters may be capped).
+func (s *Store) publishTierChanges(ctx context.Context, tx *sqlx.Tx, tenant string, now time.Time, w *ledgerWrites) error {
+	var msgs []outbox.Message
+	for _, a := range w.touched {
+		before := w.tierBefore[a.ID]
+		if equalIDs(before, a.TierID) {
+			continue
+		}
+		cur, err := s.affiliateByID(ctx, tx, tenant, a.ID, false, "affiliate")
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, outbox.Message{Type: outbox.AffiliateTierChanged, Data: apishape.NewTierChange(cur, before)})
+	}
+	return publish(ctx, tx, tenant, now, msgs...)
 }
 
 // claimEvents inserts the events with their outcomes and returns the ids it inserted; an id
@@ -269,8 +361,12 @@ type ledgerWrites struct {
 	convertedOrder                           []uuid.UUID
 	revenue                                  map[uuid.UUID]int64 // referee_revenue after the batch
 	revenueOrder                             []uuid.UUID
-	outcomes                                 []string // encoded, one per decided event
+	outcomes                                 []string                 // encoded, one per decided event
+	tierBefore                               map[uuid.UUID]*uuid.UUID // effective tier before the batch
+	touched                                  []*referral.Affiliate    // affiliates whose counters moved, once each
+	seen                                     map[uuid.UUID]bool       // the ids in touched
 	deferred                                 deferrals
+	milestones                               []outbox.Message // milestone.reached, one per threshold paid
 }
 
 func (w *ledgerWrites) add(ev referral.Event, d referral.Decision, out referral.EventOutcome) {
@@ -280,6 +376,7 @@ func (w *ledgerWrites) add(ev referral.Event, d referral.Decision, out referral.
 		w.qualEvents = append(w.qualEvents, ev.EventID)
 	}
 	w.rewards = append(w.rewards, out.Rewards...)
+	w.milestones = append(w.milestones, milestonesReached(out.Rewards)...)
 	w.commissions = append(w.commissions, out.Commissions...)
 	if d.Converted {
 		if w.converted == nil {
@@ -290,6 +387,13 @@ func (w *ledgerWrites) add(ev referral.Event, d referral.Decision, out referral.
 			w.convertedOrder = append(w.convertedOrder, id)
 		}
 		w.converted[id] = &d.Referral.Referral
+	}
+	if d.Affiliate != nil && w.tierBefore != nil && !w.seen[d.Affiliate.ID] {
+		if w.seen == nil {
+			w.seen = map[uuid.UUID]bool{}
+		}
+		w.seen[d.Affiliate.ID] = true
+		w.touched = append(w.touched, d.Affiliate)
 	}
 	if d.Affiliate != nil && d.RevenueDelta > 0 {
 		if w.revenue == nil {
@@ -341,6 +445,8 @@ func (w *ledgerWrites) write(ctx context.Context, tx *sqlx.Tx, tenant string, no
 	if err := insertCommissions(ctx, tx, tenant, w.commissions); err != nil {
 		return err
 	}
+	msgs := ledgerMessages(w.rewards, w.commissions)
+	msgs = append(msgs, w.milestones...)
 	if len(w.convertedOrder) > 0 {
 		ids := make([]string, 0, len(w.convertedOrder))
 		campaigns := make([]string, 0, len(w.convertedOrder))
@@ -360,10 +466,16 @@ func (w *ledgerWrites) write(ctx context.Context, tx *sqlx.Tx, tenant string, no
 			SET status = 'converted', converted_at = t.converted_at,
 			    campaign_id = COALESCE(r.campaign_id, NULLIF(t.campaign_id, '')::uuid), updated_at = $2
 			FROM unnest($3::uuid[], $4::text[], $5::timestamptz[]) AS t(id, campaign_id, converted_at)
-			WHERE r.id = t.id AND r.tenant_id = $1 AND r.status = 'pending'`
-		_, err := tx.ExecContext(ctx, q, tenant, now, pq.StringArray(ids), pq.StringArray(campaigns), pq.StringArray(ats))
+			WHERE r.id = t.id AND r.tenant_id = $1 AND r.status = 'pending'
+			RETURNING r.id, r.tenant_id, r.code_id, r.code, r.campaign_id, r.referrer_id, r.referee_id, r.status,
+			    r.reason, r.metadata, r.created_at, r.updated_at, r.converted_at, r.verified_at, r.rejected_at`
+		var rows []storedReferral
+		err := tx.SelectContext(ctx, &rows, q, tenant, now, pq.StringArray(ids), pq.StringArray(campaigns), pq.StringArray(ats))
 		if err != nil {
 			return fmt.Errorf("convert referrals: %w", err)
+		}
+		for _, r := range rows {
+			msgs = append(msgs, outbox.Message{Type: outbox.ReferralConverted, Data: apishape.NewAdminReferral(r.domain())})
 		}
 	}
 	if len(w.revenueOrder) > 0 {
@@ -382,7 +494,7 @@ func (w *ledgerWrites) write(ctx context.Context, tx *sqlx.Tx, tenant string, no
 			return fmt.Errorf("update affiliate revenue: %w", err)
 		}
 	}
-	return nil
+	return publish(ctx, tx, tenant, now, msgs...)
 }
 
 func insertRewards(ctx context.Context, tx *sqlx.Tx, tenant string, rs []referral.Reward) error {

@@ -10,6 +10,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
+	"github.com/phoenix-referral/phoenix/pkg/outbox"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -60,8 +62,13 @@ func (s *Store) SetUpline(ctx context.Context, tenant string, id uuid.UUID, pare
 				return err
 			}
 		}
-		out, err = s.affiliateByID(ctx, tx, tenant, id, false, "affiliate")
-		return err
+		if out, err = s.affiliateByID(ctx, tx, tenant, id, false, "affiliate"); err != nil {
+			return err
+		}
+		if slices.Equal(prefix, path) {
+			return nil
+		}
+		return publish(ctx, tx, tenant, out.UpdatedAt, outbox.Message{Type: outbox.AffiliateUpdated, Data: apishape.NewAffiliate(out)})
 	})
 	return out, err
 }

@@ -94,7 +94,8 @@ func (b *milestoneBook) reach(ctx context.Context, tx *sqlx.Tx, eng *referral.En
 				Role: referral.RoleMilestone, CampaignID: campaign.ID, ReferralID: ref.ID, EventID: ev.EventID,
 				CurrencyID: w.CurrencyID, Amount: w.Amount, Milestone: &n})
 		}
-		// outbound event milestone.reached: written here, one per threshold paid.
+		// milestone.reached is published with the batch's ledger rows (milestonesReached), once
+		// the rewards have their ids.
 	}
 	return rewards, nil
 }

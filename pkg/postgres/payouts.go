@@ -10,6 +10,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
+	"github.com/phoenix-referral/phoenix/pkg/outbox"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -296,8 +298,14 @@ func (s *Store) createPayouts(ctx context.Context, tx *sqlx.Tx, tenant, currency
 	if len(run.Payouts) == 0 {
 		return run, nil
 	}
-	// outbound event payout.created: written here, one per payout of the run.
 	if err := insertPayouts(ctx, tx, run.Payouts); err != nil {
+		return run, err
+	}
+	created := make([]outbox.Message, len(run.Payouts))
+	for i, p := range run.Payouts {
+		created[i] = outbox.Message{Type: outbox.PayoutCreated, Data: apishape.NewPayout(p)}
+	}
+	if err := publish(ctx, tx, tenant, now, created...); err != nil {
 		return run, err
 	}
 	const rows = `
@@ -399,7 +407,6 @@ func (s *Store) SetPayoutStatus(ctx context.Context, tenant string, id uuid.UUID
 		if status == referral.PayoutPaid {
 			paidAt = &now
 		}
-		// outbound event payout.status_changed: written here (paid or failed).
 		const q = `UPDATE payouts SET status = $3, reference = COALESCE($4, reference), paid_at = $5, updated_at = $6
 			WHERE tenant_id = $1 AND id = $2 RETURNING ` + payoutCols
 		var row storedPayout
@@ -415,8 +422,10 @@ func (s *Store) SetPayoutStatus(ctx context.Context, tenant string, id uuid.UUID
 				return fmt.Errorf("release payout rows: %w", err)
 			}
 		}
-		out, err = row.domain()
-		return err
+		if out, err = row.domain(); err != nil {
+			return err
+		}
+		return publish(ctx, tx, tenant, now, outbox.Message{Type: outbox.PayoutStatusChanged, Data: apishape.NewPayout(out)})
 	})
 	return out, err
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/phoenix-referral/phoenix/migrations"
+	"github.com/phoenix-referral/phoenix/pkg/outbox"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -32,6 +33,9 @@ type Store struct {
 	// Now returns the current time; tests may replace it. Times are truncated to microseconds,
 	// the precision PostgreSQL stores.
 	Now func() time.Time
+	// OutboxRetention is how long outbound events are kept (PHOENIX_OUTBOX_RETENTION): a replay
+	// from before it is refused.
+	OutboxRetention time.Duration
 	// ImpressionTTL is how old an impression apply-code still links (PHOENIX_IMPRESSION_TTL).
 	ImpressionTTL time.Duration
 	impressions   impressionQueue
@@ -59,7 +63,7 @@ var (
 // NewStore returns a Store over db.
 func NewStore(db *sqlx.DB) *Store {
 	return &Store{db: db, Now: time.Now, changed: make(chan struct{}, 1), SignalRetention: referral.DefaultSignalRetention,
-		ImpressionTTL: referral.DefaultImpressionTTL}
+		ImpressionTTL: referral.DefaultImpressionTTL, OutboxRetention: outbox.DefaultRetention}
 }
 
 // DB returns the underlying connection pool.

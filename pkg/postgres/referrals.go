@@ -13,6 +13,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
+	"github.com/phoenix-referral/phoenix/pkg/outbox"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -69,7 +71,7 @@ func (r storedReferral) review() *referral.Review {
 // the built-in referral.applied event in the same transaction, and returns the referral as it
 // stands after that event together with the event's outcome. It locks the code, loads what the
 // checks need and lets referral.CheckApply decide, so the checks run in the contract's order,
-// first failure wins. After the checks the tenant's risk policy decides (assessRisk, §12): a
+// first failure wins. After the checks the tenant's risk policy decides (applyFacts.decide, §12): a
 // reject rolls everything back (no use counted), a hold makes the referral held.
 // Errors: CODE_NOT_FOUND, CODE_INACTIVE, CODE_EXPIRED, SELF_REFERRAL, ALREADY_REFERRED,
 // REFERRAL_CYCLE, CODE_EXHAUSTED, RISK_REJECTED (a *referral.RiskRejection).
@@ -92,13 +94,19 @@ func (r storedReferral) review() *referral.Review {
 // impression, when set, links the referral to that impression when referral.CanLink allows it
 // (§15); otherwise the referral is made unlinked.
 func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, metadata json.RawMessage, impression *uuid.UUID) (referral.Referral, referral.EventOutcome, error) {
+	// The code, locked, with the facts that cost no lock: whether the referee was referred, and
+	// whether anything listens for referral.applied (a live campaign qualifying on it or a live,
+	// active commission rule of it), without which the event needs nothing loaded.
 	const find = `
 		SELECT ` + codeCols + `,
-		       EXISTS (SELECT 1 FROM referrals r WHERE r.tenant_id = $1 AND r.referee_id = $3) AS referred
+		       EXISTS (SELECT 1 FROM referrals r WHERE r.tenant_id = $1 AND r.referee_id = $3) AS referred,
+		       EXISTS (SELECT 1 FROM campaigns c
+		               WHERE c.tenant_id = $1 AND c.deleted_at IS NULL AND c.qualifying_event = $4)
+		       OR EXISTS (SELECT 1 FROM commission_rules cr
+		               WHERE cr.tenant_id = $1 AND cr.deleted_at IS NULL AND cr.active AND cr.event_type = $4) AS listened
 		FROM referral_codes
 		WHERE tenant_id = $1 AND code = $2 AND deleted_at IS NULL
 		FOR UPDATE`
-	const ring = `SELECT EXISTS (SELECT 1 FROM referrals WHERE tenant_id = $1 AND referee_id = $2 AND referrer_id = $3)`
 	// One statement counts the use and records the referral: the INSERT only runs when the
 	// UPDATE, conditional on the usage limit, counted.
 	const apply = `
@@ -108,7 +116,8 @@ func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, met
 		    RETURNING id)
 		INSERT INTO referrals (id, tenant_id, code_id, code, campaign_id, referrer_id, referee_id,
 		    status, metadata, created_at, updated_at)
-		SELECT $1, $2, used.id, $4, $5, $6, $7, 'pending', $8, $9, $9 FROM used`
+		SELECT $1, $2, used.id, $4, $5, $6, $7, 'pending', $8, $9, $9 FROM used
+		RETURNING ` + referralCols
 	if len(metadata) == 0 {
 		metadata = json.RawMessage(`{}`)
 	}
@@ -124,71 +133,99 @@ func (s *Store) ApplyCode(ctx context.Context, tenant, referee, code string, met
 		var row struct {
 			storedCode
 			Referred bool `db:"referred"`
+			Listened bool `db:"listened"`
 		}
-		if err := tx.GetContext(ctx, &row, find, tenant, code, referee); err != nil {
+		if err := tx.GetContext(ctx, &row, find, tenant, code, referee, referral.ReferralAppliedEvent); err != nil {
 			if isNoRows(err) {
 				return referral.CheckApply(nil, referee, referral.ApplyFacts{}, now)
 			}
 			return fmt.Errorf("find code: %w", err)
 		}
 		c := row.domain()
-		facts := referral.ApplyFacts{RefereeReferred: row.Referred}
 		if c.OwnerUserID != nil {
 			if err := lockReferralPair(ctx, tx, tenant, referee, *c.OwnerUserID); err != nil {
 				return err
 			}
-			if err := tx.GetContext(ctx, &facts.OwnerReferredByReferee, ring, tenant, *c.OwnerUserID, referee); err != nil {
-				return fmt.Errorf("check referral cycle: %w", err)
+		}
+		// After the pair lock, so a referral of the pair committed meanwhile is seen.
+		facts, err := s.loadApplyFacts(ctx, tx, tenant, referee, c.OwnerUserID, now)
+		if err != nil {
+			return err
+		}
+		if err := referral.CheckApply(&c, referee, referral.ApplyFacts{RefereeReferred: row.Referred,
+			OwnerReferredByReferee: facts.OwnerReferred}, now); err != nil {
+			return err
+		}
+		risk, err := facts.decide()
+		if err != nil {
+			return err
+		}
+		var made storedReferral
+		if err := tx.GetContext(ctx, &made, apply, uuid.New(), tenant, c.ID, c.Code, c.CampaignID, c.OwnerUserID,
+			referee, string(metadata), now); err != nil {
+			if isNoRows(err) {
+				// The row lock makes this unreachable: CheckApply saw the current uses.
+				return fmt.Errorf("apply code: the usage limit refused a use the check allowed")
 			}
-		}
-		if err := referral.CheckApply(&c, referee, facts, now); err != nil {
-			return err
-		}
-		risk, err := s.assessRisk(ctx, tx, tenant, referee, c.OwnerUserID, now)
-		if err != nil {
-			return err
-		}
-		id := uuid.New()
-		res, err := tx.ExecContext(ctx, apply, id, tenant, c.ID, c.Code, c.CampaignID, c.OwnerUserID,
-			referee, string(metadata), now)
-		if err != nil {
 			return translate("apply code", err)
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("apply code: %w", err)
-		} else if n != 1 {
-			// The row lock makes this unreachable: CheckApply saw the current uses.
-			return fmt.Errorf("apply code: the usage limit refused a use the check allowed")
+		out = made.domain()
+		if err := s.linkImpression(ctx, tx, tenant, impression, c.ID, out.ID, now); err != nil {
+			return err
+		}
+		if impression != nil {
+			// The link may have set impression_id: publish the referral as it now stands.
+			if out, err = referralByID(ctx, tx, tenant, out.ID, false); err != nil {
+				return err
+			}
+		}
+		// Published before the referral.applied event runs, so the feed tells the referral's
+		// story in order: created (then held), then what the event paid and converted.
+		if err := publish(ctx, tx, tenant, now, outbox.Message{Type: outbox.ReferralCreated,
+			Data: apishape.NewAdminReferral(out)}); err != nil {
+			return err
 		}
 		// A held referral's referral.applied event (afterApply) is deferred with it.
-		if err := holdReferral(ctx, tx, tenant, id, risk); err != nil {
+		if err := holdReferral(ctx, tx, tenant, &out, risk, now); err != nil {
 			return err
 		}
-		if err := s.linkImpression(ctx, tx, tenant, impression, c.ID, id, now); err != nil {
+		if outcome, err = s.afterApply(ctx, tx, out, c.CampaignID, row.Listened, now); err != nil {
 			return err
 		}
-		return s.afterApply(ctx, tx, tenant, referee, c.Code, id, now, &out, &outcome)
+		// The event (when something listens) may have changed the referral; otherwise it stands
+		// as written above.
+		if row.Listened {
+			out, err = referralByID(ctx, tx, tenant, out.ID, false)
+		}
+		return err
 	})
 	return out, outcome, err
 }
 
-// afterApply runs the built-in referral.applied event of a new referral in tx and re-reads the
-// referral as the event left it.
-func (s *Store) afterApply(ctx context.Context, tx *sqlx.Tx, tenant, referee, code string, id uuid.UUID, now time.Time,
-	out *referral.Referral, outcome *referral.EventOutcome) error {
-	payload, err := json.Marshal(map[string]string{"code": code, "referral_id": id.String()})
+// afterApply runs the built-in referral.applied event of ref, a referral just made with a code
+// bound to campaign (nil: none), in tx, whose caller holds the referee's lock. When something
+// listens for the event (listened) the engine loads its state as for any event; otherwise it
+// decides from ref alone (no campaign, no rule: the event pays nothing and changes nothing).
+func (s *Store) afterApply(ctx context.Context, tx *sqlx.Tx, ref referral.Referral, campaign *uuid.UUID, listened bool, now time.Time) (referral.EventOutcome, error) {
+	payload, err := json.Marshal(map[string]string{"code": ref.Code, "referral_id": ref.ID.String()})
 	if err != nil {
-		return fmt.Errorf("encode event payload: %w", err)
+		return referral.EventOutcome{}, fmt.Errorf("encode event payload: %w", err)
 	}
-	*outcome, err = s.processEvent(ctx, tx, referral.Event{
-		TenantID: tenant, EventID: "referral.applied:" + id.String(), Type: referral.ReferralAppliedEvent,
-		UserID: referee, OccurredAt: now, Payload: payload,
-	}, false)
+	ev := referral.Event{TenantID: ref.TenantID, EventID: "referral.applied:" + ref.ID.String(),
+		Type: referral.ReferralAppliedEvent, UserID: ref.RefereeID, OccurredAt: now, Payload: payload}
+	load := s.loadEngine
+	if !listened {
+		load = func(context.Context, *sqlx.Tx, string, []referral.Event, bool) (*referral.Engine, error) {
+			return &referral.Engine{Affiliates: map[string]*referral.Affiliate{}, Upline: map[uuid.UUID]*referral.Affiliate{},
+				Referrals: map[string]*referral.ReferralState{ref.RefereeID: {Referral: ref, BoundCampaign: campaign,
+					Qualified: map[uuid.UUID]bool{}}}}, nil
+		}
+	}
+	outs, err := s.decideBatch(ctx, tx, ref.TenantID, []referral.Event{ev}, false, load)
 	if err != nil {
-		return fmt.Errorf("referral.applied event: %w", err)
+		return referral.EventOutcome{}, fmt.Errorf("referral.applied event: %w", err)
 	}
-	*out, err = referralByID(ctx, tx, tenant, id, false)
-	return err
+	return outs[0], nil
 }
 
 // lockReferralPair takes the transaction-scoped advisory lock of the unordered pair of users
@@ -316,12 +353,13 @@ func (s *Store) SetReferralStatus(ctx context.Context, tenant string, id uuid.UU
 		if err := referral.CheckStatusChange(cur, status); err != nil {
 			return err
 		}
+		now := s.now()
 		var row storedReferral
-		if err := tx.GetContext(ctx, &row, q, tenant, id, status, reason, s.now()); err != nil {
+		if err := tx.GetContext(ctx, &row, q, tenant, id, status, reason, now); err != nil {
 			return fmt.Errorf("set referral status: %w", err)
 		}
 		out = row.domain()
-		return nil
+		return publish(ctx, tx, tenant, now, outbox.Message{Type: outbox.ReferralStatusChanged, Data: apishape.NewAdminReferral(out)})
 	})
 	return out, err
 }

@@ -131,8 +131,11 @@ func (s *Store) processReversal(ctx context.Context, tx *sqlx.Tx, ev referral.Ev
 	if err := insertRewards(ctx, tx, tenant, out.Rewards); err != nil {
 		return referral.EventOutcome{}, err
 	}
-	// outbound event commission.created: written here, one per negative row of the reversal.
 	if err := insertCommissions(ctx, tx, tenant, out.Commissions); err != nil {
+		return referral.EventOutcome{}, err
+	}
+	// The negative rows are published like any ledger row.
+	if err := publish(ctx, tx, tenant, now, ledgerMessages(out.Rewards, out.Commissions)...); err != nil {
 		return referral.EventOutcome{}, err
 	}
 	if plan.Affiliate != nil {
@@ -347,8 +350,10 @@ func (s *Store) ReverseCommission(ctx context.Context, tenant string, id uuid.UU
 		rev.ID, rev.CreatedAt = newLedgerID(), now
 		rev.AvailableAt = referral.AvailableAt(now, 0, rev.Amount)
 		rev.State = referral.CommissionState(rev.AvailableAt, "", now)
-		// outbound event commission.created: written here, the negative row of an admin's reversal.
 		if err := insertCommissions(ctx, tx, tenant, []referral.Commission{rev}); err != nil {
+			return err
+		}
+		if err := publish(ctx, tx, tenant, now, ledgerMessages(nil, []referral.Commission{rev})...); err != nil {
 			return err
 		}
 		out = rev

@@ -9,6 +9,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
+	"github.com/phoenix-referral/phoenix/pkg/outbox"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -94,18 +96,29 @@ func (s *Store) ReviewReferral(ctx context.Context, tenant string, id uuid.UUID,
 			return err
 		}
 		now := s.now()
-		// outbound event referral.reviewed: written here, with the review's decision.
+		// The decision is published as referral.reviewed (a rejection also as
+		// referral.status_changed) before the deferred events it releases pay.
 		const mark = `
 			UPDATE referrals SET review_state = $3, review_note = $4, reviewed_at = $5, updated_at = $5,
 			    status = CASE WHEN $3 = 'rejected' THEN 'rejected' ELSE status END,
 			    rejected_at = CASE WHEN $3 = 'rejected' THEN $5 ELSE rejected_at END
-			WHERE tenant_id = $1 AND id = $2`
+			WHERE tenant_id = $1 AND id = $2
+			RETURNING ` + referralCols
 		state := referral.ReviewApproved
 		if decision == referral.DecisionReject {
 			state = referral.ReviewRejected
 		}
-		if _, err := tx.ExecContext(ctx, mark, tenant, id, state, note, now); err != nil {
+		var row storedReferral
+		if err := tx.GetContext(ctx, &row, mark, tenant, id, state, note, now); err != nil {
 			return fmt.Errorf("review referral: %w", err)
+		}
+		reviewed := apishape.NewAdminReferral(row.domain())
+		msgs := []outbox.Message{{Type: outbox.ReferralReviewed, Data: reviewed}}
+		if row.Status != cur.Status {
+			msgs = append(msgs, outbox.Message{Type: outbox.ReferralStatusChanged, Data: reviewed})
+		}
+		if err := publish(ctx, tx, tenant, now, msgs...); err != nil {
+			return err
 		}
 		evs, err := takeDeferred(ctx, tx, tenant, id, state == referral.ReviewApproved)
 		if err != nil {

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/phoenix-referral/phoenix/pkg/apishape"
+	"github.com/phoenix-referral/phoenix/pkg/outbox"
 	"github.com/phoenix-referral/phoenix/pkg/referral"
 )
 
@@ -48,12 +49,14 @@ func (s *Store) RecordSignals(ctx context.Context, sigs []referral.Signal) error
 	// One autocommitted statement (a player's every request records its signals, so a
 	// transaction's BEGIN and COMMIT would triple the round trips): its rows are upserted in key
 	// order, so concurrent recorders lock them in one order and cannot deadlock. Only a later
-	// sighting moves seen_at: a late report never makes a signal look older.
+	// sighting moves seen_at: a late report never makes a signal look older. It commits without
+	// waiting for the disk (asyncCommit): signals inform risk decisions, and one lost in a crash
+	// is seen again at the player's next request.
 	const q = `
 		INSERT INTO risk_signals (tenant_id, user_id, kind, value, seen_at)
 		SELECT t.tenant_id, t.user_id, t.kind, t.value, max(t.seen_at)
 		FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bytea[], $5::timestamptz[])
-		     AS t(tenant_id, user_id, kind, value, seen_at)
+		     AS t(tenant_id, user_id, kind, value, seen_at), ` + asyncCommit + `
 		GROUP BY 1, 2, 3, 4
 		ORDER BY 1, 2, 3, 4
 		ON CONFLICT (tenant_id, user_id, kind, value) DO UPDATE SET seen_at = EXCLUDED.seen_at
@@ -177,7 +180,8 @@ func (s *Store) PutRiskPolicy(ctx context.Context, p referral.RiskPolicy) (refer
 }
 
 // assessRiskQuery loads a tenant's risk policy ($1; the defaults $6–$9 when none is stored) and
-// the facts of referee $2 applying to referrer $3's code at $4 with signals counting from $5.
+// the facts of referee $2 applying to referrer $3's code at $4 with signals counting from $5,
+// and whether referrer $3 was referred by referee $2.
 const assessRiskQuery = `
 	WITH stored AS (
 	         SELECT active, same_device, same_address, address_window_hours, velocity_max,
@@ -201,45 +205,59 @@ const assessRiskQuery = `
 	         SELECT 1 FROM referrals r
 	         WHERE r.tenant_id = $1 AND r.referrer_id = $3
 	           AND r.created_at >= $4::timestamptz - make_interval(hours => p.velocity_hours)
-	         LIMIT p.velocity_max) AS v) ELSE 0 END AS recent_referrals
+	         LIMIT p.velocity_max) AS v) ELSE 0 END AS recent_referrals,
+	    EXISTS (SELECT 1 FROM referrals r WHERE r.tenant_id = $1 AND r.referee_id = $3 AND r.referrer_id = $2) AS owner_referred
 	FROM p`
 
-// assessRisk decides an apply of referee to a code owned by referrer (nil: an admin code) at
-// now, under the tenant's risk policy (§12): one statement loads the policy (the defaults of
-// referral.DefaultRiskPolicy when none is stored) and the facts, and referral.EvaluateRisk
-// decides. A reject is returned as a *referral.RiskRejection. Each fact is one walk of an index:
-// the referee's signals are a range of risk_signals' primary key and each is probed in the
-// referrer's range; the velocity count walks (tenant_id, referrer_id, created_at) and stops at
-// max_referrals. An inactive policy looks nothing up (EvaluateRisk allows whatever the facts).
-func (s *Store) assessRisk(ctx context.Context, tx *sqlx.Tx, tenant, referee string, referrer *string, now time.Time) (referral.RiskDecision, error) {
-	var row struct {
-		storedRiskPolicy
-		FoundDevice     bool `db:"found_device"`
-		FoundAddress    bool `db:"found_address"`
-		RecentReferrals int  `db:"recent_referrals"`
-	}
+// applyFacts is what ApplyCode reads in one statement after the pair lock: the tenant's risk
+// policy (the defaults of referral.DefaultRiskPolicy when none is stored), the facts it decides
+// on (§12), and whether the code's owner was referred by the referee (a cycle, §4.3).
+type applyFacts struct {
+	storedRiskPolicy
+	FoundDevice     bool `db:"found_device"`
+	FoundAddress    bool `db:"found_address"`
+	RecentReferrals int  `db:"recent_referrals"`
+	OwnerReferred   bool `db:"owner_referred"`
+}
+
+// loadApplyFacts loads the applyFacts of referee applying to a code owned by referrer (nil: an
+// admin code) at now. Each fact is one walk of an index: the referee's signals are a range of
+// risk_signals' primary key and each is probed in the referrer's range; the velocity count walks
+// (tenant_id, referrer_id, created_at) and stops at max_referrals; the cycle is a probe of the
+// unique (tenant_id, referee_id). An inactive policy looks no signal up.
+func (s *Store) loadApplyFacts(ctx context.Context, tx *sqlx.Tx, tenant, referee string, referrer *string, now time.Time) (applyFacts, error) {
+	var row applyFacts
 	def := referral.DefaultRiskPolicy(tenant)
 	if err := tx.GetContext(ctx, &row, assessRiskQuery, tenant, referee, referrer, now, now.Add(-s.SignalRetention),
 		def.Active, def.SameDevice, def.SameAddress, def.AddressWindowHours); err != nil {
-		return referral.RiskDecision{}, fmt.Errorf("assess risk: %w", err)
+		return applyFacts{}, fmt.Errorf("assess risk: %w", err)
 	}
-	d := referral.EvaluateRisk(row.domain(), referral.RiskFacts{SameDevice: row.FoundDevice,
-		SameAddress: row.FoundAddress, RecentReferrals: row.RecentReferrals})
+	return row, nil
+}
+
+// decide lets referral.EvaluateRisk decide the apply under the policy; a reject is returned as a
+// *referral.RiskRejection. An inactive policy allows whatever the facts.
+func (f applyFacts) decide() (referral.RiskDecision, error) {
+	d := referral.EvaluateRisk(f.domain(), referral.RiskFacts{SameDevice: f.FoundDevice,
+		SameAddress: f.FoundAddress, RecentReferrals: f.RecentReferrals})
 	if d.Action == referral.RiskReject {
 		return d, &referral.RiskRejection{Reasons: d.Reasons}
 	}
 	return d, nil
 }
 
-// holdReferral puts a referral just made on hold when d says so (§12): it earns nothing until
-// an admin reviews it. Outbound event referral.held: written here, with the reasons.
-func holdReferral(ctx context.Context, tx *sqlx.Tx, tenant string, id uuid.UUID, d referral.RiskDecision) error {
+// holdReferral puts ref, a referral just made, on hold when d says so (§12): it earns nothing
+// until an admin reviews it; ref is refreshed, and referral.held is published with the reasons.
+func holdReferral(ctx context.Context, tx *sqlx.Tx, tenant string, ref *referral.Referral, d referral.RiskDecision, now time.Time) error {
 	if d.Action != referral.RiskHold {
 		return nil
 	}
-	const q = `UPDATE referrals SET review_state = 'held', review_reasons = $3 WHERE tenant_id = $1 AND id = $2`
-	if _, err := tx.ExecContext(ctx, q, tenant, id, pq.StringArray(d.Reasons)); err != nil {
+	const q = `UPDATE referrals SET review_state = 'held', review_reasons = $3 WHERE tenant_id = $1 AND id = $2
+		RETURNING ` + referralCols
+	var row storedReferral
+	if err := tx.GetContext(ctx, &row, q, tenant, ref.ID, pq.StringArray(d.Reasons)); err != nil {
 		return fmt.Errorf("hold referral: %w", err)
 	}
-	return nil
+	*ref = row.domain()
+	return publish(ctx, tx, tenant, now, outbox.Message{Type: outbox.ReferralHeld, Data: apishape.NewAdminReferral(*ref)})
 }

@@ -230,6 +230,12 @@ when jwt.jwksURL or jwt.publicKey is used.
       key: {{ include "phoenix.jwtSecretKey" $root }}
       optional: true
 {{- end }}
+- name: PHOENIX_SECRET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: {{ $root.Values.secret.secretKeyKey }}
+      optional: true
 {{- end }}
 
 {{/*

@@ -1080,6 +1080,219 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/outbox": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The outbound event feed (admin or service)
+         * @description Every business fact of the tenant as an event (§11), in the order of the transactions
+         *     that published them. Follow `next_cursor`: every event is seen exactly once, also when
+         *     transactions commit out of order (the cursor never moves past a transaction that may
+         *     still commit). No `after` = the oldest event kept; `after=head` = only what commits from
+         *     now on. A cursor older than the retention (`PHOENIX_OUTBOX_RETENTION`) → 400
+         *     `VALIDATION_FAILED` with `fields.after`.
+         */
+        get: operations["outboxFeed"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/endpoints": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List webhook endpoints (newest first) */
+        get: operations["listWebhookEndpoints"];
+        put?: never;
+        /**
+         * Create a webhook endpoint (the answer shows its secret, once)
+         * @description `url` must be https (http too with `PHOENIX_WEBHOOK_ALLOW_PRIVATE=true`); destinations
+         *     that resolve to loopback, private, link-local or metadata addresses are refused at every
+         *     delivery. `event_types` empty = every type. The answer's `secret` (`whsec_…`) is shown
+         *     only here and on rotation; an Idempotency-Key replay stores it encrypted.
+         */
+        post: operations["createWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/endpoints/{endpoint_id}": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path: {
+                endpoint_id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        /** Get a webhook endpoint */
+        get: operations["getWebhookEndpoint"];
+        /** Replace a webhook endpoint (active true resumes a deactivated one) */
+        put: operations["replaceWebhookEndpoint"];
+        post?: never;
+        /** Delete a webhook endpoint (its pending deliveries are cancelled) */
+        delete: operations["deleteWebhookEndpoint"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/endpoints/{endpoint_id}/rotate-secret": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path: {
+                endpoint_id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Rotate an endpoint's secret (the previous one also signs for 24 h) */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/endpoints/{endpoint_id}/test": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path: {
+                endpoint_id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a webhook.test event to this endpoint alone */
+        post: operations["testWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/endpoints/{endpoint_id}/deliveries": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path: {
+                endpoint_id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        /** An endpoint's deliveries with their attempts (newest first) */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/endpoints/{endpoint_id}/replay": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path: {
+                endpoint_id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Re-send the endpoint's events since a time (not before the outbox retention) */
+        post: operations["replayWebhookEvents"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/deliveries/{delivery_id}/retry": {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path: {
+                delivery_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Attempt a pending or failed delivery now (a delivered one → 409 INVALID_TRANSITION) */
+        post: operations["retryWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/referral/impressions": {
         parameters: {
             query?: never;
@@ -2315,6 +2528,135 @@ export interface components {
         BalanceList: {
             items: components["schemas"]["Balance"][];
         };
+        /** @enum {string} */
+        OutboxEventType: "referral.created" | "referral.converted" | "referral.status_changed" | "referral.held" | "referral.reviewed" | "reward.created" | "commission.created" | "affiliate.created" | "affiliate.updated" | "affiliate.deleted" | "affiliate.tier_changed" | "milestone.reached" | "payout.created" | "payout.status_changed" | "webhook.test";
+        /**
+         * @description The envelope, in the feed and as a webhook's body alike. `id` is stable: webhook retries
+         *     and replays carry it as `webhook-id`. `data` is the object as the Admin Gateway shows it
+         *     (ledger rows as the ledger lists show them).
+         */
+        OutboxEvent: {
+            /** Format: uuid */
+            id: string;
+            type: components["schemas"]["OutboxEventType"];
+            tenant_id: components["schemas"]["TenantID"];
+            timestamp: components["schemas"]["Timestamp"];
+            data: {
+                [key: string]: unknown;
+            };
+        };
+        OutboxFeed: {
+            items: components["schemas"]["OutboxEvent"][];
+            /** @description pass as ?after= to continue */
+            next_cursor: string;
+        };
+        WebhookEndpointInput: {
+            /** Format: uri */
+            url: string;
+            /** @default  */
+            description?: string;
+            /**
+             * @description empty = every type
+             * @default []
+             */
+            event_types?: components["schemas"]["OutboxEventType"][];
+            /** @default true */
+            active?: boolean;
+        };
+        /** @description As WebhookEndpointInput (omitted fields take their defaults); read-only fields are ignored. */
+        WebhookEndpointReplace: {
+            /** Format: uri */
+            url: string;
+            /** @default  */
+            description?: string;
+            /**
+             * @description empty = every type
+             * @default []
+             */
+            event_types?: components["schemas"]["OutboxEventType"][];
+            /** @default true */
+            active?: boolean;
+            /** @description read-only; ignored */
+            id?: string | null;
+            /** @description read-only; ignored */
+            created_at?: string | null;
+            /** @description read-only; ignored */
+            updated_at?: string | null;
+        };
+        WebhookEndpoint: {
+            /** Format: uuid */
+            id: string;
+            url: string;
+            description: string;
+            event_types: components["schemas"]["OutboxEventType"][];
+            /** @description false when deactivated after 5 days of failures */
+            active: boolean;
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+        };
+        WebhookEndpointSecret: {
+            /** Format: uuid */
+            id: string;
+            url: string;
+            description: string;
+            event_types: components["schemas"]["OutboxEventType"][];
+            /** @description false when deactivated after 5 days of failures */
+            active: boolean;
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+            /** @description shown only in this answer */
+            secret: string;
+        };
+        WebhookEndpointList: {
+            items: components["schemas"]["WebhookEndpoint"][];
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        /** @enum {string} */
+        WebhookDeliveryStatus: "pending" | "delivered" | "failed";
+        WebhookAttempt: {
+            at: components["schemas"]["Timestamp"];
+            /** @description null when the receiver did not answer */
+            status_code: number | null;
+            /** Format: int64 */
+            duration_ms: number;
+            error: string | null;
+            response_excerpt: string | null;
+        };
+        WebhookDelivery: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            endpoint_id: string;
+            /**
+             * Format: uuid
+             * @description the webhook-id
+             */
+            event_id: string;
+            event_type: components["schemas"]["OutboxEventType"];
+            status: components["schemas"]["WebhookDeliveryStatus"];
+            next_attempt_at: components["schemas"]["NullableTimestamp"];
+            attempts: components["schemas"]["WebhookAttempt"][];
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+        };
+        WebhookDeliveryList: {
+            items: components["schemas"]["WebhookDelivery"][];
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        WebhookReplayInput: {
+            /** Format: date-time */
+            since: string;
+        };
+        WebhookReplay: {
+            /** Format: uuid */
+            endpoint_id: string;
+            since: components["schemas"]["Timestamp"];
+            queued: number;
+        };
     };
     responses: {
         /** @description done; empty body */
@@ -2768,6 +3110,36 @@ export interface components {
                 "application/json": components["schemas"]["UnavailableError"];
             };
         };
+        /** @description the webhook endpoint */
+        WebhookEndpoint: {
+            headers: {
+                "Idempotent-Replay": components["headers"]["IdempotentReplay"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["WebhookEndpoint"];
+            };
+        };
+        /** @description the webhook endpoint with its secret (shown only in this answer) */
+        WebhookEndpointSecret: {
+            headers: {
+                "Idempotent-Replay": components["headers"]["IdempotentReplay"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["WebhookEndpointSecret"];
+            };
+        };
+        /** @description the delivery */
+        WebhookDelivery: {
+            headers: {
+                "Idempotent-Replay": components["headers"]["IdempotentReplay"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["WebhookDelivery"];
+            };
+        };
     };
     parameters: {
         /**
@@ -2785,6 +3157,7 @@ export interface components {
         /** @description levels below the node to include (1 = direct children only) */
         Depth: number;
         AffiliateID: string;
+        EndpointID: string;
     };
     requestBodies: never;
     headers: {
@@ -4973,6 +5346,382 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    outboxFeed: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+                /** @description a next_cursor value (opaque), or head */
+                after?: string;
+                /** @description comma-separated event types (empty = all) */
+                types?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page of events and the cursor after it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OutboxFeed"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listWebhookEndpoints: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+                limit?: components["parameters"]["Limit"];
+                offset?: components["parameters"]["Offset"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page of endpoints */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createWebhookEndpoint: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: {
+                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "url": "https://wallet.example.com/phoenix",
+                 *       "description": "wallet credits",
+                 *       "event_types": [
+                 *         "reward.created"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["WebhookEndpointInput"];
+            };
+        };
+        responses: {
+            200: components["responses"]["WebhookEndpointSecret"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getWebhookEndpoint: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path: {
+                endpoint_id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["WebhookEndpoint"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    replaceWebhookEndpoint: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: {
+                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                endpoint_id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookEndpointReplace"];
+            };
+        };
+        responses: {
+            200: components["responses"]["WebhookEndpoint"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteWebhookEndpoint: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: never;
+            path: {
+                endpoint_id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["NoContent"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: {
+                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                endpoint_id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["WebhookEndpointSecret"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    testWebhookEndpoint: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: {
+                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                endpoint_id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["WebhookDelivery"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+                status?: components["schemas"]["WebhookDeliveryStatus"];
+                limit?: components["parameters"]["Limit"];
+                offset?: components["parameters"]["Offset"];
+            };
+            header?: never;
+            path: {
+                endpoint_id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page of deliveries */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    replayWebhookEvents: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: {
+                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                endpoint_id: components["parameters"]["EndpointID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "since": "2026-03-01T00:00:00Z"
+                 *     }
+                 */
+                "application/json": components["schemas"]["WebhookReplayInput"];
+            };
+        };
+        responses: {
+            /** @description what the replay queued */
+            200: {
+                headers: {
+                    "Idempotent-Replay": components["headers"]["IdempotentReplay"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookReplay"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    retryWebhookDelivery: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tenant, for tokens without a `tenant_id` claim (`super_admin`, or a token with
+                 *     `tenant_ids`). With a `tenant_id` claim it may be omitted and must match when given.
+                 */
+                tenant_id?: components["parameters"]["TenantID"];
+            };
+            header?: {
+                /** @description Replays the first answer for 24 h (same key and request); another request → 409. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                delivery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["WebhookDelivery"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["TransitionConflict"];
+            413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
         };

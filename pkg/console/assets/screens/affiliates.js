@@ -1,5 +1,5 @@
-// Affiliates (§4.5, §4.8): list, create, detail with counters and effective tier, status and
-// tier override, the downline as a navigable tree, and moving an affiliate under another.
+// Affiliates (§4.5, §4.8, §10.3): list, create, detail with counters, effective tier and
+// balance, status and tier override, the downline as a navigable tree, and moving an affiliate under another.
 
 import { api, ApiError } from "../api.js";
 import { h, latest, clear, field, form, values, table, pager, badge, when, link, errorBox, showError, confirmButton } from "../ui.js";
@@ -27,7 +27,8 @@ function node(a, tierName) {
 }
 
 async function detail(main, id) {
-  const [a, tiers] = await Promise.all([api("GET", `/v1/affiliates/${id}`), api("GET", "/v1/affiliate/tiers", { query: { limit: 100 } })]);
+  const [a, tiers, balance] = await Promise.all([api("GET", `/v1/affiliates/${id}`), api("GET", "/v1/affiliate/tiers", { query: { limit: 100 } }),
+    api("GET", `/v1/affiliates/${id}/balance`)]);
   const tierName = (tid) => (tid ? (tiers.items.find((t) => t.id === tid) || { name: tid }).name : "none");
   const tierOptions = [["", "none (computed from the counters)"], ...tiers.items.map((t) => [t.id, `${t.name} (${t.commission_rate})`])];
   const box = errorBox();
@@ -45,6 +46,15 @@ async function detail(main, id) {
       h("dt", { text: "Tier override" }), h("dd", { text: a.tier_override_id ? tierName(a.tier_override_id) : "none" }),
       h("dt", { text: "Upline" }), h("dd", { id: "affiliate-parent" }, parent ? link(`#/affiliates/${parent.id}`, parent.user_id) : "none (a root)"),
       h("dt", { text: "Created" }), h("dd", { text: when(a.created_at) })),
+    h("h2", { text: "Balance" }),
+    h("div", { id: "affiliate-balance" }, table([
+      { label: "Currency", value: (b) => b.currency_id },
+      { label: "Pending (held)", value: (b) => b.pending, num: true },
+      { label: "Available", value: (b) => b.available, num: true },
+      { label: "In a payout", value: (b) => b.in_payout, num: true },
+      { label: "Paid", value: (b) => b.paid, num: true },
+      { label: "Reversed", value: (b) => b.reversed, num: true },
+    ], balance.items, { empty: "No commissions yet." })),
     form("Status and tier", [
       field("Status", "status", { kind: "select", options: STATUSES, value: a.status }),
       field("Tier override", "tier_override_id", { kind: "select", options: tierOptions, value: a.tier_override_id ?? "" }),

@@ -26,10 +26,44 @@ function walletField(label, name, rewards) {
   return wrap;
 }
 
+/**
+ * milestonesField edits a campaign's milestones (§13), one reward line per row: the count of
+ * successful referrals, a currency and an amount. Rows with the same count are one milestone
+ * paying each of their lines; milestones are sent in increasing order of their counts.
+ */
+function milestonesField(milestones) {
+  const label = "Milestones";
+  const rows = h("div");
+  const wrap = h("div", { class: "field wide", "data-field": "milestones" }, h("span", { class: "label", text: label }),
+    h("span", { class: "hint", text: "Paid once to a referrer when their successful referrals in this campaign reach the count." }), rows);
+  const add = (n = "", w = { currency_id: "", amount: "" }) => {
+    const i = rows.children.length + 1;
+    const row = h("div", { class: "wallet-row", "data-milestone": "" },
+      h("input", { "aria-label": `Milestone ${i}: successful referrals`, type: "number", min: "1", step: "1", placeholder: "referrals, e.g. 5", value: n, "data-wallet": "count" }),
+      h("input", { "aria-label": `Milestone ${i}: currency`, placeholder: "currency, e.g. points", value: w.currency_id, "data-wallet": "currency" }),
+      h("input", { "aria-label": `Milestone ${i}: amount`, type: "number", min: "1", step: "1", placeholder: "amount", value: w.amount, "data-wallet": "amount" }));
+    row.append(h("button", { type: "button", text: "Remove", "aria-label": `Remove milestone ${i}`, onclick: () => row.remove() }));
+    rows.append(row);
+  };
+  for (const m of milestones || []) for (const w of (m.rewards && m.rewards.wallet) || []) add(m.successful_referrals, w);
+  wrap.append(h("button", { type: "button", text: "Add milestone", onclick: () => add() }), h("p", { class: "field-error" }));
+  wrap.read = () => {
+    const byCount = new Map();
+    for (const r of rows.children) {
+      const n = Number(r.querySelector('[data-wallet="count"]').value);
+      if (!byCount.has(n)) byCount.set(n, { successful_referrals: n, rewards: { wallet: [] } });
+      byCount.get(n).rewards.wallet.push({ currency_id: r.querySelector('[data-wallet="currency"]').value.trim(), amount: Number(r.querySelector('[data-wallet="amount"]').value) });
+    }
+    return [...byCount.values()].sort((a, b) => a.successful_referrals - b.successful_referrals);
+  };
+  return wrap;
+}
+
 /** campaignForm edits a campaign; PUT sends back what was read with the edits on top. */
 function campaignForm(c, onSaved) {
   const referrer = walletField("Referrer rewards", "referrer_rewards", c ? c.referrer_rewards : { wallet: [{ currency_id: "points", amount: 100 }] });
   const referee = walletField("Referee rewards", "referee_rewards", c ? c.referee_rewards : { wallet: [{ currency_id: "points", amount: 50 }] });
+  const milestones = milestonesField(c ? c.milestones : []);
   const fields = [
     field("Name", "name", { value: c?.name, required: true }),
     field("Qualifying event", "qualifying_event", { value: c?.qualifying_event ?? "deposit.completed", hint: "lower-case letters, digits, '.', '_' and '-'" }),
@@ -37,12 +71,12 @@ function campaignForm(c, onSaved) {
     field("Starts at", "starts_at", { kind: "datetime", value: c?.starts_at }),
     field("Ends at", "ends_at", { kind: "datetime", value: c?.ends_at }),
     field("Qualifying filter (JSON)", "qualifying_filter", { kind: "json", value: c?.qualifying_filter, hint: FILTER_HINT, placeholder: '{"amount": {"gte": 1000}}' }),
-    referrer, referee,
+    referrer, referee, milestones,
   ];
   return form(c ? "Edit campaign" : "New campaign", fields, c ? "Save campaign" : "Create campaign", async (f) => {
     const v = values(f);
     const body = { name: v.name, qualifying_event: v.qualifying_event, active: v.active, starts_at: v.starts_at, ends_at: v.ends_at,
-      qualifying_filter: parseJSON(f, "qualifying_filter"), referrer_rewards: referrer.read(), referee_rewards: referee.read() };
+      qualifying_filter: parseJSON(f, "qualifying_filter"), referrer_rewards: referrer.read(), referee_rewards: referee.read(), milestones: milestones.read() };
     const saved = c
       ? await api("PUT", `/v1/referral/campaigns/${c.id}`, { body: { ...c, ...body } })
       : await api("POST", "/v1/referral/campaigns", { body });
@@ -110,6 +144,7 @@ async function list(main) {
       { label: "Filter", value: (c) => (c.qualifying_filter ? JSON.stringify(c.qualifying_filter) : "any event"), mono: true },
       { label: "Referrer gets", value: (c) => wallet(c.referrer_rewards) },
       { label: "Referee gets", value: (c) => wallet(c.referee_rewards) },
+      { label: "Milestones", value: (c) => (c.milestones.length ? c.milestones.map((m) => `${m.successful_referrals}: ${wallet(m.rewards)}`).join("; ") : "none") },
       { label: "Status", value: (c) => badge(c.active ? "active" : "inactive") },
     ], page.items, { empty: "No campaigns yet." }), pager(page, load));
   });

@@ -8,5 +8,8 @@ import referrals from "./referrals.js";
 import affiliates from "./affiliates.js";
 import programme from "./programme.js";
 import ledger from "./ledger.js";
+import risk from "./risk.js";
+import payouts from "./payouts.js";
+import webhooks from "./webhooks.js";
 
-export const screens = [overview, campaigns, codes, referrals, affiliates, programme, ledger];
+export const screens = [overview, campaigns, codes, referrals, risk, affiliates, programme, ledger, payouts, webhooks];

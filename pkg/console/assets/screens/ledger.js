@@ -1,9 +1,11 @@
-// The ledgers (§5.5): rewards and commissions with filters, paged, and exported as CSV.
+// The ledgers (§5.5, §10): rewards and commissions with filters (a commission's state and
+// payout among them), paged, and exported as CSV.
 
 import { api, all } from "../api.js";
-import { h, latest, clear, field, values, table, pager, when, errorBox, showError, downloadCSV } from "../ui.js";
+import { h, latest, clear, field, values, table, pager, badge, when, errorBox, showError, downloadCSV } from "../ui.js";
 
 const ORDER = [["desc", "newest first"], ["asc", "oldest first"]];
+const STATES = [["", "any"], ["pending", "pending (held)"], ["available", "available"], ["in_payout", "in a payout"], ["paid", "paid"]];
 
 function ledger({ title, path, filters, columns, keys, file }) {
   const box = errorBox();
@@ -45,7 +47,8 @@ export default {
     });
     const commissions = ledger({
       title: "Commissions", path: "/v1/affiliate/commissions", file: "commissions.csv",
-      filters: [field("Affiliate id", "affiliate_id"), field("Event id", "event_id"), field("Level", "level", { kind: "number" })],
+      filters: [field("Affiliate id", "affiliate_id"), field("Event id", "event_id"), field("Level", "level", { kind: "number" }),
+        field("State", "state", { kind: "select", options: STATES }), field("Payout id", "payout_id")],
       columns: [
         { label: "Paid", value: (r) => when(r.created_at) },
         { label: "Affiliate user", value: (r) => r.user_id, mono: true },
@@ -54,8 +57,12 @@ export default {
         { label: "Rate", value: (r) => r.rate, num: true },
         { label: "Amount", value: (r) => `${r.amount} ${r.currency_id}`, num: true },
         { label: "Source user", value: (r) => r.source_user_id, mono: true },
+        { label: "State", value: (r) => badge(r.state) },
+        { label: "Available", value: (r) => when(r.available_at) },
+        { label: "Reverses", value: (r) => (r.reverses_id ? `${r.reverses_id}${r.reason ? ` (${r.reason})` : ""}` : null), mono: true },
       ],
-      keys: ["id", "created_at", "affiliate_id", "user_id", "level", "source_user_id", "event_id", "rule_id", "tier_id", "rate", "base_amount", "currency_id", "amount"],
+      keys: ["id", "created_at", "affiliate_id", "user_id", "level", "source_user_id", "event_id", "rule_id", "tier_id", "rate", "base_amount", "currency_id", "amount",
+        "reverses_id", "reason", "available_at", "state"],
     });
     main.append(h("h1", { text: "Ledger" }), rewards.section, commissions.section);
     await Promise.all([rewards.load(), commissions.load()]);

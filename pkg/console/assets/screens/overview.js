@@ -1,7 +1,8 @@
-// Overview: referral stats by period with a chart, the leaderboard and recent referrals (§4.4).
+// Overview: referral stats by period with a chart, the funnel from impressions to successful
+// referrals (§15), the leaderboard and recent referrals (§4.4).
 
 import { api } from "../api.js";
-import { h, latest, clear, table, badge, when, link } from "../ui.js";
+import { h, latest, clear, field, values, table, badge, when, link, errorBox, showError } from "../ui.js";
 
 const PERIODS = ["7d", "30d", "90d", "all"];
 const SVG = "http://www.w3.org/2000/svg";
@@ -36,6 +37,52 @@ function chart(stats) {
     h("span", {}, h("span", { class: "sw total" }), "total"), h("span", {}, h("span", { class: "sw successful" }), "successful")));
 }
 
+/** share is part of whole as a percentage ("—" without a whole). */
+const share = (part, whole) => (whole ? `${Math.round((1000 * part) / whole) / 10}%` : "—");
+
+/** funnelChart draws the funnel's steps as horizontal bars, each with its share of the first. */
+function funnelChart(f) {
+  const steps = [["Impressions", f.impressions], ["Referrals", f.referrals], ["Linked to an impression", f.linked_referrals], ["Successful", f.successful_referrals]];
+  const W = 560, row = 30, left = 170, max = Math.max(1, ...steps.map(([, v]) => v));
+  const g = svg("svg", { viewBox: `0 0 ${W} ${row * steps.length}`, class: "chart funnel", role: "img",
+    "aria-label": `Funnel (${f.period}): ${steps.map(([l, v]) => `${l} ${v}`).join(", ")}` });
+  steps.forEach(([label, v], i) => {
+    const w = ((W - left - 90) * v) / max;
+    g.append(svg("text", { x: 0, y: i * row + 19 }, label),
+      svg("rect", { x: left, y: i * row + 5, width: Math.max(w, 1), height: row - 10, class: i === 3 ? "bar-successful" : "bar-total" }),
+      svg("text", { x: left + w + 6, y: i * row + 19 }, `${v}${i ? ` (${share(v, f.impressions)})` : ""}`));
+  });
+  return g;
+}
+
+/** funnel is the funnel section: its filters (period, campaign, code) and what it shows. */
+function funnel() {
+  const box = errorBox();
+  const out = h("div", { id: "funnel" });
+  const filters = h("form", { class: "card", "aria-label": "Funnel filters" }, h("div", { class: "fields" },
+    field("Period", "period", { kind: "select", options: PERIODS.map((p) => [p, p]), value: "30d" }),
+    field("Campaign id", "campaign_id"),
+    field("Code", "code")),
+    h("div", { class: "actions" }, h("button", { type: "submit", text: "Show funnel" })));
+  const load = latest(async () => {
+    try {
+      const f = await api("GET", "/v1/referral/funnel", { query: values(filters) });
+      return () => {
+        clear(box);
+        clear(out, funnelChart(f), table([
+          { label: "Source", value: (s) => s.source ?? "none" },
+          { label: "Impressions", value: (s) => s.impressions, num: true },
+          { label: "Referrals", value: (s) => s.referrals, num: true },
+          { label: "Successful", value: (s) => s.successful_referrals, num: true },
+          { label: "Referrals per impression", value: (s) => share(s.referrals, s.impressions), num: true },
+        ], f.by_source, { caption: "By source", empty: "No impressions in this period." }));
+      };
+    } catch (err) { return () => showError(box, err, filters); }
+  });
+  filters.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
+  return { section: h("section", { "aria-label": "Funnel" }, h("h2", { text: "Funnel" }), filters, box, out), load };
+}
+
 export default {
   id: "overview",
   title: "Overview",
@@ -55,6 +102,7 @@ export default {
     });
     period.addEventListener("change", loadBoard);
     const recent = await api("GET", "/v1/referral/referrals", { query: { limit: 10 } });
+    const f = funnel();
     main.append(
       h("h1", { text: "Overview" }),
       h("h2", { text: "Referrals by period" }),
@@ -67,6 +115,7 @@ export default {
         { label: "Rejected", value: (s) => s.rejected_referrals, num: true },
         { label: "Conversion %", value: (s) => s.conversion_rate, num: true },
       ], stats, { caption: "Referrals created in each period" }),
+      f.section,
       h("h2", { text: "Leaderboard" }),
       h("div", { class: "field" }, h("label", { for: "lb-period", text: "Period" }), period),
       board,
@@ -80,6 +129,6 @@ export default {
         { label: "", value: (r) => link(`#/referrals/${r.id}`, "Open") },
       ], recent.items, { empty: "No referrals yet." }),
     );
-    await loadBoard();
+    await Promise.all([loadBoard(), f.load()]);
   },
 };

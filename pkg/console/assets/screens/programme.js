@@ -1,4 +1,5 @@
-// The affiliate programme (§4.6–§4.8): tiers, commission rules and the hierarchy policy.
+// The affiliate programme (§4.6–§4.8, §10.2): tiers, commission rules, the hierarchy policy and
+// the payout policy.
 
 import { api, ApiError } from "../api.js";
 import { h, latest, clear, field, form, values, parseJSON, table, errorBox, showError, confirmButton } from "../ui.js";
@@ -101,12 +102,38 @@ async function policy() {
   return section;
 }
 
+/** minimums reads "50 EUR, 1000 points" as minimum payout lines. */
+function minimums(text) {
+  return text.split(",").map((s) => s.trim()).filter(Boolean).map((line) => {
+    const [amount, ...currency] = line.split(/\s+/);
+    return { amount: Number(amount), currency_id: currency.join(" ") };
+  });
+}
+
+async function payoutPolicy() {
+  const section = h("section", { "aria-label": "Payout policy" });
+  let p = await api("GET", "/v1/affiliate/payout-policy");
+  const render = () => clear(section, h("h2", { text: "Payout policy" }),
+    h("p", { class: "muted", id: "payout-policy-state", text: `Commissions are held ${p.hold_days} day(s) before they can be paid; minimum payout: ${p.minimum_payout.map((m) => `${m.amount} ${m.currency_id}`).join(", ") || "none"}.` }),
+    form("Change the payout policy", [
+      field("Hold days", "hold_days", { kind: "number", value: p.hold_days, hint: "0–365; applies to commissions written from now on" }),
+      field("Minimum payout", "minimum_payout", { value: p.minimum_payout.map((m) => `${m.amount} ${m.currency_id}`).join(", "), hint: "amount and currency, comma-separated, e.g. 50 EUR, 1000 points" }),
+    ], "Save payout policy", async (f) => {
+      const v = values(f);
+      p = await api("PUT", "/v1/affiliate/payout-policy", { body: { hold_days: v.hold_days, minimum_payout: minimums(v.minimum_payout) } });
+      render();
+      return p;
+    }));
+  render();
+  return section;
+}
+
 export default {
   id: "programme",
   title: "Tiers & rules",
   async render(main) {
     const t = tiers(), r = rules();
-    main.append(h("h1", { text: "Tiers, commission rules and hierarchy" }), t.section, r.section, await policy());
+    main.append(h("h1", { text: "Tiers, commission rules and hierarchy" }), t.section, r.section, await policy(), await payoutPolicy());
     await Promise.all([t.load(), r.load()]);
   },
 };
