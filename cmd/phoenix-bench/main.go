@@ -21,8 +21,10 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/cache"
 )
 
 // Config is the bench's settings (flags).
@@ -422,11 +424,13 @@ func (b *Bench) startStack(ctx context.Context) error {
 	return nil
 }
 
-// waitRebuild waits until q, just started on a wiped Redis, has rebuilt its read models, and
-// returns how long that took and q's peak RSS meanwhile.
+// waitRebuild waits until q, just started on a wiped Redis, has rebuilt its read models and
+// serves them, and returns how long that took and q's peak RSS meanwhile.
 func (b *Bench) waitRebuild(ctx context.Context, q *Proc) (time.Duration, int64, error) {
+	rdb := redis.NewClient(&redis.Options{Addr: b.cfg.RedisAddr, DB: b.cfg.RedisDB})
+	defer rdb.Close()
 	t0 := time.Now()
-	for q.Metric(ctx, "phoenix_projector_rebuilds_total") < 1 {
+	for q.Metric(ctx, "phoenix_projector_rebuilds_total") < 1 || !serving(ctx, cache.New(rdb)) {
 		if !q.Alive() {
 			return 0, 0, fmt.Errorf("%s exited during the first projection (log %s)", q.Name, q.Log)
 		}
@@ -445,6 +449,15 @@ func (b *Bench) waitRebuild(ctx context.Context, q *Proc) (time.Duration, int64,
 	}
 	_, hwm := q.Memory()
 	return time.Since(t0), hwm, nil
+}
+
+// serving reports whether the read models in c are served: a finished rebuild
+// (phoenix_projector_rebuilds_total) is not yet — the rounds after it catch up on the changes
+// committed meanwhile, and the round that finds the log caught up installs the rebuild's epoch
+// in every tenant and clears the position's Building mark.
+func serving(ctx context.Context, c *cache.Store) bool {
+	pos, ok, err := c.Position(ctx)
+	return err == nil && ok && pos.Epoch != "" && !pos.Building
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/phoenix-referral/phoenix/pkg/auth"
+	"github.com/phoenix-referral/phoenix/pkg/cache"
 	"github.com/phoenix-referral/phoenix/pkg/postgres/pgtest"
 )
 
@@ -163,6 +165,28 @@ func (b *Bench) scaleChange(ctx context.Context, kind string, d *pgtest.BigTenan
 		return b.patchAndSee(ctx, d, r, 300_000+k, limit)
 	}
 	return 0, fmt.Errorf("unknown change %q", kind)
+}
+
+// waitPosition waits at most within until the projector's position has applied every change up
+// to seq and no catch-up is running (the position has no target).
+func (b *Bench) waitPosition(ctx context.Context, seq int64, within time.Duration) error {
+	rdb := redis.NewClient(&redis.Options{Addr: b.cfg.RedisAddr, DB: b.cfg.RedisDB})
+	defer rdb.Close()
+	c := cache.New(rdb)
+	deadline := time.Now().Add(within)
+	for {
+		if pos, ok, err := c.Position(ctx); err == nil && ok && pos.Seq >= seq && pos.Target == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the position did not pass change %d within %s", seq, within.Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // patchAndSee sets the usage_limit of referrer r's code and polls the owner's code list until
@@ -500,7 +524,8 @@ func (b *Bench) scaleBacklog(ctx context.Context) error {
 		return fmt.Errorf("write the backlog: %w", err)
 	}
 	var backlog int
-	if err := b.sc.db.GetContext(ctx, &backlog, `SELECT count(*) FROM changes WHERE seq > $1`, seq0); err != nil {
+	var seqEnd int64
+	if err := b.sc.db.QueryRowContext(ctx, `SELECT count(*), coalesce(max(seq), 0) FROM changes WHERE seq > $1`, seq0).Scan(&backlog, &seqEnd); err != nil {
 		return err
 	}
 	written := time.Since(t0)
@@ -539,7 +564,13 @@ func (b *Bench) scaleBacklog(ctx context.Context) error {
 			}
 		}
 	}()
+	// The probe alone does not show the backlog applied: catch-up rounds apply the changes
+	// committed after the catch-up began too, so a fresh write shows long before the backlog
+	// does. Caught up is the position past the backlog's last change with no catch-up running.
 	_, err := b.patchAndSee(probe, d, 0, 800_000, b.cfg.ScaleWait)
+	if err == nil {
+		err = b.waitPosition(probe, seqEnd, b.cfg.ScaleWait-time.Since(start))
+	}
 	caughtUp := time.Since(start) // from the restart, not from the probe's acknowledgement
 	close(stop)
 	bg.Wait()

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/phoenix-referral/phoenix/pkg/cache"
+	"github.com/phoenix-referral/phoenix/pkg/cache/cachetest"
 	"github.com/phoenix-referral/phoenix/pkg/postgres/pgtest"
 )
 
@@ -66,5 +69,32 @@ func TestScaleCostRatio(t *testing.T) {
 	hi.round = 0
 	if what, _, _, ratio := costRatio(lo, hi); ratio != 60 || !strings.Contains(what, "visible") {
 		t.Errorf("without one round time: %s %.2f, want the visible p50s' 60", what, ratio)
+	}
+}
+
+// TestServing: a rebuild counts as done only once its epoch is installed — not while the
+// position is missing (a wiped Redis), marks an unfinished rebuild (no epoch) or a rebuild
+// whose documents are written but not yet switched to (Building).
+func TestServing(t *testing.T) {
+	ctx := context.Background()
+	_, rdb := cachetest.Server(t)
+	c := cache.New(rdb)
+	if serving(ctx, c) {
+		t.Fatal("serving without a position")
+	}
+	for _, tc := range []struct {
+		pos  cache.Position
+		want bool
+	}{
+		{cache.Position{DatabaseID: "db"}, false},
+		{cache.Position{DatabaseID: "db", Epoch: "e1", Building: true}, false},
+		{cache.Position{DatabaseID: "db", Epoch: "e1"}, true},
+	} {
+		if _, err := c.SavePosition(ctx, tc.pos, ""); err != nil {
+			t.Fatal(err)
+		}
+		if got := serving(ctx, c); got != tc.want {
+			t.Errorf("serving with %+v = %v, want %v", tc.pos, got, tc.want)
+		}
 	}
 }
