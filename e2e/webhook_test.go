@@ -15,9 +15,12 @@ import (
 )
 
 // qryHookReceiver is a webhook receiver on loopback that verifies every request's signature and
-// counts the requests per webhook-id.
+// counts the requests per webhook-id. It answers nothing until open is called, then each request
+// after hold.
 type qryHookReceiver struct {
 	srv    *httptest.Server
+	gate   chan struct{}
+	open   func()
 	secret atomic.Value // string
 	n      atomic.Int64
 	mu     sync.Mutex
@@ -26,8 +29,10 @@ type qryHookReceiver struct {
 }
 
 func qryNewHookReceiver(t *testing.T, hold time.Duration) *qryHookReceiver {
-	r := &qryHookReceiver{got: map[string]int{}}
+	r := &qryHookReceiver{got: map[string]int{}, gate: make(chan struct{})}
+	r.open = sync.OnceFunc(func() { close(r.gate) })
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		<-r.gate
 		body, _ := io.ReadAll(req.Body)
 		id := req.Header.Get("webhook-id")
 		secret, _ := r.secret.Load().(string)
@@ -49,6 +54,7 @@ func qryNewHookReceiver(t *testing.T, hold time.Duration) *qryHookReceiver {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(r.srv.Close)
+	t.Cleanup(r.open) // before the server closes: no handler stays blocked
 	return r
 }
 
@@ -67,8 +73,8 @@ func TestQryWebhooksSurviveGatewayKill(t *testing.T) {
 	env := []string{"PHOENIX_WEBHOOK_ALLOW_PRIVATE=true", "PHOENIX_SECRET_KEY=e2e-secret-key-0123456789abcdef0123456789"}
 	s := qryNewStack(t, env...)
 	e := s.tenant(nil)
-	// Each request takes 40 ms, so that the deliveries (8 at a time per endpoint) take about
-	// 1.5 s and the kill falls in the middle of them.
+	// The receiver answers once every event is committed, each request after 40 ms, so that the
+	// deliveries (8 at a time per endpoint) take about 1.5 s and the kill falls in the middle.
 	rcv := qryNewHookReceiver(t, 40*time.Millisecond)
 	var ep struct {
 		ID     string `json:"id"`
@@ -100,6 +106,7 @@ func TestQryWebhooksSurviveGatewayKill(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	rcv.open()
 
 	qryEventually(t, 10*time.Second, func() error {
 		if n := rcv.n.Load(); n < events/2 {
