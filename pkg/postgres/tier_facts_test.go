@@ -257,3 +257,38 @@ func TestTierChangedConcurrentConversions(t *testing.T) {
 		from = c.TierID
 	}
 }
+
+// TestTierChangedByReviewApproval: a held referral's conversion waits for its review; the
+// approval's replay of the deferred event (no commission rule) moves the referrer's tier.
+func TestTierChangedByReviewApproval(t *testing.T) {
+	s, clock, tenant := refStore(t)
+	ctx := context.Background()
+	tier, err := s.CreateTier(ctx, referral.Tier{TenantID: tenant, Name: "bronze", MinReferrals: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateCampaign(ctx, referral.Campaign{TenantID: tenant, Name: "Deposit", QualifyingEvent: "deposit.completed",
+		ReferrerRewards: []referral.Wallet{{CurrencyID: "points", Amount: 100}}, Active: true}); err != nil {
+		t.Fatal(err)
+	}
+	aff, err := s.CreateAffiliate(ctx, referral.Affiliate{TenantID: tenant, UserID: "alice", Status: referral.AffiliateActive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordRiskSignals(t, s, tenant, clock.t, riskSignal{user: "alice", device: "phone"}, riskSignal{user: "bob", device: "phone"})
+	ref, _, err := s.ApplyCode(ctx, tenant, "bob", aff.AffiliateCode, nil, nil)
+	if err != nil || !ref.Held() {
+		t.Fatalf("apply: %+v, %v; want held", ref.Review, err)
+	}
+	clock.t = clock.t.Add(time.Minute)
+	out, err := s.ProcessEvent(ctx, deposit(tenant, "dep1", "bob", clock.t))
+	if err != nil || out.Status != referral.EventDeferred {
+		t.Fatalf("deposit: %+v, %v; want deferred", out, err)
+	}
+	f := &tierFixture{s: s, tenant: tenant, tier: tier, aff: aff}
+	f.tierChanges(t, 0)
+	if _, err := s.ReviewReferral(ctx, tenant, ref.ID, referral.DecisionApprove, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.checkMove(t, f.tierChanges(t, 1)[0], nil, &tier.ID)
+}
