@@ -412,7 +412,7 @@ func (b *Bench) seedTenant(ctx context.Context, tenant string, players, affiliat
 		return nil, "", err
 	}
 	nComms, err := copyInto(ctx, tx, "commissions", []string{"id", "tenant_id", "affiliate_id", "user_id", "level", "source_user_id",
-		"event_id", "rule_id", "tier_id", "rate", "base_amount", "amount", "currency_id", "created_at"}, func(c *copier) error {
+		"event_id", "rule_id", "tier_id", "rate", "base_amount", "amount", "currency_id", "created_at", "available_at"}, func(c *copier) error {
 		for _, m := range comms {
 			if m.amt <= 0 {
 				continue
@@ -422,7 +422,7 @@ func (b *Bench) seedTenant(ctx context.Context, tenant string, players, affiliat
 				tier = bronze
 			}
 			if err := c.row(uuid.New(), tenant, affIDs[m.aff], fmt.Sprintf("aff%d", m.aff), m.level, m.user, m.event, rule, tier,
-				m.rate, m.base, m.amt, "EUR", m.at); err != nil {
+				m.rate, m.base, m.amt, "EUR", m.at, referral.AvailableAt(m.at, referral.DefaultHoldDays, m.amt)); err != nil {
 				return err
 			}
 		}
