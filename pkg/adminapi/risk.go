@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -280,10 +278,7 @@ func (a *API) reviewReferral(c echo.Context) error {
 	if in.Decision == nil || (*in.Decision != referral.DecisionApprove && *in.Decision != referral.DecisionReject) {
 		fe.Add("decision", "must be approve or reject")
 	}
-	if in.Note != nil && (utf8.RuneCountInString(*in.Note) > referral.MaxReviewNoteLength || strings.ContainsRune(*in.Note, 0)) {
-		fe.Add("note", fmt.Sprintf("must be at most %d characters without NUL", referral.MaxReviewNoteLength))
-	}
-	if err := fe.Err(); err != nil {
+	if err := referral.JoinValidation(fe.Err(), referral.CheckNote("note", in.Note, referral.MaxReviewNoteLength)); err != nil {
 		return err
 	}
 	out, err := a.store.ReviewReferral(c.Request().Context(), auth.TenantOf(c), id, *in.Decision, in.Note)

@@ -2,6 +2,7 @@ package referral
 
 import (
 	"context"
+	"fmt"
 	"time"
 	"unicode/utf8"
 
@@ -137,8 +138,14 @@ func CheckPayoutTransition(from, to string) error {
 
 // CheckPayoutReference validates a payout's reference: at most 200 characters without NUL.
 func CheckPayoutReference(ref *string) error {
-	if ref != nil && (utf8.RuneCountInString(*ref) > MaxPayoutReferenceLength || !storableText(*ref)) {
-		return Invalid("reference", "must be at most 200 characters without NUL")
+	return CheckNote("reference", ref, MaxPayoutReferenceLength)
+}
+
+// CheckNote refuses an admin's free text in field (a review note, a payout reference) longer
+// than max characters or holding NUL or invalid UTF-8; nil (none given) passes.
+func CheckNote(field string, s *string, max int) error {
+	if s != nil && (utf8.RuneCountInString(*s) > max || !storableText(*s)) {
+		return Invalid(field, fmt.Sprintf("must be at most %d characters without NUL", max))
 	}
 	return nil
 }
