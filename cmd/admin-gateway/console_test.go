@@ -256,6 +256,18 @@ func (p *tab) fill(sel, value string) {
 
 func (p *tab) click(sel string) {
 	p.t.Helper()
+	// A list that re-renders between finding the node and clicking it leaves a stale node id;
+	// the click then goes to the fresh node, found again.
+	for range 20 {
+		err := chromedp.Do(p.ctx, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "Could not find node with given id") {
+			p.t.Fatalf("browser: %v\npage text:\n%s", err, p.pageText())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	p.do(chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
 }
 
